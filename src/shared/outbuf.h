@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * OutBuf: a session's output buffer.  An ordered list of records (output
+ * chunks, command start and exit marks, drop notices), each with a sequence
+ * number.  A record leaves the buffer only when a client acknowledges it
+ * (outbuf_ack), so a client that dies mid-stream loses nothing.
+ *
+ * The byte budget (max) counts the data bytes of the records held.  In
+ * block mode the caller stops reading the command's output while
+ * outbuf_room() is 0; in drop mode outbuf_append() discards the oldest
+ * output and leaves a RECORD_DROPPED record in its place that says exactly
+ * how many bytes of which command were lost.
+ *
+ * One reader at a time (the connected client) has a send cursor and may
+ * filter on one command id (a synchronous invoke sees only its command).
+ * Pure: no I/O, no logging.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+typedef struct OutRecord OutRecord;
+struct OutRecord {
+        OutRecord *prev, *next;
+        uint64_t seq;
+        uint32_t cmd_id;
+        uint8_t kind;           /* RecordKind */
+        int64_t value;          /* EXIT: status; DROPPED: bytes */
+        size_t size;
+        uint8_t data[];
+};
+
+typedef struct OutBuf {
+        OutRecord *head, *tail;
+        OutRecord *cursor;      /* next record to send, NULL = none pending */
+        uint32_t filter;        /* 0 = all commands, else only this command id */
+        uint64_t next_seq;      /* seq of the next record appended (starts at 1) */
+        size_t used;            /* data bytes held */
+        size_t max;
+        uint8_t mode;           /* Buffering */
+        uint64_t dropped;       /* total bytes discarded in drop mode */
+        size_t n_records;
+} OutBuf;
+
+void outbuf_init(OutBuf *o, size_t max, uint8_t mode);
+void outbuf_done(OutBuf *o);
+
+/* Bytes that may still be appended before the buffer is full (block mode). */
+size_t outbuf_room(const OutBuf *o);
+
+/* Appends one record (copying data).  In drop mode, makes room by turning
+ * the oldest output records into drop notices.  Returns the new seq. */
+int outbuf_append(OutBuf *o, uint32_t cmd_id, uint8_t kind, int64_t value,
+                  const void *data, size_t size, uint64_t *ret_seq);
+
+/* A new reader: the cursor goes back to the oldest unacknowledged record
+ * that passes the filter (0 = every command). */
+void outbuf_rewind(OutBuf *o, uint32_t filter);
+/* Next record to send, or NULL; outbuf_advance() moves past it. */
+const OutRecord *outbuf_peek(const OutBuf *o);
+void outbuf_advance(OutBuf *o);
+
+/* Frees every record with seq <= seq that passes the reader's filter.
+ * -EINVAL if seq was never sent (seq >= next_seq). Returns bytes freed. */
+int outbuf_ack(OutBuf *o, uint64_t seq);
+
+/* True if records of this command (or any, for 0) are still held. */
+bool outbuf_has(const OutBuf *o, uint32_t cmd_id);

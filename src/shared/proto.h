@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The dwell wire protocol (doc/protocol.md is the prose version).
+ *
+ * Every frame is an 8-byte header followed by a payload:
+ *
+ *   offset 0  u32  payload length (little endian), at most PROTO_MAX_PAYLOAD
+ *   offset 4  u16  message type (PROTO_MSG_*)
+ *   offset 6  u8   protocol version, PROTO_VERSION; checked on every frame
+ *   offset 7  u8   flags: bit 0 = one file descriptor travels with this frame
+ *
+ * Payload fields are packed in a fixed order per message with the buf_put_*
+ * helpers: integers little endian, strings and byte strings as u32 length +
+ * bytes (no NUL).  Every field has a hard size limit; a frame that is too
+ * large, truncated, has trailing bytes, an unknown type or another version
+ * ends its connection and nothing else.
+ *
+ * Connections:
+ *   client  -> dwelld   PROTO_REQ_*        one request per connection (an
+ *                                          optional PROTO_MSG_ORIGIN first)
+ *   dwelld  -> client   ERROR, OK, SESSION..END, CONV_PROMPT
+ *   after a session request is authorized dwelld hands the client's
+ *   connection to the session's worker (PROTO_MSG_HANDOFF with the fd):
+ *   worker  -> client   ATTACHED, RECORD, SYNCED, DETACHED, HEARTBEAT, ERROR, OK
+ *   client  -> worker   ACK, RUN, DETACH, HEARTBEAT
+ *   dwelld <-> host     SPAWN, READY, FAILED, STATUS, HANDOFF, TERMINATE
+ *
+ * Pure: encoding and decoding only, no I/O, no logging.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define PROTO_VERSION 1
+#define PROTO_HEADER_SIZE 8
+#define PROTO_FLAG_FD 0x01u
+
+#define PROTO_MAX_PAYLOAD (256u * 1024u)
+#define PROTO_MAX_NAME 256u             /* session, user, configuration names */
+#define PROTO_MAX_TEXT 4096u            /* messages, prompts */
+#define PROTO_MAX_COMMAND (64u * 1024u) /* one command line */
+#define PROTO_MAX_DATA (128u * 1024u)   /* one output record */
+#define PROTO_MAX_KV 256u               /* key/value pairs in SPAWN */
+
+typedef enum ProtoMsg {
+        /* client -> dwelld: one request per connection; payload struct proto_request */
+        PROTO_REQ_NEW = 100,
+        PROTO_REQ_LIST,
+        PROTO_REQ_INVOKE,
+        PROTO_REQ_REMOVE,
+        PROTO_REQ_DISCONNECT,
+        PROTO_REQ_CONNECT,
+        PROTO_REQ_RECEIVE,
+        PROTO_REQ_CONFIG_LIST,
+        PROTO_REQ_CONFIG_SHOW,
+        _PROTO_REQ_LAST,
+
+        PROTO_MSG_ORIGIN = 120,         /* bridge -> dwelld: str origin (SSH_CONNECTION), before the request */
+        PROTO_MSG_CONV_REPLY,           /* client -> dwelld: str answer */
+
+        /* dwelld (or worker) -> client */
+        PROTO_MSG_ERROR = 200,          /* u16 code, str message */
+        PROTO_MSG_OK,                   /* empty */
+        PROTO_MSG_SESSION,              /* struct proto_session */
+        PROTO_MSG_END,                  /* u32 count: ends a SESSION or KV listing */
+        PROTO_MSG_CONV_PROMPT,          /* u8 style (PAM_PROMPT_ECHO_OFF=1, ECHO_ON=2, ERROR=3, INFO=4), str text */
+        PROTO_MSG_KV,                   /* key/value list (config show, config list rows) */
+
+        /* session worker -> client */
+        PROTO_MSG_ATTACHED = 300,       /* u32 heartbeat interval (ms), struct proto_session */
+        PROTO_MSG_RECORD,               /* struct proto_record */
+        PROTO_MSG_SYNCED,               /* u8 running, u32 last command id, i32 last status (-1: none) */
+        PROTO_MSG_DETACHED,             /* u8 reason (ProtoDetach), str by */
+        PROTO_MSG_HEARTBEAT,            /* empty; both directions */
+
+        /* client -> session worker */
+        PROTO_MSG_ACK = 320,            /* u64 seq: records up to and including seq are consumed */
+        PROTO_MSG_RUN,                  /* str command (interactive connect) */
+        PROTO_MSG_DETACH,               /* empty: client leaves, session stays */
+
+        /* dwelld <-> session host (root-only socketpair) */
+        PROTO_MSG_SPAWN = 400,          /* dwelld -> monitor: key/value list */
+        PROTO_MSG_READY,                /* worker -> dwelld: u32 worker pid, u32 shell pid */
+        PROTO_MSG_FAILED,               /* monitor -> dwelld: i32 errno, str message */
+        PROTO_MSG_STATUS,               /* worker -> dwelld: struct proto_session (as seen by nobody) */
+        PROTO_MSG_HANDOFF,              /* dwelld -> worker, with the client fd: struct proto_handoff */
+        PROTO_MSG_TERMINATE,            /* dwelld -> worker: str by */
+} ProtoMsg;
+
+typedef enum ProtoError {
+        PROTO_ERR_NOT_FOUND = 1,
+        PROTO_ERR_PERMISSION_DENIED,
+        PROTO_ERR_AUTH_FAILED,
+        PROTO_ERR_BUSY,
+        PROTO_ERR_INVALID_ARGUMENT,
+        PROTO_ERR_LIMIT_EXCEEDED,
+        PROTO_ERR_TIMEOUT,
+        PROTO_ERR_CONFIG_ERROR,
+        PROTO_ERR_UNAVAILABLE,
+        _PROTO_ERR_MAX,
+} ProtoError;
+
+typedef enum SessionState {
+        SESSION_OPENED = 1,
+        SESSION_DISCONNECTED,
+        SESSION_BROKEN,
+        SESSION_CLOSED,
+        _SESSION_STATE_MAX,
+} SessionState;
+
+typedef enum Availability {
+        AVAILABILITY_AVAILABLE = 1,
+        AVAILABILITY_BUSY,
+        AVAILABILITY_NONE,
+        _AVAILABILITY_MAX,
+} Availability;
+
+typedef enum Buffering {
+        BUFFERING_UNSET = 0,
+        BUFFERING_BLOCK,
+        BUFFERING_DROP,
+        _BUFFERING_MAX,
+} Buffering;
+
+typedef enum RecordKind {
+        RECORD_STDOUT = 1,
+        RECORD_STDERR,
+        RECORD_START,           /* data: the command text */
+        RECORD_EXIT,            /* value: exit status (128+N for signal N) */
+        RECORD_DROPPED,         /* value: bytes of this command discarded (drop mode) */
+        _RECORD_KIND_MAX,
+} RecordKind;
+
+typedef enum ProtoDetach {
+        DETACH_REQUESTED = 1,   /* another client ran `dwell disconnect` */
+        DETACH_REMOVED,         /* the session is being removed */
+        DETACH_TIMEOUT,         /* heartbeats stopped */
+        _DETACH_MAX,
+} ProtoDetach;
+
+/* Request flags. */
+#define PROTO_REQ_F_DISCONNECTED 0x01u  /* invoke -d */
+#define PROTO_REQ_F_NO_WAIT      0x02u  /* receive --no-wait */
+#define PROTO_REQ_F_ALL_USERS    0x04u  /* list --all-users (root, admins) */
+
+struct proto_request {
+        uint32_t flags;
+        char *session;          /* name or Id; "" = none */
+        char *name;             /* new/invoke -n */
+        char *config;           /* -c */
+        char *credential;       /* --credential USER */
+        char *command;          /* invoke */
+        uint64_t idle_timeout;  /* usec, 0 = not given */
+        uint8_t buffering;      /* Buffering */
+};
+
+struct proto_session {
+        uint32_t id;
+        char *instance_id;
+        char *name;
+        char *host;
+        char *owner;
+        char *run_as;
+        char *configuration;
+        uint8_t state;          /* SessionState */
+        uint8_t availability;   /* Availability */
+        uint8_t buffering;      /* Buffering */
+        uint8_t temporary;
+        uint64_t idle_timeout;  /* usec */
+        uint64_t buffer_size;   /* bytes */
+        uint64_t buffered;      /* bytes */
+        uint64_t dropped;       /* bytes */
+        uint32_t command_id;    /* running command, 0 = none */
+        char *command;
+        uint64_t created;       /* CLOCK_REALTIME usec */
+        uint64_t idle_since;    /* CLOCK_REALTIME usec, 0 = connected */
+        char *holder;           /* connected client, "" = none */
+        char *origin;           /* origin reported by the creating client ("" = local) */
+};
+
+struct proto_record {
+        uint64_t seq;
+        uint32_t cmd_id;
+        uint8_t kind;           /* RecordKind */
+        int64_t value;
+        const uint8_t *data;    /* points into the frame */
+        size_t size;
+};
+
+struct proto_kv {
+        size_t n;
+        char **keys;
+        char **values;
+};
+
+struct proto_handoff {
+        uint16_t verb;          /* PROTO_REQ_* */
+        struct proto_request req;
+        char *caller;           /* user name of the (authenticated) caller */
+        uint32_t caller_uid;
+        uint32_t caller_pid;
+        char *origin;
+};
+
+/* Frames */
+int proto_parse_header(const uint8_t *p, size_t n, uint16_t *ret_type, uint8_t *ret_flags, uint32_t *ret_len);
+int proto_begin(Buf *b, uint16_t type, uint8_t flags, size_t *ret_start);
+int proto_end(Buf *b, size_t start);
+int proto_expect_end(const Buf *payload);
+
+/* Messages: put_* append a whole frame; get_* decode a payload. */
+int proto_put_empty(Buf *b, uint16_t type);
+int proto_put_request(Buf *b, uint16_t type, const struct proto_request *r);
+int proto_get_request(Buf *p, struct proto_request *ret);
+void proto_request_done(struct proto_request *r);
+
+int proto_put_error(Buf *b, uint16_t code, const char *message);
+int proto_get_error(Buf *p, uint16_t *ret_code, char **ret_message);
+
+int proto_put_session_fields(Buf *b, const struct proto_session *s);
+int proto_put_session(Buf *b, uint16_t type, const struct proto_session *s);
+int proto_get_session(Buf *p, struct proto_session *ret);
+void proto_session_done(struct proto_session *s);
+int proto_session_copy(const struct proto_session *s, struct proto_session *ret);
+
+int proto_put_record(Buf *b, const struct proto_record *r);
+int proto_get_record(Buf *p, struct proto_record *ret);
+
+int proto_put_str_msg(Buf *b, uint16_t type, const char *s);
+int proto_get_str_msg(Buf *p, size_t max, char **ret);
+
+int proto_put_u32_msg(Buf *b, uint16_t type, uint32_t v);
+int proto_get_u32_msg(Buf *p, uint32_t *ret);
+int proto_put_u64_msg(Buf *b, uint16_t type, uint64_t v);
+int proto_get_u64_msg(Buf *p, uint64_t *ret);
+
+int proto_put_kv(Buf *b, uint16_t type, const struct proto_kv *kv);
+int proto_get_kv(Buf *p, struct proto_kv *ret);
+void proto_kv_done(struct proto_kv *kv);
+int proto_kv_add(struct proto_kv *kv, const char *key, const char *value);
+const char *proto_kv_get(const struct proto_kv *kv, const char *key);
+
+int proto_put_handoff(Buf *b, const struct proto_handoff *h);
+int proto_get_handoff(Buf *p, struct proto_handoff *ret);
+void proto_handoff_done(struct proto_handoff *h);
+
+struct proto_synced {
+        uint8_t running;        /* a command is running (or queued) */
+        uint32_t last_cmd;      /* last finished command, 0 = none */
+        int32_t last_status;    /* its exit status, -1 = none */
+};
+
+int proto_put_attached(Buf *b, uint32_t heartbeat_ms, const struct proto_session *s);
+int proto_get_attached(Buf *p, uint32_t *ret_heartbeat_ms, struct proto_session *ret);
+int proto_put_synced(Buf *b, const struct proto_synced *s);
+int proto_get_synced(Buf *p, struct proto_synced *ret);
+int proto_put_detached(Buf *b, uint8_t reason, const char *by);
+int proto_get_detached(Buf *p, uint8_t *ret_reason, char **ret_by);
+int proto_put_ready(Buf *b, uint32_t worker_pid, uint32_t shell_pid);
+int proto_get_ready(Buf *p, uint32_t *ret_worker_pid, uint32_t *ret_shell_pid);
+int proto_put_failed(Buf *b, int32_t error, const char *message);
+int proto_get_failed(Buf *p, int32_t *ret_error, char **ret_message);
+int proto_put_conv_prompt(Buf *b, uint8_t style, const char *text);
+int proto_get_conv_prompt(Buf *p, uint8_t *ret_style, char **ret_text);
+
+/* Names for logs, tables and JSON. */
+const char *proto_msg_to_string(uint16_t type);
+const char *proto_error_to_string(uint16_t code);       /* "not-found", ... */
+int proto_error_from_string(const char *s);
+const char *session_state_to_string(uint8_t s);         /* "Opened", ... */
+int session_state_from_string(const char *s);
+const char *availability_to_string(uint8_t a);
+const char *buffering_to_string(uint8_t b);             /* "block", "drop" */
+int buffering_from_string(const char *s);
+/* Maps a negative errno to the closest ProtoError. */
+uint16_t proto_error_from_errno(int r);
