@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: ISC */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "acct.h"
+#include "log.h"
+#include "request.h"
+
+struct AcctEntry {
+        LIST_LINK(AcctEntry);
+        uid_t uid;
+        uint64_t expires;       /* CLOCK_MONOTONIC usec */
+};
+
+struct AcctCheck {
+        Manager *manager;
+        LIST_LINK(AcctCheck);
+        uid_t uid;
+        pid_t pid;
+        Conn conn;
+        sd_event_source *child_src;
+};
+
+static uint64_t now_usec(Manager *m) {
+        uint64_t t = 0;
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+static bool cache_hit(Manager *m, uid_t uid) {
+        uint64_t now = now_usec(m);
+
+        for (AcctEntry *e = m->acct_cache, *n; e; e = n) {
+                n = e->next;
+                if (e->expires <= now) {
+                        LIST_REMOVE(m->acct_cache, e);
+                        free(e);
+                } else if (e->uid == uid)
+                        return true;
+        }
+        return false;
+}
+
+static void cache_add(Manager *m, uid_t uid) {
+        AcctEntry *e;
+
+        if (m->acct_cache_usec == 0)
+                return;
+        e = calloc(1, sizeof *e);
+        if (!e)
+                return;
+        e->uid = uid;
+        e->expires = now_usec(m) + m->acct_cache_usec;
+        LIST_PREPEND(m->acct_cache, e);
+}
+
+static AcctCheck *check_free(AcctCheck *c) {
+        if (!c)
+                return NULL;
+        LIST_REMOVE(c->manager->acct_checks, c);
+        sd_event_source_disable_unref(c->child_src);
+        conn_done(&c->conn);
+        free(c);
+        return NULL;
+}
+
+/* Reads the helper's verdict frame: 0, or -errno with a message. */
+static int read_verdict(AcctCheck *c, char **ret_message) {
+        Frame f;
+        int32_t e = -EIO;
+        int r;
+
+        for (;;) {
+                r = conn_next(&c->conn, &f);
+                if (r != 0)
+                        break;
+                r = conn_fill(&c->conn);
+                if (r <= 0)
+                        return -EIO;
+        }
+        if (r < 0)
+                return r;
+        if (f.type == PROTO_MSG_OK)
+                r = 0;
+        else if (f.type == PROTO_MSG_FAILED && proto_get_failed(&f.payload, &e, ret_message) >= 0)
+                r = e < 0 ? e : -EPERM;
+        else
+                r = -EIO;
+        conn_consume(&c->conn, &f);
+        return r;
+}
+
+static int on_helper_exit_cb(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        AcctCheck *c = userdata;
+        Manager *m = c->manager;
+        _cleanup_free_ char *message = NULL;
+        uid_t uid = c->uid;
+        int r;
+
+        r = read_verdict(c, &message);
+        if (r >= 0 && !(si->si_code == CLD_EXITED && si->si_status == 0))
+                r = -EIO;
+        check_free(c);
+        if (r >= 0)
+                cache_add(m, uid);
+        else if (!message)
+                log_warning("PAM account check for uid %u failed without a verdict", (unsigned) uid);
+
+        for (Request *q = m->requests, *n; q; q = n) {
+                n = q->next;
+                if (q->state == REQUEST_AUTHORIZING && q->uid == uid)
+                        request_authorized(q, r, message);
+        }
+        return 0;
+}
+
+static int check_start(Manager *m, uid_t uid, const char *user) {
+        _cleanup_close_pair_ int pair[2] = { -EBADF, -EBADF };
+        char *argv[] = { (char *) "dwell-auth", (char *) "account", (char *) user, NULL };
+        AcctCheck *c;
+        int r;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+                return -errno;
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        c->manager = m;
+        c->uid = uid;
+        conn_init(&c->conn, -EBADF, 64 * 1024, 64 * 1024);
+        LIST_PREPEND(m->acct_checks, c);
+
+        r = manager_spawn(m, "dwell-auth", argv, pair[1], false, &c->pid);
+        if (r < 0) {
+                check_free(c);
+                return r;
+        }
+        c->conn.fd = TAKE_FD(pair[0]);
+        r = sd_event_add_child(m->event, &c->child_src, c->pid, WEXITED, on_helper_exit_cb, c);
+        if (r < 0) {
+                (void) kill(c->pid, SIGKILL);
+                check_free(c);
+                return r;
+        }
+        return 0;
+}
+
+int acct_check(Manager *m, Request *req) {
+        int r;
+
+        if (cache_hit(m, req->uid)) {
+                request_authorized(req, 0, NULL);
+                return 0;
+        }
+        for (AcctCheck *c = m->acct_checks; c; c = c->next)
+                if (c->uid == req->uid)
+                        return 0;       /* joins the check in flight */
+        r = check_start(m, req->uid, req->user);
+        if (r < 0) {
+                log_error_errno(r, "Failed to start the PAM account check for %s: %m", req->user);
+                request_authorized(req, -EIO, "the PAM account check could not be started");
+        }
+        return r;
+}
+
+void acct_free_all(Manager *m) {
+        while (m->acct_checks)
+                check_free(m->acct_checks);
+        while (m->acct_cache) {
+                AcctEntry *e = m->acct_cache;
+                LIST_REMOVE(m->acct_cache, e);
+                free(e);
+        }
+}

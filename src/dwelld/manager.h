@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * dwelld's state: the Manager owns the event loop, the listening socket,
+ * the sessions (Session, session.c), the client connections being served
+ * (Request, request.c) and the PAM account checks in flight (acct.c).
+ *
+ * dwelld runs as root and never blocks: it never calls PAM (dwell-auth and
+ * the session host's monitor do), and every child it starts is watched with
+ * sd_event_add_child.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "conn.h"
+#include "proto.h"
+
+#define LIST_LINK(t) t *prev, *next
+#define LIST_PREPEND(head, item)                        \
+        do {                                            \
+                (item)->prev = NULL;                    \
+                (item)->next = (head);                  \
+                if (head)                               \
+                        (head)->prev = (item);          \
+                (head) = (item);                        \
+        } while (0)
+#define LIST_REMOVE(head, item)                                 \
+        do {                                                    \
+                if ((item)->next)                               \
+                        (item)->next->prev = (item)->prev;      \
+                if ((item)->prev)                               \
+                        (item)->prev->next = (item)->next;      \
+                else                                            \
+                        (head) = (item)->next;                  \
+                (item)->prev = (item)->next = NULL;             \
+        } while (0)
+
+typedef struct Manager Manager;
+typedef struct Session Session;
+typedef struct Request Request;
+typedef struct AcctCheck AcctCheck;
+typedef struct AcctEntry AcctEntry;
+
+struct Manager {
+        sd_event *event;
+        int listen_fd;
+        sd_event_source *listen_src;
+
+        char *socket_path;
+        char *state_dir;
+        char *config_dir;
+        char *libexec_dir;
+        char hostname[256];
+
+        Session *sessions;
+        unsigned n_sessions;
+        uint32_t last_id;
+
+        Request *requests;
+        AcctCheck *acct_checks;
+        AcctEntry *acct_cache;
+
+        uint32_t heartbeat_ms;
+        uint64_t default_idle_timeout;  /* usec */
+        uint64_t max_idle_timeout;      /* usec */
+        uint64_t buffer_size;           /* bytes */
+        uint64_t acct_cache_usec;
+};
+
+int manager_new(Manager **ret);
+Manager *manager_free(Manager *m);
+int manager_listen(Manager *m);
+int manager_run(Manager *m);
+
+/* Path of a helper program (dwell-host, dwell-auth) in libexec_dir. */
+char *manager_helper_path(Manager *m, const char *name);
+/* fork + exec a helper with fd3 as its fd 3; the child starts its own
+ * session when new_session is set (session hosts outlive dwelld). */
+int manager_spawn(Manager *m, const char *name, char *const argv[], int fd3, bool new_session, pid_t *ret_pid);

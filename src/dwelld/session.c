@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: ISC */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <systemd/sd-id128.h>
+#include <time.h>
+
+#include "log.h"
+#include "parse-util.h"
+#include "request.h"
+#include "session.h"
+#include "user-util.h"
+
+#define SESSION_KILL_TIMEOUT (10 * USEC_PER_SEC)
+
+static int on_host_io_cb(sd_event_source *src, int fd, uint32_t revents, void *userdata);
+static int on_monitor_exit_cb(sd_event_source *src, const siginfo_t *si, void *userdata);
+
+static uint64_t realtime_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+Session *session_free(Session *s) {
+        if (!s)
+                return NULL;
+        for (Request *r = s->manager->requests, *n; r; r = n) {
+                n = r->next;
+                if (r->session == s)
+                        request_session_ended(r);
+        }
+        LIST_REMOVE(s->manager->sessions, s);
+        s->manager->n_sessions--;
+        sd_event_source_disable_unref(s->child_src);
+        sd_event_source_disable_unref(s->kill_src);
+        sd_event_source_disable_unref(s->host_src);
+        conn_done(&s->host);
+        proto_session_done(&s->info);
+        free(s->owner_home);
+        free(s->owner_shell);
+        free(s->broken_reason);
+        free(s);
+        return NULL;
+}
+
+bool session_visible(const Session *s, uid_t caller) {
+        return s->owner_uid == caller;
+}
+
+Session *session_find(Manager *m, uid_t caller, const char *name) {
+        uint32_t id;
+        bool by_id;
+
+        if (!name || !*name)
+                return NULL;
+        by_id = parse_uint32(name, &id) >= 0;
+        for (Session *s = m->sessions; s; s = s->next) {
+                if (!session_visible(s, caller) || s->info.state == SESSION_CLOSED)
+                        continue;
+                if (by_id ? s->info.id == id : streq(s->info.name, name))
+                        return s;
+        }
+        return NULL;
+}
+
+void session_view(const Session *s, bool held_by_caller, struct proto_session *ret) {
+        if (proto_session_copy(&s->info, ret) < 0) {
+                *ret = (struct proto_session) { .id = s->info.id };
+                return;
+        }
+        if (s->phase == PHASE_BROKEN) {
+                ret->state = SESSION_BROKEN;
+                ret->availability = AVAILABILITY_NONE;
+        } else if (held_by_caller) {
+                ret->state = SESSION_OPENED;
+                ret->availability = AVAILABILITY_AVAILABLE;
+        } else {
+                ret->state = SESSION_DISCONNECTED;
+                ret->availability = *strempty(s->info.holder) ? AVAILABILITY_BUSY : AVAILABILITY_NONE;
+        }
+}
+
+static uint32_t next_id(Manager *m) {
+        uint32_t id = m->last_id;
+
+        for (;;) {
+                bool used = false;
+
+                id = id >= 999999 ? 1 : id + 1;
+                for (Session *s = m->sessions; s; s = s->next)
+                        if (s->info.id == id)
+                                used = true;
+                if (!used)
+                        return m->last_id = id;
+        }
+}
+
+static int kv_addf(struct proto_kv *kv, const char *key, const char *fmt, ...) _printf_(3, 4);
+static int kv_addf(struct proto_kv *kv, const char *key, const char *fmt, ...) {
+        char v[64];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(v, sizeof v, fmt, ap);
+        va_end(ap);
+        return proto_kv_add(kv, key, v);
+}
+
+/* The SPAWN message: everything the host needs to set the session up. */
+static int build_spawn(Session *s, struct proto_kv *kv) {
+        const struct proto_session *i = &s->info;
+        int r = 0;
+
+        r = r < 0 ? r : kv_addf(kv, "id", "%u", i->id);
+        r = r < 0 ? r : proto_kv_add(kv, "instance_id", i->instance_id);
+        r = r < 0 ? r : proto_kv_add(kv, "name", i->name);
+        r = r < 0 ? r : proto_kv_add(kv, "host", i->host);
+        r = r < 0 ? r : proto_kv_add(kv, "user", i->owner);
+        r = r < 0 ? r : kv_addf(kv, "uid", "%u", (unsigned) s->owner_uid);
+        r = r < 0 ? r : kv_addf(kv, "gid", "%u", (unsigned) s->owner_gid);
+        r = r < 0 ? r : proto_kv_add(kv, "home", s->owner_home);
+        r = r < 0 ? r : proto_kv_add(kv, "shell", "/bin/bash");
+        r = r < 0 ? r : proto_kv_add(kv, "configuration", i->configuration);
+        r = r < 0 ? r : kv_addf(kv, "idle_timeout", "%llu", (unsigned long long) i->idle_timeout);
+        r = r < 0 ? r : proto_kv_add(kv, "buffering", buffering_to_string(i->buffering));
+        r = r < 0 ? r : kv_addf(kv, "buffer_size", "%llu", (unsigned long long) i->buffer_size);
+        r = r < 0 ? r : kv_addf(kv, "temporary", "%u", i->temporary);
+        r = r < 0 ? r : kv_addf(kv, "created", "%llu", (unsigned long long) i->created);
+        r = r < 0 ? r : kv_addf(kv, "heartbeat_ms", "%u", s->manager->heartbeat_ms);
+        r = r < 0 ? r : proto_kv_add(kv, "origin", i->origin);
+        return r;
+}
+
+static int session_start_host(Session *s) {
+        Manager *m = s->manager;
+        _cleanup_close_pair_ int pair[2] = { -EBADF, -EBADF };
+        char *argv[] = { (char *) "dwell-host", NULL };
+        struct proto_kv kv = {};
+        int r;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+                return -errno;
+        r = build_spawn(s, &kv);
+        if (r >= 0)
+                r = proto_put_kv(&s->host.out, PROTO_MSG_SPAWN, &kv);
+        proto_kv_done(&kv);
+        if (r < 0)
+                return r;
+
+        r = manager_spawn(m, "dwell-host", argv, pair[1], true, &s->monitor_pid);
+        if (r < 0)
+                return r;
+        r = sd_event_add_child(m->event, &s->child_src, s->monitor_pid, WEXITED, on_monitor_exit_cb, s);
+        if (r < 0) {
+                (void) kill(s->monitor_pid, SIGKILL);
+                return r;
+        }
+        (void) fd_nonblock(pair[0], true);
+        s->host.fd = TAKE_FD(pair[0]);
+        r = sd_event_add_io(m->event, &s->host_src, s->host.fd, EPOLLIN | EPOLLOUT, on_host_io_cb, s);
+        if (r < 0)
+                return r;
+        return 0;
+}
+
+int session_create(Manager *m, const Request *creator, const SessionParams *p, Session **ret) {
+        UserRecord u = {};
+        sd_id128_t uuid;
+        char uuid_s[SD_ID128_UUID_STRING_MAX], name[32];
+        Session *s;
+        int r;
+
+        r = user_by_uid(creator->uid, &u);
+        if (r < 0)
+                return r;
+        r = sd_id128_randomize(&uuid);
+        if (r < 0) {
+                user_record_done(&u);
+                return r;
+        }
+        s = calloc(1, sizeof *s);
+        if (!s) {
+                user_record_done(&u);
+                return -ENOMEM;
+        }
+        s->manager = m;
+        s->owner_uid = u.uid;
+        s->owner_gid = u.gid;
+        s->owner_home = TAKE_PTR(u.home);
+        s->owner_shell = TAKE_PTR(u.shell);
+        conn_init(&s->host, -EBADF, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 16u * 1024 * 1024);
+        s->info.id = next_id(m);
+        snprintf(name, sizeof name, "Session%u", s->info.id);
+        s->info = (struct proto_session) {
+                .id = s->info.id,
+                .instance_id = strdup(sd_id128_to_uuid_string(uuid, uuid_s)),
+                .name = strdup(p->name ? p->name : name),
+                .host = strdup(m->hostname),
+                .owner = TAKE_PTR(u.name),
+                .run_as = strdup(""),
+                .configuration = strdup("default"),
+                .state = SESSION_DISCONNECTED,
+                .availability = AVAILABILITY_NONE,
+                .buffering = p->buffering,
+                .temporary = p->temporary,
+                .idle_timeout = p->idle_timeout,
+                .buffer_size = m->buffer_size,
+                .command = strdup(""),
+                .created = realtime_usec(),
+                .holder = strdup(""),
+                .origin = strdup(strempty(p->origin)),
+        };
+        user_record_done(&u);
+        LIST_PREPEND(m->sessions, s);
+        m->n_sessions++;
+        if (!s->info.instance_id || !s->info.name || !s->info.host || !s->info.run_as ||
+            !s->info.configuration || !s->info.command || !s->info.holder || !s->info.origin) {
+                session_free(s);
+                return -ENOMEM;
+        }
+
+        r = session_start_host(s);
+        if (r < 0) {
+                log_error_errno(r, "Failed to start the host of session %u: %m", s->info.id);
+                session_free(s);
+                return r;
+        }
+        log_info("Session %u (%s) of %s starting, host pid %d", s->info.id, s->info.name,
+                 s->info.owner, (int) s->monitor_pid);
+        *ret = s;
+        return 0;
+}
+
+static void host_flush(Session *s) {
+        int r = conn_flush(&s->host);
+
+        if (r < 0) {
+                log_debug_errno(r, "Control connection of session %u failed: %m", s->info.id);
+                s->host_src = sd_event_source_disable_unref(s->host_src);
+                return;
+        }
+        (void) sd_event_source_set_io_events(s->host_src, r == 0 ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+int session_handoff(Session *s, int fd, const struct proto_handoff *h) {
+        size_t start = s->host.out.size;
+        int r;
+
+        if (!s->host_src) {
+                safe_close(fd);
+                return -ENOTCONN;
+        }
+        r = proto_put_handoff(&s->host.out, h);
+        if (r < 0) {
+                safe_close(fd);
+                return r;
+        }
+        r = conn_attach_fd(&s->host, start, fd);
+        if (r < 0)
+                return r;
+        host_flush(s);
+        return 0;
+}
+
+static int on_kill_timeout_cb(sd_event_source *src, uint64_t usec, void *userdata) {
+        Session *s = userdata;
+
+        log_warning("Session %u did not end in time, killing its host", s->info.id);
+        if (s->shell_pid > 0)
+                (void) kill(-s->shell_pid, SIGKILL);
+        (void) kill(-s->monitor_pid, SIGKILL);
+        return 0;
+}
+
+int session_remove(Session *s, const char *by) {
+        Manager *m = s->manager;
+        int r;
+
+        if (s->phase == PHASE_BROKEN) {
+                log_info("Broken session %u (%s) removed by %s", s->info.id, s->info.name, by);
+                session_free(s);
+                return 0;
+        }
+        if (s->phase == PHASE_STARTING) {
+                s->remove_when_ready = true;
+                return 1;
+        }
+        if (s->phase == PHASE_READY) {
+                r = proto_put_str_msg(&s->host.out, PROTO_MSG_TERMINATE, by);
+                if (r < 0)
+                        return r;
+                host_flush(s);
+                s->phase = PHASE_ENDING;
+                log_info("Session %u (%s) removed by %s", s->info.id, s->info.name, by);
+                (void) sd_event_add_time_relative(m->event, &s->kill_src, CLOCK_MONOTONIC,
+                                                  SESSION_KILL_TIMEOUT, USEC_PER_SEC, on_kill_timeout_cb, s);
+        }
+        return 1;
+}
+
+static void notify_waiters(Session *s, int error, const char *message) {
+        for (Request *r = s->manager->requests, *n; r; r = n) {
+                n = r->next;
+                if (r->session != s)
+                        continue;
+                if (error < 0)
+                        request_session_failed(r, proto_error_from_errno(error), message);
+                else
+                        request_session_ready(r);
+        }
+}
+
+static int on_host_frame(Session *s, Frame *f) {
+        struct proto_session st;
+        _cleanup_free_ char *msg = NULL;
+        uint32_t wpid, spid;
+        int32_t e;
+        int r;
+
+        switch (f->type) {
+        case PROTO_MSG_READY:
+                if (s->phase != PHASE_STARTING)
+                        return -EBADMSG;
+                r = proto_get_ready(&f->payload, &wpid, &spid);
+                if (r < 0)
+                        return r;
+                s->worker_pid = (pid_t) wpid;
+                s->shell_pid = (pid_t) spid;
+                s->phase = PHASE_READY;
+                log_info("Session %u (%s) of %s ready, worker pid %u", s->info.id, s->info.name,
+                         s->info.owner, wpid);
+                if (s->remove_when_ready)
+                        (void) session_remove(s, s->info.owner);
+                notify_waiters(s, 0, NULL);
+                return 0;
+        case PROTO_MSG_FAILED:
+                r = proto_get_failed(&f->payload, &e, &msg);
+                if (r < 0)
+                        return r;
+                log_warning("Session %u (%s) of %s failed to start: %s", s->info.id, s->info.name,
+                            s->info.owner, msg);
+                free(s->broken_reason);
+                s->broken_reason = TAKE_PTR(msg);
+                notify_waiters(s, e < 0 ? e : -EIO, s->broken_reason);
+                return 0;
+        case PROTO_MSG_STATUS:
+                r = proto_get_session(&f->payload, &st);
+                if (r < 0)
+                        return r;
+                r = proto_expect_end(&f->payload);
+                if (r < 0) {
+                        proto_session_done(&st);
+                        return r;
+                }
+                /* Identity stays dwelld's; the dynamic part comes from the worker. */
+                st.id = s->info.id;
+                proto_session_done(&s->info);
+                s->info = st;
+                return 0;
+        default:
+                return -EBADMSG;
+        }
+}
+
+static int on_host_io_cb(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Session *s = userdata;
+        Frame f;
+        int r;
+
+        if (revents & EPOLLOUT)
+                host_flush(s);
+        if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                return 0;
+        r = conn_fill(&s->host);
+        if (r == -EAGAIN)
+                return 0;
+        if (r > 0) {
+                while ((r = conn_next(&s->host, &f)) > 0) {
+                        r = on_host_frame(s, &f);
+                        conn_consume(&s->host, &f);
+                        if (r < 0)
+                                break;
+                }
+                if (r >= 0)
+                        return 0;
+                log_warning_errno(r, "Bad message from the host of session %u: %m", s->info.id);
+        }
+        /* EOF or error: the worker is gone or going; the monitor's exit decides. */
+        s->host_src = sd_event_source_disable_unref(s->host_src);
+        return 0;
+}
+
+static int on_monitor_exit_cb(sd_event_source *src, const siginfo_t *si, void *userdata) {
+        Session *s = userdata;
+        char reason[128];
+
+        s->child_src = sd_event_source_disable_unref(s->child_src);
+        if (s->phase == PHASE_ENDING || s->info.state == SESSION_CLOSED ||
+            (si->si_code == CLD_EXITED && si->si_status == 0)) {
+                log_info("Session %u (%s) of %s ended", s->info.id, s->info.name, s->info.owner);
+                session_free(s);
+                return 0;
+        }
+        if (si->si_code == CLD_EXITED)
+                snprintf(reason, sizeof reason, "session host exited with status %d", si->si_status);
+        else
+                snprintf(reason, sizeof reason, "session host killed by signal %s", strsignal(si->si_status));
+        if (s->phase == PHASE_STARTING) {
+                notify_waiters(s, -EIO, s->broken_reason ? s->broken_reason : reason);
+                log_warning("Session %u (%s) failed to start: %s", s->info.id, s->info.name, reason);
+                session_free(s);
+                return 0;
+        }
+        log_warning("Session %u (%s) of %s is broken: %s", s->info.id, s->info.name, s->info.owner, reason);
+        s->phase = PHASE_BROKEN;
+        if (!s->broken_reason)
+                s->broken_reason = strdup(reason);
+        s->host_src = sd_event_source_disable_unref(s->host_src);
+        return 0;
+}

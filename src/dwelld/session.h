@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Session, as dwelld sees it: identity and ownership, the session host it
+ * started (monitor pid, control connection to the worker), and the last
+ * status the worker reported (connected client, buffer use, running
+ * command), from which `dwell list` is answered without asking the hosts.
+ */
+#pragma once
+
+#include "manager.h"
+
+typedef enum SessionPhase {
+        PHASE_STARTING,         /* host spawned, waiting for READY */
+        PHASE_READY,
+        PHASE_ENDING,           /* TERMINATE sent, waiting for the monitor to exit */
+        PHASE_BROKEN,           /* host died unexpectedly; kept for inspection */
+} SessionPhase;
+
+struct Session {
+        Manager *manager;
+        LIST_LINK(Session);
+
+        struct proto_session info;      /* as reported by the worker */
+        uid_t owner_uid;
+        gid_t owner_gid;
+        char *owner_home;
+        char *owner_shell;
+
+        SessionPhase phase;
+        char *broken_reason;
+        bool remove_when_ready;
+        pid_t monitor_pid;
+        pid_t worker_pid;
+        pid_t shell_pid;
+        sd_event_source *child_src;
+        sd_event_source *kill_src;
+        Conn host;
+        sd_event_source *host_src;
+};
+
+typedef struct SessionParams {
+        const char *name;               /* NULL: SessionN */
+        uint64_t idle_timeout;          /* usec */
+        uint8_t buffering;
+        bool temporary;
+        const char *origin;
+} SessionParams;
+
+int session_create(Manager *m, const Request *creator, const SessionParams *p, Session **ret);
+Session *session_free(Session *s);
+
+/* Sessions the caller may see; name is a name or an Id. */
+Session *session_find(Manager *m, uid_t caller, const char *name);
+bool session_visible(const Session *s, uid_t caller);
+
+/* Sends TERMINATE (or frees a broken session); waiters are told when it ends. */
+int session_remove(Session *s, const char *by);
+/* Hands a client connection to the worker. Takes the fd. */
+int session_handoff(Session *s, int fd, const struct proto_handoff *h);
+/* The session as the given client should see it (state/availability relative to it). */
+void session_view(const Session *s, bool held_by_caller, struct proto_session *ret);
