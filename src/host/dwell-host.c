@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * dwell-host: one per session, started by dwelld as root with a framed
+ * control connection on fd 3.  It reads the SPAWN message, opens the PAM
+ * session in the root monitor (monitor.c) and forks the unprivileged worker
+ * (worker.c) that owns the shell and the output buffer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "monitor.h"
+
+#define CONTROL_FD 3
+
+static int read_spawn(Conn *c, HostParams *p) {
+        struct proto_kv kv;
+        Frame f;
+        int r;
+
+        r = conn_wait_frame(c, &f, 10 * 1000);
+        if (r <= 0)
+                return r == 0 ? -ECONNRESET : r;
+        if (f.type != PROTO_MSG_SPAWN)
+                r = -EBADMSG;
+        else
+                r = proto_get_kv(&f.payload, &kv);
+        conn_consume(c, &f);
+        if (r < 0)
+                return r;
+        r = host_params_from_kv(&kv, p);
+        proto_kv_done(&kv);
+        return r;
+}
+
+int main(int argc, char *argv[]) {
+        HostParams p = {};
+        Conn c;
+        int r;
+
+        log_setup("dwell-host");
+        if (argc != 1) {
+                fprintf(stderr, "dwell-host takes no arguments; it is started by dwelld.\n");
+                return 2;
+        }
+        if (geteuid() != 0 || fcntl(CONTROL_FD, F_GETFD) < 0) {
+                fprintf(stderr, "dwell-host must be started by dwelld (as root, with fd %d).\n", CONTROL_FD);
+                return 2;
+        }
+        (void) fd_cloexec(CONTROL_FD, true);
+        signal(SIGPIPE, SIG_IGN);
+        conn_init(&c, CONTROL_FD, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 16u * 1024 * 1024);
+
+        r = read_spawn(&c, &p);
+        if (r < 0) {
+                log_error_errno(r, "Failed to read the session parameters: %m");
+                return 2;
+        }
+        log_setup(p.name);
+        r = monitor_run(&p, &c);
+        host_params_done(&p);
+        conn_done(&c);
+        return r;
+}

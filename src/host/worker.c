@@ -1,0 +1,951 @@
+/* SPDX-License-Identifier: ISC */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "outbuf.h"
+#include "parse-util.h"
+#include "shell.h"
+#include "worker.h"
+
+#define CLIENT_HIGH_WATER (512u * 1024)         /* queued bytes before we wait for the socket */
+#define INVOKE_WAIT_LIMIT (240 * USEC_PER_SEC)  /* a synchronous invoke waits this long for a busy shell */
+#define KILL_GRACE (3 * USEC_PER_SEC)
+#define STATUS_DELAY (USEC_PER_SEC / 2)         /* buffer-use updates to dwelld are coalesced */
+#define READ_CHUNK (PROTO_MAX_DATA)
+
+/* Exit statuses of the worker, seen by the monitor and passed on. */
+#define EXIT_SHELL_GONE 3
+
+typedef struct Worker Worker;
+
+typedef struct Command {
+        struct Command *next;
+        uint32_t id;
+        char *text;
+} Command;
+
+typedef struct Client {
+        Worker *w;
+        Conn conn;
+        sd_event_source *io_src;
+        sd_event_source *hb_src;
+        sd_event_source *wait_src;      /* synchronous invoke waiting for the shell */
+        uint16_t verb;
+        char *who;                      /* "alice (pid 123)" */
+        uint32_t invoke_cmd;            /* synchronous invoke: its command */
+        uint64_t last_rx;               /* CLOCK_MONOTONIC usec */
+        bool closing;                   /* final frame queued: close once written */
+        bool synced_sent;
+        struct proto_synced synced;
+} Client;
+
+struct Worker {
+        sd_event *event;
+        HostParams *p;
+        Conn *ctl;
+        sd_event_source *ctl_src;
+
+        Shell shell;
+        Buf status_acc;
+        sd_event_source *shell_child_src, *text_src, *status_src, *out_src, *err_src;
+        sd_event_source *kill_src, *idle_src, *status_timer_src;
+        bool paused;                    /* block mode: output reading stopped */
+        bool out_eof, err_eof;
+
+        OutBuf out;
+        Command *queue, *queue_tail;
+        Command *running;
+        uint32_t next_cmd;
+        bool exit_pending;
+        int exit_status_pending;
+        uint32_t last_cmd;
+        int32_t last_status;
+        bool temporary;
+        uint32_t temp_cmd;              /* temporary session: the command that ends it */
+
+        Client *client;
+        uint64_t idle_timeout;
+        uint64_t idle_since;            /* realtime usec, 0 while connected */
+        uint8_t state;                  /* SessionState reported to dwelld */
+        bool terminating;
+        bool shell_dead;
+        int exit_code;
+};
+
+static void pump(Worker *w);
+static void client_free(Client *c);
+static void client_lost(Worker *w, const char *why);
+static void worker_terminate(Worker *w, uint8_t reason, const char *by);
+static void send_status(Worker *w);
+
+static uint64_t now_mono(Worker *w) {
+        uint64_t t = 0;
+        (void) sd_event_now(w->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+static uint64_t now_real(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static bool busy(const Worker *w) {
+        return w->running || w->queue;
+}
+
+/* ------------------------------------------------------------------ status */
+
+static void session_info(Worker *w, struct proto_session *s, uint8_t state) {
+        char holder[PROTO_MAX_TEXT];
+
+        snprintf(holder, sizeof holder, "%s", w->client && !w->client->closing ? w->client->who : "");
+        *s = (struct proto_session) {
+                .id = w->p->id,
+                .instance_id = w->p->instance_id,
+                .name = w->p->name,
+                .host = w->p->host,
+                .owner = w->p->user,
+                .run_as = (char *) "",
+                .configuration = w->p->configuration,
+                .state = state,
+                .availability = *holder ? AVAILABILITY_BUSY : AVAILABILITY_NONE,
+                .buffering = w->out.mode,
+                .temporary = w->temporary,
+                .idle_timeout = w->idle_timeout,
+                .buffer_size = w->out.max,
+                .buffered = w->out.used,
+                .dropped = w->out.dropped,
+                .command_id = w->running ? w->running->id : 0,
+                .command = w->running ? w->running->text : (char *) "",
+                .created = w->p->created,
+                .idle_since = w->idle_since,
+                .holder = strdup(holder),
+                .origin = w->p->origin,
+        };
+}
+
+static void send_status(Worker *w) {
+        struct proto_session s;
+
+        w->status_timer_src = sd_event_source_disable_unref(w->status_timer_src);
+        if (!w->ctl_src)
+                return;
+        session_info(w, &s, w->state);
+        (void) proto_put_session(&w->ctl->out, PROTO_MSG_STATUS, &s);
+        free(s.holder);
+        if (conn_flush(w->ctl) == 0)
+                (void) sd_event_source_set_io_events(w->ctl_src, EPOLLIN | EPOLLOUT);
+}
+
+static int on_status_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+        send_status(userdata);
+        return 0;
+}
+
+/* Buffer use changes all the time: tell dwelld at most twice a second. */
+static void status_later(Worker *w) {
+        if (w->status_timer_src || !w->ctl_src)
+                return;
+        (void) sd_event_add_time_relative(w->event, &w->status_timer_src, CLOCK_MONOTONIC, STATUS_DELAY,
+                                          USEC_PER_SEC / 10, on_status_timer_cb, w);
+}
+
+/* ------------------------------------------------------------ idle clock */
+
+static int on_idle_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+        Worker *w = userdata;
+        char d[32];
+
+        log_info("Session %s idle for %s, removing it", w->p->name,
+                 format_duration(d, sizeof d, w->idle_timeout));
+        worker_terminate(w, DETACH_TIMEOUT, "idle timeout");
+        return 0;
+}
+
+static void idle_start(Worker *w) {
+        w->idle_src = sd_event_source_disable_unref(w->idle_src);
+        if (w->terminating)
+                return;
+        if (!w->idle_since)
+                w->idle_since = now_real();
+        (void) sd_event_add_time_relative(w->event, &w->idle_src, CLOCK_MONOTONIC, w->idle_timeout,
+                                          USEC_PER_SEC / 10, on_idle_cb, w);
+}
+
+static void idle_stop(Worker *w) {
+        w->idle_src = sd_event_source_disable_unref(w->idle_src);
+        w->idle_since = 0;
+}
+
+/* ---------------------------------------------------------------- output */
+
+static void set_reading(Worker *w, bool on) {
+        if (w->out_src && !w->out_eof)
+                (void) sd_event_source_set_enabled(w->out_src, on ? SD_EVENT_ON : SD_EVENT_OFF);
+        if (w->err_src && !w->err_eof)
+                (void) sd_event_source_set_enabled(w->err_src, on ? SD_EVENT_ON : SD_EVENT_OFF);
+        w->paused = !on;
+}
+
+static size_t read_budget(Worker *w) {
+        if (w->out.mode == BUFFERING_DROP)
+                return READ_CHUNK;
+        return MIN((size_t) READ_CHUNK, outbuf_room(&w->out));
+}
+
+/* One read from a pipe into the buffer: >0 bytes, 0 EOF, -EAGAIN, -ENOBUFS (full). */
+static int read_pipe(Worker *w, int fd, uint8_t kind) {
+        static uint8_t chunk[READ_CHUNK];
+        size_t budget = read_budget(w);
+        uint32_t cmd = w->running ? w->running->id : w->last_cmd;
+        ssize_t n;
+        int r;
+
+        if (budget == 0) {
+                set_reading(w, false);
+                return -ENOBUFS;
+        }
+        n = read(fd, chunk, budget);
+        if (n < 0)
+                return errno == EINTR ? -EAGAIN : -errno;
+        if (n == 0)
+                return 0;
+        r = outbuf_append(&w->out, cmd, kind, 0, chunk, (size_t) n, NULL);
+        if (r < 0)
+                return r;
+        return (int) n;
+}
+
+static void finish_command(Worker *w);
+
+static int on_output_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Worker *w = userdata;
+        bool is_out = s == w->out_src;
+        int r;
+
+        for (int i = 0; i < 16; i++) {
+                r = read_pipe(w, fd, is_out ? RECORD_STDOUT : RECORD_STDERR);
+                if (r <= 0)
+                        break;
+        }
+        if (r == 0 || (r < 0 && r != -EAGAIN && r != -ENOBUFS)) {
+                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                if (is_out)
+                        w->out_eof = true;
+                else
+                        w->err_eof = true;
+        }
+        if (w->exit_pending)
+                finish_command(w);
+        pump(w);
+        status_later(w);
+        return 0;
+}
+
+/* Drains both pipes (until EAGAIN) so that a command's output precedes its
+ * exit record.  False while the buffer is full (block mode). */
+static bool drain_pipes(Worker *w) {
+        int fds[2] = { w->out_eof ? -1 : w->shell.out_fd, w->err_eof ? -1 : w->shell.err_fd };
+        uint8_t kinds[2] = { RECORD_STDOUT, RECORD_STDERR };
+
+        for (int i = 0; i < 2; i++) {
+                if (fds[i] < 0)
+                        continue;
+                for (;;) {
+                        int r = read_pipe(w, fds[i], kinds[i]);
+                        if (r == -ENOBUFS)
+                                return false;
+                        if (r <= 0)
+                                break;
+                }
+        }
+        return true;
+}
+
+/* ------------------------------------------------------------- commands */
+
+static void start_next(Worker *w) {
+        Command *c = w->queue;
+        int r;
+
+        if (w->running || !c || w->shell_dead || w->terminating)
+                return;
+        w->queue = c->next;
+        if (!w->queue)
+                w->queue_tail = NULL;
+        c->next = NULL;
+        w->running = c;
+        if (w->client && w->client->wait_src && w->client->invoke_cmd == c->id)
+                w->client->wait_src = sd_event_source_disable_unref(w->client->wait_src);
+
+        (void) outbuf_append(&w->out, c->id, RECORD_START, 0, c->text, strlen(c->text), NULL);
+        r = shell_send(&w->shell, c->text);
+        if (r >= 0)
+                r = shell_flush_text(&w->shell);
+        if (r == 0)
+                (void) sd_event_source_set_enabled(w->text_src, SD_EVENT_ON);
+        else if (r < 0)
+                log_warning_errno(r, "Failed to pass command %u to the shell: %m", c->id);
+        log_debug("Command %u started: %s", c->id, c->text);
+        send_status(w);
+}
+
+static uint32_t queue_command(Worker *w, const char *text) {
+        Command *c = calloc(1, sizeof *c);
+
+        if (!c || !(c->text = strdup(text))) {
+                free(c);
+                return 0;
+        }
+        c->id = ++w->next_cmd;
+        if (w->queue_tail)
+                w->queue_tail->next = c;
+        else
+                w->queue = c;
+        w->queue_tail = c;
+        start_next(w);
+        return c->id;
+}
+
+static void command_free(Command *c) {
+        if (c) {
+                free(c->text);
+                free(c);
+        }
+}
+
+static void finish_command(Worker *w) {
+        Command *c = w->running;
+
+        if (!c || !w->exit_pending || !drain_pipes(w))
+                return;
+        w->exit_pending = false;
+        (void) outbuf_append(&w->out, c->id, RECORD_EXIT, w->exit_status_pending, NULL, 0, NULL);
+        w->last_cmd = c->id;
+        w->last_status = w->exit_status_pending;
+        w->running = NULL;
+        log_debug("Command %u finished with status %d", c->id, w->last_status);
+        if (w->temporary && c->id == w->temp_cmd)
+                w->state = SESSION_CLOSED;      /* dwelld hides it; gone once delivered */
+        command_free(c);
+        start_next(w);
+        send_status(w);
+}
+
+static int on_status_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Worker *w = userdata;
+        int status, r;
+
+        while ((r = shell_read_status(&w->shell, &w->status_acc, &status)) > 0) {
+                if (!w->running)
+                        continue;
+                w->exit_pending = true;
+                w->exit_status_pending = status;
+                finish_command(w);
+        }
+        if (r < 0)
+                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        pump(w);
+        return 0;
+}
+
+static int on_text_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Worker *w = userdata;
+        int r = shell_flush_text(&w->shell);
+
+        if (r != 0)
+                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        return 0;
+}
+
+static int on_shell_exit_cb(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        Worker *w = userdata;
+        int status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
+
+        w->shell_child_src = sd_event_source_disable_unref(w->shell_child_src);
+        w->shell_dead = true;
+        if (w->terminating) {
+                sd_event_exit(w->event, 0);
+                return 0;
+        }
+        log_warning("The shell of session %s exited with status %d", w->p->name, status);
+        if (w->running) {
+                w->exit_pending = true;
+                w->exit_status_pending = status;
+                (void) drain_pipes(w);
+                w->out_eof = w->err_eof = true;
+                finish_command(w);
+        }
+        while (w->queue) {
+                Command *c = w->queue;
+                w->queue = c->next;
+                command_free(c);
+        }
+        w->queue_tail = NULL;
+        w->state = SESSION_BROKEN;
+        w->exit_code = EXIT_SHELL_GONE;
+        send_status(w);
+        pump(w);
+        return 0;
+}
+
+/* ---------------------------------------------------------------- client */
+
+static void client_send_synced(Client *c) {
+        Worker *w = c->w;
+        struct proto_synced s = {
+                .running = busy(w),
+                .last_cmd = w->last_cmd,
+                .last_status = w->last_cmd ? w->last_status : -1,
+        };
+
+        if (c->verb != PROTO_REQ_RECEIVE && c->verb != PROTO_REQ_CONNECT)
+                return;
+        if (c->synced_sent && !memcmp(&s, &c->synced, sizeof s))
+                return;
+        c->synced = s;
+        c->synced_sent = true;
+        (void) proto_put_synced(&c->conn.out, &s);
+}
+
+static void client_flush(Client *c) {
+        int r = conn_flush(&c->conn);
+
+        if (r < 0) {
+                client_lost(c->w, "write failed");
+                return;
+        }
+        if (r > 0 && c->closing) {
+                client_free(c);
+                return;
+        }
+        (void) sd_event_source_set_io_events(c->io_src, r == 0 ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+/* Sends buffered records to the connected client, as far as its socket takes them. */
+static void pump(Worker *w) {
+        Client *c = w->client;
+        const OutRecord *rec;
+
+        if (!c || c->closing)
+                return;
+        while (conn_pending(&c->conn) < CLIENT_HIGH_WATER && (rec = outbuf_peek(&w->out))) {
+                struct proto_record pr = {
+                        .seq = rec->seq, .cmd_id = rec->cmd_id, .kind = rec->kind,
+                        .value = rec->value, .data = rec->data, .size = rec->size,
+                };
+                if (proto_put_record(&c->conn.out, &pr) < 0)
+                        break;
+                outbuf_advance(&w->out);
+        }
+        if (!outbuf_peek(&w->out) && !w->exit_pending)
+                client_send_synced(c);
+        client_flush(c);
+}
+
+static void client_free(Client *c) {
+        Worker *w;
+
+        if (!c)
+                return;
+        w = c->w;
+        if (w->client == c)
+                w->client = NULL;
+        sd_event_source_disable_unref(c->io_src);
+        sd_event_source_disable_unref(c->hb_src);
+        sd_event_source_disable_unref(c->wait_src);
+        conn_done(&c->conn);
+        free(c->who);
+        free(c);
+}
+
+/* The session loses its client (left, vanished or was disconnected). */
+static void session_detached(Worker *w) {
+        outbuf_rewind(&w->out, 0);
+        if (w->temporary) {
+                if (w->state == SESSION_CLOSED && !outbuf_has(&w->out, w->temp_cmd)) {
+                        worker_terminate(w, DETACH_REMOVED, "temporary session done");
+                        return;
+                }
+                if (!busy(w) && !outbuf_has(&w->out, 0)) {
+                        worker_terminate(w, DETACH_REMOVED, "temporary session idle");
+                        return;
+                }
+                /* Lost while its command ran: kept so its output can be received. */
+                w->temporary = false;
+                w->state = SESSION_DISCONNECTED;
+        }
+        idle_start(w);
+        send_status(w);
+}
+
+static void client_lost(Worker *w, const char *why) {
+        Client *c = w->client;
+
+        if (!c)
+                return;
+        log_info("Client %s of session %s gone: %s", c->who, w->p->name, why);
+        client_free(c);
+        session_detached(w);
+}
+
+static void client_detach(Worker *w, Client *c, uint8_t reason, const char *by) {
+        (void) proto_put_detached(&c->conn.out, reason, by);
+        c->closing = true;
+        if (w->client == c)
+                w->client = NULL;
+        client_flush(c);
+}
+
+static int on_client_frame(Worker *w, Client *c, Frame *f) {
+        _cleanup_free_ char *text = NULL;
+        uint64_t seq;
+        int r;
+
+        switch (f->type) {
+        case PROTO_MSG_HEARTBEAT:
+                return proto_expect_end(&f->payload);
+        case PROTO_MSG_ACK:
+                r = proto_get_u64_msg(&f->payload, &seq);
+                if (r < 0)
+                        return r;
+                r = outbuf_ack(&w->out, seq);
+                if (r < 0)
+                        return r;
+                if (w->paused && outbuf_room(&w->out) > 0)
+                        set_reading(w, true);
+                if (w->exit_pending)
+                        finish_command(w);
+                status_later(w);
+                return 0;
+        case PROTO_MSG_RUN:
+                if (c->verb != PROTO_REQ_CONNECT)
+                        return -EBADMSG;
+                r = proto_get_str_msg(&f->payload, PROTO_MAX_COMMAND, &text);
+                if (r < 0)
+                        return r;
+                if (w->shell_dead) {
+                        const char *m = "dwell: the session's shell has exited; remove the session\n";
+                        (void) outbuf_append(&w->out, 0, RECORD_STDERR, 0, m, strlen(m), NULL);
+                        return 0;
+                }
+                if (queue_command(w, text) == 0)
+                        return -ENOMEM;
+                return 0;
+        case PROTO_MSG_DETACH:
+                r = proto_expect_end(&f->payload);
+                if (r < 0)
+                        return r;
+                return -ECONNRESET;
+        default:
+                return -EBADMSG;
+        }
+}
+
+static int on_client_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Client *c = userdata;
+        Worker *w = c->w;
+        Frame f;
+        int r;
+
+        if (revents & EPOLLOUT) {
+                client_flush(c);
+                if (w->client != c)
+                        return 0;
+                pump(w);
+        }
+        if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                return 0;
+        r = conn_fill(&c->conn);
+        if (r == -EAGAIN)
+                return 0;
+        if (r <= 0) {
+                if (c->closing)
+                        client_free(c);
+                else
+                        client_lost(w, r == 0 ? "connection closed" : "read failed");
+                return 0;
+        }
+        c->last_rx = now_mono(w);
+        while ((r = conn_next(&c->conn, &f)) > 0) {
+                r = on_client_frame(w, c, &f);
+                conn_consume(&c->conn, &f);
+                if (r < 0)
+                        break;
+        }
+        if (r < 0) {
+                if (c->closing)
+                        client_free(c);
+                else
+                        client_lost(w, r == -ECONNRESET ? "detached" : "protocol error");
+                return 0;
+        }
+        pump(w);
+        return 0;
+}
+
+static int on_heartbeat_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+        Client *c = userdata;
+        Worker *w = c->w;
+        uint64_t hb = (uint64_t) w->p->heartbeat_ms * 1000;
+
+        if (now_mono(w) - c->last_rx > 3 * hb) {
+                client_lost(w, "heartbeats stopped");
+                return 0;
+        }
+        (void) proto_put_empty(&c->conn.out, PROTO_MSG_HEARTBEAT);
+        client_flush(c);
+        (void) sd_event_source_set_time_relative(s, hb);
+        return 0;
+}
+
+static int on_invoke_wait_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+        Client *c = userdata;
+        Worker *w = c->w;
+
+        /* Its command never started: take it out of the queue. */
+        for (Command **p = &w->queue; *p; p = &(*p)->next)
+                if ((*p)->id == c->invoke_cmd) {
+                        Command *dead = *p;
+                        *p = dead->next;
+                        command_free(dead);
+                        break;
+                }
+        w->queue_tail = NULL;
+        for (Command *q = w->queue; q; q = q->next)
+                w->queue_tail = q;
+        c->wait_src = sd_event_source_disable_unref(c->wait_src);
+        (void) proto_put_error(&c->conn.out, PROTO_ERR_TIMEOUT,
+                               "the command running in the session did not finish within 4 minutes");
+        c->closing = true;
+        w->client = NULL;
+        client_flush(c);
+        session_detached(w);
+        return 0;
+}
+
+static Client *client_new(Worker *w, int fd, const struct proto_handoff *h) {
+        Client *c = calloc(1, sizeof *c);
+
+        if (!c) {
+                safe_close(fd);
+                return NULL;
+        }
+        c->w = w;
+        c->verb = h->verb;
+        conn_init(&c->conn, fd, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 64u * 1024 * 1024);
+        (void) fd_nonblock(fd, true);
+        if (asprintf(&c->who, "%s (pid %u)", h->caller, h->caller_pid) < 0 ||
+            sd_event_add_io(w->event, &c->io_src, fd, EPOLLIN, on_client_io_cb, c) < 0) {
+                client_free(c);
+                return NULL;
+        }
+        return c;
+}
+
+/* Answers a handed-off client at once and closes it. */
+static void reply_once(Client *c, uint16_t code, const char *fmt, ...) _printf_(3, 4);
+static void reply_once(Client *c, uint16_t code, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+
+        if (fmt) {
+                va_start(ap, fmt);
+                vsnprintf(msg, sizeof msg, fmt, ap);
+                va_end(ap);
+                (void) proto_put_error(&c->conn.out, code, msg);
+        } else
+                (void) proto_put_empty(&c->conn.out, PROTO_MSG_OK);
+        c->closing = true;
+        client_flush(c);
+}
+
+static void attach(Worker *w, Client *c, uint32_t filter) {
+        struct proto_session s;
+        uint64_t hb = (uint64_t) w->p->heartbeat_ms * 1000;
+
+        w->client = c;
+        c->last_rx = now_mono(w);
+        idle_stop(w);
+        outbuf_rewind(&w->out, filter);
+        session_info(w, &s, SESSION_OPENED);
+        s.availability = AVAILABILITY_AVAILABLE;
+        (void) proto_put_attached(&c->conn.out, w->p->heartbeat_ms, &s);
+        free(s.holder);
+        if (hb > 0)
+                (void) sd_event_add_time_relative(w->event, &c->hb_src, CLOCK_MONOTONIC, hb,
+                                                  hb / 10, on_heartbeat_cb, c);
+}
+
+static void apply_options(Worker *w, const struct proto_request *req, bool idle_allowed) {
+        if (req->buffering != BUFFERING_UNSET)
+                w->out.mode = req->buffering;
+        if (idle_allowed && req->idle_timeout > 0)
+                w->idle_timeout = req->idle_timeout;
+        if (w->paused && (w->out.mode == BUFFERING_DROP || outbuf_room(&w->out) > 0))
+                set_reading(w, true);
+}
+
+static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) {
+        uint32_t id;
+
+        if (w->shell_dead) {
+                reply_once(c, PROTO_ERR_UNAVAILABLE, "the shell of session %s has exited; remove the session",
+                           w->p->name);
+                return;
+        }
+        if (h->req.flags & PROTO_REQ_F_DISCONNECTED) {
+                struct proto_session s;
+
+                if (busy(w)) {
+                        reply_once(c, PROTO_ERR_BUSY, "a command is already running in session %s", w->p->name);
+                        return;
+                }
+                apply_options(w, &h->req, true);
+                id = queue_command(w, h->req.command);
+                w->temporary = false;
+                session_info(w, &s, SESSION_DISCONNECTED);
+                (void) proto_put_session(&c->conn.out, PROTO_MSG_SESSION, &s);
+                free(s.holder);
+                c->closing = true;
+                client_flush(c);
+                idle_start(w);
+                send_status(w);
+                return;
+        }
+        apply_options(w, &h->req, false);
+        c->invoke_cmd = w->next_cmd + 1;
+        attach(w, c, c->invoke_cmd);
+        if (busy(w))
+                (void) sd_event_add_time_relative(w->event, &c->wait_src, CLOCK_MONOTONIC, INVOKE_WAIT_LIMIT,
+                                                  USEC_PER_SEC, on_invoke_wait_cb, c);
+        id = queue_command(w, h->req.command);
+        if (w->temporary)
+                w->temp_cmd = id;
+        send_status(w);
+        pump(w);
+}
+
+static void handoff_disconnect(Worker *w, Client *c, const struct proto_handoff *h) {
+        apply_options(w, &h->req, true);
+        if (w->client) {
+                log_info("Session %s disconnected from %s by %s", w->p->name, w->client->who, h->caller);
+                client_detach(w, w->client, DETACH_REQUESTED, h->caller);
+                session_detached(w);
+        } else if (!w->terminating)
+                idle_start(w);  /* the new idle timeout counts from now */
+        reply_once(c, 0, NULL);
+        send_status(w);
+}
+
+static void on_handoff(Worker *w, int fd, const struct proto_handoff *h) {
+        Client *c = client_new(w, fd, h);
+
+        if (!c)
+                return;
+        if (w->terminating) {
+                reply_once(c, PROTO_ERR_NOT_FOUND, "no such session: %s", w->p->name);
+                return;
+        }
+        if (h->verb == PROTO_REQ_DISCONNECT) {
+                handoff_disconnect(w, c, h);
+                return;
+        }
+        if (w->client) {
+                reply_once(c, PROTO_ERR_BUSY, "session %s is connected to another client (%s)",
+                           w->p->name, w->client->who);
+                return;
+        }
+        switch (h->verb) {
+        case PROTO_REQ_INVOKE:
+                handoff_invoke(w, c, h);
+                break;
+        case PROTO_REQ_CONNECT:
+        case PROTO_REQ_RECEIVE:
+                apply_options(w, &h->req, false);
+                attach(w, c, 0);
+                send_status(w);
+                pump(w);
+                break;
+        default:
+                reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "unsupported request");
+                break;
+        }
+}
+
+/* ------------------------------------------------------------ ending */
+
+static int on_kill_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+        Worker *w = userdata;
+
+        if (w->shell.pid > 0)
+                (void) kill(-w->shell.pid, SIGKILL);
+        return 0;
+}
+
+static void worker_terminate(Worker *w, uint8_t reason, const char *by) {
+        if (w->terminating)
+                return;
+        w->terminating = true;
+        w->state = SESSION_CLOSED;
+        idle_stop(w);
+        send_status(w);
+        if (w->client)
+                client_detach(w, w->client, reason, by);
+        if (w->shell_dead) {
+                sd_event_exit(w->event, 0);
+                return;
+        }
+        /* The shell and everything in its process group. */
+        (void) kill(-w->shell.pid, SIGHUP);
+        (void) kill(-w->shell.pid, SIGCONT);
+        (void) kill(-w->shell.pid, SIGTERM);
+        (void) sd_event_add_time_relative(w->event, &w->kill_src, CLOCK_MONOTONIC, KILL_GRACE,
+                                          USEC_PER_SEC / 10, on_kill_cb, w);
+}
+
+/* -------------------------------------------------------------- control */
+
+static int on_ctl_frame(Worker *w, Frame *f) {
+        struct proto_handoff h;
+        _cleanup_free_ char *by = NULL;
+        int r;
+
+        switch (f->type) {
+        case PROTO_MSG_HANDOFF:
+                if (f->fd < 0)
+                        return -EBADMSG;
+                r = proto_get_handoff(&f->payload, &h);
+                if (r < 0)
+                        return r;
+                on_handoff(w, TAKE_FD(f->fd), &h);
+                proto_handoff_done(&h);
+                return 0;
+        case PROTO_MSG_TERMINATE:
+                r = proto_get_str_msg(&f->payload, PROTO_MAX_TEXT, &by);
+                if (r < 0)
+                        return r;
+                log_info("Session %s removed by %s", w->p->name, by);
+                worker_terminate(w, DETACH_REMOVED, by);
+                return 0;
+        default:
+                return -EBADMSG;
+        }
+}
+
+static int on_ctl_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Worker *w = userdata;
+        Frame f;
+        int r;
+
+        if (revents & EPOLLOUT && conn_flush(w->ctl) != 0)
+                (void) sd_event_source_set_io_events(s, EPOLLIN);
+        if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                return 0;
+        r = conn_fill(w->ctl);
+        if (r == -EAGAIN)
+                return 0;
+        if (r > 0) {
+                while ((r = conn_next(w->ctl, &f)) > 0) {
+                        r = on_ctl_frame(w, &f);
+                        conn_consume(w->ctl, &f);
+                        if (r < 0)
+                                break;
+                }
+                if (r >= 0)
+                        return 0;
+        }
+        /* dwelld went away (restart): the session lives on without it. */
+        log_info("Lost the connection to dwelld; session %s continues", w->p->name);
+        w->ctl_src = sd_event_source_disable_unref(w->ctl_src);
+        return 0;
+}
+
+/* ----------------------------------------------------------------- main */
+
+static int worker_setup(Worker *w) {
+        int r, devnull;
+        sigset_t ss;
+
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGCHLD);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGHUP);
+        sigaddset(&ss, SIGINT);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+
+        /* No inherited descriptors beyond our own. */
+        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (devnull >= 0) {
+                (void) dup2(devnull, 0);
+                (void) dup2(devnull, 1);
+                safe_close(devnull);
+        }
+        (void) close_range(4, ~0U, 0);
+        (void) fd_nonblock(w->ctl->fd, true);
+
+        r = shell_start(&w->shell, w->p->shell, w->p->home, w->p->env);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the shell of session %s: %m", w->p->name);
+
+        r = sd_event_new(&w->event);
+        if (r < 0)
+                return r;
+        if ((r = sd_event_add_signal(w->event, NULL, SIGTERM, NULL, NULL)) < 0 ||
+            (r = sd_event_add_signal(w->event, NULL, SIGINT, NULL, NULL)) < 0 ||
+            (r = sd_event_add_child(w->event, &w->shell_child_src, w->shell.pid, WEXITED, on_shell_exit_cb, w)) < 0 ||
+            (r = sd_event_add_io(w->event, &w->out_src, w->shell.out_fd, EPOLLIN, on_output_cb, w)) < 0 ||
+            (r = sd_event_add_io(w->event, &w->err_src, w->shell.err_fd, EPOLLIN, on_output_cb, w)) < 0 ||
+            (r = sd_event_add_io(w->event, &w->status_src, w->shell.status_fd, EPOLLIN, on_status_cb, w)) < 0 ||
+            (r = sd_event_add_io(w->event, &w->text_src, w->shell.text_fd, EPOLLOUT, on_text_cb, w)) < 0 ||
+            (r = sd_event_add_io(w->event, &w->ctl_src, w->ctl->fd, EPOLLIN, on_ctl_cb, w)) < 0)
+                return log_error_errno(r, "Failed to set up the worker's event loop: %m");
+        (void) sd_event_source_set_enabled(w->text_src, SD_EVENT_OFF);
+        /* Output is read before status lines and client input, so that a
+         * command's output is in the buffer before its exit record. */
+        (void) sd_event_source_set_priority(w->out_src, -10);
+        (void) sd_event_source_set_priority(w->err_src, -10);
+        return 0;
+}
+
+int worker_main(HostParams *p, Conn *control) {
+        Worker w = {
+                .p = p,
+                .ctl = control,
+                .idle_timeout = p->idle_timeout,
+                .temporary = p->temporary,
+                .state = SESSION_DISCONNECTED,
+                .last_status = -1,
+        };
+        int r;
+
+        outbuf_init(&w.out, p->buffer_size, p->buffering);
+        buf_init(&w.status_acc, 4096);
+        r = worker_setup(&w);
+        if (r < 0) {
+                (void) proto_put_failed(&control->out, r, "the session's shell could not be started");
+                (void) conn_flush_all(control, 5000);
+                return 1;
+        }
+        (void) proto_put_ready(&control->out, (uint32_t) getpid(), (uint32_t) w.shell.pid);
+        send_status(&w);
+        idle_start(&w);
+
+        r = sd_event_loop(w.event);
+
+        /* Tell dwelld we are done, as far as it listens. */
+        if (w.ctl_src)
+                (void) conn_flush_all(control, 1000);
+        return r < 0 ? 1 : w.exit_code;
+}

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The session worker: runs as the session's identity with no privileges,
+ * owns the shell (shell.c), the command queue and the output buffer
+ * (outbuf.c), and serves the one client connected to the session.  It
+ * trusts only its control connection to dwelld (fd 3) and the client
+ * connections dwelld hands it over that connection.
+ */
+#pragma once
+
+#include "conn.h"
+#include "monitor.h"
+
+/* Runs the worker's event loop; returns its exit status. */
+int worker_main(HostParams *p, Conn *control);
