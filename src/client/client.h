@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Declarations shared by the dwell client's files: the global options, the
+ * verb table entry, option helpers, output (tables, JSON, errors) and the
+ * session I/O layer (connection, request, record stream).
+ *
+ * The client links only libc and libdwell-shared.a.  Error convention: a
+ * function that prints a user-facing error (client_error()) returns a
+ * negative errno; callers above it must not print again.  Verbs return an
+ * exit status (>= 0) or a negative errno, which main() turns into 255.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "conn.h"
+#include "macro.h"
+#include "proto.h"
+
+#define EXIT_DWELL_FAILURE 255
+
+static inline void conn_donep(Conn *c) {
+        conn_done(c);
+}
+
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
+
+/* Global options (dwell.c). */
+extern const char *arg_socket;
+extern bool arg_json;
+
+/* One verb: tmux-style command entry; the table lives in dwell.c. */
+typedef struct Verb {
+        const char *name;
+        const char *synopsis;   /* after "dwell NAME " */
+        const char *help;       /* description and options, for NAME --help */
+        int (*run)(const struct Verb *v, int argc, char *argv[]);
+} Verb;
+
+extern const Verb verb_new;
+extern const Verb verb_list;
+extern const Verb verb_invoke;
+extern const Verb verb_disconnect;
+extern const Verb verb_connect;
+extern const Verb verb_receive;
+extern const Verb verb_remove;
+
+/* Long-only option ids shared by the verbs. */
+enum {
+        ARG_IDLE_TIMEOUT = 0x100,
+        ARG_OUTPUT_BUFFERING,
+        ARG_CREDENTIAL,
+        ARG_STATE,
+        ARG_ALL_USERS,
+        ARG_NO_WAIT,
+        ARG_ALL,
+};
+
+/* dwell.c: option helpers.  All print their own error. */
+int verb_help(const Verb *v);
+int verb_bad_option(const Verb *v, int opt, int optind_now, char *argv[]);
+/* Handles -n, -c, --idle-timeout, --output-buffering, --credential: 1 if
+ * opt was one of them, 0 if not, <0 on a bad value. */
+int request_parse_option(int opt, const char *arg, struct proto_request *req);
+int session_arg_check(const char *s);
+bool string_is_id(const char *s);
+
+/* format.c: errors and output. */
+int client_error(int r, uint16_t code, const char *fmt, ...) _printf_(3, 4);
+unsigned client_errors_reported(void);
+int client_notice(const char *fmt, ...) _printf_(1, 2);
+void json_print_string(FILE *f, const char *s);
+void json_print_session(FILE *f, const struct proto_session *s);
+int print_sessions(const struct proto_session *sessions, size_t n, bool long_format);
+int print_session(const struct proto_session *s);
+int loop_write(int fd, const void *p, size_t n);
+
+/* session-io.c: one request per connection. */
+#define CLIENT_MAX_IN (2 * (PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD))
+#define CLIENT_MAX_OUT (4 * (PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD))
+
+/* Connects and sends one request frame; nothing else may be sent until
+ * session_wait_answer() returned. */
+int session_request(uint16_t type, const struct proto_request *req, Conn *ret);
+/* The first answer, after any conversation prompts.  An ERROR frame, EOF
+ * or a bad frame are reported and returned as errors. */
+int session_wait_answer(Conn *c, Frame *ret);
+/* The next frame of a listing (SESSION ... END); same error handling. */
+int session_next_frame(Conn *c, Frame *ret);
+/* A whole request answered by OK (disconnect, remove). */
+int session_request_ok(uint16_t type, const struct proto_request *req);
+/* Decodes and reports an ERROR frame; returns a negative errno. */
+int session_report_error(Frame *f);
+int session_lost_dwelld(int r);
+/* A whole SESSION..END listing. */
+int session_list(uint32_t flags, const char *credential, struct proto_session **ret, size_t *ret_n);
+void session_array_free(struct proto_session *s, size_t n);
+
+/* The record stream after ATTACHED. */
+typedef enum StreamUntil {
+        STREAM_UNTIL_EXIT,      /* invoke: EXIT of the first command started */
+        STREAM_UNTIL_SYNCED,    /* the first SYNCED */
+        STREAM_UNTIL_IDLE,      /* a SYNCED with nothing running */
+        STREAM_UNTIL_RUN_DONE,  /* connect: the RUN just sent has finished */
+        STREAM_UNTIL_INPUT,     /* connect: the input fd is readable */
+} StreamUntil;
+
+typedef enum StreamResult {
+        STREAM_DONE = 0,        /* the condition was met */
+        STREAM_DETACHED,        /* DETACHED arrived (detach_ok) and was reported */
+        STREAM_INPUT,           /* the input fd is readable */
+} StreamResult;
+
+typedef struct Stream {
+        Conn *conn;
+        char *name;             /* session name, for messages */
+        uint32_t heartbeat_ms;  /* 0 = none */
+        int64_t last_rx_ms;
+        int64_t next_hb_ms;
+        bool have_cmd;          /* invoke: cmd_id below is the invoked command */
+        uint32_t cmd_id;
+        bool started;           /* a START arrived since stream_send_run() */
+        bool exited;            /* the invoked command's EXIT arrived */
+        int last_status;        /* last EXIT or SYNCED status, -1 = none */
+        bool detach_ok;         /* connect: DETACHED is a notice, not a failure */
+} Stream;
+
+/* Takes ATTACHED; the stream borrows c. */
+int stream_attach(Stream *s, Conn *c, Frame *attached);
+void stream_done(Stream *s);
+/* >= 0: a StreamResult; < 0: failure, reported. */
+int stream_run(Stream *s, StreamUntil until, int input_fd);
+int stream_send_run(Stream *s, const char *command);
+/* Sends DETACH and flushes, best effort. */
+void stream_detach(Stream *s);
+int stream_exit_status(const Stream *s);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t clock_now_ms(void);

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * dwell: the client.  main() parses the global options, looks the verb up
+ * in the table and runs it; every verb lives in its own verb-*.c file and
+ * parses its own options (tmux's cmd-*.c shape).  This file also holds the
+ * option helpers the verbs share, so that a bad value is refused the same
+ * way everywhere and before anything is sent to dwelld.
+ *
+ * Exit status: what the verb returns (invoke and receive: the command's
+ * status), 255 for any failure of dwell itself.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "parse-util.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+#ifdef DWELL_RUNDIR
+#define DEFAULT_SOCKET DWELL_RUNDIR "/dwelld.sock"
+#else
+#define DEFAULT_SOCKET "/run/dwell/dwelld.sock"
+#endif
+
+const char *arg_socket = DEFAULT_SOCKET;
+bool arg_json = false;
+
+static const Verb *const verbs[] = {
+        &verb_new,
+        &verb_list,
+        &verb_invoke,
+        &verb_disconnect,
+        &verb_connect,
+        &verb_receive,
+        &verb_remove,
+};
+
+static void help(void) {
+        printf("Usage: dwell [--socket PATH] [--json] VERB ...\n"
+               "\n"
+               "Persistent, disconnectable shell sessions on this host.\n"
+               "\n"
+               "Verbs:\n");
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                printf("  %-10s %s\n", verbs[i]->name, verbs[i]->synopsis);
+        printf("\n"
+               "Options:\n"
+               "      --socket PATH  dwelld's socket (default: $DWELL_SOCKET, else %s)\n"
+               "      --json         machine-readable results and errors on stdout\n"
+               "  -h, --help         show this help; 'dwell VERB --help' shows a verb's options\n"
+               "      --version      show the version\n",
+               DEFAULT_SOCKET);
+}
+
+int verb_help(const Verb *v) {
+        printf("Usage: dwell %s %s\n\n%s", v->name, v->synopsis, v->help);
+        return 0;
+}
+
+/* v is NULL for the global options. */
+int verb_bad_option(const Verb *v, int opt, int optind_now, char *argv[]) {
+        const char *name = optind_now > 0 ? argv[optind_now - 1] : "?";
+        const char *verb = v ? v->name : "";
+        char shortopt[3] = { '-', (char) optopt, 0 };
+
+        /* For short options optopt names the culprit; for long ones the
+         * argument just consumed does. */
+        if (optopt > 0 && optopt < 0x80)
+                name = shortopt;
+        if (opt == ':')
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "%s%soption '%s' requires an argument",
+                                    verb, v ? ": " : "", name);
+        return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "%s%sunknown option '%s' (see 'dwell %s%s--help')",
+                            verb, v ? ": " : "", name, verb, v ? " " : "");
+}
+
+static int check_name_arg(const char *what, const char *s) {
+        if (!s[0] || strlen(s) > PROTO_MAX_NAME)
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "invalid %s '%s'", what, s);
+        return 0;
+}
+
+int request_parse_option(int opt, const char *arg, struct proto_request *req) {
+        uint64_t usec;
+        int r;
+
+        switch (opt) {
+        case 'n':
+                if (!session_name_valid(arg))
+                        return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                            "invalid session name '%s' (1-64 of A-Z a-z 0-9 . _ -, starting with a letter or _)",
+                                            arg);
+                req->name = (char *) arg;
+                return 1;
+        case 'c':
+                r = check_name_arg("configuration name", arg);
+                if (r < 0)
+                        return r;
+                req->config = (char *) arg;
+                return 1;
+        case ARG_CREDENTIAL:
+                r = check_name_arg("user name", arg);
+                if (r < 0)
+                        return r;
+                req->credential = (char *) arg;
+                return 1;
+        case ARG_IDLE_TIMEOUT:
+                r = parse_duration(arg, &usec);
+                if (r < 0 || usec == 0)
+                        return client_error(r < 0 ? r : -EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                            "invalid idle timeout '%s' (expected a positive duration such as 90s, 30m, 2h, 1d)",
+                                            arg);
+                req->idle_timeout = usec;
+                return 1;
+        case ARG_OUTPUT_BUFFERING:
+                r = buffering_from_string(arg);
+                if (r <= BUFFERING_UNSET)
+                        return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                            "invalid output buffering mode '%s' (expected block or drop)", arg);
+                req->buffering = (uint8_t) r;
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+bool string_is_id(const char *s) {
+        size_t n = strspn(s, "0123456789");
+
+        return n > 0 && n <= 10 && s[n] == 0 && strtoull(s, NULL, 10) <= UINT32_MAX;
+}
+
+int session_arg_check(const char *s) {
+        if (string_is_id(s) || session_name_valid(s))
+                return 0;
+        return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "invalid session name or Id '%s'", s);
+}
+
+static const Verb *verb_find(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(verbs[i]->name, name))
+                        return verbs[i];
+        return NULL;
+}
+
+/* Returns 1 to run a verb (argv[optind] names it), 0 to exit 0, <0 on error. */
+static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_SOCKET = 0x100, ARG_JSON, ARG_VERSION };
+        static const struct option options[] = {
+                { "socket",  required_argument, NULL, ARG_SOCKET  },
+                { "json",    no_argument,       NULL, ARG_JSON    },
+                { "help",    no_argument,       NULL, 'h'         },
+                { "version", no_argument,       NULL, ARG_VERSION },
+                {}
+        };
+        const char *e = getenv("DWELL_SOCKET");
+        int c;
+
+        if (e && e[0])
+                arg_socket = e;
+        opterr = 0;
+        /* "+": stop at the verb; its options are its own. */
+        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
+                switch (c) {
+                case ARG_SOCKET:
+                        if (!optarg[0])
+                                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "empty socket path");
+                        arg_socket = optarg;
+                        break;
+                case ARG_JSON:
+                        arg_json = true;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("dwell %s\n", PACKAGE_VERSION);
+                        return 0;
+                default:
+                        return verb_bad_option(NULL, c, optind, argv);
+                }
+        if (optind >= argc)
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "missing verb (see 'dwell --help')");
+        return 1;
+}
+
+static int flush_stdout(void) {
+        errno = 0;
+        if (fflush(stdout) == 0 && !ferror(stdout))
+                return 0;
+        return errno > 0 ? -errno : -EIO;
+}
+
+static int finish(int r) {
+        int k;
+
+        if (r < 0 && client_errors_reported() == 0)
+                (void) client_error(r, proto_error_from_errno(r), "%s", strerror(-r));
+        k = flush_stdout();
+        if (k < 0) {
+                /* stdout is gone, so this goes to stderr even with --json; a
+                 * closed pipe (dwell list | head) is no news to anyone. */
+                if (k != -EPIPE && r >= 0)
+                        fprintf(stderr, "dwell: failed to write output: %s\n", strerror(-k));
+                return EXIT_DWELL_FAILURE;
+        }
+        return r < 0 ? EXIT_DWELL_FAILURE : MIN(r, EXIT_DWELL_FAILURE);
+}
+
+int main(int argc, char *argv[]) {
+        const Verb *v;
+        int r;
+
+        /* Broken pipes show up as EPIPE where we can handle them. */
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return finish(r);
+
+        v = verb_find(argv[optind]);
+        if (!v)
+                return finish(client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                           "unknown verb '%s' (see 'dwell --help')", argv[optind]));
+
+        /* The verb parses argv[optind..] afresh; 0 resets getopt fully. */
+        argc -= optind;
+        argv += optind;
+        optind = 0;
+        return finish(v->run(v, argc, argv));
+}

@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Output of the dwell client: errors (one "dwell: MESSAGE" line on stderr,
+ * or with --json one {"error", "message"} object on stdout), session tables
+ * with column widths taken from their content, and JSON session objects.
+ *
+ * Everything printed here may come from other users (session names, command
+ * text), so table cells are made safe for a terminal (control characters
+ * and invalid UTF-8 become '?') and JSON strings are escaped completely
+ * (invalid UTF-8 becomes U+FFFD).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "parse-util.h"
+
+#define COMMAND_COLUMN_MAX 40   /* characters of command text in `list -l` */
+
+static unsigned errors_reported = 0;
+
+int client_error(int r, uint16_t code, const char *fmt, ...) {
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+        int k;
+
+        errno = r < 0 ? -r : r;         /* for %m */
+        va_start(ap, fmt);
+        k = vasprintf(&msg, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                msg = NULL;
+
+        errors_reported++;
+        if (arg_json) {
+                printf("{\"error\": \"%s\", \"message\": ", proto_error_to_string(code));
+                json_print_string(stdout, msg ? msg : "out of memory");
+                printf("}\n");
+                fflush(stdout);
+        } else
+                fprintf(stderr, "dwell: %s\n", msg ? msg : "out of memory");
+        return r < 0 ? r : (r > 0 ? -r : -EIO);
+}
+
+unsigned client_errors_reported(void) {
+        return errors_reported;
+}
+
+/* A message on stderr that is not a failure of the verb (drop notices, a
+ * connect that ended because someone else disconnected the session). */
+int client_notice(const char *fmt, ...) {
+        va_list ap;
+
+        fputs("dwell: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return 0;
+}
+
+int loop_write(int fd, const void *p, size_t n) {
+        const uint8_t *q = p;
+
+        while (n > 0) {
+                ssize_t k = write(fd, q, n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN) {
+                                /* An inherited non-blocking stdout: wait for room. */
+                                struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+                                (void) poll(&pfd, 1, -1);
+                                continue;
+                        }
+                        return -errno;
+                }
+                q += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static size_t utf8_valid_len(const uint8_t *s, size_t n) {
+        uint32_t cp;
+        size_t len;
+
+        if (s[0] < 0x80)
+                return 1;
+        if (s[0] >= 0xc2 && s[0] <= 0xdf)
+                len = 2, cp = s[0] & 0x1f;
+        else if (s[0] >= 0xe0 && s[0] <= 0xef)
+                len = 3, cp = s[0] & 0x0f;
+        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+                len = 4, cp = s[0] & 0x07;
+        else
+                return 0;
+        if (len > n)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (s[i] & 0x3f);
+        }
+        /* Overlong forms, UTF-16 surrogates, beyond U+10FFFF. */
+        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+                return 0;
+        return len;
+}
+
+void json_print_string(FILE *f, const char *str) {
+        const uint8_t *s = (const uint8_t *) strempty(str);
+        size_t n = strlen(str ? str : "");
+
+        fputc('"', f);
+        while (n > 0) {
+                size_t len = utf8_valid_len(s, n);
+
+                if (len == 0) {
+                        fputs("\\ufffd", f);
+                        len = 1;
+                } else if (len > 1)
+                        fwrite(s, 1, len, f);
+                else if (*s == '"' || *s == '\\')
+                        fprintf(f, "\\%c", *s);
+                else if (*s == '\n')
+                        fputs("\\n", f);
+                else if (*s == '\t')
+                        fputs("\\t", f);
+                else if (*s == '\r')
+                        fputs("\\r", f);
+                else if (*s < 0x20 || *s == 0x7f)
+                        fprintf(f, "\\u%04x", *s);
+                else
+                        fputc(*s, f);
+                s += len;
+                n -= len;
+        }
+        fputc('"', f);
+}
+
+static void json_print_string_or_null(FILE *f, const char *s) {
+        if (s && s[0])
+                json_print_string(f, s);
+        else
+                fputs("null", f);
+}
+
+/* Seconds as a JSON number, exact (idle timeouts are whole seconds in practice). */
+static void json_print_seconds(FILE *f, uint64_t usec) {
+        uint64_t frac = usec % USEC_PER_SEC;
+        char digits[8];
+        size_t l;
+
+        if (frac == 0) {
+                fprintf(f, "%" PRIu64, usec / USEC_PER_SEC);
+                return;
+        }
+        snprintf(digits, sizeof digits, "%06" PRIu64, frac);
+        for (l = strlen(digits); l > 0 && digits[l - 1] == '0'; l--)
+                digits[l - 1] = 0;
+        fprintf(f, "%" PRIu64 ".%s", usec / USEC_PER_SEC, digits);
+}
+
+void json_print_session(FILE *f, const struct proto_session *s) {
+        fprintf(f, "{\"id\": %" PRIu32 ", \"instance_id\": ", s->id);
+        json_print_string(f, s->instance_id);
+        fputs(", \"name\": ", f);
+        json_print_string(f, s->name);
+        fputs(", \"host\": ", f);
+        json_print_string(f, s->host);
+        fputs(", \"owner\": ", f);
+        json_print_string(f, s->owner);
+        fputs(", \"run_as\": ", f);
+        json_print_string_or_null(f, s->run_as);
+        fputs(", \"configuration\": ", f);
+        json_print_string(f, s->configuration);
+        fprintf(f, ", \"state\": \"%s\", \"availability\": \"%s\", \"idle_timeout\": ",
+                session_state_to_string(s->state), availability_to_string(s->availability));
+        json_print_seconds(f, s->idle_timeout);
+        fprintf(f, ", \"output_buffering\": \"%s\", \"buffered\": %" PRIu64 ", \"dropped\": %" PRIu64 ", \"command\": ",
+                buffering_to_string(s->buffering), s->buffered, s->dropped);
+        if (s->command_id == 0)
+                fputs("null", f);
+        else {
+                fprintf(f, "{\"id\": %" PRIu32 ", \"text\": ", s->command_id);
+                json_print_string(f, s->command);
+                fputc('}', f);
+        }
+        fputc('}', f);
+}
+
+/* A copy of str fit for a terminal cell: control characters and invalid
+ * UTF-8 become '?' (tabs and newlines a space); at most max characters, a
+ * longer text is cut and ends in "...".  *ret_width is its width in
+ * characters (wide characters are not accounted for). */
+static char *cell_sanitize(const char *str, size_t max, size_t *ret_width) {
+        const uint8_t *s = (const uint8_t *) strempty(str);
+        size_t n = strlen((const char *) s), width = 0, o = 0, cut = 0;
+        char *out = malloc(n + 4);
+
+        if (!out)
+                return NULL;
+        while (n > 0) {
+                size_t len = utf8_valid_len(s, n);
+
+                if (width == max) {
+                        /* More is left: end in "..." at max - 3 characters. */
+                        memcpy(out + cut, "...", 3);
+                        o = cut + 3;
+                        width = max;
+                        break;
+                }
+                if (width + 3 == max)
+                        cut = o;
+                if (len == 0 || (len == 1 && (*s < 0x20 || *s == 0x7f))) {
+                        out[o++] = *s == '\n' || *s == '\t' ? ' ' : '?';
+                        len = 1;
+                } else {
+                        memcpy(out + o, s, len);
+                        o += len;
+                }
+                width++;
+                s += len;
+                n -= len;
+        }
+        out[o] = 0;
+        *ret_width = width;
+        return out;
+}
+
+typedef struct Table {
+        size_t n_columns;
+        size_t n_cells;
+        char **cells;
+        size_t *widths;         /* per cell */
+        size_t *column_widths;
+} Table;
+
+static void table_done(Table *t) {
+        for (size_t i = 0; i < t->n_cells; i++)
+                free(t->cells[i]);
+        free(t->cells);
+        free(t->widths);
+        free(t->column_widths);
+        *t = (Table) {};
+}
+
+static int table_add(Table *t, const char *text, size_t max) {
+        char **c;
+        size_t *w;
+
+        c = realloc(t->cells, (t->n_cells + 1) * sizeof(char *));
+        if (!c)
+                return -ENOMEM;
+        t->cells = c;
+        w = realloc(t->widths, (t->n_cells + 1) * sizeof(size_t));
+        if (!w)
+                return -ENOMEM;
+        t->widths = w;
+        c[t->n_cells] = cell_sanitize(text, max, &w[t->n_cells]);
+        if (!c[t->n_cells])
+                return -ENOMEM;
+        t->n_cells++;
+        return 0;
+}
+
+static int table_print(Table *t, FILE *f) {
+        t->column_widths = calloc(t->n_columns, sizeof(size_t));
+        if (!t->column_widths)
+                return -ENOMEM;
+        for (size_t i = 0; i < t->n_cells; i++)
+                t->column_widths[i % t->n_columns] = MAX(t->column_widths[i % t->n_columns], t->widths[i]);
+
+        for (size_t i = 0; i < t->n_cells; i++) {
+                size_t col = i % t->n_columns;
+
+                fputs(t->cells[i], f);
+                if (col + 1 == t->n_columns)
+                        fputc('\n', f);
+                else
+                        fprintf(f, "%*s", (int) (t->column_widths[col] - t->widths[i] + 1), "");
+        }
+        return 0;
+}
+
+static int table_add_session(Table *t, const struct proto_session *s) {
+        char id[16], idle[64], buffered[64], dropped[64];
+        const char *row[] = {
+                id, s->name, s->host, session_state_to_string(s->state), s->configuration,
+                availability_to_string(s->availability),
+                /* -l */
+                s->owner, s->run_as && s->run_as[0] ? s->run_as : "-",
+                format_duration(idle, sizeof idle, s->idle_timeout),
+                buffering_to_string(s->buffering),
+                format_size(buffered, sizeof buffered, s->buffered),
+                format_size(dropped, sizeof dropped, s->dropped),
+                s->command_id != 0 ? s->command : "-",
+        };
+        int r;
+
+        snprintf(id, sizeof id, "%" PRIu32, s->id);
+        for (size_t i = 0; i < t->n_columns; i++) {
+                r = table_add(t, row[i], i + 1 == ELEMENTSOF(row) ? COMMAND_COLUMN_MAX : SIZE_MAX);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int print_table(const struct proto_session *sessions, size_t n, bool long_format) {
+        static const char *const header[] = {
+                "Id", "Name", "Host", "State", "Configuration", "Availability",
+                "Owner", "RunAs", "IdleTimeout", "Buffering", "Buffered", "Dropped", "Command",
+        };
+        _cleanup_(table_done) Table t = { .n_columns = long_format ? 13 : 6 };
+        int r;
+
+        for (size_t i = 0; i < t.n_columns; i++) {
+                r = table_add(&t, header[i], SIZE_MAX);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < n; i++) {
+                r = table_add_session(&t, sessions + i);
+                if (r < 0)
+                        return r;
+        }
+        return table_print(&t, stdout);
+}
+
+/* A listing: the table, or a JSON array of session objects. */
+int print_sessions(const struct proto_session *sessions, size_t n, bool long_format) {
+        if (!arg_json)
+                return print_table(sessions, n, long_format);
+
+        fputc('[', stdout);
+        for (size_t i = 0; i < n; i++) {
+                fputs(i == 0 ? "\n  " : ",\n  ", stdout);
+                json_print_session(stdout, sessions + i);
+        }
+        fputs(n > 0 ? "\n]\n" : "]\n", stdout);
+        return 0;
+}
+
+/* One session (new, invoke -d): a table with its header, or one object. */
+int print_session(const struct proto_session *s) {
+        if (!arg_json)
+                return print_table(s, 1, false);
+        json_print_session(stdout, s);
+        fputc('\n', stdout);
+        return 0;
+}

@@ -1,0 +1,584 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Talking to dwelld and to a session's worker.
+ *
+ * Every request opens its own connection and sends exactly one request
+ * frame, then nothing until the first answer has arrived: dwelld may hand
+ * the connection over to the session's worker, and bytes sent before that
+ * would be lost.  The only exception is the PAM conversation, which is
+ * answered frame by frame (CONV_PROMPT -> CONV_REPLY) before the answer.
+ *
+ * After ATTACHED the connection carries the record stream (stream_run()):
+ * output records are written to fd 1 or 2 and acknowledged one by one, only
+ * after their data was written, so a client killed mid-stream neither
+ * loses nor repeats output on the next receive.  Heartbeats go out every
+ * interval the worker asked for; a worker silent for three intervals counts
+ * as lost.  Messages about the stream name the session, so the user knows
+ * what to reconnect to.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <time.h>
+
+#include "client.h"
+
+#define STREAM_CONTINUE 100     /* internal: keep going */
+#define DETACH_FLUSH_MS 1000
+
+int64_t clock_now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int session_lost_dwelld(int r) {
+        return client_error(r < 0 ? r : -ECONNRESET, PROTO_ERR_UNAVAILABLE, "lost connection to dwelld");
+}
+
+int session_report_error(Frame *f) {
+        _cleanup_free_ char *msg = NULL;
+        uint16_t code;
+        int r;
+
+        r = proto_get_error(&f->payload, &code, &msg);
+        if (r < 0)
+                return session_lost_dwelld(r);
+        if (code == 0 || code >= _PROTO_ERR_MAX)
+                code = PROTO_ERR_UNAVAILABLE;
+        if (!msg[0])
+                return client_error(-EREMOTEIO, code, "request failed: %s", proto_error_to_string(code));
+        return client_error(-EREMOTEIO, code, "%s", msg);
+}
+
+static int socket_connect(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_close_ int fd = -EBADF;
+
+        if (strlen(path) >= sizeof sa.sun_path)
+                return client_error(-ENAMETOOLONG, PROTO_ERR_INVALID_ARGUMENT, "socket path too long: %s", path);
+        memcpy(sa.sun_path, path, strlen(path));
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return client_error(-errno, PROTO_ERR_UNAVAILABLE, "failed to create socket: %m");
+        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                return client_error(-errno, PROTO_ERR_UNAVAILABLE, "cannot connect to dwelld at %s: %m", path);
+        return TAKE_FD(fd);
+}
+
+int session_request(uint16_t type, const struct proto_request *req, Conn *ret) {
+        int fd, r;
+
+        fd = socket_connect(arg_socket);
+        if (fd < 0)
+                return fd;
+        conn_init(ret, fd, CLIENT_MAX_IN, CLIENT_MAX_OUT);
+
+        r = proto_put_request(&ret->out, type, req);
+        if (r < 0)
+                return client_error(r, PROTO_ERR_INVALID_ARGUMENT, "request too large");
+        r = conn_flush_all(ret, -1);
+        if (r < 0)
+                return session_lost_dwelld(r);
+        return 0;
+}
+
+/* --- PAM conversation -------------------------------------------------- */
+
+static volatile sig_atomic_t conv_interrupted = 0;
+
+static void conv_signal_cb(int sig) {
+        conv_interrupted = sig;
+}
+
+/* Reads one line from fd byte by byte, so nothing after it is consumed
+ * (connect reads its commands from the same stdin later). */
+static int read_line_fd(int fd, char *buf, size_t size) {
+        size_t n = 0;
+
+        for (;;) {
+                char ch;
+                ssize_t k = read(fd, &ch, 1);
+
+                if (k < 0) {
+                        if (errno == EINTR && !conv_interrupted)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0 && n == 0)
+                        return -ENODATA;        /* end of input, not an empty answer */
+                if (k == 0 || ch == '\n')
+                        break;
+                if (n + 1 >= size)
+                        return -E2BIG;
+                buf[n++] = ch;
+        }
+        buf[n] = 0;
+        return 0;
+}
+
+static int conv_read_tty(int tty, const char *prompt, bool echo, char *buf, size_t size) {
+        struct sigaction sa = { .sa_handler = conv_signal_cb }, old[3];
+        static const int sigs[3] = { SIGINT, SIGTERM, SIGHUP };
+        struct termios saved, t;
+        bool restore = false;
+        int r;
+
+        (void) loop_write(tty, prompt, strlen(prompt));
+        if (!echo && tcgetattr(tty, &saved) >= 0) {
+                t = saved;
+                t.c_lflag &= ~(tcflag_t) ECHO;
+                t.c_lflag |= ECHONL;
+                /* No SA_RESTART: a signal ends the read and the terminal is restored. */
+                conv_interrupted = 0;
+                for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+                        (void) sigaction(sigs[i], &sa, &old[i]);
+                restore = tcsetattr(tty, TCSAFLUSH, &t) >= 0;
+        }
+        r = read_line_fd(tty, buf, size);
+        if (!echo && restore) {
+                (void) tcsetattr(tty, TCSAFLUSH, &saved);
+                for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+                        (void) sigaction(sigs[i], &old[i], NULL);
+                if (conv_interrupted)
+                        (void) raise(conv_interrupted);
+        }
+        return r;
+}
+
+/* Asks the user; the answer is returned in buf (PROTO_MAX_TEXT bytes). */
+static int conv_read(const char *prompt, bool echo, char *buf, size_t size) {
+        _cleanup_close_ int tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+
+        if (tty >= 0)
+                return conv_read_tty(tty, prompt, echo, buf, size);
+        /* No terminal: the prompt on stderr, the answer from stdin (tests,
+         * scripts feeding a password). */
+        fputs(prompt, stderr);
+        fflush(stderr);
+        return read_line_fd(STDIN_FILENO, buf, size);
+}
+
+static int conv_reply(Conn *c, uint8_t style, const char *text) {
+        char answer[PROTO_MAX_TEXT + 1];
+        int r;
+
+        r = conv_read(text, style == 2, answer, sizeof answer);
+        if (r < 0) {
+                explicit_bzero(answer, sizeof answer);
+                return client_error(r, PROTO_ERR_AUTH_FAILED, "failed to read the answer to \"%s\": %s", text,
+                                    r == -ENODATA ? "end of input" : strerror(-r));
+        }
+        r = proto_put_str_msg(&c->out, PROTO_MSG_CONV_REPLY, answer);
+        explicit_bzero(answer, sizeof answer);
+        if (r >= 0)
+                r = conn_flush_all(c, -1);
+        /* The frame held the secret: wipe the whole output buffer. */
+        if (c->out.data && c->out.alloc)
+                explicit_bzero(c->out.data, c->out.alloc);
+        return r < 0 ? session_lost_dwelld(r) : 0;
+}
+
+static int conv_answer(Conn *c, Frame *f) {
+        _cleanup_free_ char *text = NULL;
+        uint8_t style;
+        int r;
+
+        r = proto_get_conv_prompt(&f->payload, &style, &text);
+        if (r < 0)
+                return session_lost_dwelld(r);
+        switch (style) {
+        case 1: /* PAM_PROMPT_ECHO_OFF */
+        case 2: /* PAM_PROMPT_ECHO_ON */
+                return conv_reply(c, style, text);
+        case 3: /* PAM_ERROR_MSG */
+        case 4: /* PAM_TEXT_INFO */
+                fprintf(stderr, "%s\n", text);
+                return 0;
+        default:
+                return session_lost_dwelld(-EBADMSG);
+        }
+}
+
+int session_wait_answer(Conn *c, Frame *ret) {
+        int r;
+
+        for (;;) {
+                r = conn_wait_frame(c, ret, -1);
+                if (r <= 0)
+                        return session_lost_dwelld(r);
+                if (ret->type == PROTO_MSG_ERROR) {
+                        r = session_report_error(ret);
+                        conn_consume(c, ret);
+                        return r;
+                }
+                if (ret->type != PROTO_MSG_CONV_PROMPT)
+                        return 0;
+                r = conv_answer(c, ret);
+                conn_consume(c, ret);
+                if (r < 0)
+                        return r;
+        }
+}
+
+int session_next_frame(Conn *c, Frame *ret) {
+        int r;
+
+        r = conn_wait_frame(c, ret, -1);
+        if (r <= 0)
+                return session_lost_dwelld(r);
+        if (ret->type == PROTO_MSG_ERROR) {
+                r = session_report_error(ret);
+                conn_consume(c, ret);
+                return r;
+        }
+        return 0;
+}
+
+int session_request_ok(uint16_t type, const struct proto_request *req) {
+        _cleanup_(conn_donep) Conn c = { .fd = -EBADF };
+        Frame f;
+        int r;
+
+        r = session_request(type, req, &c);
+        if (r < 0)
+                return r;
+        r = session_wait_answer(&c, &f);
+        if (r < 0)
+                return r;
+        if (f.type != PROTO_MSG_OK || proto_expect_end(&f.payload) < 0)
+                return session_lost_dwelld(-EBADMSG);
+        conn_consume(&c, &f);
+        return 0;
+}
+
+/* --- listings ---------------------------------------------------------- */
+
+void session_array_free(struct proto_session *s, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                proto_session_done(s + i);
+        free(s);
+}
+
+static int session_array_add(struct proto_session **array, size_t *n, Frame *f) {
+        struct proto_session *a;
+        int r;
+
+        a = realloc(*array, (*n + 1) * sizeof(struct proto_session));
+        if (!a)
+                return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+        *array = a;
+        r = proto_get_session(&f->payload, a + *n);
+        if (r < 0)
+                return session_lost_dwelld(r);
+        (*n)++;
+        return 0;
+}
+
+static int session_list_end(Frame *f, size_t n) {
+        uint32_t count;
+
+        if (buf_get_u32(&f->payload, &count) < 0 || proto_expect_end(&f->payload) < 0 || count != n)
+                return session_lost_dwelld(-EBADMSG);
+        return 0;
+}
+
+int session_list(uint32_t flags, const char *credential, struct proto_session **ret, size_t *ret_n) {
+        _cleanup_(conn_donep) Conn c = { .fd = -EBADF };
+        struct proto_request req = { .flags = flags, .credential = (char *) credential };
+        struct proto_session *array = NULL;
+        size_t n = 0;
+        Frame f;
+        int r;
+
+        r = session_request(PROTO_REQ_LIST, &req, &c);
+        if (r < 0)
+                return r;
+        for (r = session_wait_answer(&c, &f); r >= 0; r = session_next_frame(&c, &f)) {
+                if (f.type == PROTO_MSG_SESSION)
+                        r = session_array_add(&array, &n, &f);
+                else if (f.type == PROTO_MSG_END) {
+                        r = session_list_end(&f, n);
+                        conn_consume(&c, &f);
+                        break;
+                } else
+                        r = session_lost_dwelld(-EBADMSG);
+                conn_consume(&c, &f);
+                if (r < 0)
+                        break;
+        }
+        if (r < 0) {
+                session_array_free(array, n);
+                return r;
+        }
+        *ret = array;
+        *ret_n = n;
+        return 0;
+}
+
+/* --- the record stream ------------------------------------------------- */
+
+int stream_attach(Stream *s, Conn *c, Frame *attached) {
+        struct proto_session session;
+        uint32_t hb;
+        int r;
+
+        r = proto_get_attached(&attached->payload, &hb, &session);
+        if (r < 0)
+                return session_lost_dwelld(r);
+        *s = (Stream) {
+                .conn = c,
+                .name = strdup(strempty(session.name)),
+                .heartbeat_ms = hb,
+                .last_status = -1,
+        };
+        proto_session_done(&session);
+        if (!s->name)
+                return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+        s->last_rx_ms = clock_now_ms();
+        s->next_hb_ms = s->last_rx_ms + hb;
+        return 0;
+}
+
+void stream_done(Stream *s) {
+        s->name = mfree(s->name);
+}
+
+static int stream_lost(Stream *s, int r) {
+        return client_error(r < 0 ? r : -ECONNRESET, PROTO_ERR_UNAVAILABLE,
+                            "lost connection to session %s; reconnect with: dwell receive %s", s->name, s->name);
+}
+
+static int stream_send(Stream *s, int r) {
+        if (r < 0)
+                return stream_lost(s, r);
+        r = conn_flush(s->conn);
+        return r < 0 ? stream_lost(s, r) : 0;
+}
+
+int stream_send_run(Stream *s, const char *command) {
+        s->started = false;
+        return stream_send(s, proto_put_str_msg(&s->conn->out, PROTO_MSG_RUN, command));
+}
+
+void stream_detach(Stream *s) {
+        if (proto_put_empty(&s->conn->out, PROTO_MSG_DETACH) >= 0)
+                (void) conn_flush_all(s->conn, DETACH_FLUSH_MS);
+}
+
+int stream_exit_status(const Stream *s) {
+        if (s->last_status < 0)
+                return 0;
+        return MIN(s->last_status, EXIT_DWELL_FAILURE);
+}
+
+static int stream_output_failed(Stream *s, int r) {
+        if (r == -EPIPE)
+                return client_error(r, PROTO_ERR_UNAVAILABLE,
+                                    "output closed; the rest stays in session %s (dwell receive %s)", s->name, s->name);
+        return client_error(r, PROTO_ERR_UNAVAILABLE, "failed to write output of session %s: %m", s->name);
+}
+
+static void stream_note_exit(Stream *s, int64_t value) {
+        s->last_status = value < 0 || value > EXIT_DWELL_FAILURE ? EXIT_DWELL_FAILURE : (int) value;
+}
+
+static int stream_handle_record(Stream *s, Frame *f, StreamUntil until) {
+        struct proto_record rec;
+        int r = 0;
+
+        if (proto_get_record(&f->payload, &rec) < 0)
+                return stream_lost(s, -EBADMSG);
+        switch (rec.kind) {
+        case RECORD_STDOUT:
+                r = loop_write(STDOUT_FILENO, rec.data, rec.size);
+                break;
+        case RECORD_STDERR:
+                r = loop_write(STDERR_FILENO, rec.data, rec.size);
+                break;
+        case RECORD_START:
+                if (!s->have_cmd) {
+                        s->have_cmd = true;
+                        s->cmd_id = rec.cmd_id;
+                }
+                s->started = true;
+                break;
+        case RECORD_EXIT:
+                stream_note_exit(s, rec.value);
+                if (s->have_cmd && rec.cmd_id == s->cmd_id)
+                        s->exited = true;
+                break;
+        case RECORD_DROPPED:
+                client_notice("%" PRIi64 " bytes of output of command %" PRIu32 " were dropped (buffer full)",
+                              rec.value, rec.cmd_id);
+                break;
+        }
+        if (r < 0)
+                return stream_output_failed(s, r);
+
+        /* Acknowledge only now that the data is out. */
+        r = stream_send(s, proto_put_u64_msg(&s->conn->out, PROTO_MSG_ACK, rec.seq));
+        if (r < 0)
+                return r;
+        return until == STREAM_UNTIL_EXIT && s->exited ? STREAM_DONE : STREAM_CONTINUE;
+}
+
+static int stream_handle_synced(Stream *s, Frame *f, StreamUntil until) {
+        struct proto_synced y;
+
+        if (proto_get_synced(&f->payload, &y) < 0)
+                return stream_lost(s, -EBADMSG);
+        if (y.last_status >= 0)
+                stream_note_exit(s, y.last_status);
+
+        switch (until) {
+        case STREAM_UNTIL_SYNCED:
+                return STREAM_DONE;
+        case STREAM_UNTIL_IDLE:
+                return y.running ? STREAM_CONTINUE : STREAM_DONE;
+        case STREAM_UNTIL_RUN_DONE:
+                /* A SYNCED sent before the worker saw our RUN says nothing about it. */
+                return !y.running && s->started ? STREAM_DONE : STREAM_CONTINUE;
+        case STREAM_UNTIL_EXIT:
+                /* The EXIT record normally ends an invoke; this covers an idle
+                 * session whose last finished command is ours. */
+                return !y.running && s->have_cmd && y.last_cmd == s->cmd_id ? STREAM_DONE : STREAM_CONTINUE;
+        default:
+                return STREAM_CONTINUE;
+        }
+}
+
+static int stream_handle_detached(Stream *s, Frame *f) {
+        _cleanup_free_ char *by = NULL;
+        uint8_t reason;
+
+        if (proto_get_detached(&f->payload, &reason, &by) < 0)
+                return stream_lost(s, -EBADMSG);
+        if (reason == DETACH_TIMEOUT)
+                return stream_lost(s, -ETIMEDOUT);
+
+        /* For connect this is how the session ends for us, not a failure. */
+        if (s->detach_ok) {
+                if (reason == DETACH_REMOVED)
+                        client_notice("session %s was removed", s->name);
+                else
+                        client_notice("session %s was disconnected by %s", s->name, by[0] ? by : "another client");
+                return STREAM_DETACHED;
+        }
+        if (reason == DETACH_REMOVED)
+                return client_error(-ECONNRESET, PROTO_ERR_UNAVAILABLE, "session %s was removed", s->name);
+        return client_error(-ECONNRESET, PROTO_ERR_UNAVAILABLE, "session %s was disconnected by %s",
+                            s->name, by[0] ? by : "another client");
+}
+
+static int stream_handle_frame(Stream *s, Frame *f, StreamUntil until) {
+        int r;
+
+        switch (f->type) {
+        case PROTO_MSG_RECORD:
+                return stream_handle_record(s, f, until);
+        case PROTO_MSG_SYNCED:
+                return stream_handle_synced(s, f, until);
+        case PROTO_MSG_DETACHED:
+                return stream_handle_detached(s, f);
+        case PROTO_MSG_HEARTBEAT:
+        case PROTO_MSG_OK:
+                return STREAM_CONTINUE;
+        case PROTO_MSG_ERROR:
+                r = session_report_error(f);
+                /* A refused RUN at the connect prompt: back to the prompt. */
+                return until == STREAM_UNTIL_RUN_DONE ? STREAM_DONE : r;
+        default:
+                return stream_lost(s, -EBADMSG);
+        }
+}
+
+static int stream_poll_timeout(const Stream *s, int64_t now) {
+        int64_t deadline;
+
+        if (s->heartbeat_ms == 0)
+                return -1;
+        deadline = MIN(s->next_hb_ms, s->last_rx_ms + 3 * (int64_t) s->heartbeat_ms);
+        return deadline <= now ? 0 : (int) MIN(deadline - now, (int64_t) INT32_MAX);
+}
+
+/* Heartbeats out, and the check that the worker is still there. */
+static int stream_timers(Stream *s, bool got_data) {
+        int64_t now = clock_now_ms();
+        int r;
+
+        if (s->heartbeat_ms == 0)
+                return 0;
+        if (got_data)
+                s->last_rx_ms = now;
+        else if (now - s->last_rx_ms >= 3 * (int64_t) s->heartbeat_ms)
+                return stream_lost(s, -ETIMEDOUT);
+        if (now >= s->next_hb_ms) {
+                s->next_hb_ms = now + s->heartbeat_ms;
+                r = stream_send(s, proto_put_empty(&s->conn->out, PROTO_MSG_HEARTBEAT));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Waits for bytes from the worker, room to send, input, or a timer. */
+static int stream_wait(Stream *s, int input_fd) {
+        struct pollfd p[2] = {
+                { .fd = s->conn->fd, .events = POLLIN | (conn_pending(s->conn) > 0 ? POLLOUT : 0) },
+                { .fd = input_fd, .events = POLLIN },
+        };
+        bool got_data = false;
+        int n, r;
+
+        n = poll(p, input_fd >= 0 ? 2 : 1, stream_poll_timeout(s, clock_now_ms()));
+        if (n < 0)
+                return errno == EINTR ? STREAM_CONTINUE : stream_lost(s, -errno);
+
+        if (p[0].revents & POLLOUT) {
+                r = conn_flush(s->conn);
+                if (r < 0)
+                        return stream_lost(s, r);
+        }
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+                r = conn_fill(s->conn);
+                if (r == 0)
+                        return stream_lost(s, -ECONNRESET);
+                if (r < 0 && r != -EAGAIN && r != -EINTR)
+                        return stream_lost(s, r);
+                got_data = r > 0;
+        }
+        r = stream_timers(s, got_data);
+        if (r < 0)
+                return r;
+        if (input_fd >= 0 && p[1].revents)
+                return STREAM_INPUT;
+        return STREAM_CONTINUE;
+}
+
+int stream_run(Stream *s, StreamUntil until, int input_fd) {
+        Frame f;
+        int r;
+
+        for (;;) {
+                r = conn_next(s->conn, &f);
+                if (r < 0)
+                        return stream_lost(s, r);
+                if (r > 0) {
+                        r = stream_handle_frame(s, &f, until);
+                        conn_consume(s->conn, &f);
+                } else
+                        r = stream_wait(s, until == STREAM_UNTIL_INPUT ? input_fd : -EBADF);
+                if (r != STREAM_CONTINUE)
+                        return r;
+        }
+}

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * dwell invoke [SESSION] [-d|--disconnected] [-n NAME] [-c CONFIG]
+ *              [--idle-timeout DUR] [--output-buffering MODE]
+ *              [--credential USER] -- COMMAND...
+ *
+ * Runs COMMAND (the words after "--", joined by single spaces, as ssh
+ * does) in SESSION's shell, or without SESSION in a temporary session that
+ * is removed when the command ends.  The command's stdout and stderr are
+ * streamed to ours and dwell exits with its exit status (128+N for a
+ * signal).  A synchronous invoke into a session that runs another command
+ * waits for it (dwelld gives up after a while: timeout).
+ *
+ * With -d the command is started and the session disconnected at once; the
+ * session row (or JSON object) is printed and dwell exits 0; `dwell
+ * receive` collects the output later.  -d into a busy session fails at once
+ * (busy).
+ *
+ * Failures exit 255 with one "dwell: " line: bad options or no command;
+ * dwelld unreachable or refusing (not-found, permission-denied, busy,
+ * timeout, limit-exceeded, auth-failed); the session disconnected or
+ * removed by someone else while we streamed; the connection lost or the
+ * worker silent for three heartbeat intervals (the output is kept: `dwell
+ * receive NAME` gets it); our stdout closed (the rest stays buffered).
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+
+/* The words after "--", joined by single spaces. */
+static int command_join(int argc, char *argv[], char **ret) {
+        size_t len = 0;
+        char *s, *p;
+
+        for (int i = 0; i < argc; i++)
+                len += strlen(argv[i]) + 1;
+        if (argc == 0 || len - 1 == 0)
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "invoke: no command given after '--'");
+        if (len - 1 > PROTO_MAX_COMMAND)
+                return client_error(-E2BIG, PROTO_ERR_INVALID_ARGUMENT,
+                                    "invoke: command too long (at most %u bytes)", PROTO_MAX_COMMAND);
+        s = p = malloc(len);
+        if (!s)
+                return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+        for (int i = 0; i < argc; i++)
+                p = stpcpy(stpcpy(p, i > 0 ? " " : ""), argv[i]);
+        *ret = s;
+        return 0;
+}
+
+/* Everything before "--" is options and SESSION; getopt would move "--"
+ * around, so it is found first. */
+static int find_separator(int argc, char *argv[]) {
+        for (int i = 1; i < argc; i++)
+                if (streq(argv[i], "--"))
+                        return i;
+        return -1;
+}
+
+static int parse_options(const Verb *v, int argc, char *argv[], struct proto_request *req) {
+        static const struct option options[] = {
+                { "help",             no_argument,       NULL, 'h'                  },
+                { "disconnected",     no_argument,       NULL, 'd'                  },
+                { "name",             required_argument, NULL, 'n'                  },
+                { "config",           required_argument, NULL, 'c'                  },
+                { "idle-timeout",     required_argument, NULL, ARG_IDLE_TIMEOUT     },
+                { "output-buffering", required_argument, NULL, ARG_OUTPUT_BUFFERING },
+                { "credential",       required_argument, NULL, ARG_CREDENTIAL       },
+                {}
+        };
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":hdn:c:", options, NULL)) >= 0) {
+                if (opt == 'h') {
+                        (void) verb_help(v);
+                        return 1;       /* done, exit 0 */
+                }
+                if (opt == 'd') {
+                        req->flags |= PROTO_REQ_F_DISCONNECTED;
+                        continue;
+                }
+                r = request_parse_option(opt, optarg, req);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return verb_bad_option(v, opt, optind, argv);
+        }
+        if (argc - optind > 1)
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                    "invoke: unexpected argument '%s' (the command goes after '--')", argv[optind + 1]);
+        if (optind < argc) {
+                r = session_arg_check(argv[optind]);
+                if (r < 0)
+                        return r;
+                req->session = argv[optind];
+        }
+        return 0;
+}
+
+static int invoke_stream(Conn *c, Frame *attached) {
+        _cleanup_(stream_done) Stream s = {};
+        int r;
+
+        r = stream_attach(&s, c, attached);
+        conn_consume(c, attached);
+        if (r < 0)
+                return r;
+        r = stream_run(&s, STREAM_UNTIL_EXIT, -EBADF);
+        /* Leave politely either way; a lost connection makes this a no-op. */
+        stream_detach(&s);
+        return r < 0 ? r : stream_exit_status(&s);
+}
+
+static int invoke_answer(Conn *c, Frame *f, bool disconnected) {
+        struct proto_session s;
+        int r;
+
+        if (f->type == PROTO_MSG_ATTACHED && !disconnected)
+                return invoke_stream(c, f);
+        if (f->type != PROTO_MSG_SESSION || !disconnected || proto_get_session(&f->payload, &s) < 0)
+                return session_lost_dwelld(-EBADMSG);
+        conn_consume(c, f);
+        r = print_session(&s);
+        proto_session_done(&s);
+        return r;
+}
+
+static int verb_invoke_run(const Verb *v, int argc, char *argv[]) {
+        _cleanup_(conn_donep) Conn c = { .fd = -EBADF };
+        _cleanup_free_ char *command = NULL;
+        struct proto_request req = { .session = (char *) "" };
+        int sep, r;
+        Frame f;
+
+        sep = find_separator(argc, argv);
+        r = parse_options(v, sep < 0 ? argc : sep, argv, &req);
+        if (r != 0)
+                return r > 0 ? 0 : r;
+        if (sep < 0)
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                    "invoke: missing '--' before the command (dwell invoke [SESSION] -- COMMAND...)");
+        r = command_join(argc - sep - 1, argv + sep + 1, &command);
+        if (r < 0)
+                return r;
+        req.command = command;
+
+        r = session_request(PROTO_REQ_INVOKE, &req, &c);
+        if (r < 0)
+                return r;
+        r = session_wait_answer(&c, &f);
+        if (r < 0)
+                return r;
+        return invoke_answer(&c, &f, req.flags & PROTO_REQ_F_DISCONNECTED);
+}
+
+const Verb verb_invoke = {
+        .name = "invoke",
+        .synopsis = "[SESSION] [-d] [-n NAME] [-c CONFIG] [--idle-timeout DUR] [--output-buffering MODE] -- COMMAND...",
+        .help =
+        "Run COMMAND in SESSION (or in a temporary session), stream its output and exit with its status.\n"
+        "\n"
+        "  -d, --disconnected           start the command, disconnect at once and print the session\n"
+        "  -n, --name NAME              name of the session created when SESSION is not given\n"
+        "  -c, --config CONFIG          configuration of the session created when SESSION is not given\n"
+        "      --idle-timeout DUR       idle timeout of the session created (90s, 30m, 2h, 1d)\n"
+        "      --output-buffering MODE  block or drop when the output buffer is full\n"
+        "      --credential USER        authenticate as USER (password prompted)\n"
+        "  -h, --help                   show this help\n",
+        .run = verb_invoke_run,
+};

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * dwell new [-n NAME] [-c CONFIG] [--idle-timeout DUR]
+ *           [--output-buffering block|drop] [--credential USER]
+ *
+ * Creates a session (REQ_NEW) and prints it: a one-row table, or with
+ * --json one session object.  The new session is not connected to any
+ * client; `dwell connect` or `dwell invoke NAME` use it.
+ *
+ * Fails (exit 255) on a bad option value (checked before anything is sent),
+ * when dwelld cannot be reached, and on dwelld's refusals: a name already
+ * in use (invalid-argument), an unknown or forbidden configuration
+ * (not-found, permission-denied), an idle timeout above the
+ * configuration's maximum, session limits (limit-exceeded), failed PAM
+ * authentication with --credential (auth-failed).
+ */
+#include <getopt.h>
+
+#include "client.h"
+
+static int verb_new_run(const Verb *v, int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help",             no_argument,       NULL, 'h'                  },
+                { "name",             required_argument, NULL, 'n'                  },
+                { "config",           required_argument, NULL, 'c'                  },
+                { "idle-timeout",     required_argument, NULL, ARG_IDLE_TIMEOUT     },
+                { "output-buffering", required_argument, NULL, ARG_OUTPUT_BUFFERING },
+                { "credential",       required_argument, NULL, ARG_CREDENTIAL       },
+                {}
+        };
+        _cleanup_(conn_donep) Conn c = { .fd = -EBADF };
+        struct proto_request req = {};
+        struct proto_session s;
+        Frame f;
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":hn:c:", options, NULL)) >= 0) {
+                if (opt == 'h')
+                        return verb_help(v);
+                r = request_parse_option(opt, optarg, &req);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return verb_bad_option(v, opt, optind, argv);
+        }
+        if (optind < argc)
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                    "new: unexpected argument '%s' (the name is given with -n)", argv[optind]);
+
+        r = session_request(PROTO_REQ_NEW, &req, &c);
+        if (r < 0)
+                return r;
+        r = session_wait_answer(&c, &f);
+        if (r < 0)
+                return r;
+        if (f.type != PROTO_MSG_SESSION || proto_get_session(&f.payload, &s) < 0)
+                return session_lost_dwelld(-EBADMSG);
+        conn_consume(&c, &f);
+
+        r = print_session(&s);
+        proto_session_done(&s);
+        return r;
+}
+
+const Verb verb_new = {
+        .name = "new",
+        .synopsis = "[-n NAME] [-c CONFIG] [--idle-timeout DUR] [--output-buffering block|drop] [--credential USER]",
+        .help =
+        "Create a session and print it.\n"
+        "\n"
+        "  -n, --name NAME              session name (default: SessionN)\n"
+        "  -c, --config CONFIG          session configuration (default: default)\n"
+        "      --idle-timeout DUR       remove the session after DUR without a client (90s, 30m, 2h, 1d)\n"
+        "      --output-buffering MODE  when the output buffer is full: block the command, or drop old output\n"
+        "      --credential USER        authenticate as USER (password prompted)\n"
+        "  -h, --help                   show this help\n",
+        .run = verb_new_run,
+};
