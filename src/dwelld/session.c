@@ -74,7 +74,11 @@ void session_view(const Session *s, bool held_by_caller, struct proto_session *r
                 *ret = (struct proto_session) { .id = s->info.id };
                 return;
         }
-        if (s->phase == PHASE_BROKEN) {
+        if (s->phase == PHASE_BROKEN || s->info.state == SESSION_BROKEN) {
+                if (s->broken_reason) {
+                        free(ret->reason);
+                        ret->reason = strdup(s->broken_reason);
+                }
                 ret->state = SESSION_BROKEN;
                 ret->availability = AVAILABILITY_NONE;
         } else if (held_by_caller) {

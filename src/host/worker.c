@@ -79,6 +79,7 @@ struct Worker {
         uint8_t state;                  /* SessionState reported to dwelld */
         bool terminating;
         bool shell_dead;
+        char broken_reason[64];
         int exit_code;
 };
 
@@ -132,6 +133,7 @@ static void session_info(Worker *w, struct proto_session *s, uint8_t state) {
                 .idle_since = w->idle_since,
                 .holder = strdup(holder),
                 .origin = w->p->origin,
+                .reason = w->broken_reason,
         };
 }
 
@@ -394,6 +396,7 @@ static int on_shell_exit_cb(sd_event_source *s, const siginfo_t *si, void *userd
         }
         w->queue_tail = NULL;
         w->state = SESSION_BROKEN;
+        snprintf(w->broken_reason, sizeof w->broken_reason, "the shell exited with status %d", status);
         w->exit_code = EXIT_SHELL_GONE;
         send_status(w);
         pump(w);
@@ -535,11 +538,9 @@ static int on_client_frame(Worker *w, Client *c, Frame *f) {
                 r = proto_get_str_msg(&f->payload, PROTO_MAX_COMMAND, &text);
                 if (r < 0)
                         return r;
-                if (w->shell_dead) {
-                        const char *m = "dwell: the session's shell has exited; remove the session\n";
-                        (void) outbuf_append(&w->out, 0, RECORD_STDERR, 0, m, strlen(m), NULL);
-                        return 0;
-                }
+                if (w->shell_dead)
+                        return proto_put_error(&c->conn.out, PROTO_ERR_UNAVAILABLE,
+                                               "the session's shell has exited; remove the session");
                 if (queue_command(w, text) == 0)
                         return -ENOMEM;
                 return 0;

@@ -180,7 +180,8 @@ int proto_put_session_fields(Buf *b, const struct proto_session *s) {
             (r = buf_put_u64(b, s->created)) < 0 ||
             (r = buf_put_u64(b, s->idle_since)) < 0 ||
             (r = buf_put_str(b, s->holder)) < 0 ||
-            (r = buf_put_str(b, s->origin)) < 0)
+            (r = buf_put_str(b, s->origin)) < 0 ||
+            (r = buf_put_str(b, s->reason)) < 0)
                 return r;
         return 0;
 }
@@ -213,7 +214,8 @@ int proto_get_session(Buf *p, struct proto_session *s) {
             (r = buf_get_u64(p, &s->created)) < 0 ||
             (r = buf_get_u64(p, &s->idle_since)) < 0 ||
             (r = buf_get_str(p, PROTO_MAX_TEXT, &s->holder)) < 0 ||
-            (r = buf_get_str(p, PROTO_MAX_TEXT, &s->origin)) < 0)
+            (r = buf_get_str(p, PROTO_MAX_TEXT, &s->origin)) < 0 ||
+            (r = buf_get_str(p, PROTO_MAX_TEXT, &s->reason)) < 0)
                 goto fail;
         if (s->state >= _SESSION_STATE_MAX || s->availability >= _AVAILABILITY_MAX ||
             s->buffering >= _BUFFERING_MAX) {
@@ -236,6 +238,7 @@ void proto_session_done(struct proto_session *s) {
         free(s->command);
         free(s->holder);
         free(s->origin);
+        free(s->reason);
         *s = (struct proto_session) {};
 }
 

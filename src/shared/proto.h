@@ -179,6 +179,7 @@ struct proto_session {
         uint64_t idle_since;    /* CLOCK_REALTIME usec, 0 = connected */
         char *holder;           /* connected client, "" = none */
         char *origin;           /* origin reported by the creating client ("" = local) */
+        char *reason;           /* why the session is Broken ("" otherwise) */
 };
 
 struct proto_record {
