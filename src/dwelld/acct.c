@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,6 +21,7 @@ struct AcctCheck {
         Manager *manager;
         LIST_LINK(AcctCheck);
         uid_t uid;
+        char user[64];
         pid_t pid;
         Conn conn;
         sd_event_source *child_src;
@@ -68,29 +70,49 @@ static AcctCheck *check_free(AcctCheck *c) {
         return NULL;
 }
 
-/* Reads the helper's verdict frame: 0, or -errno with a message. */
+/* Reads the helper's verdict: 0, or -errno with a message.  PAM modules
+ * explain refusals through the conversation ("Your account has expired"),
+ * which the helper relays as CONV_PROMPT frames: keep the last such text. */
 static int read_verdict(AcctCheck *c, char **ret_message) {
-        Frame f;
+        _cleanup_free_ char *said = NULL, *failed = NULL;
         int32_t e = -EIO;
+        Frame f;
         int r;
 
         for (;;) {
                 r = conn_next(&c->conn, &f);
-                if (r != 0)
-                        break;
-                r = conn_fill(&c->conn);
-                if (r <= 0)
-                        return -EIO;
+                if (r == 0) {
+                        r = conn_fill(&c->conn);
+                        if (r <= 0)
+                                return -EIO;
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                if (f.type == PROTO_MSG_CONV_PROMPT) {
+                        uint8_t style;
+                        char *text = NULL;
+
+                        if (proto_get_conv_prompt(&f.payload, &style, &text) >= 0) {
+                                free(said);
+                                said = text;
+                        }
+                        conn_consume(&c->conn, &f);
+                        continue;
+                }
+                if (f.type == PROTO_MSG_OK)
+                        r = 0;
+                else if (f.type == PROTO_MSG_FAILED && proto_get_failed(&f.payload, &e, &failed) >= 0)
+                        r = e < 0 ? e : -EPERM;
+                else
+                        r = -EIO;
+                conn_consume(&c->conn, &f);
+                break;
         }
-        if (r < 0)
+        if (r < 0 && said && asprintf(ret_message, "PAM refused the account %s: %s", c->user, said) >= 0)
                 return r;
-        if (f.type == PROTO_MSG_OK)
-                r = 0;
-        else if (f.type == PROTO_MSG_FAILED && proto_get_failed(&f.payload, &e, ret_message) >= 0)
-                r = e < 0 ? e : -EPERM;
-        else
-                r = -EIO;
-        conn_consume(&c->conn, &f);
+        if (r < 0 && failed)
+                *ret_message = TAKE_PTR(failed);
         return r;
 }
 
@@ -131,6 +153,7 @@ static int check_start(Manager *m, uid_t uid, const char *user) {
                 return -ENOMEM;
         c->manager = m;
         c->uid = uid;
+        snprintf(c->user, sizeof c->user, "%s", user);
         conn_init(&c->conn, -EBADF, 64 * 1024, 64 * 1024);
         LIST_PREPEND(m->acct_checks, c);
 

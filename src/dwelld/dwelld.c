@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "session.h"
 
 static void help(void) {
         printf("Usage: dwelld [OPTIONS]\n\n"
@@ -133,6 +134,7 @@ int main(int argc, char *argv[]) {
         r = manager_listen(m);
         if (r < 0)
                 goto finish;
+        (void) session_adopt_all(m);
         r = manager_run(m);
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");

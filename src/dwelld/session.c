@@ -5,7 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <systemd/sd-id128.h>
 #include <time.h>
@@ -19,6 +23,7 @@
 #define SESSION_KILL_TIMEOUT (10 * USEC_PER_SEC)
 
 static int on_host_io_cb(sd_event_source *src, int fd, uint32_t revents, void *userdata);
+static void notify_waiters(Session *s, int error, const char *message);
 static int on_monitor_exit_cb(sd_event_source *src, const siginfo_t *si, void *userdata);
 
 static uint64_t realtime_usec(void) {
@@ -39,6 +44,9 @@ Session *session_free(Session *s) {
         s->manager->n_sessions--;
         sd_event_source_disable_unref(s->child_src);
         sd_event_source_disable_unref(s->kill_src);
+        sd_event_source_disable_unref(s->pidfd_src);
+        free(s->info_path);
+        free(s->sock_path);
         sd_event_source_disable_unref(s->host_src);
         conn_done(&s->host);
         proto_session_done(&s->info);
@@ -138,6 +146,7 @@ static int build_spawn(Session *s, struct proto_kv *kv) {
         r = r < 0 ? r : kv_addf(kv, "created", "%llu", (unsigned long long) i->created);
         r = r < 0 ? r : kv_addf(kv, "heartbeat_ms", "%u", s->manager->heartbeat_ms);
         r = r < 0 ? r : proto_kv_add(kv, "origin", i->origin);
+        r = r < 0 ? r : proto_kv_add(kv, "state_dir", s->manager->state_dir);
         return r;
 }
 
@@ -288,6 +297,10 @@ int session_remove(Session *s, const char *by) {
 
         if (s->phase == PHASE_BROKEN) {
                 log_info("Broken session %u (%s) removed by %s", s->info.id, s->info.name, by);
+                if (s->info_path)
+                        (void) unlink(s->info_path);
+                if (s->sock_path)
+                        (void) unlink(s->sock_path);
                 session_free(s);
                 return 0;
         }
@@ -400,31 +413,215 @@ static int on_host_io_cb(sd_event_source *src, int fd, uint32_t revents, void *u
         return 0;
 }
 
-static int on_monitor_exit_cb(sd_event_source *src, const siginfo_t *si, void *userdata) {
-        Session *s = userdata;
-        char reason[128];
-
+/* The session host is gone: a normal end, or the session is now Broken. */
+static void session_host_gone(Session *s, bool clean, const char *reason) {
         s->child_src = sd_event_source_disable_unref(s->child_src);
-        if (s->phase == PHASE_ENDING || s->info.state == SESSION_CLOSED ||
-            (si->si_code == CLD_EXITED && si->si_status == 0)) {
+        s->pidfd_src = sd_event_source_disable_unref(s->pidfd_src);
+        if (s->phase == PHASE_ENDING || s->info.state == SESSION_CLOSED || clean) {
                 log_info("Session %u (%s) of %s ended", s->info.id, s->info.name, s->info.owner);
                 session_free(s);
-                return 0;
+                return;
         }
-        if (si->si_code == CLD_EXITED)
-                snprintf(reason, sizeof reason, "session host exited with status %d", si->si_status);
-        else
-                snprintf(reason, sizeof reason, "session host killed by signal %s", strsignal(si->si_status));
-        if (s->phase == PHASE_STARTING) {
+        if (s->phase == PHASE_STARTING && !s->adopted) {
                 notify_waiters(s, -EIO, s->broken_reason ? s->broken_reason : reason);
                 log_warning("Session %u (%s) failed to start: %s", s->info.id, s->info.name, reason);
                 session_free(s);
-                return 0;
+                return;
         }
         log_warning("Session %u (%s) of %s is broken: %s", s->info.id, s->info.name, s->info.owner, reason);
         s->phase = PHASE_BROKEN;
         if (!s->broken_reason)
                 s->broken_reason = strdup(reason);
         s->host_src = sd_event_source_disable_unref(s->host_src);
+        notify_waiters(s, -EIO, s->broken_reason);
+}
+
+static int on_monitor_exit_cb(sd_event_source *src, const siginfo_t *si, void *userdata) {
+        char reason[128];
+
+        if (si->si_code == CLD_EXITED)
+                snprintf(reason, sizeof reason, "session host exited with status %d", si->si_status);
+        else
+                snprintf(reason, sizeof reason, "session host killed by signal %s", strsignal(si->si_status));
+        session_host_gone(userdata, si->si_code == CLD_EXITED && si->si_status == 0, reason);
+        return 0;
+}
+
+static int on_pidfd_cb(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        session_host_gone(userdata, false, "session host exited");
+        return 0;
+}
+
+/* ------------------------------------------------------------ adoption */
+
+static int kv_uint(const struct proto_kv *kv, const char *key, uint64_t *ret) {
+        const char *v = proto_kv_get(kv, key);
+        char *end;
+
+        if (!v || !*v)
+                return -EBADMSG;
+        errno = 0;
+        *ret = strtoull(v, &end, 10);
+        return errno || *end ? -EBADMSG : 0;
+}
+
+static int info_read(const char *path, struct proto_kv *ret) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        uint8_t *data;
+        uint16_t type;
+        uint8_t flags;
+        uint32_t len;
+        ssize_t n;
+        Buf b;
+        int r;
+
+        if (fd < 0)
+                return -errno;
+        data = malloc(PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD);
+        if (!data)
+                return -ENOMEM;
+        n = read(fd, data, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD);
+        r = n < 0 ? -errno : proto_parse_header(data, (size_t) n, &type, &flags, &len);
+        if (r >= 0 && (type != PROTO_MSG_SPAWN || (size_t) n != PROTO_HEADER_SIZE + len))
+                r = -EBADMSG;
+        if (r >= 0) {
+                buf_init_view(&b, data + PROTO_HEADER_SIZE, len);
+                r = proto_get_kv(&b, ret);
+        }
+        free(data);
+        return r;
+}
+
+/* Connects to a live host's socket and checks that root listens there. */
+static int adopt_connect(Session *s, const char *sock_path, pid_t monitor) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_close_ int fd = -EBADF;
+        pid_t pid;
+        uid_t uid;
+        int r;
+
+        if (strlen(sock_path) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, sock_path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                return -errno;
+        r = peer_cred(fd, &pid, &uid, NULL);
+        if (r < 0)
+                return r;
+        if (uid != 0 || pid != monitor)
+                return -EPERM;
+        (void) fd_nonblock(fd, true);
+        s->host.fd = TAKE_FD(fd);
+        return sd_event_add_io(s->manager->event, &s->host_src, s->host.fd, EPOLLIN, on_host_io_cb, s);
+}
+
+static void session_adopt(Manager *m, const char *dir, const char *base) {
+        _cleanup_free_ char *info = NULL, *sock = NULL;
+        struct proto_kv kv = {};
+        uint64_t id, uid, gid, idle, size, temp, created, mpid;
+        Session *s;
+        const char *broken;
+        int b, r, pfd;
+
+        if (asprintf(&info, "%s/%s.info", dir, base) < 0 || asprintf(&sock, "%s/%s.sock", dir, base) < 0)
+                return;
+        r = info_read(info, &kv);
+        if (r < 0 || kv_uint(&kv, "id", &id) < 0 || kv_uint(&kv, "uid", &uid) < 0 ||
+            kv_uint(&kv, "gid", &gid) < 0 || kv_uint(&kv, "idle_timeout", &idle) < 0 ||
+            kv_uint(&kv, "buffer_size", &size) < 0 || kv_uint(&kv, "temporary", &temp) < 0 ||
+            kv_uint(&kv, "created", &created) < 0 || kv_uint(&kv, "monitor_pid", &mpid) < 0 ||
+            id == 0 || id > UINT32_MAX || mpid == 0 || mpid > INT32_MAX) {
+                log_warning("Ignoring unreadable session file %s", info);
+                proto_kv_done(&kv);
+                return;
+        }
+        s = calloc(1, sizeof *s);
+        if (!s) {
+                proto_kv_done(&kv);
+                return;
+        }
+        b = buffering_from_string(proto_kv_get(&kv, "buffering"));
+        s->manager = m;
+        s->adopted = true;
+        s->owner_uid = (uid_t) uid;
+        s->owner_gid = (gid_t) gid;
+        s->owner_home = strdup(strempty(proto_kv_get(&kv, "home")));
+        s->monitor_pid = (pid_t) mpid;
+        s->info_path = TAKE_PTR(info);
+        s->sock_path = strdup(sock);
+        conn_init(&s->host, -EBADF, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 16u * 1024 * 1024);
+        s->info = (struct proto_session) {
+                .id = (uint32_t) id,
+                .instance_id = strdup(base),
+                .name = strdup(strempty(proto_kv_get(&kv, "name"))),
+                .host = strdup(strempty(proto_kv_get(&kv, "host"))),
+                .owner = strdup(strempty(proto_kv_get(&kv, "user"))),
+                .run_as = strdup(""),
+                .configuration = strdup(strempty(proto_kv_get(&kv, "configuration"))),
+                .state = SESSION_DISCONNECTED,
+                .availability = AVAILABILITY_NONE,
+                .buffering = b > 0 ? (uint8_t) b : BUFFERING_BLOCK,
+                .temporary = temp != 0,
+                .idle_timeout = idle,
+                .buffer_size = size,
+                .command = strdup(""),
+                .created = created,
+                .holder = strdup(""),
+                .origin = strdup(strempty(proto_kv_get(&kv, "origin"))),
+                .reason = strdup(""),
+        };
+        broken = proto_kv_get(&kv, "broken_reason");
+        if (broken)
+                s->broken_reason = strdup(broken);
+        proto_kv_done(&kv);
+        LIST_PREPEND(m->sessions, s);
+        m->n_sessions++;
+        if (s->info.id > m->last_id)
+                m->last_id = s->info.id;
+
+        if (!s->broken_reason) {
+                r = adopt_connect(s, sock, s->monitor_pid);
+                if (r < 0)
+                        s->broken_reason = strdup("the session host died while dwelld was not running");
+        }
+        if (s->broken_reason) {
+                s->phase = PHASE_BROKEN;
+                log_warning("Session %u (%s) of %s is broken: %s", s->info.id, s->info.name,
+                            s->info.owner, s->broken_reason);
+                return;
+        }
+        s->phase = PHASE_STARTING;      /* until the worker's READY */
+        pfd = (int) syscall(SYS_pidfd_open, s->monitor_pid, 0);
+        if (pfd >= 0 && sd_event_add_io(m->event, &s->pidfd_src, pfd, EPOLLIN, on_pidfd_cb, s) >= 0)
+                (void) sd_event_source_set_io_fd_own(s->pidfd_src, true);
+        else
+                safe_close(pfd);
+        log_info("Re-adopting session %u (%s) of %s", s->info.id, s->info.name, s->info.owner);
+}
+
+int session_adopt_all(Manager *m) {
+        _cleanup_free_ char *dir = NULL;
+        struct dirent *de;
+        DIR *d;
+
+        if (asprintf(&dir, "%s/sessions", m->state_dir) < 0)
+                return -ENOMEM;
+        d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : log_warning_errno(errno, "Failed to open %s: %m", dir);
+        while ((de = readdir(d))) {
+                size_t l = strlen(de->d_name);
+                char base[128];
+
+                if (l <= 5 || l - 5 >= sizeof base || !streq(de->d_name + l - 5, ".info"))
+                        continue;
+                memcpy(base, de->d_name, l - 5);
+                base[l - 5] = 0;
+                session_adopt(m, dir, base);
+        }
+        closedir(d);
         return 0;
 }

@@ -32,7 +32,11 @@ struct Session {
         pid_t monitor_pid;
         pid_t worker_pid;
         pid_t shell_pid;
-        sd_event_source *child_src;
+        sd_event_source *child_src;      /* hosts we started */
+        sd_event_source *pidfd_src;      /* hosts adopted after a restart */
+        bool adopted;
+        char *info_path;                /* set for adopted sessions */
+        char *sock_path;
         sd_event_source *kill_src;
         Conn host;
         sd_event_source *host_src;
@@ -48,6 +52,9 @@ typedef struct SessionParams {
 
 int session_create(Manager *m, const Request *creator, const SessionParams *p, Session **ret);
 Session *session_free(Session *s);
+/* Finds the session hosts a previous dwelld started (STATE_DIR/sessions)
+ * and re-adopts them, or lists them Broken if their host died. */
+int session_adopt_all(Manager *m);
 
 /* Sessions the caller may see; name is a name or an Id. */
 Session *session_find(Manager *m, uid_t caller, const char *name);

@@ -17,8 +17,7 @@
 
 #define CONTROL_FD 3
 
-static int read_spawn(Conn *c, HostParams *p) {
-        struct proto_kv kv;
+static int read_spawn(Conn *c, struct proto_kv *kv, HostParams *p) {
         Frame f;
         int r;
 
@@ -28,17 +27,19 @@ static int read_spawn(Conn *c, HostParams *p) {
         if (f.type != PROTO_MSG_SPAWN)
                 r = -EBADMSG;
         else
-                r = proto_get_kv(&f.payload, &kv);
+                r = proto_get_kv(&f.payload, kv);
         conn_consume(c, &f);
         if (r < 0)
                 return r;
-        r = host_params_from_kv(&kv, p);
-        proto_kv_done(&kv);
+        r = host_params_from_kv(kv, p);
+        if (r < 0)
+                proto_kv_done(kv);
         return r;
 }
 
 int main(int argc, char *argv[]) {
-        HostParams p = {};
+        HostParams p = { .listen_fd = -EBADF };
+        struct proto_kv kv = {};
         Conn c;
         int r;
 
@@ -55,14 +56,15 @@ int main(int argc, char *argv[]) {
         signal(SIGPIPE, SIG_IGN);
         conn_init(&c, CONTROL_FD, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 16u * 1024 * 1024);
 
-        r = read_spawn(&c, &p);
+        r = read_spawn(&c, &kv, &p);
         if (r < 0) {
                 log_error_errno(r, "Failed to read the session parameters: %m");
                 return 2;
         }
         log_setup(p.name);
-        r = monitor_run(&p, &c);
+        r = monitor_run(&p, &kv, &c);
         host_params_done(&p);
+        proto_kv_done(&kv);
         conn_done(&c);
         return r;
 }

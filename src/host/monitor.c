@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,7 +47,7 @@ int host_params_from_kv(const struct proto_kv *kv, HostParams *p) {
         uint64_t id, uid, gid, temp, hb;
         int b, r;
 
-        *p = (HostParams) {};
+        *p = (HostParams) { .listen_fd = -EBADF };
         if ((r = kv_u64(kv, "id", &id)) < 0 ||
             (r = kv_str(kv, "instance_id", &p->instance_id)) < 0 ||
             (r = kv_str(kv, "name", &p->name)) < 0 ||
@@ -56,6 +59,7 @@ int host_params_from_kv(const struct proto_kv *kv, HostParams *p) {
             (r = kv_str(kv, "shell", &p->shell)) < 0 ||
             (r = kv_str(kv, "configuration", &p->configuration)) < 0 ||
             (r = kv_str(kv, "origin", &p->origin)) < 0 ||
+            (r = kv_str(kv, "state_dir", &p->state_dir)) < 0 ||
             (r = kv_u64(kv, "idle_timeout", &p->idle_timeout)) < 0 ||
             (r = kv_u64(kv, "buffer_size", &p->buffer_size)) < 0 ||
             (r = kv_u64(kv, "temporary", &temp)) < 0 ||
@@ -89,11 +93,13 @@ void host_params_done(HostParams *p) {
         free(p->shell);
         free(p->configuration);
         free(p->origin);
+        free(p->state_dir);
+        safe_close(p->listen_fd);
         if (p->env)
                 for (char **e = p->env; *e; e++)
                         free(*e);
         free(p->env);
-        *p = (HostParams) {};
+        *p = (HostParams) { .listen_fd = -EBADF };
 }
 
 static bool env_has(char **env, size_t n, const char *name) {
@@ -157,6 +163,98 @@ static void report_failure(Conn *c, int error, const char *fmt, ...) {
                 (void) conn_flush_all(c, 5000);
 }
 
+/* The session's files under STATE_DIR/sessions (root only):
+ *   INSTANCE.sock  the worker listens here; a restarted dwelld connects
+ *   INSTANCE.info  dwelld's SPAWN message plus monitor_pid (and, if the
+ *                  worker died, broken_reason), so dwelld can re-adopt the
+ *                  session or report it Broken. */
+static char *session_file(const HostParams *p, const char *suffix) {
+        char *path;
+
+        if (asprintf(&path, "%s/sessions/%s.%s", p->state_dir, p->instance_id, suffix) < 0)
+                return NULL;
+        return path;
+}
+
+static int write_info(const HostParams *p, const struct proto_kv *spawn, const char *broken_reason) {
+        _cleanup_free_ char *path = session_file(p, "info"), *tmp = NULL;
+        struct proto_kv kv = {};
+        char pid[32];
+        Buf b;
+        FILE *f;
+        int r = 0;
+
+        if (!path || asprintf(&tmp, "%s.tmp", path) < 0)
+                return -ENOMEM;
+        snprintf(pid, sizeof pid, "%d", (int) getpid());
+        for (size_t i = 0; r >= 0 && i < spawn->n; i++)
+                r = proto_kv_add(&kv, spawn->keys[i], spawn->values[i]);
+        if (r >= 0)
+                r = proto_kv_add(&kv, "monitor_pid", pid);
+        if (r >= 0 && broken_reason)
+                r = proto_kv_add(&kv, "broken_reason", broken_reason);
+        buf_init(&b, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD);
+        if (r >= 0)
+                r = proto_put_kv(&b, PROTO_MSG_SPAWN, &kv);
+        proto_kv_done(&kv);
+        if (r >= 0) {
+                mode_t old = umask(0077);
+                f = fopen(tmp, "we");
+                umask(old);
+                if (!f)
+                        r = -errno;
+                else {
+                        if (fwrite(buf_ptr(&b), 1, buf_len(&b), f) != buf_len(&b) || fflush(f) != 0)
+                                r = -EIO;
+                        fclose(f);
+                        if (r >= 0 && rename(tmp, path) < 0)
+                                r = -errno;
+                }
+        }
+        buf_done(&b);
+        if (r < 0)
+                log_error_errno(r, "Failed to write %s: %m", path);
+        return r;
+}
+
+static int listen_session_socket(HostParams *p) {
+        _cleanup_free_ char *dir = NULL, *path = session_file(p, "sock");
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        mode_t old;
+        int fd, r;
+
+        if (!path || asprintf(&dir, "%s/sessions", p->state_dir) < 0)
+                return -ENOMEM;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create %s: %m", dir);
+        if (strlen(path) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        (void) unlink(path);
+        old = umask(0077);
+        r = bind(fd, (struct sockaddr *) &sa, sizeof sa);
+        umask(old);
+        if (r < 0 || listen(fd, 16) < 0) {
+                r = -errno;
+                safe_close(fd);
+                return log_error_errno(r, "Failed to listen on %s: %m", path);
+        }
+        p->listen_fd = fd;
+        return 0;
+}
+
+static void remove_session_files(const HostParams *p, bool keep_info) {
+        _cleanup_free_ char *sock = session_file(p, "sock"), *info = session_file(p, "info");
+
+        if (sock)
+                (void) unlink(sock);
+        if (info && !keep_info)
+                (void) unlink(info);
+}
+
 static int wait_worker(pid_t pid) {
         int status;
 
@@ -172,7 +270,7 @@ static int wait_worker(pid_t pid) {
         return EXIT_WORKER;
 }
 
-int monitor_run(HostParams *p, Conn *control) {
+int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         struct pam_conv conv = { .conv = pam_conv_relay, .appdata_ptr = NULL };
         pam_handle_t *pamh = NULL;
         pid_t pid;
@@ -211,6 +309,15 @@ int monitor_run(HostParams *p, Conn *control) {
                 status = EXIT_PAM;
                 goto close_session;
         }
+        r = listen_session_socket(p);
+        if (r >= 0)
+                r = write_info(p, spawn, NULL);
+        if (r < 0) {
+                report_failure(control, r, "Failed to create the session's files in %s/sessions", p->state_dir);
+                remove_session_files(p, false);
+                status = EXIT_PAM;
+                goto close_session;
+        }
 
         pid = fork();
         if (pid < 0) {
@@ -230,7 +337,16 @@ int monitor_run(HostParams *p, Conn *control) {
 
         /* The monitor keeps nothing of the control connection. */
         control->fd = safe_close(control->fd);
+        p->listen_fd = safe_close(p->listen_fd);
         status = wait_worker(pid);
+        if (status != 0) {
+                char reason[128];
+
+                /* Kept: a dwelld started later reports the session Broken. */
+                snprintf(reason, sizeof reason, "the session worker ended unexpectedly (status %d)", status);
+                (void) write_info(p, spawn, reason);
+        }
+        remove_session_files(p, status != 0);
 
 close_session:
         pr = pam_close_session(pamh, 0);

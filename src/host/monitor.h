@@ -33,11 +33,15 @@ typedef struct HostParams {
         bool temporary;
         uint64_t created;               /* realtime usec */
         uint32_t heartbeat_ms;
+        char *state_dir;
         char **env;                     /* the shell's environment, built by the monitor */
+        int listen_fd;                  /* root-only socket dwelld (re)connects to */
 } HostParams;
 
 int host_params_from_kv(const struct proto_kv *kv, HostParams *ret);
 void host_params_done(HostParams *p);
 
-/* Runs the session: returns the exit status for the monitor process. */
-int monitor_run(HostParams *p, Conn *control);
+/* Runs the session: returns the exit status for the monitor process.
+ * spawn is dwelld's SPAWN message, kept in the session's info file so that
+ * a restarted dwelld can re-adopt the session. */
+int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control);

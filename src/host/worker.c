@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <systemd/sd-event.h>
 #include <time.h>
@@ -22,6 +23,7 @@
 #define KILL_GRACE (3 * USEC_PER_SEC)
 #define STATUS_DELAY (USEC_PER_SEC / 2)         /* buffer-use updates to dwelld are coalesced */
 #define READ_CHUNK (PROTO_MAX_DATA)
+#define LISTEN_FD 4                             /* fd 3 is the first control connection */
 
 /* Exit statuses of the worker, seen by the monitor and passed on. */
 #define EXIT_SHELL_GONE 3
@@ -54,6 +56,7 @@ struct Worker {
         HostParams *p;
         Conn *ctl;
         sd_event_source *ctl_src;
+        sd_event_source *listen_src;
 
         Shell shell;
         Buf status_acc;
@@ -873,6 +876,34 @@ static int on_ctl_cb(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
+/* A (re)started dwelld connects to the session's socket to adopt it.  The
+ * socket lives in a root-only directory; the peer must be root too. */
+static int on_accept_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Worker *w = userdata;
+        uid_t uid;
+        int cfd, r;
+
+        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0)
+                return 0;
+        if (peer_cred(cfd, NULL, &uid, NULL) < 0 || uid != 0) {
+                safe_close(cfd);
+                return 0;
+        }
+        log_info("Session %s adopted by dwelld", w->p->name);
+        w->ctl_src = sd_event_source_disable_unref(w->ctl_src);
+        conn_done(w->ctl);
+        conn_init(w->ctl, cfd, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 16u * 1024 * 1024);
+        r = sd_event_add_io(w->event, &w->ctl_src, cfd, EPOLLIN, on_ctl_cb, w);
+        if (r < 0) {
+                conn_done(w->ctl);
+                return 0;
+        }
+        (void) proto_put_ready(&w->ctl->out, (uint32_t) getpid(), (uint32_t) w->shell.pid);
+        send_status(w);
+        return 0;
+}
+
 /* ----------------------------------------------------------------- main */
 
 static int worker_setup(Worker *w) {
@@ -893,7 +924,13 @@ static int worker_setup(Worker *w) {
                 (void) dup2(devnull, 1);
                 safe_close(devnull);
         }
-        (void) close_range(4, ~0U, 0);
+        if (w->p->listen_fd >= 0 && w->p->listen_fd != LISTEN_FD) {
+                if (dup2(w->p->listen_fd, LISTEN_FD) < 0)
+                        return -errno;
+                w->p->listen_fd = LISTEN_FD;
+                (void) fd_cloexec(LISTEN_FD, true);
+        }
+        (void) close_range(LISTEN_FD + 1, ~0U, 0);
         (void) fd_nonblock(w->ctl->fd, true);
 
         r = shell_start(&w->shell, w->p->shell, w->p->home, w->p->env);
@@ -910,7 +947,8 @@ static int worker_setup(Worker *w) {
             (r = sd_event_add_io(w->event, &w->err_src, w->shell.err_fd, EPOLLIN, on_output_cb, w)) < 0 ||
             (r = sd_event_add_io(w->event, &w->status_src, w->shell.status_fd, EPOLLIN, on_status_cb, w)) < 0 ||
             (r = sd_event_add_io(w->event, &w->text_src, w->shell.text_fd, EPOLLOUT, on_text_cb, w)) < 0 ||
-            (r = sd_event_add_io(w->event, &w->ctl_src, w->ctl->fd, EPOLLIN, on_ctl_cb, w)) < 0)
+            (r = sd_event_add_io(w->event, &w->ctl_src, w->ctl->fd, EPOLLIN, on_ctl_cb, w)) < 0 ||
+            (r = sd_event_add_io(w->event, &w->listen_src, LISTEN_FD, EPOLLIN, on_accept_cb, w)) < 0)
                 return log_error_errno(r, "Failed to set up the worker's event loop: %m");
         (void) sd_event_source_set_enabled(w->text_src, SD_EVENT_OFF);
         /* Output is read before status lines and client input, so that a
