@@ -1,0 +1,105 @@
+#!/bin/bash
+# SPDX-License-Identifier: ISC
+#
+# Installs missing dependencies, builds, and runs the whole test suite:
+#   1. `make check`: unit tests (ASan/UBSan), the fuzz corpus replay and the
+#      man page lint — counted per TAP result line (each `ok`/`not ok` of
+#      every TAP program is one test; a program that fails to build or
+#      crashes counts as failed);
+#   2. the integration tests (tests/integration/run.sh, as root, each t-*.sh
+#      in its own sandbox) — each test script counts as one, plus one for the
+#      check that the host's users and PAM files are unchanged;
+#   3. `make distcheck` — one test (skip with DWELL_TEST_DISTCHECK=0).
+# The last line printed is exactly "N passed, N failed"; the exit status is
+# non-zero if anything failed. Reads nothing from stdin.
+set -u
+exec </dev/null
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+passed=0
+failed=0
+summary=()
+
+finish() {
+        echo
+        echo "=== summary ==="
+        printf '%s\n' "${summary[@]}"
+        echo "$passed passed, $failed failed"
+        [ "$failed" -eq 0 ]
+        exit
+}
+
+# ------------------------------------------------------------------ build
+echo "=== build ==="
+if ! "$top/scripts/build.sh"; then
+        failed=$((failed + 1))
+        summary+=("build: FAILED (nothing else ran)")
+        finish
+fi
+
+# ------------------------------------------------------------------ unit
+echo "=== make check ==="
+find "$top/tests" -name '*.trs' -delete 2>/dev/null
+check_rc=0
+make -j"${DWELL_MAKE_JOBS:-2}" check || check_rc=$?
+u_pass=0 u_fail=0
+while IFS= read -r line; do
+        case "$line" in
+        ":test-result: PASS"*|":test-result: XFAIL"*) u_pass=$((u_pass + 1));;
+        ":test-result: FAIL"*|":test-result: XPASS"*|":test-result: ERROR"*) u_fail=$((u_fail + 1));;
+        esac
+done < <(find "$top/tests" -name '*.trs' -exec cat {} + 2>/dev/null)
+if [ "$check_rc" -ne 0 ] && [ "$u_fail" -eq 0 ]; then
+        # make check failed before or outside the test programs (build error).
+        u_fail=1
+        summary+=("make check: FAILED (exit $check_rc) without a failing test result; see above")
+fi
+if [ "$u_fail" -gt 0 ]; then
+        find "$top/tests" -name '*.trs' | sort | while IFS= read -r trs; do
+                grep -q -E '^:test-result: (FAIL|XPASS|ERROR)' "$trs" || continue
+                echo "--- ${trs%.trs}.log ---"
+                cat "${trs%.trs}.log"
+        done
+fi
+summary+=("unit (make check, per TAP result): $u_pass passed, $u_fail failed")
+passed=$((passed + u_pass))
+failed=$((failed + u_fail))
+
+# ------------------------------------------------------------------ integration
+echo "=== integration tests ==="
+i_pass=0 i_fail=0
+ilog=$(mktemp)
+irc=0
+bash "$top/tests/integration/run.sh" 2>&1 | tee "$ilog"
+irc=${PIPESTATUS[0]}
+i_pass=$(grep -c '^PASS: ' "$ilog")
+i_fail=$(grep -c '^FAIL: ' "$ilog")
+if [ "$irc" -eq 77 ]; then
+        summary+=("integration: SKIPPED ($(tail -n 1 "$ilog"))")
+else
+        if [ "$irc" -ne 0 ] && [ "$i_fail" -eq 0 ]; then
+                i_fail=1
+        fi
+        summary+=("integration (per test script): $i_pass passed, $i_fail failed")
+        fails=$(grep '^FAIL: ' "$ilog" | sed 's/^/  /')
+        [ -n "$fails" ] && summary+=("$fails")
+fi
+rm -f "$ilog"
+passed=$((passed + i_pass))
+failed=$((failed + i_fail))
+
+# ------------------------------------------------------------------ distcheck
+if [ "${DWELL_TEST_DISTCHECK:-1}" = 1 ]; then
+        echo "=== make distcheck ==="
+        if timeout -k 10 600 make -j"${DWELL_MAKE_JOBS:-2}" distcheck >"$top/distcheck.log" 2>&1; then
+                passed=$((passed + 1))
+                summary+=("make distcheck: passed")
+        else
+                tail -n 60 "$top/distcheck.log"
+                failed=$((failed + 1))
+                summary+=("make distcheck: FAILED (see distcheck.log)")
+        fi
+fi
+
+finish
