@@ -17,6 +17,7 @@
  * what to reconnect to.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -392,6 +393,35 @@ static void stream_note_exit(Stream *s, int64_t value) {
         s->last_status = value < 0 || value > EXIT_DWELL_FAILURE ? EXIT_DWELL_FAILURE : (int) value;
 }
 
+/* Acknowledges record seq up to byte offset (its whole data: offset = size). */
+static int stream_ack(Stream *s, uint64_t seq, uint64_t offset) {
+        return stream_send(s, proto_put_ack(&s->conn->out, seq, offset));
+}
+
+/* Writes a record's data in pieces of at most PIPE_BUF bytes, each
+ * acknowledged as soon as it is out: such a write to a pipe is atomic, so a
+ * client killed at any moment (even blocked on a full pipe) has
+ * acknowledged exactly what it wrote, and the next receive neither repeats
+ * nor loses a byte. */
+static int stream_write_data(Stream *s, int fd, const struct proto_record *rec) {
+        uint64_t base = rec->value > 0 ? (uint64_t) rec->value : 0;
+        size_t done = 0;
+        int r;
+
+        while (done < rec->size) {
+                size_t n = MIN(rec->size - done, (size_t) PIPE_BUF);
+
+                r = loop_write(fd, rec->data + done, n);
+                if (r < 0)
+                        return stream_output_failed(s, r);
+                done += n;
+                r = stream_ack(s, rec->seq, base + done);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int stream_handle_record(Stream *s, Frame *f, StreamUntil until) {
         struct proto_record rec;
         int r = 0;
@@ -400,10 +430,12 @@ static int stream_handle_record(Stream *s, Frame *f, StreamUntil until) {
                 return stream_lost(s, -EBADMSG);
         switch (rec.kind) {
         case RECORD_STDOUT:
-                r = loop_write(STDOUT_FILENO, rec.data, rec.size);
-                break;
         case RECORD_STDERR:
-                r = loop_write(STDERR_FILENO, rec.data, rec.size);
+                r = stream_write_data(s, rec.kind == RECORD_STDOUT ? STDOUT_FILENO : STDERR_FILENO, &rec);
+                if (r < 0)
+                        return r;
+                if (rec.size > 0)
+                        return STREAM_CONTINUE;
                 break;
         case RECORD_START:
                 if (!s->have_cmd) {
@@ -422,11 +454,9 @@ static int stream_handle_record(Stream *s, Frame *f, StreamUntil until) {
                               rec.value, rec.cmd_id);
                 break;
         }
-        if (r < 0)
-                return stream_output_failed(s, r);
 
-        /* Acknowledge only now that the data is out. */
-        r = stream_send(s, proto_put_u64_msg(&s->conn->out, PROTO_MSG_ACK, rec.seq));
+        /* Acknowledge only now that the record has had its effect. */
+        r = stream_ack(s, rec.seq, rec.size);
         if (r < 0)
                 return r;
         return until == STREAM_UNTIL_EXIT && s->exited ? STREAM_DONE : STREAM_CONTINUE;

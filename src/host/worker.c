@@ -425,10 +425,30 @@ static void client_send_synced(Client *c) {
         (void) proto_put_synced(&c->conn.out, &s);
 }
 
+static int on_client_frame(Worker *w, Client *c, Frame *f);
+
+/* Before a vanished client is forgotten, take in the acknowledgements it
+ * sent before it died: they are still in the socket. */
+static void client_read_final(Client *c) {
+        Frame f;
+
+        while (conn_fill(&c->conn) > 0)
+                while (conn_next(&c->conn, &f) > 0) {
+                        if (f.type == PROTO_MSG_ACK)
+                                (void) on_client_frame(c->w, c, &f);
+                        conn_consume(&c->conn, &f);
+                }
+}
+
 static void client_flush(Client *c) {
         int r = conn_flush(&c->conn);
 
         if (r < 0) {
+                if (c->w->client != c) {
+                        client_free(c);         /* already detached */
+                        return;
+                }
+                client_read_final(c);
                 client_lost(c->w, "write failed");
                 return;
         }
@@ -447,9 +467,13 @@ static void pump(Worker *w) {
         if (!c || c->closing)
                 return;
         while (conn_pending(&c->conn) < CLIENT_HIGH_WATER && (rec = outbuf_peek(&w->out))) {
+                /* A partly acknowledged record goes out from where the
+                 * acknowledged bytes end; value says where that is. */
+                bool output = rec->kind == RECORD_STDOUT || rec->kind == RECORD_STDERR;
                 struct proto_record pr = {
                         .seq = rec->seq, .cmd_id = rec->cmd_id, .kind = rec->kind,
-                        .value = rec->value, .data = rec->data, .size = rec->size,
+                        .value = output ? (int64_t) rec->skip : rec->value,
+                        .data = rec->data + rec->skip, .size = rec->size - rec->skip,
                 };
                 if (proto_put_record(&c->conn.out, &pr) < 0)
                         break;
@@ -516,17 +540,17 @@ static void client_detach(Worker *w, Client *c, uint8_t reason, const char *by) 
 
 static int on_client_frame(Worker *w, Client *c, Frame *f) {
         _cleanup_free_ char *text = NULL;
-        uint64_t seq;
+        uint64_t seq, offset;
         int r;
 
         switch (f->type) {
         case PROTO_MSG_HEARTBEAT:
                 return proto_expect_end(&f->payload);
         case PROTO_MSG_ACK:
-                r = proto_get_u64_msg(&f->payload, &seq);
+                r = proto_get_ack(&f->payload, &seq, &offset);
                 if (r < 0)
                         return r;
-                r = outbuf_ack(&w->out, seq);
+                r = outbuf_ack_bytes(&w->out, seq, offset);
                 if (r < 0)
                         return r;
                 if (w->paused && outbuf_room(&w->out) > 0)
@@ -608,9 +632,10 @@ static int on_heartbeat_cb(sd_event_source *s, uint64_t usec, void *userdata) {
                 client_lost(w, "heartbeats stopped");
                 return 0;
         }
+        (void) sd_event_source_set_time_relative(s, hb);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         (void) proto_put_empty(&c->conn.out, PROTO_MSG_HEARTBEAT);
         client_flush(c);
-        (void) sd_event_source_set_time_relative(s, hb);
         return 0;
 }
 

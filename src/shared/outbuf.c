@@ -78,8 +78,8 @@ static void record_remove(OutBuf *o, OutRecord *r) {
                 r->next->prev = r->prev;
         else
                 o->tail = r->prev;
-        assert(o->used >= r->size);
-        o->used -= r->size;
+        assert(o->used >= r->size - r->skip);
+        o->used -= r->size - r->skip;
         o->n_records--;
         free(r);
 }
@@ -95,7 +95,7 @@ size_t outbuf_room(const OutBuf *o) {
  * notice of the same command where the reader cannot tell the difference. */
 static void drop_record(OutBuf *o, OutRecord *d) {
         OutRecord *prev = d->prev, *n;
-        size_t lost = d->size;
+        size_t lost = d->size - d->skip;
 
         o->dropped += lost;
 
@@ -110,6 +110,7 @@ static void drop_record(OutBuf *o, OutRecord *d) {
         d->kind = RECORD_DROPPED;
         d->value = (int64_t) lost;
         d->size = 0;
+        d->skip = 0;
 
         /* Give the data back: replace d by a header-only copy.  Should that
          * allocation fail, d simply keeps its (now unused) memory. */
@@ -224,10 +225,37 @@ int outbuf_ack(OutBuf *o, uint64_t seq) {
                 next = r->next;
                 if (!passes(o, r))
                         continue;
-                freed += r->size;
+                freed += r->size - r->skip;
                 record_remove(o, r);
         }
         return (int) MIN(freed, (size_t) INT_MAX);
+}
+
+int outbuf_ack_bytes(OutBuf *o, uint64_t seq, uint64_t offset) {
+        OutRecord *r;
+        int freed = 0;
+
+        assert(o);
+        if (seq == 0 || seq >= o->next_seq)
+                return -EINVAL;
+        if (seq > 1) {
+                freed = outbuf_ack(o, seq - 1);
+                if (freed < 0)
+                        return freed;
+        }
+        for (r = o->head; r && r->seq < seq; r = r->next)
+                ;
+        if (!r || r->seq != seq || !was_sent(o, r))
+                return freed;           /* gone already (dropped and merged) or never sent */
+        if (offset >= r->size) {
+                freed += (int) (r->size - r->skip);
+                record_remove(o, r);
+        } else if (offset > r->skip) {
+                freed += (int) (offset - r->skip);
+                o->used -= offset - r->skip;
+                r->skip = offset;
+        }
+        return freed;
 }
 
 bool outbuf_has(const OutBuf *o, uint32_t cmd_id) {

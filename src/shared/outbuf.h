@@ -31,6 +31,7 @@ struct OutRecord {
         uint8_t kind;           /* RecordKind */
         int64_t value;          /* EXIT: status; DROPPED: bytes */
         size_t size;
+        size_t skip;            /* output bytes already acknowledged (a partial ack) */
         uint8_t data[];
 };
 
@@ -67,6 +68,11 @@ void outbuf_advance(OutBuf *o);
 /* Frees every record with seq <= seq that passes the reader's filter.
  * -EINVAL if seq was never sent (seq >= next_seq). Returns bytes freed. */
 int outbuf_ack(OutBuf *o, uint64_t seq);
+
+/* Like outbuf_ack(seq - 1), and record seq is consumed up to byte offset
+ * of its data (offset >= size: the whole record).  Its remaining bytes are
+ * what a reader is sent next. */
+int outbuf_ack_bytes(OutBuf *o, uint64_t seq, uint64_t offset);
 
 /* True if records of this command (or any, for 0) are still held. */
 bool outbuf_has(const OutBuf *o, uint32_t cmd_id);

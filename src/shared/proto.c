@@ -700,3 +700,20 @@ int proto_get_failed(Buf *p, int32_t *ret_error, char **ret_message) {
         *ret_message = TAKE_PTR(m);
         return 0;
 }
+
+static int put_u64_pair(Buf *b, uint64_t x, uint64_t y) {
+        int r = buf_put_u64(b, x);
+        return r < 0 ? r : buf_put_u64(b, y);
+}
+
+int proto_put_ack(Buf *b, uint64_t seq, uint64_t offset) {
+        return FRAME(b, PROTO_MSG_ACK, 0, put_u64_pair(b, seq, offset));
+}
+
+int proto_get_ack(Buf *p, uint64_t *ret_seq, uint64_t *ret_offset) {
+        int r;
+
+        if ((r = buf_get_u64(p, ret_seq)) < 0 || (r = buf_get_u64(p, ret_offset)) < 0)
+                return r;
+        return proto_expect_end(p);
+}

@@ -77,7 +77,8 @@ typedef enum ProtoMsg {
         PROTO_MSG_HEARTBEAT,            /* empty; both directions */
 
         /* client -> session worker */
-        PROTO_MSG_ACK = 320,            /* u64 seq: records up to and including seq are consumed */
+        PROTO_MSG_ACK = 320,            /* u64 seq, u64 offset: records before seq are consumed, and
+                                         * record seq up to byte offset of its data (>= size: whole) */
         PROTO_MSG_RUN,                  /* str command (interactive connect) */
         PROTO_MSG_DETACH,               /* empty: client leaves, session stays */
 
@@ -254,6 +255,8 @@ struct proto_synced {
         int32_t last_status;    /* its exit status, -1 = none */
 };
 
+int proto_put_ack(Buf *b, uint64_t seq, uint64_t offset);
+int proto_get_ack(Buf *p, uint64_t *ret_seq, uint64_t *ret_offset);
 int proto_put_attached(Buf *b, uint32_t heartbeat_ms, const struct proto_session *s);
 int proto_get_attached(Buf *p, uint32_t *ret_heartbeat_ms, struct proto_session *ret);
 int proto_put_synced(Buf *b, const struct proto_synced *s);

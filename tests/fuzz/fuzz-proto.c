@@ -57,7 +57,8 @@ static bool session_eq(const struct proto_session *a, const struct proto_session
                 a->buffer_size == b->buffer_size && a->buffered == b->buffered && a->dropped == b->dropped &&
                 a->command_id == b->command_id && str_eq(a->command, b->command) &&
                 a->created == b->created && a->idle_since == b->idle_since &&
-                str_eq(a->holder, b->holder) && str_eq(a->origin, b->origin);
+                str_eq(a->holder, b->holder) && str_eq(a->origin, b->origin) &&
+                str_eq(a->reason, b->reason);
 }
 
 static bool kv_eq(const struct proto_kv *a, const struct proto_kv *b) {
@@ -83,6 +84,7 @@ typedef struct Msg {
         uint32_t u32, u32b;
         int32_t i32;
         uint64_t u64;
+        uint64_t u64b;
         char *str;
 } Msg;
 
@@ -144,7 +146,7 @@ static int decode(uint16_t type, Buf *p, Msg *m) {
         case PROTO_MSG_DETACHED:
                 return proto_get_detached(p, &m->u8, &m->str);
         case PROTO_MSG_ACK:
-                return proto_get_u64_msg(p, &m->u64);
+                return proto_get_ack(p, &m->u64, &m->u64b);
         case PROTO_MSG_READY:
                 return proto_get_ready(p, &m->u32, &m->u32b);
         case PROTO_MSG_FAILED:
@@ -207,7 +209,7 @@ static int encode(const Msg *m, Buf *b) {
         case PROTO_MSG_DETACHED:
                 return proto_put_detached(b, m->u8, m->str);
         case PROTO_MSG_ACK:
-                return proto_put_u64_msg(b, type, m->u64);
+                return proto_put_ack(b, m->u64, m->u64b);
         case PROTO_MSG_READY:
                 return proto_put_ready(b, m->u32, m->u32b);
         case PROTO_MSG_FAILED:
@@ -255,7 +257,7 @@ static bool msg_eq(const Msg *a, const Msg *b) {
                 return a->synced.running == b->synced.running && a->synced.last_cmd == b->synced.last_cmd &&
                         a->synced.last_status == b->synced.last_status;
         case PROTO_MSG_ACK:
-                return a->u64 == b->u64;
+                return a->u64 == b->u64 && a->u64b == b->u64b;
         case PROTO_MSG_READY:
                 return a->u32 == b->u32 && a->u32b == b->u32b;
         case PROTO_MSG_FAILED:

@@ -101,7 +101,8 @@ static bool session_eq(const struct proto_session *a, const struct proto_session
                 streq(strempty(a->command), strempty(b->command)) &&
                 a->created == b->created && a->idle_since == b->idle_since &&
                 streq(strempty(a->holder), strempty(b->holder)) &&
-                streq(strempty(a->origin), strempty(b->origin));
+                streq(strempty(a->origin), strempty(b->origin)) &&
+                streq(strempty(a->reason), strempty(b->reason));
 }
 
 static bool request_eq(const struct proto_request *a, const struct proto_request *b) {
@@ -137,6 +138,7 @@ static struct proto_session sample_session(void) {
                 .idle_since = UINT64_C(1700000000123456),
                 .holder = NULL,
                 .origin = (char *) "192.0.2.1 5555 192.0.2.2 22",
+                .reason = (char *) "shell exited with status 0",
         };
 }
 
@@ -731,7 +733,14 @@ static void test_small_messages(void) {
         /* u64 messages. */
         ok(proto_put_u64_msg(&b, PROTO_MSG_ACK, UINT64_MAX - 1) == 0, "put ACK");
         ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_ACK, "ACK header");
-        ok(proto_get_u64_msg(&p, &v) == 0 && v == UINT64_MAX - 1, "ACK round trip");
+        ok(proto_get_u64_msg(&p, &v) == 0 && v == UINT64_MAX - 1, "u64 message round trip");
+        {
+                uint64_t seq = 0, off = 0;
+
+                ok(proto_put_ack(&b, 12, 4096) == 0, "put ACK with an offset");
+                ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_ACK, "ACK header");
+                ok(proto_get_ack(&p, &seq, &off) == 0 && seq == 12 && off == 4096, "ACK round trip");
+        }
         proto_put_u64_msg(&b, PROTO_MSG_ACK, 3);
         copy = payload_copy(&b, PROTO_MSG_ACK, &len);
         check_strict("u64 msg", copy, len, dec_u64);
