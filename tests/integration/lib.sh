@@ -27,6 +27,13 @@
 #                             d = the parsed JSON (non-zero if not JSON)
 #   daemon_log [N]            the last N lines of dwelld's log, as diagnostics
 #   pam_log                   the PAM session log ("open alice", "close alice")
+#   data_writer PATH          installs (world-readable) a python3 script at PATH:
+#                             `python3 PATH BYTES [PROGRESS-FILE [DELAY]]` writes
+#                             BYTES bytes of known data to stdout (16-byte lines
+#                             "%015d\n" numbering them, the last one possibly
+#                             cut short) in 4 KiB writes, each followed by the
+#                             byte count so far written to PROGRESS-FILE and a
+#                             sleep of DELAY seconds (default 0)
 
 set -u
 
@@ -191,6 +198,32 @@ daemon_log() {
 
 pam_log() {
         cat "$DWELL_LOG_DIR/pam-session.log" 2>/dev/null
+}
+
+data_writer() {
+        cat >"$1" <<'PY'
+import os, sys, time
+total = int(sys.argv[1])
+progress = open(sys.argv[2], "w") if len(sys.argv) > 2 else None
+delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0
+out = sys.stdout.buffer
+done = 0
+while done < total:
+    n = min(4096, total - done)
+    first = done // 16
+    data = b"".join(b"%015d\n" % (first + i) for i in range(256))[done % 16:done % 16 + n]
+    out.write(data)
+    out.flush()
+    done += n
+    if progress:
+        progress.seek(0)
+        progress.write("%d\n" % done)
+        progress.truncate()
+        progress.flush()
+    if delay:
+        time.sleep(delay)
+PY
+        chmod 0644 "$1"
 }
 
 _lib_exit() {

@@ -39,7 +39,12 @@
 #   DWELLD_PID           pid of dwelld (unset with --no-daemon)
 #   DWELL_SOCK           /run/dwell/dwelld.sock
 #   DWELL_BIN_DIR        directory holding a copy of the `dwell` client
-#   DWELL_TEST_CONFIG_DIR  the --config-dir given to dwelld (empty by default)
+#   DWELL_TEST_CONFIG_DIR  the --config-dir given to dwelld (empty by default;
+#                        for a test t-NAME.sh, the contents of a directory
+#                        t-NAME.d/ beside it, if there is one, are copied in
+#                        — root-owned, not group/world-writable — before
+#                        dwelld starts: e.g. t-NAME.d/dwelld.yaml,
+#                        t-NAME.d/configurations.d/small.yaml)
 #   top_srcdir, top_builddir
 #
 # Exit status: the test's; 77 when the sandbox cannot be made (not root, no
@@ -323,6 +328,13 @@ DWELL_LIBEXECDIR=$S/libexec
 export DWELL_SANDBOX DWELL_LOG_DIR DWELL_SOCK DWELL_BIN_DIR DWELL_TEST_CONFIG_DIR DWELL_LIBEXECDIR
 unset NOTIFY_SOCKET LISTEN_FDS LISTEN_PID LISTEN_FDNAMES WATCHDOG_USEC WATCHDOG_PID \
         INVOCATION_ID JOURNAL_STREAM DWELL_SOCKET
+
+# A test's own configuration files: t-NAME.d/ beside t-NAME.sh.
+if [ "$mode" = test ] && [ -n "${1-}" ] && [ -d "${1%.sh}.d" ]; then
+        cp -RL -- "${1%.sh}.d/." "$DWELL_TEST_CONFIG_DIR/"
+        chown -R root:root "$DWELL_TEST_CONFIG_DIR"
+        chmod -R go-w "$DWELL_TEST_CONFIG_DIR"
+fi
 
 dwelld_bin=$top_builddir/src/dwelld/dwelld
 dwelld_args=(--socket "$DWELL_SOCK")
