@@ -258,6 +258,16 @@ int outbuf_ack_bytes(OutBuf *o, uint64_t seq, uint64_t offset) {
         return freed;
 }
 
+int outbuf_forget(OutBuf *o, uint64_t seq, uint64_t offset) {
+        int r;
+
+        assert(o);
+        o->cursor = NULL;       /* everything counts as sent */
+        r = outbuf_ack_bytes(o, seq, offset);
+        outbuf_rewind(o, o->filter);
+        return r;
+}
+
 bool outbuf_has(const OutBuf *o, uint32_t cmd_id) {
         assert(o);
         if (cmd_id == 0)

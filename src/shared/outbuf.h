@@ -74,5 +74,10 @@ int outbuf_ack(OutBuf *o, uint64_t seq);
  * what a reader is sent next. */
 int outbuf_ack_bytes(OutBuf *o, uint64_t seq, uint64_t offset);
 
+/* Like outbuf_ack_bytes() for records not sent to the current reader (a
+ * write its predecessor made but could not acknowledge).  The cursor
+ * rewinds to what is left. */
+int outbuf_forget(OutBuf *o, uint64_t seq, uint64_t offset);
+
 /* True if records of this command (or any, for 0) are still held. */
 bool outbuf_has(const OutBuf *o, uint32_t cmd_id);

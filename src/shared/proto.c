@@ -572,7 +572,7 @@ const char *proto_msg_to_string(uint16_t type) {
                 { PROTO_MSG_ATTACHED, "ATTACHED" }, { PROTO_MSG_RECORD, "RECORD" },
                 { PROTO_MSG_SYNCED, "SYNCED" }, { PROTO_MSG_DETACHED, "DETACHED" },
                 { PROTO_MSG_HEARTBEAT, "HEARTBEAT" }, { PROTO_MSG_ACK, "ACK" }, { PROTO_MSG_RUN, "RUN" },
-                { PROTO_MSG_DETACH, "DETACH" }, { PROTO_MSG_SPAWN, "SPAWN" }, { PROTO_MSG_READY, "READY" },
+                { PROTO_MSG_DETACH, "DETACH" }, { PROTO_MSG_RESUME, "RESUME" }, { PROTO_MSG_SPAWN, "SPAWN" }, { PROTO_MSG_READY, "READY" },
                 { PROTO_MSG_FAILED, "FAILED" }, { PROTO_MSG_STATUS, "STATUS" },
                 { PROTO_MSG_HANDOFF, "HANDOFF" }, { PROTO_MSG_TERMINATE, "TERMINATE" },
         };
@@ -701,19 +701,52 @@ int proto_get_failed(Buf *p, int32_t *ret_error, char **ret_message) {
         return 0;
 }
 
-static int put_u64_pair(Buf *b, uint64_t x, uint64_t y) {
-        int r = buf_put_u64(b, x);
-        return r < 0 ? r : buf_put_u64(b, y);
+static int put_u64s(Buf *b, const uint64_t *v, size_t n) {
+        int r = 0;
+
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = buf_put_u64(b, v[i]);
+        return r;
 }
 
-int proto_put_ack(Buf *b, uint64_t seq, uint64_t offset) {
-        return FRAME(b, PROTO_MSG_ACK, 0, put_u64_pair(b, seq, offset));
+static int get_u64s(Buf *p, uint64_t *v, size_t n) {
+        int r = 0;
+
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = buf_get_u64(p, &v[i]);
+        return r < 0 ? r : proto_expect_end(p);
 }
 
-int proto_get_ack(Buf *p, uint64_t *ret_seq, uint64_t *ret_offset) {
-        int r;
+int proto_put_ack(Buf *b, const struct proto_ack *a) {
+        uint64_t v[4] = { a->seq, a->offset, a->intent_len, a->intent_size };
+        return FRAME(b, PROTO_MSG_ACK, 0, put_u64s(b, v, 4));
+}
 
-        if ((r = buf_get_u64(p, ret_seq)) < 0 || (r = buf_get_u64(p, ret_offset)) < 0)
+int proto_get_ack(Buf *p, struct proto_ack *ret) {
+        uint64_t v[4];
+        int r = get_u64s(p, v, 4);
+
+        if (r < 0)
                 return r;
-        return proto_expect_end(p);
+        *ret = (struct proto_ack) { .seq = v[0], .offset = v[1], .intent_len = v[2], .intent_size = v[3] };
+        return 0;
+}
+
+int proto_put_resume(Buf *b, const struct proto_resume *r) {
+        uint64_t v[6] = { r->dev[0], r->ino[0], r->size[0], r->dev[1], r->ino[1], r->size[1] };
+        return FRAME(b, PROTO_MSG_RESUME, 0, put_u64s(b, v, 6));
+}
+
+int proto_get_resume(Buf *p, struct proto_resume *ret) {
+        uint64_t v[6];
+        int r = get_u64s(p, v, 6);
+
+        if (r < 0)
+                return r;
+        for (int i = 0; i < 2; i++) {
+                ret->dev[i] = v[3 * i];
+                ret->ino[i] = v[3 * i + 1];
+                ret->size[i] = v[3 * i + 2];
+        }
+        return 0;
 }

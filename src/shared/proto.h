@@ -77,10 +77,10 @@ typedef enum ProtoMsg {
         PROTO_MSG_HEARTBEAT,            /* empty; both directions */
 
         /* client -> session worker */
-        PROTO_MSG_ACK = 320,            /* u64 seq, u64 offset: records before seq are consumed, and
-                                         * record seq up to byte offset of its data (>= size: whole) */
+        PROTO_MSG_ACK = 320,            /* struct proto_ack */
         PROTO_MSG_RUN,                  /* str command (interactive connect) */
         PROTO_MSG_DETACH,               /* empty: client leaves, session stays */
+        PROTO_MSG_RESUME,               /* struct proto_resume: first frame after ATTACHED */
 
         /* dwelld <-> session host (root-only socketpair) */
         PROTO_MSG_SPAWN = 400,          /* dwelld -> monitor: key/value list */
@@ -255,8 +255,32 @@ struct proto_synced {
         int32_t last_status;    /* its exit status, -1 = none */
 };
 
-int proto_put_ack(Buf *b, uint64_t seq, uint64_t offset);
-int proto_get_ack(Buf *p, uint64_t *ret_seq, uint64_t *ret_offset);
+/* Records before seq are consumed, and record seq up to byte offset of its
+ * data (>= size: whole).  intent_len > 0 announces a write: the client is
+ * about to write intent_len more bytes of record seq, from offset, to its
+ * output file (stdout or stderr by the record's kind), which now holds
+ * intent_size bytes.  After a client is lost, the next one's RESUME tells
+ * from that file's size how much of the announced write landed. */
+struct proto_ack {
+        uint64_t seq;
+        uint64_t offset;
+        uint64_t intent_len;
+        uint64_t intent_size;
+};
+
+/* The client's stdout ([0]) and stderr ([1]): device, inode and size when
+ * they are regular files, zeros otherwise.  The worker sends no record
+ * before it has this. */
+struct proto_resume {
+        uint64_t dev[2];
+        uint64_t ino[2];
+        uint64_t size[2];
+};
+
+int proto_put_ack(Buf *b, const struct proto_ack *a);
+int proto_get_ack(Buf *p, struct proto_ack *ret);
+int proto_put_resume(Buf *b, const struct proto_resume *r);
+int proto_get_resume(Buf *p, struct proto_resume *ret);
 int proto_put_attached(Buf *b, uint32_t heartbeat_ms, const struct proto_session *s);
 int proto_get_attached(Buf *p, uint32_t *ret_heartbeat_ms, struct proto_session *ret);
 int proto_put_synced(Buf *b, const struct proto_synced *s);

@@ -84,7 +84,8 @@ typedef struct Msg {
         uint32_t u32, u32b;
         int32_t i32;
         uint64_t u64;
-        uint64_t u64b;
+        struct proto_ack ack;
+        struct proto_resume resume;
         char *str;
 } Msg;
 
@@ -146,7 +147,9 @@ static int decode(uint16_t type, Buf *p, Msg *m) {
         case PROTO_MSG_DETACHED:
                 return proto_get_detached(p, &m->u8, &m->str);
         case PROTO_MSG_ACK:
-                return proto_get_ack(p, &m->u64, &m->u64b);
+                return proto_get_ack(p, &m->ack);
+        case PROTO_MSG_RESUME:
+                return proto_get_resume(p, &m->resume);
         case PROTO_MSG_READY:
                 return proto_get_ready(p, &m->u32, &m->u32b);
         case PROTO_MSG_FAILED:
@@ -209,7 +212,9 @@ static int encode(const Msg *m, Buf *b) {
         case PROTO_MSG_DETACHED:
                 return proto_put_detached(b, m->u8, m->str);
         case PROTO_MSG_ACK:
-                return proto_put_ack(b, m->u64, m->u64b);
+                return proto_put_ack(b, &m->ack);
+        case PROTO_MSG_RESUME:
+                return proto_put_resume(b, &m->resume);
         case PROTO_MSG_READY:
                 return proto_put_ready(b, m->u32, m->u32b);
         case PROTO_MSG_FAILED:
@@ -257,7 +262,9 @@ static bool msg_eq(const Msg *a, const Msg *b) {
                 return a->synced.running == b->synced.running && a->synced.last_cmd == b->synced.last_cmd &&
                         a->synced.last_status == b->synced.last_status;
         case PROTO_MSG_ACK:
-                return a->u64 == b->u64 && a->u64b == b->u64b;
+                return memcmp(&a->ack, &b->ack, sizeof a->ack) == 0;
+        case PROTO_MSG_RESUME:
+                return memcmp(&a->resume, &b->resume, sizeof a->resume) == 0;
         case PROTO_MSG_READY:
                 return a->u32 == b->u32 && a->u32b == b->u32b;
         case PROTO_MSG_FAILED:

@@ -72,6 +72,7 @@ int main(int argc, char *argv[]) {
                 .idle_since = UINT64_C(1700000360000000),
                 .holder = (char *) "",
                 .origin = (char *) "192.0.2.10 51234 192.0.2.1 22",
+                .reason = (char *) "",
         };
         static const uint8_t out[] = "total 0\ndrwxr-xr-x 2 root root 40 Jan  1 00:00 .\n";
         struct proto_record rec = {
@@ -137,7 +138,8 @@ int main(int argc, char *argv[]) {
              proto_put_synced(&b, &sy));
         emit("record", &b, proto_put_record(&b, &rec));
         emit("client-stream", &b,
-             (r = proto_put_u64_msg(&b, PROTO_MSG_ACK, 42)) < 0 ? r :
+             (r = proto_put_resume(&b, &(struct proto_resume) { .dev = { 64769, 0 }, .ino = { 1234, 0 }, .size = { 4096, 0 } })) < 0 ? r :
+             (r = proto_put_ack(&b, &(struct proto_ack) { .seq = 42, .offset = 17, .intent_len = 4096, .intent_size = 8192 })) < 0 ? r :
              (r = proto_put_str_msg(&b, PROTO_MSG_RUN, "cd /srv && ls -la")) < 0 ? r :
              (r = proto_put_empty(&b, PROTO_MSG_HEARTBEAT)) < 0 ? r :
              proto_put_empty(&b, PROTO_MSG_DETACH));
