@@ -190,7 +190,222 @@ int acct_check(Manager *m, Request *req) {
         return r;
 }
 
+
+/* ------------------------------------------------------- --credential */
+
+#define AUTH_FAILURE_FORGET (15 * 60 * USEC_PER_SEC)
+#define AUTH_DELAY_MAX (30 * USEC_PER_SEC)
+
+struct AuthConv {
+        Manager *manager;
+        LIST_LINK(AuthConv);
+        Request *req;
+        char user[64];
+        pid_t pid;
+        Conn conn;
+        sd_event_source *io_src;
+        sd_event_source *child_src;
+        sd_event_source *delay_src;
+        bool have_verdict;
+        int verdict;
+        char *message;
+};
+
+struct AuthFailure {
+        LIST_LINK(AuthFailure);
+        uid_t uid;
+        unsigned count;
+        uint64_t last;
+};
+
+AuthConv *auth_free(AuthConv *a) {
+        if (!a)
+                return NULL;
+        /* A helper still running (its client left) is killed; sd-event
+         * reaps it when the child source goes. */
+        if (a->child_src && a->pid > 0)
+                (void) kill(a->pid, SIGKILL);
+        LIST_REMOVE(a->manager->auths, a);
+        sd_event_source_disable_unref(a->io_src);
+        sd_event_source_disable_unref(a->child_src);
+        sd_event_source_disable_unref(a->delay_src);
+        conn_done(&a->conn);
+        free(a->message);
+        if (a->req)
+                a->req->auth = NULL;
+        free(a);
+        return NULL;
+}
+
+static AuthFailure *failure_get(Manager *m, uid_t uid) {
+        uint64_t now = now_usec(m);
+
+        for (AuthFailure *f = m->auth_failures, *n; f; f = n) {
+                n = f->next;
+                if (now - f->last > AUTH_FAILURE_FORGET) {
+                        LIST_REMOVE(m->auth_failures, f);
+                        free(f);
+                } else if (f->uid == uid)
+                        return f;
+        }
+        return NULL;
+}
+
+static void auth_deliver(AuthConv *a) {
+        Request *req = a->req;
+        int verdict = a->verdict;
+        _cleanup_free_ char *message = TAKE_PTR(a->message);
+
+        auth_free(a);
+        if (req)
+                request_authenticated(req, verdict, message);
+}
+
+static int on_auth_delay_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+        auth_deliver(userdata);
+        return 0;
+}
+
+/* PAM already waited (pam_faildelay); a caller that keeps failing waits
+ * longer each time: 1 s, 2 s, 4 s ... up to 30 s. */
+static void auth_finish(AuthConv *a) {
+        Manager *m = a->manager;
+        uid_t uid = a->req ? a->req->uid : 0;
+        AuthFailure *f = failure_get(m, uid);
+        uint64_t delay = 0;
+
+        if (a->verdict >= 0) {
+                if (f) {
+                        LIST_REMOVE(m->auth_failures, f);
+                        free(f);
+                }
+                auth_deliver(a);
+                return;
+        }
+        if (!f && (f = calloc(1, sizeof *f))) {
+                f->uid = uid;
+                LIST_PREPEND(m->auth_failures, f);
+        }
+        if (f) {
+                f->count++;
+                f->last = now_usec(m);
+                if (f->count > 1)
+                        delay = MIN((uint64_t) USEC_PER_SEC << MIN(f->count - 2, 5u), AUTH_DELAY_MAX);
+        }
+        if (delay == 0 || sd_event_add_time_relative(m->event, &a->delay_src, CLOCK_MONOTONIC, delay,
+                                                     USEC_PER_SEC / 10, on_auth_delay_cb, a) < 0)
+                auth_deliver(a);
+}
+
+static int on_auth_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        AuthConv *a = userdata;
+        Frame f;
+        int r;
+
+        if (revents & EPOLLOUT && conn_flush(&a->conn) != 0)
+                (void) sd_event_source_set_io_events(s, EPOLLIN);
+        if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                return 0;
+        r = conn_fill(&a->conn);
+        if (r == -EAGAIN)
+                return 0;
+        if (r <= 0) {
+                a->io_src = sd_event_source_disable_unref(a->io_src);
+                return 0;
+        }
+        while ((r = conn_next(&a->conn, &f)) > 0) {
+                uint8_t style;
+                char *text = NULL;
+                int32_t e;
+
+                if (f.type == PROTO_MSG_CONV_PROMPT && proto_get_conv_prompt(&f.payload, &style, &text) >= 0) {
+                        if (a->req)
+                                request_conv_prompt(a->req, style, text);
+                        free(text);
+                } else if (f.type == PROTO_MSG_OK) {
+                        a->have_verdict = true;
+                        a->verdict = 0;
+                } else if (f.type == PROTO_MSG_FAILED && proto_get_failed(&f.payload, &e, &text) >= 0) {
+                        a->have_verdict = true;
+                        a->verdict = e < 0 ? e : -EACCES;
+                        free(a->message);
+                        a->message = text;
+                }
+                conn_consume(&a->conn, &f);
+        }
+        return 0;
+}
+
+static int on_auth_exit_cb(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        AuthConv *a = userdata;
+
+        a->child_src = sd_event_source_disable_unref(a->child_src);
+        /* Whatever the helper wrote before exiting is still in the socket. */
+        if (a->io_src)
+                (void) on_auth_io_cb(a->io_src, a->conn.fd, EPOLLIN, a);
+        /* Success needs both the OK frame and a clean exit. */
+        if (!a->have_verdict || !(si->si_code == CLD_EXITED && si->si_status == 0))
+                if (a->verdict == 0)
+                        a->verdict = -EIO;
+        if (a->verdict < 0 && !a->message && asprintf(&a->message, "authentication as %s failed", a->user) < 0)
+                a->message = NULL;
+        auth_finish(a);
+        return 0;
+}
+
+int auth_start(Manager *m, Request *req, const char *user) {
+        _cleanup_close_pair_ int pair[2] = { -EBADF, -EBADF };
+        char *argv[] = { (char *) "dwell-auth", (char *) "authenticate", (char *) user, NULL };
+        AuthConv *a;
+        int r;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+                return -errno;
+        a = calloc(1, sizeof *a);
+        if (!a)
+                return -ENOMEM;
+        a->manager = m;
+        a->req = req;
+        snprintf(a->user, sizeof a->user, "%s", user);
+        conn_init(&a->conn, -EBADF, 64 * 1024, 64 * 1024);
+        LIST_PREPEND(m->auths, a);
+        req->auth = a;
+
+        r = manager_spawn(m, "dwell-auth", argv, pair[1], false, &a->pid);
+        if (r < 0) {
+                auth_free(a);
+                return r;
+        }
+        (void) fd_nonblock(pair[0], true);
+        a->conn.fd = TAKE_FD(pair[0]);
+        if ((r = sd_event_add_child(m->event, &a->child_src, a->pid, WEXITED, on_auth_exit_cb, a)) < 0 ||
+            (r = sd_event_add_io(m->event, &a->io_src, a->conn.fd, EPOLLIN, on_auth_io_cb, a)) < 0) {
+                (void) kill(a->pid, SIGKILL);
+                auth_free(a);
+                return r;
+        }
+        return 0;
+}
+
+int auth_reply(AuthConv *a, const char *answer) {
+        int r = proto_put_str_msg(&a->conn.out, PROTO_MSG_CONV_REPLY, answer);
+
+        if (r < 0)
+                return r;
+        r = conn_flush(&a->conn);
+        if (r == 0 && a->io_src)
+                (void) sd_event_source_set_io_events(a->io_src, EPOLLIN | EPOLLOUT);
+        return r < 0 ? r : 0;
+}
+
 void acct_free_all(Manager *m) {
+        while (m->auths)
+                auth_free(m->auths);
+        while (m->auth_failures) {
+                AuthFailure *f = m->auth_failures;
+                LIST_REMOVE(m->auth_failures, f);
+                free(f);
+        }
         while (m->acct_checks)
                 check_free(m->acct_checks);
         while (m->acct_cache) {

@@ -14,4 +14,13 @@
 /* Starts (or joins, or answers from the cache) the check for req's caller;
  * calls request_authorized(req, error, message) when done, maybe at once. */
 int acct_check(Manager *m, Request *req);
+
+/* --credential USER: pam_authenticate + pam_acct_mgmt for USER in
+ * dwell-auth, the conversation relayed between it and the client.  Calls
+ * request_authenticated() when done; repeated failures of one caller are
+ * answered later and later. */
+int auth_start(Manager *m, Request *req, const char *user);
+/* The client's answer to the last prompt. */
+int auth_reply(AuthConv *a, const char *answer);
+AuthConv *auth_free(AuthConv *a);
 void acct_free_all(Manager *m);

@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "manager.h"
+#include "policy.h"
 #include "session.h"
 
 static void help(void) {
@@ -25,11 +27,13 @@ static void help(void) {
                "     --socket PATH       Listen on PATH (default %s/dwelld.sock)\n"
                "     --config-dir DIR    Configuration directory (default %s)\n"
                "     --state-dir DIR     Runtime directory (default %s)\n"
-               "     --check-config      Check the configuration and exit\n",
+               "     --check-config [DIR]\n"
+               "                         Check the configuration files in DIR (default: the\n"
+               "                         configuration directory) and exit\n",
                DWELL_RUNDIR, DWELL_SYSCONFDIR, DWELL_RUNDIR);
 }
 
-static int parse_argv(int argc, char *argv[], Manager *m, bool *ret_check) {
+static int parse_argv(int argc, char *argv[], Manager *m, bool *ret_check, const char **ret_check_dir) {
         enum { ARG_VERSION = 0x100, ARG_SOCKET, ARG_CONFIG_DIR, ARG_STATE_DIR, ARG_CHECK };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -68,6 +72,8 @@ static int parse_argv(int argc, char *argv[], Manager *m, bool *ret_check) {
                 default:
                         return -EINVAL;
                 }
+        if (*ret_check && optind + 1 == argc)
+                *ret_check_dir = argv[optind++];
         if (optind < argc) {
                 fprintf(stderr, "dwelld: unexpected argument '%s'\n", argv[optind]);
                 return -EINVAL;
@@ -75,15 +81,20 @@ static int parse_argv(int argc, char *argv[], Manager *m, bool *ret_check) {
         return 0;
 }
 
+/* Command line, then dwelld.yaml, then the built-in defaults. */
 static int fill_defaults(Manager *m) {
         const char *e;
 
-        if (!m->state_dir && !(m->state_dir = strdup(DWELL_RUNDIR)))
+        if (!m->state_dir && !(m->state_dir = strdup(m->daemon.state_dir ? m->daemon.state_dir : DWELL_RUNDIR)))
                 return -ENOMEM;
-        if (!m->config_dir && !(m->config_dir = strdup(DWELL_SYSCONFDIR)))
-                return -ENOMEM;
-        if (!m->socket_path && asprintf(&m->socket_path, "%s/dwelld.sock", m->state_dir) < 0)
-                return -ENOMEM;
+        if (!m->socket_path) {
+                if (m->daemon.socket)
+                        m->socket_path = strdup(m->daemon.socket);
+                else if (asprintf(&m->socket_path, "%s/dwelld.sock", m->state_dir) < 0)
+                        m->socket_path = NULL;
+                if (!m->socket_path)
+                        return -ENOMEM;
+        }
         /* For running from a build tree; only root can set dwelld's environment. */
         e = getenv("DWELL_LIBEXECDIR");
         if (!(m->libexec_dir = strdup(e && *e ? e : DWELL_LIBEXECDIR)))
@@ -91,8 +102,19 @@ static int fill_defaults(Manager *m) {
         return 0;
 }
 
+static int on_sighup_cb(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        (void) sd_notify(0, "RELOADING=1\nSTATUS=Reloading configuration");
+        log_info("Reloading the configuration from %s", m->config_dir);
+        (void) policy_load(m, true);
+        (void) sd_notifyf(0, "READY=1\nSTATUS=Serving %s", m->socket_path);
+        return 0;
+}
+
 int main(int argc, char *argv[]) {
         Manager *m = NULL;
+        const char *check_dir = NULL;
         bool check = false;
         sigset_t ss;
         int r;
@@ -104,17 +126,22 @@ int main(int argc, char *argv[]) {
                 log_error_errno(r, "Failed to allocate manager: %m");
                 return EXIT_FAILURE;
         }
-        r = parse_argv(argc, argv, m, &check);
+        r = parse_argv(argc, argv, m, &check, &check_dir);
         if (r < 0)
                 goto finish;
-        r = fill_defaults(m);
-        if (r < 0)
-                goto finish;
-        if (check) {
-                /* Configuration files arrive with session configurations. */
-                printf("%s: no configuration files to check\n", m->config_dir);
+        if (!m->config_dir && !(m->config_dir = strdup(DWELL_SYSCONFDIR))) {
+                r = -ENOMEM;
                 goto finish;
         }
+        if (check) {
+                r = policy_check(check_dir ? check_dir : m->config_dir);
+                goto finish;
+        }
+        r = policy_load(m, false);
+        if (r >= 0)
+                r = fill_defaults(m);
+        if (r < 0)
+                goto finish;
         if (geteuid() != 0) {
                 r = log_error_errno(EPERM, "dwelld must run as root");
                 goto finish;
@@ -129,6 +156,7 @@ int main(int argc, char *argv[]) {
         signal(SIGPIPE, SIG_IGN);
         (void) sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
         (void) sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+        (void) sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup_cb, m);
         (void) sd_event_set_watchdog(m->event, true);
 
         r = manager_listen(m);

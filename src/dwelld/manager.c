@@ -15,34 +15,21 @@
 #include "log.h"
 #include "manager.h"
 #include "parse-util.h"
+#include "policy.h"
 #include "request.h"
 #include "session.h"
 
-#define DEFAULT_IDLE_TIMEOUT (2 * 3600 * USEC_PER_SEC)
-#define DEFAULT_MAX_IDLE_TIMEOUT (12 * 3600 * USEC_PER_SEC)
-#define DEFAULT_BUFFER_SIZE (4u * 1024 * 1024)
-#define DEFAULT_HEARTBEAT_MS 10000u
-#define DEFAULT_ACCT_CACHE (10 * USEC_PER_SEC)
-
 int manager_new(Manager **ret) {
         Manager *m;
-        const char *e;
         int r;
 
         m = calloc(1, sizeof *m);
         if (!m)
                 return -ENOMEM;
         m->listen_fd = -EBADF;
-        m->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
-        m->default_idle_timeout = DEFAULT_IDLE_TIMEOUT;
-        m->max_idle_timeout = DEFAULT_MAX_IDLE_TIMEOUT;
-        m->buffer_size = DEFAULT_BUFFER_SIZE;
-        m->acct_cache_usec = DEFAULT_ACCT_CACHE;
-
-        /* Test hooks: short heartbeats make lost-client tests quick. */
-        e = getenv("DWELL_HEARTBEAT_MS");
-        if (e && parse_uint32(e, &m->heartbeat_ms) < 0)
-                log_warning("Ignoring invalid DWELL_HEARTBEAT_MS=%s", e);
+        config_daemon_init(&m->daemon);
+        m->heartbeat_ms = (uint32_t) (m->daemon.heartbeat_interval / 1000);
+        m->acct_cache_usec = m->daemon.auth_cache;
 
         if (gethostname(m->hostname, sizeof m->hostname - 1) < 0)
                 strcpy(m->hostname, "localhost");
@@ -68,6 +55,8 @@ Manager *manager_free(Manager *m) {
                 session_free(s);
         }
         acct_free_all(m);
+        policy_free(m);
+        config_daemon_done(&m->daemon);
         sd_event_source_disable_unref(m->listen_src);
         safe_close(m->listen_fd);
         sd_event_unref(m->event);

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "configuration.h"
 #include "conn.h"
 #include "proto.h"
 
@@ -43,6 +44,8 @@ typedef struct Session Session;
 typedef struct Request Request;
 typedef struct AcctCheck AcctCheck;
 typedef struct AcctEntry AcctEntry;
+typedef struct AuthConv AuthConv;
+typedef struct AuthFailure AuthFailure;
 
 struct Manager {
         sd_event *event;
@@ -62,11 +65,14 @@ struct Manager {
         Request *requests;
         AcctCheck *acct_checks;
         AcctEntry *acct_cache;
+        AuthConv *auths;
+        AuthFailure *auth_failures;
+
+        DaemonConfig daemon;            /* dwelld.yaml */
+        SessionConfig **configs;        /* configurations.d, always with a "default" */
+        size_t n_configs;
 
         uint32_t heartbeat_ms;
-        uint64_t default_idle_timeout;  /* usec */
-        uint64_t max_idle_timeout;      /* usec */
-        uint64_t buffer_size;           /* bytes */
         uint64_t acct_cache_usec;
 };
 

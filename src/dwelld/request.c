@@ -25,11 +25,13 @@ Request *request_free(Request *r) {
         if (!r)
                 return NULL;
         LIST_REMOVE(r->manager->requests, r);
+        auth_free(r->auth);
         sd_event_source_disable_unref(r->io_src);
         sd_event_source_disable_unref(r->timer_src);
         conn_done(&r->conn);
         proto_request_done(&r->req);
         free(r->user);
+        free(r->as_user);
         free(r->origin);
         free(r);
         return NULL;
@@ -81,6 +83,7 @@ int request_new(Manager *m, int fd) {
         }
         r->user = TAKE_PTR(u.name);
         user_record_done(&u);
+        r->as = (Caller) { .uid = r->uid, .gid = r->gid, .user = r->user };
 
         k = sd_event_add_io(m->event, &r->io_src, fd, EPOLLIN, on_io_cb, r);
         if (k >= 0)
@@ -101,7 +104,7 @@ static void request_flush(Request *r) {
                 return;
         }
         (void) sd_event_source_set_io_events(r->io_src, k == 0 ? EPOLLOUT : EPOLLIN);
-        if (r->state != REQUEST_READING)
+        if (r->state != REQUEST_READING && r->state != REQUEST_AUTHENTICATING)
                 (void) sd_event_source_set_enabled(r->io_src, k == 0 ? SD_EVENT_ON : SD_EVENT_OFF);
 }
 
@@ -156,6 +159,41 @@ static int on_frame(Request *r, Frame *f) {
         return 1;
 }
 
+/* During --credential authentication the client answers PAM's prompts. */
+static void on_conv_reply(Request *r) {
+        _cleanup_erase_ char *answer = NULL;
+        Frame f;
+        int k;
+
+        k = conn_fill(&r->conn);
+        if (k == -EAGAIN)
+                return;
+        if (k <= 0) {
+                request_free(r);
+                return;
+        }
+        while ((k = conn_next(&r->conn, &f)) > 0) {
+                if (f.type != PROTO_MSG_CONV_REPLY || !r->auth)
+                        k = -EBADMSG;
+                else
+                        k = proto_get_str_msg(&f.payload, PROTO_MAX_TEXT, &answer);
+                conn_consume(&r->conn, &f);
+                if (k >= 0)
+                        k = auth_reply(r->auth, answer);
+                if (k < 0)
+                        break;
+        }
+        if (k < 0) {
+                log_notice_errno(k, "Bad answer to a PAM prompt from pid %d, closing: %m", (int) r->pid);
+                request_free(r);
+        }
+}
+
+void request_conv_prompt(Request *r, uint8_t style, const char *text) {
+        (void) proto_put_conv_prompt(&r->conn.out, style, text);
+        request_flush(r);
+}
+
 static int on_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Request *r = userdata;
         Frame f;
@@ -163,6 +201,10 @@ static int on_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata
 
         if (revents & EPOLLOUT) {
                 request_flush(r);
+                return 0;
+        }
+        if (r->state == REQUEST_AUTHENTICATING) {
+                on_conv_reply(r);
                 return 0;
         }
         if (r->state != REQUEST_READING) {
@@ -202,6 +244,8 @@ static int on_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata
 }
 
 void request_authorized(Request *r, int error, const char *message) {
+        int k;
+
         if (error < 0) {
                 log_notice("Refusing %s (pid %d): %s", r->user, (int) r->pid,
                            message ? message : "PAM account check failed");
@@ -209,6 +253,42 @@ void request_authorized(Request *r, int error, const char *message) {
                                     message ? message : "the PAM account check failed");
                 return;
         }
+        if (!*strempty(r->req.credential)) {
+                dispatch(r);
+                return;
+        }
+        /* --credential USER: the caller proves it may act as USER. */
+        r->state = REQUEST_AUTHENTICATING;
+        r->timer_src = sd_event_source_disable_unref(r->timer_src);
+        (void) arm_timer(r, REQUEST_WAIT_TIMEOUT * 3);
+        (void) sd_event_source_set_enabled(r->io_src, SD_EVENT_ON);
+        k = auth_start(r->manager, r, r->req.credential);
+        if (k < 0)
+                request_reply_error(r, PROTO_ERR_UNAVAILABLE, "authentication could not be started");
+}
+
+void request_authenticated(Request *r, int error, const char *message) {
+        UserRecord u = {};
+        int k;
+
+        if (error < 0) {
+                log_notice("Authentication as %s by %s (pid %d) failed: %s", r->req.credential, r->user,
+                           (int) r->pid, strempty(message));
+                request_reply_error(r, PROTO_ERR_AUTH_FAILED, "authentication as %s failed", r->req.credential);
+                return;
+        }
+        k = user_by_name(r->req.credential, &u);
+        if (k < 0) {
+                request_reply_error(r, PROTO_ERR_AUTH_FAILED, "authentication as %s failed", r->req.credential);
+                return;
+        }
+        log_info("%s (pid %d) authenticated as %s", r->user, (int) r->pid, u.name);
+        free(r->as_user);
+        r->as_user = TAKE_PTR(u.name);
+        r->as = (Caller) { .uid = u.uid, .gid = u.gid, .user = r->as_user };
+        user_record_done(&u);
+        r->state = REQUEST_AUTHORIZING;
+        (void) sd_event_source_set_enabled(r->io_src, SD_EVENT_OFF);
         dispatch(r);
 }
 
@@ -223,8 +303,8 @@ static void handoff(Request *r, Session *s) {
         struct proto_handoff h = {
                 .verb = r->verb,
                 .req = r->req,
-                .caller = r->user,
-                .caller_uid = r->uid,
+                .caller = (char *) r->as.user,
+                .caller_uid = r->as.uid,
                 .caller_pid = (uint32_t) r->pid,
                 .origin = r->origin,
         };
@@ -252,43 +332,97 @@ static void handoff(Request *r, Session *s) {
         request_free(r);
 }
 
-static int check_idle_timeout(Request *r) {
-        Manager *m = r->manager;
+/* Idle timeout: the request's (command line or the user's options file,
+ * which the client applies) or the configuration's; never above the
+ * configuration's maximum. */
+static int check_idle_timeout(Request *r, const SessionConfig *c) {
         char a[32], b[32];
 
-        if (r->req.idle_timeout > m->max_idle_timeout) {
+        if (r->req.idle_timeout > c->max_idle_timeout) {
                 request_reply_error(r, PROTO_ERR_LIMIT_EXCEEDED,
-                                    "idle timeout %s exceeds the maximum idle timeout %s",
+                                    "idle timeout %s exceeds the maximum idle timeout %s of configuration %s",
                                     format_duration(a, sizeof a, r->req.idle_timeout),
-                                    format_duration(b, sizeof b, m->max_idle_timeout));
+                                    format_duration(b, sizeof b, c->max_idle_timeout), c->name);
                 return -ERANGE;
         }
         return 0;
 }
 
+/* The configuration a new session of this request uses, if the caller may. */
+static SessionConfig *select_config(Request *r) {
+        SessionConfig *c = policy_find(r->manager, r->req.config);
+
+        if (!c) {
+                request_reply_error(r, PROTO_ERR_NOT_FOUND, "no such configuration: %s", r->req.config);
+                return NULL;
+        }
+        if (!policy_may_use(c, &r->as)) {
+                log_notice("Access denied: %s (pid %d) may not use configuration %s", r->as.user,
+                           (int) r->pid, c->name);
+                request_reply_error(r, PROTO_ERR_PERMISSION_DENIED, "%s may not use configuration %s",
+                                    r->as.user, c->name);
+                return NULL;
+        }
+        return c;
+}
+
+static int check_limits(Request *r, const SessionConfig *c) {
+        const DaemonConfig *d = &r->manager->daemon;
+        unsigned mine = session_count(r->manager, NULL, &r->as.uid);
+
+        if (c->max_sessions && session_count(r->manager, c->name, NULL) >= c->max_sessions)
+                request_reply_error(r, PROTO_ERR_LIMIT_EXCEEDED,
+                                    "configuration %s allows at most %u sessions", c->name, c->max_sessions);
+        else if (c->max_sessions_per_user &&
+                 session_count(r->manager, c->name, &r->as.uid) >= c->max_sessions_per_user)
+                request_reply_error(r, PROTO_ERR_LIMIT_EXCEEDED, "configuration %s allows at most %u sessions per user",
+                                    c->name, c->max_sessions_per_user);
+        else if (d->max_sessions && r->manager->n_sessions >= d->max_sessions)
+                request_reply_error(r, PROTO_ERR_LIMIT_EXCEEDED, "dwelld allows at most %u sessions", d->max_sessions);
+        else if (d->max_sessions_per_user && mine >= d->max_sessions_per_user)
+                request_reply_error(r, PROTO_ERR_LIMIT_EXCEEDED, "dwelld allows at most %u sessions per user",
+                                    d->max_sessions_per_user);
+        else
+                return 0;
+        return -EDQUOT;
+}
+
 static int create(Request *r, const char *name, bool temporary, Session **ret) {
-        SessionParams p = {
+        _cleanup_(user_record_done) UserRecord owner = {}, runas = {};
+        SessionConfig *c;
+        SessionParams p;
+        int k;
+
+        c = select_config(r);
+        if (!c || check_idle_timeout(r, c) < 0 || check_limits(r, c) < 0)
+                return -EPERM;
+        if (name && *name && !session_name_valid(name)) {
+                request_reply_error(r, PROTO_ERR_INVALID_ARGUMENT, "invalid session name: %s", name);
+                return -EINVAL;
+        }
+        if (name && *name && session_find(r->manager, &r->as, name, false)) {
+                request_reply_error(r, PROTO_ERR_INVALID_ARGUMENT, "a session named %s already exists", name);
+                return -EEXIST;
+        }
+        k = user_by_uid(r->as.uid, &owner);
+        if (k >= 0 && c->run_as)
+                k = user_by_name(c->run_as, &runas);
+        if (k < 0) {
+                request_reply_error(r, PROTO_ERR_CONFIG_ERROR, "the user %s of configuration %s does not exist",
+                                    c->run_as ? c->run_as : r->as.user, c->name);
+                return k;
+        }
+        p = (SessionParams) {
                 .name = name && *name ? name : NULL,
-                .idle_timeout = r->req.idle_timeout ?: r->manager->default_idle_timeout,
-                .buffering = r->req.buffering ?: BUFFERING_BLOCK,
+                .config = c,
+                .owner = &owner,
+                .identity = c->run_as ? &runas : &owner,
+                .idle_timeout = r->req.idle_timeout ?: c->idle_timeout,
+                .buffering = r->req.buffering ?: c->output_buffering,
                 .temporary = temporary,
                 .origin = r->origin,
         };
-        int k;
-
-        if (*strempty(r->req.config) && !streq(r->req.config, "default")) {
-                request_reply_error(r, PROTO_ERR_NOT_FOUND, "no such configuration: %s", r->req.config);
-                return -ENOENT;
-        }
-        if (p.name && !session_name_valid(p.name)) {
-                request_reply_error(r, PROTO_ERR_INVALID_ARGUMENT, "invalid session name: %s", p.name);
-                return -EINVAL;
-        }
-        if (p.name && session_find(r->manager, r->uid, p.name)) {
-                request_reply_error(r, PROTO_ERR_INVALID_ARGUMENT, "a session named %s already exists", p.name);
-                return -EEXIST;
-        }
-        k = session_create(r->manager, r, &p, ret);
+        k = session_create(r->manager, &p, ret);
         if (k < 0)
                 request_reply_error(r, PROTO_ERR_UNAVAILABLE, "could not start the session: %s", strerror(-k));
         return k;
@@ -297,20 +431,26 @@ static int create(Request *r, const char *name, bool temporary, Session **ret) {
 static void do_new(Request *r) {
         Session *s;
 
-        if (check_idle_timeout(r) < 0 || create(r, r->req.name, false, &s) < 0)
+        if (create(r, r->req.name, false, &s) < 0)
                 return;
         wait_on(r, s);
 }
 
 static void do_list(Request *r) {
+        bool all = r->req.flags & PROTO_REQ_F_ALL_USERS;
         uint32_t n = 0;
 
+        if (all && !policy_is_admin(r->manager, &r->as)) {
+                request_reply_error(r, PROTO_ERR_PERMISSION_DENIED,
+                                    "only root and members of the administrator groups may list all sessions");
+                return;
+        }
+        if (all)
+                log_notice("%s (pid %d) lists the sessions of all users", r->as.user, (int) r->pid);
         for (Session *s = r->manager->sessions; s; s = s->next) {
                 struct proto_session v;
 
-                if (!session_visible(s, r->uid) && !((r->req.flags & PROTO_REQ_F_ALL_USERS) && r->uid == 0))
-                        continue;
-                if (s->info.state == SESSION_CLOSED)
+                if ((!all && !session_visible(s, &r->as)) || s->info.state == SESSION_CLOSED)
                         continue;
                 session_view(s, false, &v);
                 (void) proto_put_session(&r->conn.out, PROTO_MSG_SESSION, &v);
@@ -330,46 +470,123 @@ static void do_invoke(Request *r) {
                 return;
         }
         if (*r->req.session) {
-                s = session_find(r->manager, r->uid, r->req.session);
+                s = session_find(r->manager, &r->as, r->req.session, false);
                 if (!s) {
                         reply_not_found(r);
                         return;
                 }
         } else if (disconnected && *strempty(r->req.name))
-                s = session_find(r->manager, r->uid, r->req.name);
-        if (!s) {
-                if (check_idle_timeout(r) < 0 || create(r, r->req.name, !disconnected, &s) < 0)
-                        return;
-        }
+                s = session_find(r->manager, &r->as, r->req.name, false);
+        if (!s && create(r, r->req.name, !disconnected, &s) < 0)
+                return;
         handoff(r, s);
 }
 
+static void do_remove(Request *r) {
+        bool admin = policy_is_admin(r->manager, &r->as);
+        Session *s = session_find(r->manager, &r->as, r->req.session, false);
+
+        if (!s && admin) {
+                s = session_find(r->manager, &r->as, r->req.session, true);
+                if (s)
+                        log_notice("Administrator %s (pid %d) removes session %u (%s) of %s", r->as.user,
+                                   (int) r->pid, s->info.id, s->info.name, s->info.owner);
+        }
+        if (!s) {
+                reply_not_found(r);
+                return;
+        }
+        if (session_remove(s, r->as.user) == 0)
+                reply_ok(r);            /* was broken: gone at once */
+        else
+                wait_on(r, s);
+}
+
 static void do_session_verb(Request *r) {
-        Session *s = session_find(r->manager, r->uid, r->req.session);
+        Session *s = session_find(r->manager, &r->as, r->req.session, false);
 
         if (!s) {
                 reply_not_found(r);
                 return;
         }
-        switch (r->verb) {
-        case PROTO_REQ_REMOVE:
-                if (session_remove(s, r->user) == 0)
-                        reply_ok(r);            /* was broken: gone at once */
-                else
-                        wait_on(r, s);
-                return;
-        case PROTO_REQ_DISCONNECT:
-                if (check_idle_timeout(r) < 0)
+        if (r->verb == PROTO_REQ_DISCONNECT && r->req.idle_timeout > 0) {
+                /* The session keeps the maximum of the configuration it was created with. */
+                uint64_t max = s->max_idle_timeout;
+                char a[32], b[32];
+
+                if (r->req.idle_timeout > max) {
+                        request_reply_error(r, PROTO_ERR_LIMIT_EXCEEDED,
+                                            "idle timeout %s exceeds the maximum idle timeout %s of configuration %s",
+                                            format_duration(a, sizeof a, r->req.idle_timeout),
+                                            format_duration(b, sizeof b, max), s->info.configuration);
                         return;
-                break;
-        default:
-                break;
+                }
         }
         handoff(r, s);
 }
 
+static int config_kv(const SessionConfig *c, bool with_yaml, struct proto_kv *kv) {
+        char v[32];
+        int k = 0;
+
+        k = k < 0 ? k : proto_kv_add(kv, "name", c->name);
+        k = k < 0 ? k : proto_kv_add(kv, "description", strempty(c->description));
+        k = k < 0 ? k : proto_kv_add(kv, "run_as", strempty(c->run_as));
+        snprintf(v, sizeof v, "%llu", (unsigned long long) (c->idle_timeout / USEC_PER_SEC));
+        k = k < 0 ? k : proto_kv_add(kv, "idle_timeout", v);
+        snprintf(v, sizeof v, "%llu", (unsigned long long) (c->max_idle_timeout / USEC_PER_SEC));
+        k = k < 0 ? k : proto_kv_add(kv, "max_idle_timeout", v);
+        k = k < 0 ? k : proto_kv_add(kv, "output_buffering", buffering_to_string(c->output_buffering));
+        snprintf(v, sizeof v, "%llu", (unsigned long long) c->output_buffer_size);
+        k = k < 0 ? k : proto_kv_add(kv, "output_buffer_size", v);
+        k = k < 0 ? k : proto_kv_add(kv, "share_with_access", c->share_with_access ? "true" : "false");
+        k = k < 0 ? k : proto_kv_add(kv, "restricted", c->commands ? "true" : "false");
+        if (k >= 0 && with_yaml) {
+                _cleanup_free_ char *text = NULL;
+                size_t size = 0;
+                FILE *f = open_memstream(&text, &size);
+
+                if (!f)
+                        return -ENOMEM;
+                k = config_session_format(c, f);
+                if (fclose(f) != 0 && k >= 0)
+                        k = -EIO;
+                if (k >= 0)
+                        k = proto_kv_add(kv, "yaml", text);
+        }
+        return k;
+}
+
+/* config list / config show: only the configurations the caller may use;
+ * the others are "not found", as if they did not exist. */
+static void do_config(Request *r) {
+        Manager *m = r->manager;
+        uint32_t n = 0;
+
+        for (size_t i = 0; i < m->n_configs; i++) {
+                SessionConfig *c = m->configs[i];
+                struct proto_kv kv = {};
+
+                if (!policy_may_use(c, &r->as))
+                        continue;
+                if (r->verb == PROTO_REQ_CONFIG_SHOW && !streq(c->name, strempty(r->req.config)))
+                        continue;
+                if (config_kv(c, r->verb == PROTO_REQ_CONFIG_SHOW, &kv) >= 0)
+                        (void) proto_put_kv(&r->conn.out, PROTO_MSG_KV, &kv);
+                proto_kv_done(&kv);
+                n++;
+        }
+        if (r->verb == PROTO_REQ_CONFIG_SHOW && n == 0) {
+                request_reply_error(r, PROTO_ERR_NOT_FOUND, "no such configuration: %s", strempty(r->req.config));
+                return;
+        }
+        (void) proto_put_u32_msg(&r->conn.out, PROTO_MSG_END, n);
+        request_finish(r);
+}
+
 static void dispatch(Request *r) {
-        log_debug("%s (pid %d) requests %s", r->user, (int) r->pid, proto_msg_to_string(r->verb));
+        log_debug("%s (pid %d, as %s) requests %s", r->user, (int) r->pid, r->as.user,
+                  proto_msg_to_string(r->verb));
         switch (r->verb) {
         case PROTO_REQ_NEW:
                 do_new(r);
@@ -381,10 +598,16 @@ static void dispatch(Request *r) {
                 do_invoke(r);
                 break;
         case PROTO_REQ_REMOVE:
+                do_remove(r);
+                break;
         case PROTO_REQ_DISCONNECT:
         case PROTO_REQ_CONNECT:
         case PROTO_REQ_RECEIVE:
                 do_session_verb(r);
+                break;
+        case PROTO_REQ_CONFIG_LIST:
+        case PROTO_REQ_CONFIG_SHOW:
+                do_config(r);
                 break;
         default:
                 request_reply_error(r, PROTO_ERR_INVALID_ARGUMENT, "%s is not supported by this dwelld",

@@ -10,10 +10,12 @@
 #pragma once
 
 #include "manager.h"
+#include "policy.h"
 
 typedef enum RequestState {
         REQUEST_READING,        /* waiting for the request frame */
         REQUEST_AUTHORIZING,    /* PAM account check in flight */
+        REQUEST_AUTHENTICATING, /* --credential: PAM conversation relayed */
         REQUEST_WAITING,        /* waiting for a session to be ready or to end */
         REQUEST_REPLYING,       /* answer queued; close once written */
 } RequestState;
@@ -27,11 +29,14 @@ struct Request {
         sd_event_source *timer_src;
         RequestState state;
 
-        pid_t pid;
+        pid_t pid;              /* the peer (SO_PEERCRED) */
         uid_t uid;
         gid_t gid;
         char *user;
         char *origin;
+        Caller as;              /* whom the request acts for: the peer, or --credential's user */
+        char *as_user;
+        AuthConv *auth;
 
         uint16_t verb;
         struct proto_request req;
@@ -41,8 +46,12 @@ struct Request {
 int request_new(Manager *m, int fd);
 Request *request_free(Request *r);
 
-/* Called by acct.c with the account check's result. */
+/* Called by acct.c with the account check's result, and with the result
+ * of --credential authentication. */
 void request_authorized(Request *r, int error, const char *message);
+void request_authenticated(Request *r, int error, const char *message);
+/* Relays a PAM prompt of the authentication to the client. */
+void request_conv_prompt(Request *r, uint8_t style, const char *text);
 /* Called by session.c when the session r waits on became ready, failed or ended. */
 void request_session_ready(Request *r);
 void request_session_failed(Request *r, uint16_t code, const char *message);

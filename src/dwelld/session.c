@@ -18,6 +18,7 @@
 #include "parse-util.h"
 #include "request.h"
 #include "session.h"
+#include "strv.h"
 #include "user-util.h"
 
 #define SESSION_KILL_TIMEOUT (10 * USEC_PER_SEC)
@@ -50,18 +51,21 @@ Session *session_free(Session *s) {
         sd_event_source_disable_unref(s->host_src);
         conn_done(&s->host);
         proto_session_done(&s->info);
-        free(s->owner_home);
-        free(s->owner_shell);
+        config_session_unref(s->config);
+        strv_free(s->share_users);
+        strv_free(s->share_groups);
         free(s->broken_reason);
         free(s);
         return NULL;
 }
 
-bool session_visible(const Session *s, uid_t caller) {
-        return s->owner_uid == caller;
+bool session_visible(const Session *s, const Caller *who) {
+        if (s->owner_uid == who->uid)
+                return true;
+        return s->share && policy_listed(s->share_users, s->share_groups, who);
 }
 
-Session *session_find(Manager *m, uid_t caller, const char *name) {
+Session *session_find(Manager *m, const Caller *who, const char *name, bool all) {
         uint32_t id;
         bool by_id;
 
@@ -69,12 +73,27 @@ Session *session_find(Manager *m, uid_t caller, const char *name) {
                 return NULL;
         by_id = parse_uint32(name, &id) >= 0;
         for (Session *s = m->sessions; s; s = s->next) {
-                if (!session_visible(s, caller) || s->info.state == SESSION_CLOSED)
+                if ((!all && !session_visible(s, who)) || s->info.state == SESSION_CLOSED)
                         continue;
                 if (by_id ? s->info.id == id : streq(s->info.name, name))
                         return s;
         }
         return NULL;
+}
+
+unsigned session_count(Manager *m, const char *config, const uid_t *owner) {
+        unsigned n = 0;
+
+        for (Session *s = m->sessions; s; s = s->next) {
+                if (s->info.state == SESSION_CLOSED)
+                        continue;
+                if (config && !streq(s->info.configuration, config))
+                        continue;
+                if (owner && s->owner_uid != *owner)
+                        continue;
+                n++;
+        }
+        return n;
 }
 
 void session_view(const Session *s, bool held_by_caller, struct proto_session *ret) {
@@ -124,8 +143,58 @@ static int kv_addf(struct proto_kv *kv, const char *key, const char *fmt, ...) {
         return proto_kv_add(kv, key, v);
 }
 
+static int kv_add_strv(struct proto_kv *kv, const char *key, char **v) {
+        _cleanup_free_ char *j = strv_join(v, "\n");
+        return j ? proto_kv_add(kv, key, j) : -ENOMEM;
+}
+
+/* What the configuration says about the session's process. */
+static int build_spawn_config(const SessionConfig *c, struct proto_kv *kv) {
+        char key[64];
+        int r = 0;
+
+        r = r < 0 ? r : proto_kv_add(kv, "run_as", strempty(c->run_as));
+        r = r < 0 ? r : proto_kv_add(kv, "shell", c->commands ? "" : c->shell);
+        r = r < 0 ? r : kv_add_strv(kv, "commands", c->commands);
+        if (c->capabilities_set)
+                r = r < 0 ? r : kv_addf(kv, "capabilities", "0x%llx", (unsigned long long) c->capabilities);
+        else
+                r = r < 0 ? r : proto_kv_add(kv, "capabilities", "");
+        r = r < 0 ? r : kv_addf(kv, "no_new_privileges", "%d", c->no_new_privileges);
+        r = r < 0 ? r : proto_kv_add(kv, "working_directory", c->working_directory);
+        if (c->umask_set)
+                r = r < 0 ? r : kv_addf(kv, "umask", "%04o", (unsigned) c->umask);
+        else
+                r = r < 0 ? r : proto_kv_add(kv, "umask", "");
+        r = r < 0 ? r : kv_addf(kv, "transcript", "%d", c->transcript);
+        for (char **e = c->environment; r >= 0 && e && *e; e++) {
+                _cleanup_free_ char *k = NULL;
+                const char *eq = strchr(*e, '=');
+
+                if (!eq)
+                        continue;
+                if (asprintf(&k, "env.%.*s", (int) (eq - *e), *e) < 0)
+                        return -ENOMEM;
+                r = proto_kv_add(kv, k, eq + 1);
+        }
+        for (int i = 0; r >= 0 && i < RLIM_NLIMITS; i++) {
+                if (!c->limits[i].set || !config_limit_to_string(i))
+                        continue;
+                snprintf(key, sizeof key, "limit.%s", config_limit_to_string(i));
+                if (c->limits[i].value == CONFIG_LIMIT_INFINITY)
+                        r = proto_kv_add(kv, key, "infinity");
+                else
+                        r = kv_addf(kv, key, "%llu", (unsigned long long) c->limits[i].value);
+        }
+        if (r >= 0 && c->share_with_access) {
+                r = kv_add_strv(kv, "share_users", c->access_users);
+                r = r < 0 ? r : kv_add_strv(kv, "share_groups", c->access_groups);
+        }
+        return r;
+}
+
 /* The SPAWN message: everything the host needs to set the session up. */
-static int build_spawn(Session *s, struct proto_kv *kv) {
+static int build_spawn(Session *s, const SessionParams *p, struct proto_kv *kv) {
         const struct proto_session *i = &s->info;
         int r = 0;
 
@@ -133,13 +202,15 @@ static int build_spawn(Session *s, struct proto_kv *kv) {
         r = r < 0 ? r : proto_kv_add(kv, "instance_id", i->instance_id);
         r = r < 0 ? r : proto_kv_add(kv, "name", i->name);
         r = r < 0 ? r : proto_kv_add(kv, "host", i->host);
-        r = r < 0 ? r : proto_kv_add(kv, "user", i->owner);
-        r = r < 0 ? r : kv_addf(kv, "uid", "%u", (unsigned) s->owner_uid);
-        r = r < 0 ? r : kv_addf(kv, "gid", "%u", (unsigned) s->owner_gid);
-        r = r < 0 ? r : proto_kv_add(kv, "home", s->owner_home);
-        r = r < 0 ? r : proto_kv_add(kv, "shell", "/bin/bash");
+        r = r < 0 ? r : proto_kv_add(kv, "owner", p->owner->name);
+        r = r < 0 ? r : kv_addf(kv, "owner_uid", "%u", (unsigned) p->owner->uid);
+        r = r < 0 ? r : proto_kv_add(kv, "user", p->identity->name);
+        r = r < 0 ? r : kv_addf(kv, "uid", "%u", (unsigned) p->identity->uid);
+        r = r < 0 ? r : kv_addf(kv, "gid", "%u", (unsigned) p->identity->gid);
+        r = r < 0 ? r : proto_kv_add(kv, "home", p->identity->home);
         r = r < 0 ? r : proto_kv_add(kv, "configuration", i->configuration);
         r = r < 0 ? r : kv_addf(kv, "idle_timeout", "%llu", (unsigned long long) i->idle_timeout);
+        r = r < 0 ? r : kv_addf(kv, "max_idle_timeout", "%llu", (unsigned long long) s->max_idle_timeout);
         r = r < 0 ? r : proto_kv_add(kv, "buffering", buffering_to_string(i->buffering));
         r = r < 0 ? r : kv_addf(kv, "buffer_size", "%llu", (unsigned long long) i->buffer_size);
         r = r < 0 ? r : kv_addf(kv, "temporary", "%u", i->temporary);
@@ -147,10 +218,11 @@ static int build_spawn(Session *s, struct proto_kv *kv) {
         r = r < 0 ? r : kv_addf(kv, "heartbeat_ms", "%u", s->manager->heartbeat_ms);
         r = r < 0 ? r : proto_kv_add(kv, "origin", i->origin);
         r = r < 0 ? r : proto_kv_add(kv, "state_dir", s->manager->state_dir);
+        r = r < 0 ? r : build_spawn_config(p->config, kv);
         return r;
 }
 
-static int session_start_host(Session *s) {
+static int session_start_host(Session *s, const SessionParams *p) {
         Manager *m = s->manager;
         _cleanup_close_pair_ int pair[2] = { -EBADF, -EBADF };
         char *argv[] = { (char *) "dwell-host", NULL };
@@ -159,7 +231,7 @@ static int session_start_host(Session *s) {
 
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
                 return -errno;
-        r = build_spawn(s, &kv);
+        r = build_spawn(s, p, &kv);
         if (r >= 0)
                 r = proto_put_kv(&s->host.out, PROTO_MSG_SPAWN, &kv);
         proto_kv_done(&kv);
@@ -182,31 +254,28 @@ static int session_start_host(Session *s) {
         return 0;
 }
 
-int session_create(Manager *m, const Request *creator, const SessionParams *p, Session **ret) {
-        UserRecord u = {};
+int session_create(Manager *m, const SessionParams *p, Session **ret) {
+        const SessionConfig *c = p->config;
         sd_id128_t uuid;
         char uuid_s[SD_ID128_UUID_STRING_MAX], name[32];
         Session *s;
         int r;
 
-        r = user_by_uid(creator->uid, &u);
+        r = sd_id128_randomize(&uuid);
         if (r < 0)
                 return r;
-        r = sd_id128_randomize(&uuid);
-        if (r < 0) {
-                user_record_done(&u);
-                return r;
-        }
         s = calloc(1, sizeof *s);
-        if (!s) {
-                user_record_done(&u);
+        if (!s)
                 return -ENOMEM;
-        }
         s->manager = m;
-        s->owner_uid = u.uid;
-        s->owner_gid = u.gid;
-        s->owner_home = TAKE_PTR(u.home);
-        s->owner_shell = TAKE_PTR(u.shell);
+        s->owner_uid = p->owner->uid;
+        s->config = config_session_ref(p->config);
+        s->max_idle_timeout = c->max_idle_timeout;
+        if (c->share_with_access) {
+                s->share = true;
+                s->share_users = strv_copy(c->access_users);
+                s->share_groups = strv_copy(c->access_groups);
+        }
         conn_init(&s->host, -EBADF, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 16u * 1024 * 1024);
         s->info.id = next_id(m);
         snprintf(name, sizeof name, "Session%u", s->info.id);
@@ -215,37 +284,38 @@ int session_create(Manager *m, const Request *creator, const SessionParams *p, S
                 .instance_id = strdup(sd_id128_to_uuid_string(uuid, uuid_s)),
                 .name = strdup(p->name ? p->name : name),
                 .host = strdup(m->hostname),
-                .owner = TAKE_PTR(u.name),
-                .run_as = strdup(""),
-                .configuration = strdup("default"),
+                .owner = strdup(p->owner->name),
+                .run_as = strdup(strempty(c->run_as)),
+                .configuration = strdup(c->name),
                 .state = SESSION_DISCONNECTED,
                 .availability = AVAILABILITY_NONE,
                 .buffering = p->buffering,
                 .temporary = p->temporary,
                 .idle_timeout = p->idle_timeout,
-                .buffer_size = m->buffer_size,
+                .buffer_size = c->output_buffer_size,
                 .command = strdup(""),
                 .created = realtime_usec(),
                 .holder = strdup(""),
                 .origin = strdup(strempty(p->origin)),
+                .reason = strdup(""),
         };
-        user_record_done(&u);
         LIST_PREPEND(m->sessions, s);
         m->n_sessions++;
-        if (!s->info.instance_id || !s->info.name || !s->info.host || !s->info.run_as ||
-            !s->info.configuration || !s->info.command || !s->info.holder || !s->info.origin) {
+        if (!s->info.instance_id || !s->info.name || !s->info.host || !s->info.owner || !s->info.run_as ||
+            !s->info.configuration || !s->info.command || !s->info.holder || !s->info.origin || !s->info.reason) {
                 session_free(s);
                 return -ENOMEM;
         }
 
-        r = session_start_host(s);
+        r = session_start_host(s, p);
         if (r < 0) {
                 log_error_errno(r, "Failed to start the host of session %u: %m", s->info.id);
                 session_free(s);
                 return r;
         }
-        log_info("Session %u (%s) of %s starting, host pid %d", s->info.id, s->info.name,
-                 s->info.owner, (int) s->monitor_pid);
+        log_info("Session %u (%s) of %s starting (configuration %s%s%s), host pid %d", s->info.id,
+                 s->info.name, s->info.owner, c->name, c->run_as ? ", as " : "", strempty(c->run_as),
+                 (int) s->monitor_pid);
         *ret = s;
         return 0;
 }
@@ -521,7 +591,7 @@ static int adopt_connect(Session *s, const char *sock_path, pid_t monitor) {
 static void session_adopt(Manager *m, const char *dir, const char *base) {
         _cleanup_free_ char *info = NULL, *sock = NULL;
         struct proto_kv kv = {};
-        uint64_t id, uid, gid, idle, size, temp, created, mpid;
+        uint64_t id, uid, gid, idle, size, temp, created, mpid, ouid;
         Session *s;
         const char *broken;
         int b, r, pfd;
@@ -546,10 +616,13 @@ static void session_adopt(Manager *m, const char *dir, const char *base) {
         b = buffering_from_string(proto_kv_get(&kv, "buffering"));
         s->manager = m;
         s->adopted = true;
-        s->owner_uid = (uid_t) uid;
-        s->owner_gid = (gid_t) gid;
-        s->owner_home = strdup(strempty(proto_kv_get(&kv, "home")));
+        s->owner_uid = (uid_t) (kv_uint(&kv, "owner_uid", &ouid) >= 0 ? ouid : uid);
+        s->share = proto_kv_get(&kv, "share_users") != NULL;
+        s->share_users = strv_split(proto_kv_get(&kv, "share_users"), '\n');
+        s->share_groups = strv_split(proto_kv_get(&kv, "share_groups"), '\n');
         s->monitor_pid = (pid_t) mpid;
+        if (kv_uint(&kv, "max_idle_timeout", &s->max_idle_timeout) < 0)
+                s->max_idle_timeout = CONFIG_DEFAULT_MAX_IDLE_TIMEOUT;
         s->info_path = TAKE_PTR(info);
         s->sock_path = strdup(sock);
         conn_init(&s->host, -EBADF, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 16u * 1024 * 1024);
@@ -558,8 +631,8 @@ static void session_adopt(Manager *m, const char *dir, const char *base) {
                 .instance_id = strdup(base),
                 .name = strdup(strempty(proto_kv_get(&kv, "name"))),
                 .host = strdup(strempty(proto_kv_get(&kv, "host"))),
-                .owner = strdup(strempty(proto_kv_get(&kv, "user"))),
-                .run_as = strdup(""),
+                .owner = strdup(strempty(proto_kv_get(&kv, "owner") ?: proto_kv_get(&kv, "user"))),
+                .run_as = strdup(strempty(proto_kv_get(&kv, "run_as"))),
                 .configuration = strdup(strempty(proto_kv_get(&kv, "configuration"))),
                 .state = SESSION_DISCONNECTED,
                 .availability = AVAILABILITY_NONE,

@@ -8,6 +8,8 @@
 #pragma once
 
 #include "manager.h"
+#include "policy.h"
+#include "user-util.h"
 
 typedef enum SessionPhase {
         PHASE_STARTING,         /* host spawned, waiting for READY */
@@ -22,9 +24,14 @@ struct Session {
 
         struct proto_session info;      /* as reported by the worker */
         uid_t owner_uid;
-        gid_t owner_gid;
-        char *owner_home;
-        char *owner_shell;
+        SessionConfig *config;          /* captured at creation; NULL if adopted */
+        uint64_t max_idle_timeout;      /* of that configuration (kept across re-adoption) */
+
+        /* Sharing (a RunAs configuration with share_with_access): these
+         * users and groups may see and reconnect to the session. */
+        bool share;
+        char **share_users;
+        char **share_groups;
 
         SessionPhase phase;
         char *broken_reason;
@@ -44,21 +51,27 @@ struct Session {
 
 typedef struct SessionParams {
         const char *name;               /* NULL: SessionN */
+        SessionConfig *config;
+        const UserRecord *owner;        /* the caller (or the user it authenticated as) */
+        const UserRecord *identity;     /* whom the shell runs as: owner, or the RunAs user */
         uint64_t idle_timeout;          /* usec */
         uint8_t buffering;
         bool temporary;
         const char *origin;
 } SessionParams;
 
-int session_create(Manager *m, const Request *creator, const SessionParams *p, Session **ret);
+int session_create(Manager *m, const SessionParams *p, Session **ret);
 Session *session_free(Session *s);
 /* Finds the session hosts a previous dwelld started (STATE_DIR/sessions)
  * and re-adopts them, or lists them Broken if their host died. */
 int session_adopt_all(Manager *m);
 
-/* Sessions the caller may see; name is a name or an Id. */
-Session *session_find(Manager *m, uid_t caller, const char *name);
-bool session_visible(const Session *s, uid_t caller);
+/* Sessions the caller may see (all of them with all = true, for
+ * administrators); name is a name or an Id. */
+Session *session_find(Manager *m, const Caller *who, const char *name, bool all);
+bool session_visible(const Session *s, const Caller *who);
+/* Sessions of a configuration (of one owner, if owner is not NULL). */
+unsigned session_count(Manager *m, const char *config, const uid_t *owner);
 
 /* Sends TERMINATE (or frees a broken session); waiters are told when it ends. */
 int session_remove(Session *s, const char *by);
