@@ -18,6 +18,7 @@
 #include "pam-conv.h"
 #include "parse-util.h"
 #include "privdrop.h"
+#include "strv.h"
 #include "worker.h"
 
 /* Exit statuses of the monitor, seen by dwelld. */
@@ -41,6 +42,191 @@ static int kv_u64(const struct proto_kv *kv, const char *key, uint64_t *ret) {
         errno = 0;
         *ret = strtoull(v, &end, 10);
         return errno || *end ? -EBADMSG : 0;
+}
+
+/* Optional keys: absent (older info files) means the default. */
+static int kv_str_opt(const struct proto_kv *kv, const char *key, const char *def, char **ret) {
+        const char *v = proto_kv_get(kv, key);
+
+        *ret = strdup(v ? v : def);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static const struct {
+        const char *name;
+        int resource;
+} limit_names[] = {
+        { "as",         RLIMIT_AS },
+        { "core",       RLIMIT_CORE },
+        { "cpu",        RLIMIT_CPU },
+        { "data",       RLIMIT_DATA },
+        { "fsize",      RLIMIT_FSIZE },
+        { "locks",      RLIMIT_LOCKS },
+        { "memlock",    RLIMIT_MEMLOCK },
+        { "msgqueue",   RLIMIT_MSGQUEUE },
+        { "nice",       RLIMIT_NICE },
+        { "nofile",     RLIMIT_NOFILE },
+        { "nproc",      RLIMIT_NPROC },
+        { "rss",        RLIMIT_RSS },
+        { "rtprio",     RLIMIT_RTPRIO },
+        { "rttime",     RLIMIT_RTTIME },
+        { "sigpending", RLIMIT_SIGPENDING },
+        { "stack",      RLIMIT_STACK },
+};
+
+const char *host_limit_name(int resource) {
+        for (size_t i = 0; i < ELEMENTSOF(limit_names); i++)
+                if (limit_names[i].resource == resource)
+                        return limit_names[i].name;
+        return "?";
+}
+
+static int parse_limit(HostParams *p, const char *name, const char *value) {
+        int resource = -1;
+        uint64_t v;
+        char *end;
+
+        for (size_t i = 0; i < ELEMENTSOF(limit_names); i++)
+                if (streq(name, limit_names[i].name))
+                        resource = limit_names[i].resource;
+        if (resource < 0 || resource >= RLIM_NLIMITS)
+                return -EBADMSG;
+        if (streq(value, "infinity"))
+                v = RLIM_INFINITY;
+        else {
+                if (!*value || *value < '0' || *value > '9')
+                        return -EBADMSG;
+                errno = 0;
+                v = strtoull(value, &end, 10);
+                if (errno || *end)
+                        return -EBADMSG;
+        }
+        p->limits[resource] = (HostLimit) { .set = true, .value = (rlim_t) v };
+        return 0;
+}
+
+/* "NAME=VALUE" entries from the env.NAME keys, in the order given. */
+static int add_env_override(HostParams *p, const char *name, const char *value, size_t *n) {
+        char **l, *e;
+
+        if (!*name || strchr(name, '='))
+                return -EBADMSG;
+        if (asprintf(&e, "%s=%s", name, value) < 0)
+                return -ENOMEM;
+        l = realloc(p->env_override, (*n + 2) * sizeof(char *));
+        if (!l) {
+                free(e);
+                return -ENOMEM;
+        }
+        l[(*n)++] = e;
+        l[*n] = NULL;
+        p->env_override = l;
+        return 0;
+}
+
+/* "/usr/sbin/ip\n/usr/bin/ss" -> NULL-terminated list; "" -> NULL. */
+static int parse_commands(HostParams *p, const char *v) {
+        size_t n = 0;
+        char **l;
+
+        if (!v || !*v)
+                return 0;
+        l = calloc(strlen(v) / 2 + 2, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        p->commands = l;
+        for (const char *s = v; *s;) {
+                size_t len = strcspn(s, "\n");
+
+                if (len > 0) {
+                        if (s[0] != '/')
+                                return -EBADMSG;
+                        l[n] = strndup(s, len);
+                        if (!l[n++])
+                                return -ENOMEM;
+                }
+                s += len;
+                if (*s == '\n')
+                        s++;
+        }
+        return n > 0 ? 0 : -EBADMSG;
+}
+
+static int parse_config_keys(const struct proto_kv *kv, HostParams *p) {
+        const char *v, *wd;
+        size_t n_env = 0;
+        uint64_t u;
+        char *end;
+        int r;
+
+        v = proto_kv_get(kv, "owner_uid");
+        if (v && *v) {
+                r = kv_u64(kv, "owner_uid", &u);
+                if (r < 0 || u > UINT32_MAX)
+                        return -EBADMSG;
+                p->owner_uid = (uid_t) u;
+        } else
+                p->owner_uid = p->uid;
+
+        r = parse_commands(p, proto_kv_get(kv, "commands"));
+        if (r < 0)
+                return r;
+        if (!p->commands && (!*p->shell || p->shell[0] != '/'))
+                return -EBADMSG;        /* neither a shell nor commands */
+
+        v = proto_kv_get(kv, "capabilities");
+        if (v && *v) {
+                errno = 0;
+                u = strtoull(v, &end, 16);
+                if (errno || *end)
+                        return -EBADMSG;
+                p->caps_set = true;
+                p->caps = u;
+        }
+
+        v = proto_kv_get(kv, "no_new_privileges");
+        if (v && *v) {
+                if (!streq(v, "0") && !streq(v, "1"))
+                        return -EBADMSG;
+                p->no_new_privileges = streq(v, "1");
+        } else
+                p->no_new_privileges = *p->run_as != 0;
+
+        wd = proto_kv_get(kv, "working_directory");
+        if (!wd || !*wd)
+                wd = "~";
+        if (streq(wd, "~") || strncmp(wd, "~/", 2) == 0) {
+                p->working_directory_lenient = streq(wd, "~");
+                if (asprintf(&p->working_directory, "%s%s", p->home, wd + 1) < 0)
+                        return -ENOMEM;
+        } else if (wd[0] == '/') {
+                p->working_directory = strdup(wd);
+                if (!p->working_directory)
+                        return -ENOMEM;
+        } else
+                return -EBADMSG;
+
+        v = proto_kv_get(kv, "umask");
+        if (v && *v) {
+                errno = 0;
+                u = strtoull(v, &end, 8);
+                if (errno || *end || u > 0777)
+                        return -EBADMSG;
+                p->umask_set = true;
+                p->umask = (mode_t) u;
+        }
+
+        for (size_t i = 0; i < kv->n; i++) {
+                if (strncmp(kv->keys[i], "env.", 4) == 0)
+                        r = add_env_override(p, kv->keys[i] + 4, kv->values[i], &n_env);
+                else if (strncmp(kv->keys[i], "limit.", 6) == 0)
+                        r = parse_limit(p, kv->keys[i] + 6, kv->values[i]);
+                else
+                        r = 0;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 int host_params_from_kv(const struct proto_kv *kv, HostParams *p) {
@@ -78,6 +264,18 @@ int host_params_from_kv(const struct proto_kv *kv, HostParams *p) {
         p->buffering = (uint8_t) b;
         p->temporary = temp != 0;
         p->heartbeat_ms = (uint32_t) hb;
+
+        if ((r = kv_str_opt(kv, "owner", p->user, &p->owner)) < 0 ||
+            (r = kv_str_opt(kv, "run_as", "", &p->run_as)) < 0 ||
+            (r = parse_config_keys(kv, p)) < 0)
+                goto fail;
+        if (!*p->owner) {
+                free(p->owner);
+                if (!(p->owner = strdup(p->user))) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+        }
         return 0;
 fail:
         host_params_done(p);
@@ -90,63 +288,86 @@ void host_params_done(HostParams *p) {
         free(p->host);
         free(p->user);
         free(p->home);
+        free(p->owner);
+        free(p->run_as);
         free(p->shell);
+        strv_free(p->commands);
         free(p->configuration);
+        free(p->working_directory);
+        strv_free(p->env_override);
         free(p->origin);
         free(p->state_dir);
         safe_close(p->listen_fd);
-        if (p->env)
-                for (char **e = p->env; *e; e++)
-                        free(*e);
-        free(p->env);
+        strv_free(p->env);
         *p = (HostParams) { .listen_fd = -EBADF };
 }
 
-static bool env_has(char **env, size_t n, const char *name) {
-        size_t l = strlen(name);
+/* The index of NAME in env (n entries), or -1. */
+static ssize_t env_find(char **env, size_t n, const char *name, size_t len) {
         for (size_t i = 0; i < n; i++)
-                if (strncmp(env[i], name, l) == 0 && env[i][l] == '=')
-                        return true;
-        return false;
+                if (strncmp(env[i], name, len) == 0 && env[i][len] == '=')
+                        return (ssize_t) i;
+        return -1;
 }
 
 /* The shell's environment: what PAM set (pam_env, pam_limits ...) plus
- * the variables login(1) sets. */
+ * the variables login(1) sets, then the configuration's environment,
+ * which overrides both. */
 static int build_env(HostParams *p, pam_handle_t *pamh) {
         char **pam_env = pam_getenvlist(pamh);
-        size_t n = 0, k = 0;
+        size_t n = 0, n_over = 0, k = 0;
         char **env;
         char *extra[8] = {};
 
         for (char **e = pam_env; e && *e; e++)
                 n++;
-        env = calloc(n + ELEMENTSOF(extra) + 1, sizeof(char *));
-        if (!env)
+        for (char **e = p->env_override; e && *e; e++)
+                n_over++;
+        env = calloc(n + ELEMENTSOF(extra) + n_over + 1, sizeof(char *));
+        if (!env) {
+                for (size_t i = 0; i < n; i++)
+                        free(pam_env[i]);
+                free(pam_env);
                 return -ENOMEM;
+        }
         for (size_t i = 0; i < n; i++)
                 env[k++] = pam_env[i];
         free(pam_env);
+        p->env = env;
 
         if (asprintf(&extra[0], "HOME=%s", p->home) < 0 ||
             asprintf(&extra[1], "USER=%s", p->user) < 0 ||
             asprintf(&extra[2], "LOGNAME=%s", p->user) < 0 ||
-            asprintf(&extra[3], "SHELL=%s", p->shell) < 0 ||
-            asprintf(&extra[4], "PATH=%s", "/usr/local/bin:/usr/bin:/bin") < 0 ||
-            asprintf(&extra[5], "DWELL_SESSION=%s", p->name) < 0 ||
-            asprintf(&extra[6], "DWELL_SESSION_ID=%u", p->id) < 0)
+            asprintf(&extra[3], "PATH=%s", "/usr/local/bin:/usr/bin:/bin") < 0 ||
+            asprintf(&extra[4], "DWELL_SESSION=%s", p->name) < 0 ||
+            asprintf(&extra[5], "DWELL_SESSION_ID=%u", p->id) < 0 ||
+            (*p->shell && asprintf(&extra[6], "SHELL=%s", p->shell) < 0)) {
+                for (size_t i = 0; i < ELEMENTSOF(extra); i++)
+                        free(extra[i]);
                 return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(extra) && extra[i]; i++) {
-                char *eq = strchr(extra[i], '=');
-                *eq = 0;
-                bool have = env_has(env, n, extra[i]);
-                *eq = '=';
-                if (have)
+        }
+        for (size_t i = 0; i < ELEMENTSOF(extra); i++) {
+                if (!extra[i])
+                        continue;
+                if (env_find(env, k, extra[i], strcspn(extra[i], "=")) >= 0)
                         free(extra[i]);
                 else
                         env[k++] = extra[i];
         }
+        for (size_t i = 0; i < n_over; i++) {
+                char *e = strdup(p->env_override[i]);
+                ssize_t j;
+
+                if (!e)
+                        return -ENOMEM;
+                j = env_find(env, k, e, strcspn(e, "="));
+                if (j >= 0) {
+                        free(env[j]);
+                        env[j] = e;
+                } else
+                        env[k++] = e;
+        }
         env[k] = NULL;
-        p->env = env;
         return 0;
 }
 
@@ -255,6 +476,46 @@ static void remove_session_files(const HostParams *p, bool keep_info) {
                 (void) unlink(info);
 }
 
+/* In the forked worker: become the session identity, then run the worker. */
+static int become_worker(HostParams *p, Conn *control) {
+        const PrivSpec spec = {
+                .uid = p->uid,
+                .gid = p->gid,
+                .caps_set = p->caps_set && *p->run_as,  /* only RunAs configurations have a keep-list */
+                .caps = p->caps,
+                .no_new_privileges = p->no_new_privileges,
+        };
+        int resource = 0, r;
+
+        r = limits_prepare(p->limits, &resource);
+        if (r < 0) {
+                report_failure(control, r, "Session %s: cannot set the resource limit %s of configuration %s: %s",
+                               p->name, host_limit_name(resource), p->configuration, strerror(-r));
+                return EXIT_WORKER;
+        }
+        r = privdrop(&spec);
+        if (r < 0) {
+                report_failure(control, r, "Failed to drop privileges to %s", p->user);
+                return EXIT_WORKER;
+        }
+        /* As the identity: the directory must be reachable by it.  The
+         * shell and every command start there. */
+        if (chdir(p->working_directory) < 0) {
+                r = -errno;
+                if (!p->working_directory_lenient) {
+                        report_failure(control, r, "Session %s: cannot use the working directory %s of "
+                                       "configuration %s as %s: %s", p->name, p->working_directory,
+                                       p->configuration, p->user, strerror(-r));
+                        return EXIT_WORKER;
+                }
+                log_warning("Session %s: no home directory %s (%s), starting in /",
+                            p->name, p->working_directory, strerror(-r));
+                if (chdir("/") < 0)
+                        return EXIT_WORKER;
+        }
+        return worker_main(p, control);
+}
+
 static int wait_worker(pid_t pid) {
         int status;
 
@@ -281,7 +542,7 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
                 report_failure(control, -EIO, "PAM could not be started for %s", p->user);
                 return EXIT_PAM;
         }
-        (void) pam_set_item(pamh, PAM_RUSER, p->user);
+        (void) pam_set_item(pamh, PAM_RUSER, p->owner);       /* who asked for it */
         (void) pam_set_item(pamh, PAM_TTY, "dwell");
         if (*p->origin)
                 (void) pam_set_item(pamh, PAM_RHOST, p->origin);
@@ -325,15 +586,9 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
                 status = EXIT_WORKER;
                 goto close_session;
         }
-        if (pid == 0) {
+        if (pid == 0)
                 /* The worker: no PAM handle use from here (PAM_DATA_SILENT rule). */
-                r = privdrop(p->uid, p->gid);
-                if (r < 0) {
-                        report_failure(control, r, "Failed to drop privileges to %s", p->user);
-                        _exit(EXIT_WORKER);
-                }
-                _exit(worker_main(p, control));
-        }
+                _exit(become_worker(p, control));
 
         /* The monitor keeps nothing of the control connection. */
         control->fd = safe_close(control->fd);

@@ -12,10 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "command.h"
 #include "log.h"
 #include "outbuf.h"
 #include "parse-util.h"
-#include "shell.h"
 #include "worker.h"
 
 #define CLIENT_HIGH_WATER (512u * 1024)         /* queued bytes before we wait for the socket */
@@ -47,9 +47,21 @@ typedef struct Client {
         uint32_t invoke_cmd;            /* synchronous invoke: its command */
         uint64_t last_rx;               /* CLOCK_MONOTONIC usec */
         bool closing;                   /* final frame queued: close once written */
+        bool resumed;                   /* RESUME arrived: records may flow */
+        struct proto_resume resume;     /* its stdout and stderr */
         bool synced_sent;
         struct proto_synced synced;
 } Client;
+
+/* A write a client announced (ACK with an intent) and has not yet
+ * acknowledged: if the client is lost, the next one's RESUME says from its
+ * output file's size how much of it landed. */
+typedef struct Intent {
+        bool set;
+        uint64_t seq, offset, len;
+        uint64_t dev, ino, size;
+        int stream;                     /* 0 stdout, 1 stderr */
+} Intent;
 
 struct Worker {
         sd_event *event;
@@ -58,14 +70,14 @@ struct Worker {
         sd_event_source *ctl_src;
         sd_event_source *listen_src;
 
-        Shell shell;
-        Buf status_acc;
-        sd_event_source *shell_child_src, *text_src, *status_src, *out_src, *err_src;
+        Runner *runner;                 /* the shell, or the restricted runner */
+        sd_event_source *out_src, *err_src;
         sd_event_source *kill_src, *idle_src, *status_timer_src;
         bool paused;                    /* block mode: output reading stopped */
         bool out_eof, err_eof;
 
         OutBuf out;
+        Intent intent;
         Command *queue, *queue_tail;
         Command *running;
         uint32_t next_cmd;
@@ -81,7 +93,7 @@ struct Worker {
         uint64_t idle_since;            /* realtime usec, 0 while connected */
         uint8_t state;                  /* SessionState reported to dwelld */
         bool terminating;
-        bool shell_dead;
+        bool shell_dead;                /* the runner can run nothing more */
         char broken_reason[64];
         int exit_code;
 };
@@ -119,8 +131,8 @@ static void session_info(Worker *w, struct proto_session *s, uint8_t state) {
                 .instance_id = w->p->instance_id,
                 .name = w->p->name,
                 .host = w->p->host,
-                .owner = w->p->user,
-                .run_as = (char *) "",
+                .owner = w->p->owner,
+                .run_as = w->p->run_as,
                 .configuration = w->p->configuration,
                 .state = state,
                 .availability = *holder ? AVAILABILITY_BUSY : AVAILABILITY_NONE,
@@ -203,9 +215,11 @@ static void set_reading(Worker *w, bool on) {
         w->paused = !on;
 }
 
+/* How much one read may take.  In drop mode no record may be larger than
+ * the whole buffer: it would push out everything, itself included. */
 static size_t read_budget(Worker *w) {
         if (w->out.mode == BUFFERING_DROP)
-                return READ_CHUNK;
+                return MIN((size_t) READ_CHUNK, w->out.max);
         return MIN((size_t) READ_CHUNK, outbuf_room(&w->out));
 }
 
@@ -261,7 +275,7 @@ static int on_output_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 /* Drains both pipes (until EAGAIN) so that a command's output precedes its
  * exit record.  False while the buffer is full (block mode). */
 static bool drain_pipes(Worker *w) {
-        int fds[2] = { w->out_eof ? -1 : w->shell.out_fd, w->err_eof ? -1 : w->shell.err_fd };
+        int fds[2] = { w->out_eof ? -1 : w->runner->out_fd, w->err_eof ? -1 : w->runner->err_fd };
         uint8_t kinds[2] = { RECORD_STDOUT, RECORD_STDERR };
 
         for (int i = 0; i < 2; i++) {
@@ -280,8 +294,54 @@ static bool drain_pipes(Worker *w) {
 
 /* ------------------------------------------------------------- commands */
 
+/* A value for a key=value log line: as it is if plain, else in double
+ * quotes with \", \\ and \xNN escapes. */
+static char *quote_value(const char *v) {
+        size_t n = strlen(v);
+        char *q, *o;
+
+        if (n > 0 && strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._+-:@,") == n)
+                return strdup(v);
+        q = o = malloc(n * 4 + 3);
+        if (!q)
+                return NULL;
+        *o++ = '"';
+        for (const unsigned char *c = (const unsigned char *) v; *c; c++) {
+                if (*c == '"' || *c == '\\') {
+                        *o++ = '\\';
+                        *o++ = (char) *c;
+                } else if (*c < 0x20 || *c == 0x7f)
+                        o += sprintf(o, "\\x%02x", *c);
+                else
+                        *o++ = (char) *c;
+        }
+        *o++ = '"';
+        *o = 0;
+        return q;
+}
+
+/* A command the runner ended at once (refused, or not startable). */
+static void command_ended_at_once(Worker *w, Command *c, RunnerResult *res) {
+        if (res->message)
+                (void) outbuf_append(&w->out, c->id, RECORD_STDERR, 0, res->message, strlen(res->message), NULL);
+        if (res->refused) {
+                _cleanup_free_ char *prog = res->program ? quote_value(res->program) : NULL,
+                                    *text = quote_value(c->text);
+
+                /* One line per refusal, key=value fields for whoever reads
+                 * the log (the command text last: it may be long). */
+                log_notice("refused command session=%s owner=%s configuration=%s program=%s reason=%s "
+                           "command_id=%u command=%.1024s",
+                           w->p->name, w->p->owner, w->p->configuration, prog ? prog : "-",
+                           res->reason ? res->reason : "-", c->id, text ? text : "-");
+        }
+        w->exit_pending = true;
+        w->exit_status_pending = res->status;
+}
+
 static void start_next(Worker *w) {
         Command *c = w->queue;
+        RunnerResult res;
         int r;
 
         if (w->running || !c || w->shell_dead || w->terminating)
@@ -295,14 +355,23 @@ static void start_next(Worker *w) {
                 w->client->wait_src = sd_event_source_disable_unref(w->client->wait_src);
 
         (void) outbuf_append(&w->out, c->id, RECORD_START, 0, c->text, strlen(c->text), NULL);
-        r = shell_send(&w->shell, c->text);
-        if (r >= 0)
-                r = shell_flush_text(&w->shell);
-        if (r == 0)
-                (void) sd_event_source_set_enabled(w->text_src, SD_EVENT_ON);
-        else if (r < 0)
-                log_warning_errno(r, "Failed to pass command %u to the shell: %m", c->id);
         log_debug("Command %u started: %s", c->id, c->text);
+        r = runner_run(w->runner, c->text, &res);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to start command %u: %m", c->id);
+                res = (RunnerResult) { .status = 126 };
+                if (asprintf(&res.message, "dwell: cannot start the command: %s\n", strerror(-r)) < 0)
+                        res.message = NULL;
+                r = 1;
+        }
+        if (r > 0) {
+                command_ended_at_once(w, c, &res);
+                runner_result_done(&res);
+                finish_command(w);      /* starts the next one and sends the status ... */
+                if (w->exit_pending)
+                        send_status(w); /* ... unless the buffer is full (block mode) */
+                return;
+        }
         send_status(w);
 }
 
@@ -348,41 +417,24 @@ static void finish_command(Worker *w) {
         send_status(w);
 }
 
-static int on_status_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static void on_runner_done(Runner *r, int status, void *userdata) {
         Worker *w = userdata;
-        int status, r;
 
-        while ((r = shell_read_status(&w->shell, &w->status_acc, &status)) > 0) {
-                if (!w->running)
-                        continue;
-                w->exit_pending = true;
-                w->exit_status_pending = status;
-                finish_command(w);
-        }
-        if (r < 0)
-                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        if (!w->running)
+                return;
+        w->exit_pending = true;
+        w->exit_status_pending = status;
+        finish_command(w);
         pump(w);
-        return 0;
 }
 
-static int on_text_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static void on_runner_gone(Runner *r, int status, void *userdata) {
         Worker *w = userdata;
-        int r = shell_flush_text(&w->shell);
 
-        if (r != 0)
-                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
-        return 0;
-}
-
-static int on_shell_exit_cb(sd_event_source *s, const siginfo_t *si, void *userdata) {
-        Worker *w = userdata;
-        int status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
-
-        w->shell_child_src = sd_event_source_disable_unref(w->shell_child_src);
         w->shell_dead = true;
         if (w->terminating) {
                 sd_event_exit(w->event, 0);
-                return 0;
+                return;
         }
         log_warning("The shell of session %s exited with status %d", w->p->name, status);
         if (w->running) {
@@ -403,7 +455,6 @@ static int on_shell_exit_cb(sd_event_source *s, const siginfo_t *si, void *userd
         w->exit_code = EXIT_SHELL_GONE;
         send_status(w);
         pump(w);
-        return 0;
 }
 
 /* ---------------------------------------------------------------- client */
@@ -466,7 +517,8 @@ static void pump(Worker *w) {
 
         if (!c || c->closing)
                 return;
-        while (conn_pending(&c->conn) < CLIENT_HIGH_WATER && (rec = outbuf_peek(&w->out))) {
+        /* Nothing but ATTACHED before the client's RESUME. */
+        while (c->resumed && conn_pending(&c->conn) < CLIENT_HIGH_WATER && (rec = outbuf_peek(&w->out))) {
                 /* A partly acknowledged record goes out from where the
                  * acknowledged bytes end; value says where that is. */
                 bool output = rec->kind == RECORD_STDOUT || rec->kind == RECORD_STDERR;
@@ -479,7 +531,7 @@ static void pump(Worker *w) {
                         break;
                 outbuf_advance(&w->out);
         }
-        if (!outbuf_peek(&w->out) && !w->exit_pending)
+        if (c->resumed && !outbuf_peek(&w->out) && !w->exit_pending)
                 client_send_synced(c);
         client_flush(c);
 }
@@ -538,26 +590,77 @@ static void client_detach(Worker *w, Client *c, uint8_t reason, const char *by) 
         client_flush(c);
 }
 
+static void note_intent(Worker *w, Client *c, const struct proto_ack *ack) {
+        const OutRecord *rec = w->out.head;
+
+        w->intent.set = false;
+        if (ack->intent_len == 0)
+                return;
+        while (rec && rec->seq < ack->seq)
+                rec = rec->next;
+        if (!rec || rec->seq != ack->seq || (rec->kind != RECORD_STDOUT && rec->kind != RECORD_STDERR))
+                return;
+        w->intent = (Intent) {
+                .set = true,
+                .seq = ack->seq,
+                .offset = ack->offset,
+                .len = ack->intent_len,
+                .size = ack->intent_size,
+                .stream = rec->kind == RECORD_STDOUT ? 0 : 1,
+        };
+        w->intent.dev = c->resume.dev[w->intent.stream];
+        w->intent.ino = c->resume.ino[w->intent.stream];
+        if (w->intent.dev == 0 && w->intent.ino == 0)
+                w->intent.set = false;  /* not a file: nothing to measure later */
+}
+
+/* The previous client announced a write and vanished: if this client
+ * appends to the same file, its size says how much of the write landed. */
+static void apply_intent(Worker *w, Client *c) {
+        Intent *i = &w->intent;
+        int s = i->stream;
+        uint64_t landed;
+
+        if (!i->set)
+                return;
+        i->set = false;
+        if (c->resume.dev[s] != i->dev || c->resume.ino[s] != i->ino || c->resume.size[s] < i->size)
+                return;
+        landed = MIN(c->resume.size[s] - i->size, i->len);
+        if (landed > 0)
+                (void) outbuf_forget(&w->out, i->seq, i->offset + landed);
+}
+
 static int on_client_frame(Worker *w, Client *c, Frame *f) {
         _cleanup_free_ char *text = NULL;
-        uint64_t seq, offset;
+        struct proto_ack ack;
         int r;
 
         switch (f->type) {
         case PROTO_MSG_HEARTBEAT:
                 return proto_expect_end(&f->payload);
         case PROTO_MSG_ACK:
-                r = proto_get_ack(&f->payload, &seq, &offset);
+                r = proto_get_ack(&f->payload, &ack);
                 if (r < 0)
                         return r;
-                r = outbuf_ack_bytes(&w->out, seq, offset);
+                r = outbuf_ack_bytes(&w->out, ack.seq, ack.offset);
                 if (r < 0)
                         return r;
+                note_intent(w, c, &ack);
                 if (w->paused && outbuf_room(&w->out) > 0)
                         set_reading(w, true);
                 if (w->exit_pending)
                         finish_command(w);
                 status_later(w);
+                return 0;
+        case PROTO_MSG_RESUME:
+                if (c->resumed)
+                        return -EBADMSG;
+                r = proto_get_resume(&f->payload, &c->resume);
+                if (r < 0)
+                        return r;
+                c->resumed = true;
+                apply_intent(w, c);
                 return 0;
         case PROTO_MSG_RUN:
                 if (c->verb != PROTO_REQ_CONNECT)
@@ -755,13 +858,15 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
         }
         apply_options(w, &h->req, false);
         c->invoke_cmd = w->next_cmd + 1;
+        if (w->temporary)
+                w->temp_cmd = c->invoke_cmd;    /* before it is queued: it may end at once */
         attach(w, c, c->invoke_cmd);
         if (busy(w))
                 (void) sd_event_add_time_relative(w->event, &c->wait_src, CLOCK_MONOTONIC, INVOKE_WAIT_LIMIT,
                                                   USEC_PER_SEC, on_invoke_wait_cb, c);
         id = queue_command(w, h->req.command);
-        if (w->temporary)
-                w->temp_cmd = id;
+        if (id != c->invoke_cmd)
+                log_warning("Command ids out of step (%u, %u)", id, c->invoke_cmd);
         send_status(w);
         pump(w);
 }
@@ -818,8 +923,7 @@ static void on_handoff(Worker *w, int fd, const struct proto_handoff *h) {
 static int on_kill_cb(sd_event_source *s, uint64_t usec, void *userdata) {
         Worker *w = userdata;
 
-        if (w->shell.pid > 0)
-                (void) kill(-w->shell.pid, SIGKILL);
+        runner_kill(w->runner);
         return 0;
 }
 
@@ -832,14 +936,11 @@ static void worker_terminate(Worker *w, uint8_t reason, const char *by) {
         send_status(w);
         if (w->client)
                 client_detach(w, w->client, reason, by);
-        if (w->shell_dead) {
+        /* The shell, or the running command, and its process group. */
+        if (w->shell_dead || runner_stop(w->runner) == 0) {
                 sd_event_exit(w->event, 0);
                 return;
         }
-        /* The shell and everything in its process group. */
-        (void) kill(-w->shell.pid, SIGHUP);
-        (void) kill(-w->shell.pid, SIGCONT);
-        (void) kill(-w->shell.pid, SIGTERM);
         (void) sd_event_add_time_relative(w->event, &w->kill_src, CLOCK_MONOTONIC, KILL_GRACE,
                                           USEC_PER_SEC / 10, on_kill_cb, w);
 }
@@ -924,7 +1025,7 @@ static int on_accept_cb(sd_event_source *s, int fd, uint32_t revents, void *user
                 conn_done(w->ctl);
                 return 0;
         }
-        (void) proto_put_ready(&w->ctl->out, (uint32_t) getpid(), (uint32_t) w->shell.pid);
+        (void) proto_put_ready(&w->ctl->out, (uint32_t) getpid(), (uint32_t) w->runner->pid);
         send_status(w);
         return 0;
 }
@@ -932,6 +1033,7 @@ static int on_accept_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 /* ----------------------------------------------------------------- main */
 
 static int worker_setup(Worker *w) {
+        const RunnerCallbacks callbacks = { .done = on_runner_done, .gone = on_runner_gone, .userdata = w };
         int r, devnull;
         sigset_t ss;
 
@@ -958,26 +1060,27 @@ static int worker_setup(Worker *w) {
         (void) close_range(LISTEN_FD + 1, ~0U, 0);
         (void) fd_nonblock(w->ctl->fd, true);
 
-        r = shell_start(&w->shell, w->p->shell, w->p->home, w->p->env);
-        if (r < 0)
-                return log_error_errno(r, "Failed to start the shell of session %s: %m", w->p->name);
-
         r = sd_event_new(&w->event);
         if (r < 0)
                 return r;
+        if (w->p->commands)
+                r = runner_new_exec(w->event, w->p, &callbacks, &w->runner);
+        else
+                r = runner_new_shell(w->event, w->p, &callbacks, &w->runner);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the %s of session %s: %m",
+                                       w->p->commands ? "command runner" : "shell", w->p->name);
+
         if ((r = sd_event_add_signal(w->event, NULL, SIGTERM, NULL, NULL)) < 0 ||
             (r = sd_event_add_signal(w->event, NULL, SIGINT, NULL, NULL)) < 0 ||
-            (r = sd_event_add_child(w->event, &w->shell_child_src, w->shell.pid, WEXITED, on_shell_exit_cb, w)) < 0 ||
-            (r = sd_event_add_io(w->event, &w->out_src, w->shell.out_fd, EPOLLIN, on_output_cb, w)) < 0 ||
-            (r = sd_event_add_io(w->event, &w->err_src, w->shell.err_fd, EPOLLIN, on_output_cb, w)) < 0 ||
-            (r = sd_event_add_io(w->event, &w->status_src, w->shell.status_fd, EPOLLIN, on_status_cb, w)) < 0 ||
-            (r = sd_event_add_io(w->event, &w->text_src, w->shell.text_fd, EPOLLOUT, on_text_cb, w)) < 0 ||
+            (r = sd_event_add_io(w->event, &w->out_src, w->runner->out_fd, EPOLLIN, on_output_cb, w)) < 0 ||
+            (r = sd_event_add_io(w->event, &w->err_src, w->runner->err_fd, EPOLLIN, on_output_cb, w)) < 0 ||
             (r = sd_event_add_io(w->event, &w->ctl_src, w->ctl->fd, EPOLLIN, on_ctl_cb, w)) < 0 ||
             (r = sd_event_add_io(w->event, &w->listen_src, LISTEN_FD, EPOLLIN, on_accept_cb, w)) < 0)
                 return log_error_errno(r, "Failed to set up the worker's event loop: %m");
-        (void) sd_event_source_set_enabled(w->text_src, SD_EVENT_OFF);
-        /* Output is read before status lines and client input, so that a
-         * command's output is in the buffer before its exit record. */
+        /* Output is read before status lines, command ends and client
+         * input, so that a command's output is in the buffer before its
+         * exit record. */
         (void) sd_event_source_set_priority(w->out_src, -10);
         (void) sd_event_source_set_priority(w->err_src, -10);
         return 0;
@@ -995,14 +1098,13 @@ int worker_main(HostParams *p, Conn *control) {
         int r;
 
         outbuf_init(&w.out, p->buffer_size, p->buffering);
-        buf_init(&w.status_acc, 4096);
         r = worker_setup(&w);
         if (r < 0) {
                 (void) proto_put_failed(&control->out, r, "the session's shell could not be started");
                 (void) conn_flush_all(control, 5000);
                 return 1;
         }
-        (void) proto_put_ready(&control->out, (uint32_t) getpid(), (uint32_t) w.shell.pid);
+        (void) proto_put_ready(&control->out, (uint32_t) getpid(), (uint32_t) w.runner->pid);
         send_status(&w);
         idle_start(&w);
 

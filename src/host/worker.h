@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The session worker: runs as the session's identity with no privileges,
- * owns the shell (shell.c), the command queue and the output buffer
- * (outbuf.c), and serves the one client connected to the session.  It
- * trusts only its control connection to dwelld (fd 3) and the client
- * connections dwelld hands it over that connection.
+ * The session worker: runs as the session's identity with no privileges
+ * beyond its configuration's capability keep-list (privdrop.c), owns the
+ * runner of its commands (the shell, shell.c, or for a configuration with
+ * `commands` the restricted runner, command.c), the command queue and the
+ * output buffer (outbuf.c), and serves the one client connected to the
+ * session.  It trusts only its control connection to dwelld (fd 3) and
+ * the client connections dwelld hands it over that connection.
  */
 #pragma once
 
