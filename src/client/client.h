@@ -49,6 +49,7 @@ extern const Verb verb_disconnect;
 extern const Verb verb_connect;
 extern const Verb verb_receive;
 extern const Verb verb_remove;
+extern const Verb verb_config;
 
 /* Long-only option ids shared by the verbs. */
 enum {
@@ -79,6 +80,27 @@ void json_print_session(FILE *f, const struct proto_session *s);
 int print_sessions(const struct proto_session *sessions, size_t n, bool long_format);
 int print_session(const struct proto_session *s);
 int loop_write(int fd, const void *p, size_t n);
+
+/* A table whose column widths come from its content; cells are made safe
+ * for a terminal and cut to max characters ("..."; SIZE_MAX: no limit).
+ * Cells are added row by row, the header first. */
+typedef struct Table {
+        size_t n_columns;
+        size_t n_cells;
+        char **cells;
+        size_t *widths;         /* per cell */
+        size_t *column_widths;
+} Table;
+
+void table_done(Table *t);
+int table_add(Table *t, const char *text, size_t max);
+int table_print(Table *t, FILE *f);
+void json_print_seconds(FILE *f, uint64_t usec);
+
+/* user-options.c: ~/.config/dwell/options.yaml fills what the command line
+ * left unset (idle timeout, output buffering) in a request that may create
+ * a session.  A missing file is fine; a broken one is reported. */
+int user_options_apply(struct proto_request *req);
 
 /* session-io.c: one request per connection. */
 #define CLIENT_MAX_IN (2 * (PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD))
@@ -128,6 +150,7 @@ typedef struct Stream {
         bool exited;            /* the invoked command's EXIT arrived */
         int last_status;        /* last EXIT or SYNCED status, -1 = none */
         bool detach_ok;         /* connect: DETACHED is a notice, not a failure */
+        bool regular[2];        /* stdout, stderr are regular files */
 } Stream;
 
 /* Takes ATTACHED; the stream borrows c. */

@@ -40,6 +40,7 @@ static const Verb *const verbs[] = {
         &verb_connect,
         &verb_receive,
         &verb_remove,
+        &verb_config,
 };
 
 static void help(void) {
@@ -55,7 +56,14 @@ static void help(void) {
                "      --socket PATH  dwelld's socket (default: $DWELL_SOCKET, else %s)\n"
                "      --json         machine-readable results and errors on stdout\n"
                "  -h, --help         show this help; 'dwell VERB --help' shows a verb's options\n"
-               "      --version      show the version\n",
+               "      --version      show the version\n"
+               "\n"
+               "-c CONFIG selects a session configuration ('dwell config list' shows yours).\n"
+               "--credential USER authenticates as USER through PAM (the password is read from\n"
+               "the terminal, or from the first line of stdin when there is none) and acts as USER.\n"
+               "new and invoke take the idle timeout and buffering mode not given on the command\n"
+               "line from ~/.config/dwell/options.yaml ($XDG_CONFIG_HOME/dwell/options.yaml), else\n"
+               "from the configuration.\n",
                DEFAULT_SOCKET);
 }
 

@@ -155,7 +155,7 @@ static void json_print_string_or_null(FILE *f, const char *s) {
 }
 
 /* Seconds as a JSON number, exact (idle timeouts are whole seconds in practice). */
-static void json_print_seconds(FILE *f, uint64_t usec) {
+void json_print_seconds(FILE *f, uint64_t usec) {
         uint64_t frac = usec % USEC_PER_SEC;
         char digits[8];
         size_t l;
@@ -237,15 +237,7 @@ static char *cell_sanitize(const char *str, size_t max, size_t *ret_width) {
         return out;
 }
 
-typedef struct Table {
-        size_t n_columns;
-        size_t n_cells;
-        char **cells;
-        size_t *widths;         /* per cell */
-        size_t *column_widths;
-} Table;
-
-static void table_done(Table *t) {
+void table_done(Table *t) {
         for (size_t i = 0; i < t->n_cells; i++)
                 free(t->cells[i]);
         free(t->cells);
@@ -254,7 +246,7 @@ static void table_done(Table *t) {
         *t = (Table) {};
 }
 
-static int table_add(Table *t, const char *text, size_t max) {
+int table_add(Table *t, const char *text, size_t max) {
         char **c;
         size_t *w;
 
@@ -273,7 +265,7 @@ static int table_add(Table *t, const char *text, size_t max) {
         return 0;
 }
 
-static int table_print(Table *t, FILE *f) {
+int table_print(Table *t, FILE *f) {
         t->column_widths = calloc(t->n_columns, sizeof(size_t));
         if (!t->column_widths)
                 return -ENOMEM;

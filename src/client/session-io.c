@@ -23,8 +23,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <time.h>
@@ -76,9 +78,15 @@ static int socket_connect(const char *path) {
         return TAKE_FD(fd);
 }
 
+#define STREAM_SEND_TIMEOUT_MS (30 * 1000)
+
+/* Counts the requests this process sent (for the conversation cache). */
+static unsigned request_serial = 0;
+
 int session_request(uint16_t type, const struct proto_request *req, Conn *ret) {
         int fd, r;
 
+        request_serial++;
         fd = socket_connect(arg_socket);
         if (fd < 0)
                 return fd;
@@ -169,11 +177,54 @@ static int conv_read(const char *prompt, bool echo, char *buf, size_t size) {
         return read_line_fd(STDIN_FILENO, buf, size);
 }
 
+/* One dwell command may send several requests with --credential (remove
+ * A B, remove --all, disconnect A B): the secret asked for by the first is
+ * given again, unasked, to the same prompt of the following ones — once
+ * per connection, so that a PAM module that asks again after a wrong
+ * answer gets a fresh one.  Wiped at exit. */
+static struct {
+        bool valid;
+        unsigned used_on;       /* request_serial of the request it was last given to */
+        char prompt[PROTO_MAX_TEXT + 1];
+        char answer[PROTO_MAX_TEXT + 1];
+} conv_cache;
+
+static void conv_cache_wipe(void) {
+        explicit_bzero(&conv_cache, sizeof conv_cache);
+}
+
+static bool conv_cache_get(const char *text, char *buf, size_t size) {
+        if (!conv_cache.valid || conv_cache.used_on == request_serial || !streq(conv_cache.prompt, text) ||
+            strlen(conv_cache.answer) >= size)
+                return false;
+        conv_cache.used_on = request_serial;
+        strcpy(buf, conv_cache.answer);
+        return true;
+}
+
+static void conv_cache_put(const char *text, const char *answer) {
+        static bool registered = false;
+
+        if (strlen(text) >= sizeof conv_cache.prompt || strlen(answer) >= sizeof conv_cache.answer)
+                return;
+        if (!registered)
+                registered = atexit(conv_cache_wipe) == 0;
+        strcpy(conv_cache.prompt, text);
+        strcpy(conv_cache.answer, answer);
+        conv_cache.used_on = request_serial;
+        conv_cache.valid = true;
+}
+
 static int conv_reply(Conn *c, uint8_t style, const char *text) {
         char answer[PROTO_MAX_TEXT + 1];
-        int r;
+        bool secret = style == 1;
+        int r = 0;
 
-        r = conv_read(text, style == 2, answer, sizeof answer);
+        if (!secret || !conv_cache_get(text, answer, sizeof answer)) {
+                r = conv_read(text, !secret, answer, sizeof answer);
+                if (r >= 0 && secret)
+                        conv_cache_put(text, answer);
+        }
         if (r < 0) {
                 explicit_bzero(answer, sizeof answer);
                 return client_error(r, PROTO_ERR_AUTH_FAILED, "failed to read the answer to \"%s\": %s", text,
@@ -328,6 +379,28 @@ int session_list(uint32_t flags, const char *credential, struct proto_session **
 
 /* --- the record stream ------------------------------------------------- */
 
+static int stream_lost(Stream *s, int r);
+static int stream_send(Stream *s, int r);
+
+/* The first frame to the worker: what our stdout and stderr are, so that
+ * a write announced by a client that died can be measured (see
+ * stream_write_data()). */
+static int stream_send_resume(Stream *s) {
+        struct proto_resume rs = {};
+
+        for (int k = 0; k < 2; k++) {
+                struct stat st;
+
+                if (fstat(k + 1, &st) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                s->regular[k] = true;
+                rs.dev[k] = (uint64_t) st.st_dev;
+                rs.ino[k] = (uint64_t) st.st_ino;
+                rs.size[k] = (uint64_t) st.st_size;
+        }
+        return stream_send(s, proto_put_resume(&s->conn->out, &rs));
+}
+
 int stream_attach(Stream *s, Conn *c, Frame *attached) {
         struct proto_session session;
         uint32_t hb;
@@ -347,7 +420,7 @@ int stream_attach(Stream *s, Conn *c, Frame *attached) {
                 return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
         s->last_rx_ms = clock_now_ms();
         s->next_hb_ms = s->last_rx_ms + hb;
-        return 0;
+        return stream_send_resume(s);
 }
 
 void stream_done(Stream *s) {
@@ -395,19 +468,43 @@ static void stream_note_exit(Stream *s, int64_t value) {
 
 /* Acknowledges record seq up to byte offset (its whole data: offset = size). */
 static int stream_ack(Stream *s, uint64_t seq, uint64_t offset) {
-        return stream_send(s, proto_put_ack(&s->conn->out, seq, offset));
+        struct proto_ack a = { .seq = seq, .offset = offset };
+        return stream_send(s, proto_put_ack(&s->conn->out, &a));
 }
 
-/* Writes a record's data in pieces of at most PIPE_BUF bytes, each
- * acknowledged as soon as it is out: such a write to a pipe is atomic, so a
- * client killed at any moment (even blocked on a full pipe) has
- * acknowledged exactly what it wrote, and the next receive neither repeats
- * nor loses a byte. */
+/* Writing a record's data so that a client killed at any moment neither
+ * loses nor repeats a byte on the next receive:
+ *  - to a regular file: announce the write (ACK with an intent: how much,
+ *    and the file's size now), write it, acknowledge it.  If we die in
+ *    between, the next client's RESUME reports the file's size, from which
+ *    the worker knows how much landed.
+ *  - to anything else (pipe, terminal): pieces of at most PIPE_BUF bytes,
+ *    each acknowledged as soon as it is out.  Such a write to a pipe is
+ *    all or nothing; only a death between a write and its
+ *    acknowledgement can repeat one piece. */
 static int stream_write_data(Stream *s, int fd, const struct proto_record *rec) {
         uint64_t base = rec->value > 0 ? (uint64_t) rec->value : 0;
+        int k = fd == STDOUT_FILENO ? 0 : 1;
         size_t done = 0;
         int r;
 
+        if (s->regular[k] && rec->size > 0) {
+                struct proto_ack a = { .seq = rec->seq, .offset = base, .intent_len = rec->size };
+                struct stat st;
+
+                if (fstat(fd, &st) < 0)
+                        return stream_output_failed(s, -errno);
+                a.intent_size = (uint64_t) st.st_size;
+                r = proto_put_ack(&s->conn->out, &a);
+                if (r >= 0)
+                        r = conn_flush_all(s->conn, STREAM_SEND_TIMEOUT_MS);
+                if (r < 0)
+                        return stream_lost(s, r);
+                r = loop_write(fd, rec->data, rec->size);
+                if (r < 0)
+                        return stream_output_failed(s, r);
+                return stream_ack(s, rec->seq, base + rec->size);
+        }
         while (done < rec->size) {
                 size_t n = MIN(rec->size - done, (size_t) PIPE_BUF);
 

@@ -188,7 +188,7 @@ static int verb_connect_run(const Verb *v, int argc, char *argv[]) {
 
 const Verb verb_connect = {
         .name = "connect",
-        .synopsis = "SESSION [--output-buffering MODE]",
+        .synopsis = "SESSION [--output-buffering MODE] [--credential USER]",
         .help =
         "Connect to SESSION: show what it produced while disconnected, then run each line typed\n"
         "(or each line of stdin) in it.  Ctrl-D or 'exit' disconnects; the session stays.\n"

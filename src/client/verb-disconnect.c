@@ -57,7 +57,7 @@ static int verb_disconnect_run(const Verb *v, int argc, char *argv[]) {
 
 const Verb verb_disconnect = {
         .name = "disconnect",
-        .synopsis = "SESSION... [--idle-timeout DUR] [--output-buffering MODE]",
+        .synopsis = "SESSION... [--idle-timeout DUR] [--output-buffering MODE] [--credential USER]",
         .help =
         "Disconnect the client that holds each SESSION; the session and its command keep running.\n"
         "\n"

@@ -11,6 +11,10 @@
  * signal).  A synchronous invoke into a session that runs another command
  * waits for it (dwelld gives up after a while: timeout).
  *
+ * A session created here (no SESSION) takes what the command line leaves
+ * unset of the idle timeout and buffering mode from
+ * ~/.config/dwell/options.yaml, like `dwell new`.
+ *
  * With -d the command is started and the session disconnected at once; the
  * session row (or JSON object) is printed and dwell exits 0; `dwell
  * receive` collects the output later.  -d into a busy session fails at once
@@ -145,6 +149,12 @@ static int verb_invoke_run(const Verb *v, int argc, char *argv[]) {
         if (r < 0)
                 return r;
         req.command = command;
+        /* Only a request that may create a session takes the user's defaults. */
+        if (!req.session[0]) {
+                r = user_options_apply(&req);
+                if (r < 0)
+                        return r;
+        }
 
         r = session_request(PROTO_REQ_INVOKE, &req, &c);
         if (r < 0)
@@ -157,7 +167,7 @@ static int verb_invoke_run(const Verb *v, int argc, char *argv[]) {
 
 const Verb verb_invoke = {
         .name = "invoke",
-        .synopsis = "[SESSION] [-d] [-n NAME] [-c CONFIG] [--idle-timeout DUR] [--output-buffering MODE] -- COMMAND...",
+        .synopsis = "[SESSION] [-d] [-n NAME] [-c CONFIG] [--idle-timeout DUR] [--output-buffering MODE] [--credential USER] -- COMMAND...",
         .help =
         "Run COMMAND in SESSION (or in a temporary session), stream its output and exit with its status.\n"
         "\n"

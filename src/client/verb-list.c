@@ -124,7 +124,7 @@ static int verb_list_run(const Verb *v, int argc, char *argv[]) {
 
 const Verb verb_list = {
         .name = "list",
-        .synopsis = "[NAME|ID ...] [-c CONFIG] [--state STATE] [-l] [--all-users]",
+        .synopsis = "[NAME|ID ...] [-c CONFIG] [--state STATE] [-l] [--all-users] [--credential USER]",
         .help =
         "List sessions: all those you may see, or those named.\n"
         "\n"

@@ -4,13 +4,16 @@
  *           [--output-buffering block|drop] [--credential USER]
  *
  * Creates a session (REQ_NEW) and prints it: a one-row table, or with
- * --json one session object.  The new session is not connected to any
+ * --json one session object.  What the command line leaves unset of the
+ * idle timeout and buffering mode comes from ~/.config/dwell/options.yaml
+ * (user-options.c), and what that leaves unset from the configuration.  The new session is not connected to any
  * client; `dwell connect` or `dwell invoke NAME` use it.
  *
  * Fails (exit 255) on a bad option value (checked before anything is sent),
  * when dwelld cannot be reached, and on dwelld's refusals: a name already
  * in use (invalid-argument), an unknown or forbidden configuration
- * (not-found, permission-denied), an idle timeout above the
+ * (not-found, permission-denied), a broken options file (config-error),
+ * an idle timeout above the
  * configuration's maximum, session limits (limit-exceeded), failed PAM
  * authentication with --credential (auth-failed).
  */
@@ -46,6 +49,9 @@ static int verb_new_run(const Verb *v, int argc, char *argv[]) {
         if (optind < argc)
                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
                                     "new: unexpected argument '%s' (the name is given with -n)", argv[optind]);
+        r = user_options_apply(&req);
+        if (r < 0)
+                return r;
 
         r = session_request(PROTO_REQ_NEW, &req, &c);
         if (r < 0)

@@ -79,7 +79,7 @@ static int verb_receive_run(const Verb *v, int argc, char *argv[]) {
 
 const Verb verb_receive = {
         .name = "receive",
-        .synopsis = "SESSION [--output-buffering MODE] [--no-wait]",
+        .synopsis = "SESSION [--output-buffering MODE] [--no-wait] [--credential USER]",
         .help =
         "Print the output produced while SESSION was disconnected, follow the running command to\n"
         "its end, disconnect, and exit with the last finished command's exit status.\n"

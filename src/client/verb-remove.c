@@ -88,7 +88,7 @@ static int verb_remove_run(const Verb *v, int argc, char *argv[]) {
 
 const Verb verb_remove = {
         .name = "remove",
-        .synopsis = "SESSION... | --all",
+        .synopsis = "SESSION... | --all [--credential USER]",
         .help =
         "Remove sessions: end their processes and discard their output.\n"
         "\n"
