@@ -9,7 +9,9 @@
 #   2. the integration tests (tests/integration/run.sh, as root, each t-*.sh
 #      in its own sandbox) — each test script counts as one, plus one for the
 #      check that the host's users and PAM files are unchanged;
-#   3. `make distcheck` — one test (skip with DWELL_TEST_DISTCHECK=0).
+#   3. a bounded libFuzzer run of each fuzz target (DWELL_TEST_FUZZ_SECONDS,
+#      default 30; 0 skips) — one test per target;
+#   4. `make distcheck` — one test (skip with DWELL_TEST_DISTCHECK=0).
 # The last line printed is exactly "N passed, N failed"; the exit status is
 # non-zero if anything failed. Reads nothing from stdin.
 set -u
@@ -65,6 +67,34 @@ fi
 summary+=("unit (make check, per TAP result): $u_pass passed, $u_fail failed")
 passed=$((passed + u_pass))
 failed=$((failed + u_fail))
+
+# ------------------------------------------------------------------ fuzz
+# A short, bounded libFuzzer run of every fuzz target (built by `make fuzz`
+# with clang), starting from the seed corpus; each target counts as one test.
+if [ "${DWELL_TEST_FUZZ_SECONDS:-30}" -gt 0 ]; then
+        echo "=== fuzzing (${DWELL_TEST_FUZZ_SECONDS:-30} s per target) ==="
+        if make fuzz >"$top/fuzz-build.log" 2>&1; then
+                for t in proto config; do
+                        work=$(mktemp -d)
+                        cp "$top/tests/fuzz/corpus/$t/"* "$work/"
+                        if "$top/tests/fuzz/bin/fuzz-$t" -max_total_time="${DWELL_TEST_FUZZ_SECONDS:-30}" \
+                                -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
+                                -artifact_prefix="$top/tests/fuzz/crash-$t-" "$work" >"$top/fuzz-$t.log" 2>&1; then
+                                passed=$((passed + 1))
+                                summary+=("fuzz-$t: $(grep -o 'stat::number_of_executed_units: *[0-9]*' "$top/fuzz-$t.log" | grep -o '[0-9]*$') inputs, no crash")
+                        else
+                                tail -n 40 "$top/fuzz-$t.log"
+                                failed=$((failed + 1))
+                                summary+=("fuzz-$t: FAILED (reproducer in tests/fuzz/crash-$t-*)")
+                        fi
+                        rm -rf "$work"
+                done
+        else
+                tail -n 30 "$top/fuzz-build.log"
+                failed=$((failed + 1))
+                summary+=("make fuzz: FAILED (see fuzz-build.log)")
+        fi
+fi
 
 # ------------------------------------------------------------------ integration
 echo "=== integration tests ==="
