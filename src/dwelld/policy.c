@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "log.h"
 #include "policy.h"
 #include "strv.h"
@@ -82,6 +83,17 @@ static SessionConfig *find_in(SessionConfig **v, size_t n, const char *name) {
         return NULL;
 }
 
+static void audit_config(AuditEvent e, const char *path, const char *error, const char *action) {
+        AuditFields f = AUDIT_FIELDS_INIT;
+
+        f.file = path;
+        f.reason = error;
+        if (e == AUDIT_CONFIG_LOADED)
+                audit_log(e, LOG_INFO, &f, "Configuration loaded: %s", path);
+        else
+                audit_log(e, LOG_WARNING, &f, "Configuration rejected: %s; %s", error ? error : path, action);
+}
+
 static void load_daemon(Manager *m, bool reload) {
         _cleanup_free_ char *path = NULL, *error = NULL;
         DaemonConfig d;
@@ -97,12 +109,12 @@ static void load_daemon(Manager *m, bool reload) {
                 return;
         }
         if (r < 0) {
-                log_error("Configuration rejected: %s%s", error ? error : path,
-                          reload ? "; keeping the previous settings" : "; using the defaults");
+                audit_config(AUDIT_CONFIG_REJECTED, path, error,
+                             reload ? "keeping the previous settings" : "using the defaults");
                 config_daemon_done(&d);
                 return;
         }
-        log_info("Configuration loaded: %s", path);
+        audit_config(AUDIT_CONFIG_LOADED, path, NULL, NULL);
         config_daemon_done(&m->daemon);
         m->daemon = d;
 }
@@ -139,14 +151,14 @@ int policy_load(Manager *m, bool reload) {
 
                 r = config_session_load_file(files[i], &lookup, &c, &error);
                 if (r >= 0) {
-                        log_info("Configuration loaded: %s", files[i]);
+                        audit_config(AUDIT_CONFIG_LOADED, files[i], NULL, NULL);
                         v[n++] = c;
                         continue;
                 }
                 (void) config_session_name_from_path(files[i], &name);
                 old = reload && name ? find_in(m->configs, m->n_configs, name) : NULL;
-                log_error("Configuration rejected: %s%s", error ? error : files[i],
-                          old ? "; keeping its previous version" : "; skipped");
+                audit_config(AUDIT_CONFIG_REJECTED, files[i], error,
+                             old ? "keeping its previous version" : "skipped");
                 if (old)
                         v[n++] = config_session_ref(old);
         }

@@ -141,7 +141,26 @@ static void reply_session(Request *r, Session *s, bool held) {
         request_finish(r);
 }
 
+static void audit_denied(Request *r, const Session *s, const char *reason) {
+        AuditFields f = AUDIT_FIELDS_INIT;
+
+        if (s)
+                session_audit_fields(s, &f);
+        f.caller = r->as.user;
+        f.caller_pid = r->pid;
+        f.origin = r->origin ? r->origin : f.origin;
+        f.reason = reason;
+        audit_log(AUDIT_ACCESS_DENIED, LOG_NOTICE, &f, "Access denied to %s (pid %d): %s", r->as.user,
+                  (int) r->pid, reason);
+}
+
+/* Naming a session one may not see gives the same answer as naming one
+ * that does not exist; the attempt is audited all the same. */
 static void reply_not_found(Request *r) {
+        const Session *hidden = session_find(r->manager, &r->as, r->req.session, true);
+
+        if (hidden)
+                audit_denied(r, hidden, "the session is not visible to the caller");
         request_reply_error(r, PROTO_ERR_NOT_FOUND, "no such session: %s", r->req.session);
 }
 
@@ -247,8 +266,7 @@ void request_authorized(Request *r, int error, const char *message) {
         int k;
 
         if (error < 0) {
-                log_notice("Refusing %s (pid %d): %s", r->user, (int) r->pid,
-                           message ? message : "PAM account check failed");
+                audit_denied(r, NULL, message ? message : "the PAM account check failed");
                 request_reply_error(r, PROTO_ERR_PERMISSION_DENIED, "%s",
                                     message ? message : "the PAM account check failed");
                 return;
@@ -272,8 +290,15 @@ void request_authenticated(Request *r, int error, const char *message) {
         int k;
 
         if (error < 0) {
-                log_notice("Authentication as %s by %s (pid %d) failed: %s", r->req.credential, r->user,
-                           (int) r->pid, strempty(message));
+                AuditFields f = AUDIT_FIELDS_INIT;
+
+                f.caller = r->user;
+                f.caller_pid = r->pid;
+                f.owner = r->req.credential;
+                f.origin = r->origin;
+                f.reason = message;
+                audit_log(AUDIT_AUTH_FAILED, LOG_NOTICE, &f, "Authentication as %s by %s (pid %d) failed",
+                          r->req.credential, r->user, (int) r->pid);
                 request_reply_error(r, PROTO_ERR_AUTH_FAILED, "authentication as %s failed", r->req.credential);
                 return;
         }
@@ -282,7 +307,16 @@ void request_authenticated(Request *r, int error, const char *message) {
                 request_reply_error(r, PROTO_ERR_AUTH_FAILED, "authentication as %s failed", r->req.credential);
                 return;
         }
-        log_info("%s (pid %d) authenticated as %s", r->user, (int) r->pid, u.name);
+        {
+                AuditFields f = AUDIT_FIELDS_INIT;
+
+                f.caller = r->user;
+                f.caller_pid = r->pid;
+                f.owner = u.name;
+                f.origin = r->origin;
+                audit_log(AUDIT_AUTH_SUCCEEDED, LOG_INFO, &f, "%s (pid %d) authenticated as %s", r->user,
+                          (int) r->pid, u.name);
+        }
         free(r->as_user);
         r->as_user = TAKE_PTR(u.name);
         r->as = (Caller) { .uid = u.uid, .gid = u.gid, .user = r->as_user };
@@ -357,8 +391,17 @@ static SessionConfig *select_config(Request *r) {
                 return NULL;
         }
         if (!policy_may_use(c, &r->as)) {
-                log_notice("Access denied: %s (pid %d) may not use configuration %s", r->as.user,
-                           (int) r->pid, c->name);
+                AuditFields f = AUDIT_FIELDS_INIT;
+                char reason[256];
+
+                snprintf(reason, sizeof reason, "may not use configuration %s", c->name);
+                f.caller = r->as.user;
+                f.caller_pid = r->pid;
+                f.configuration = c->name;
+                f.origin = r->origin;
+                f.reason = reason;
+                audit_log(AUDIT_ACCESS_DENIED, LOG_NOTICE, &f, "Access denied to %s (pid %d): %s", r->as.user,
+                          (int) r->pid, reason);
                 request_reply_error(r, PROTO_ERR_PERMISSION_DENIED, "%s may not use configuration %s",
                                     r->as.user, c->name);
                 return NULL;
@@ -441,12 +484,20 @@ static void do_list(Request *r) {
         uint32_t n = 0;
 
         if (all && !policy_is_admin(r->manager, &r->as)) {
+                audit_denied(r, NULL, "list --all-users by a non-administrator");
                 request_reply_error(r, PROTO_ERR_PERMISSION_DENIED,
                                     "only root and members of the administrator groups may list all sessions");
                 return;
         }
-        if (all)
-                log_notice("%s (pid %d) lists the sessions of all users", r->as.user, (int) r->pid);
+        if (all) {
+                AuditFields f = AUDIT_FIELDS_INIT;
+
+                f.caller = r->as.user;
+                f.caller_pid = r->pid;
+                f.origin = r->origin;
+                audit_log(AUDIT_ADMIN_LIST, LOG_NOTICE, &f, "%s (pid %d) lists the sessions of all users",
+                          r->as.user, (int) r->pid);
+        }
         for (Session *s = r->manager->sessions; s; s = s->next) {
                 struct proto_session v;
 
@@ -491,6 +542,7 @@ static void do_remove(Request *r) {
                 if (s)
                         log_notice("Administrator %s (pid %d) removes session %u (%s) of %s", r->as.user,
                                    (int) r->pid, s->info.id, s->info.name, s->info.owner);
+                /* session_remove() audits the removal with the caller. */
         }
         if (!s) {
                 reply_not_found(r);

@@ -218,6 +218,8 @@ static int build_spawn(Session *s, const SessionParams *p, struct proto_kv *kv) 
         r = r < 0 ? r : kv_addf(kv, "heartbeat_ms", "%u", s->manager->heartbeat_ms);
         r = r < 0 ? r : proto_kv_add(kv, "origin", i->origin);
         r = r < 0 ? r : proto_kv_add(kv, "state_dir", s->manager->state_dir);
+        r = r < 0 ? r : proto_kv_add(kv, "transcript_dir",
+                                     s->manager->daemon.transcript_dir ? s->manager->daemon.transcript_dir : DWELL_LOGDIR);
         r = r < 0 ? r : build_spawn_config(p->config, kv);
         return r;
 }
@@ -361,12 +363,41 @@ static int on_kill_timeout_cb(sd_event_source *src, uint64_t usec, void *userdat
         return 0;
 }
 
+void session_audit_fields(const Session *s, AuditFields *ret) {
+        *ret = (AuditFields) AUDIT_FIELDS_INIT;
+        ret->session_id = s->info.id;
+        ret->session_name = s->info.name;
+        ret->instance_id = s->info.instance_id;
+        ret->owner = s->info.owner;
+        ret->run_as = s->info.run_as;
+        ret->configuration = s->info.configuration;
+        ret->origin = s->info.origin;
+}
+
+static void audit_removed(Session *s, const char *by) {
+        AuditFields f;
+
+        session_audit_fields(s, &f);
+        f.caller = by;
+        audit_log(AUDIT_SESSION_REMOVED, LOG_INFO, &f, "Session %u (%s) of %s removed by %s",
+                  s->info.id, s->info.name, s->info.owner, by);
+}
+
+static void audit_broken(Session *s, const char *reason) {
+        AuditFields f;
+
+        session_audit_fields(s, &f);
+        f.reason = reason;
+        audit_log(AUDIT_SESSION_BROKEN, LOG_WARNING, &f, "Session %u (%s) of %s is broken: %s",
+                  s->info.id, s->info.name, s->info.owner, reason);
+}
+
 int session_remove(Session *s, const char *by) {
         Manager *m = s->manager;
         int r;
 
         if (s->phase == PHASE_BROKEN) {
-                log_info("Broken session %u (%s) removed by %s", s->info.id, s->info.name, by);
+                audit_removed(s, by);
                 if (s->info_path)
                         (void) unlink(s->info_path);
                 if (s->sock_path)
@@ -384,7 +415,7 @@ int session_remove(Session *s, const char *by) {
                         return r;
                 host_flush(s);
                 s->phase = PHASE_ENDING;
-                log_info("Session %u (%s) removed by %s", s->info.id, s->info.name, by);
+                audit_removed(s, by);
                 (void) sd_event_add_time_relative(m->event, &s->kill_src, CLOCK_MONOTONIC,
                                                   SESSION_KILL_TIMEOUT, USEC_PER_SEC, on_kill_timeout_cb, s);
         }
@@ -420,8 +451,18 @@ static int on_host_frame(Session *s, Frame *f) {
                 s->worker_pid = (pid_t) wpid;
                 s->shell_pid = (pid_t) spid;
                 s->phase = PHASE_READY;
-                log_info("Session %u (%s) of %s ready, worker pid %u", s->info.id, s->info.name,
-                         s->info.owner, wpid);
+                if (s->adopted)
+                        log_info("Session %u (%s) of %s re-adopted, worker pid %u", s->info.id, s->info.name,
+                                 s->info.owner, wpid);
+                else {
+                        AuditFields af;
+
+                        session_audit_fields(s, &af);
+                        af.caller = s->info.owner;
+                        audit_log(AUDIT_SESSION_CREATED, LOG_INFO, &af,
+                                  "Session %u (%s) of %s created (configuration %s), worker pid %u", s->info.id,
+                                  s->info.name, s->info.owner, s->info.configuration, wpid);
+                }
                 if (s->remove_when_ready)
                         (void) session_remove(s, s->info.owner);
                 notify_waiters(s, 0, NULL);
@@ -498,7 +539,7 @@ static void session_host_gone(Session *s, bool clean, const char *reason) {
                 session_free(s);
                 return;
         }
-        log_warning("Session %u (%s) of %s is broken: %s", s->info.id, s->info.name, s->info.owner, reason);
+        audit_broken(s, reason);
         s->phase = PHASE_BROKEN;
         if (!s->broken_reason)
                 s->broken_reason = strdup(reason);
@@ -662,8 +703,7 @@ static void session_adopt(Manager *m, const char *dir, const char *base) {
         }
         if (s->broken_reason) {
                 s->phase = PHASE_BROKEN;
-                log_warning("Session %u (%s) of %s is broken: %s", s->info.id, s->info.name,
-                            s->info.owner, s->broken_reason);
+                audit_broken(s, s->broken_reason);
                 return;
         }
         s->phase = PHASE_STARTING;      /* until the worker's READY */

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include "audit.h"
 #include "manager.h"
 #include "policy.h"
 #include "user-util.h"
@@ -77,5 +78,8 @@ unsigned session_count(Manager *m, const char *config, const uid_t *owner);
 int session_remove(Session *s, const char *by);
 /* Hands a client connection to the worker. Takes the fd. */
 int session_handoff(Session *s, int fd, const struct proto_handoff *h);
+/* The session's DWELL_* audit fields. */
+void session_audit_fields(const Session *s, AuditFields *ret);
+
 /* The session as the given client should see it (state/availability relative to it). */
 void session_view(const Session *s, bool held_by_caller, struct proto_session *ret);

@@ -38,7 +38,7 @@ static int read_spawn(Conn *c, struct proto_kv *kv, HostParams *p) {
 }
 
 int main(int argc, char *argv[]) {
-        HostParams p = { .listen_fd = -EBADF };
+        HostParams p = { .listen_fd = -EBADF, .monitor_fd = -EBADF };
         struct proto_kv kv = {};
         Conn c;
         int r;

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 #include <errno.h>
+#include <syslog.h>
+#include <inttypes.h>
+#include <sys/syscall.h>
+#include <poll.h>
 #include <grp.h>
 #include <security/pam_appl.h>
 #include <signal.h>
@@ -13,12 +17,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "log.h"
 #include "monitor.h"
 #include "pam-conv.h"
 #include "parse-util.h"
 #include "privdrop.h"
 #include "strv.h"
+#include "transcript.h"
 #include "worker.h"
 
 /* Exit statuses of the monitor, seen by dwelld. */
@@ -30,6 +36,13 @@ static int kv_str(const struct proto_kv *kv, const char *key, char **ret) {
         if (!v)
                 return -EBADMSG;
         *ret = strdup(v);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int kv_str_default(const struct proto_kv *kv, const char *key, const char *def, char **ret) {
+        const char *v = proto_kv_get(kv, key);
+
+        *ret = strdup(v && *v ? v : def);
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -184,6 +197,9 @@ static int parse_config_keys(const struct proto_kv *kv, HostParams *p) {
                 p->caps = u;
         }
 
+        v = proto_kv_get(kv, "transcript");
+        p->transcript = v && streq(v, "1");
+
         v = proto_kv_get(kv, "no_new_privileges");
         if (v && *v) {
                 if (!streq(v, "0") && !streq(v, "1"))
@@ -233,7 +249,7 @@ int host_params_from_kv(const struct proto_kv *kv, HostParams *p) {
         uint64_t id, uid, gid, temp, hb;
         int b, r;
 
-        *p = (HostParams) { .listen_fd = -EBADF };
+        *p = (HostParams) { .listen_fd = -EBADF, .monitor_fd = -EBADF };
         if ((r = kv_u64(kv, "id", &id)) < 0 ||
             (r = kv_str(kv, "instance_id", &p->instance_id)) < 0 ||
             (r = kv_str(kv, "name", &p->name)) < 0 ||
@@ -246,6 +262,7 @@ int host_params_from_kv(const struct proto_kv *kv, HostParams *p) {
             (r = kv_str(kv, "configuration", &p->configuration)) < 0 ||
             (r = kv_str(kv, "origin", &p->origin)) < 0 ||
             (r = kv_str(kv, "state_dir", &p->state_dir)) < 0 ||
+            (r = kv_str_default(kv, "transcript_dir", DWELL_LOGDIR, &p->transcript_dir)) < 0 ||
             (r = kv_u64(kv, "idle_timeout", &p->idle_timeout)) < 0 ||
             (r = kv_u64(kv, "buffer_size", &p->buffer_size)) < 0 ||
             (r = kv_u64(kv, "temporary", &temp)) < 0 ||
@@ -297,9 +314,11 @@ void host_params_done(HostParams *p) {
         strv_free(p->env_override);
         free(p->origin);
         free(p->state_dir);
+        free(p->transcript_dir);
+        safe_close(p->monitor_fd);
         safe_close(p->listen_fd);
         strv_free(p->env);
-        *p = (HostParams) { .listen_fd = -EBADF };
+        *p = (HostParams) { .listen_fd = -EBADF, .monitor_fd = -EBADF };
 }
 
 /* The index of NAME in env (n entries), or -1. */
@@ -516,23 +535,150 @@ static int become_worker(HostParams *p, Conn *control) {
         return worker_main(p, control);
 }
 
-static int wait_worker(pid_t pid) {
-        int status;
-
-        for (;;) {
-                if (waitpid(pid, &status, 0) >= 0)
-                        break;
-                if (errno != EINTR)
-                        return EXIT_WORKER;
-        }
+static int exit_status(int status, pid_t pid) {
         if (WIFEXITED(status))
                 return WEXITSTATUS(status);
         log_warning("Worker %d killed by signal %s", (int) pid, strsignal(WTERMSIG(status)));
         return EXIT_WORKER;
 }
 
+static uint64_t kv_num(const struct proto_kv *kv, const char *key, uint64_t def) {
+        const char *v = proto_kv_get(kv, key);
+        char *end;
+        uint64_t x;
+
+        if (!v || !*v)
+                return def;
+        errno = 0;
+        x = strtoull(v, &end, 10);
+        return errno || *end ? def : x;
+}
+
+/* One event the worker reported: a journal entry (written here, as root)
+ * and a transcript line. */
+static void on_event(const HostParams *p, Transcript *t, const struct proto_kv *kv) {
+        AuditEvent e = audit_event_from_string(proto_kv_get(kv, "event"));
+        AuditFields f = AUDIT_FIELDS_INIT;
+        const char *caller, *command, *reason;
+        int priority = LOG_INFO;
+
+        if (e == _AUDIT_EVENT_INVALID)
+                return;
+        f.session_id = p->id;
+        f.session_name = p->name;
+        f.instance_id = p->instance_id;
+        f.owner = p->owner;
+        f.run_as = p->run_as;
+        f.configuration = p->configuration;
+        f.origin = proto_kv_get(kv, "origin") ?: p->origin;
+        f.caller = caller = proto_kv_get(kv, "caller");
+        f.caller_pid = (pid_t) kv_num(kv, "caller_pid", 0);
+        f.command_id = (uint32_t) kv_num(kv, "command_id", 0);
+        f.command = command = proto_kv_get(kv, "command");
+        f.exit_status = (int) kv_num(kv, "exit_status", (uint64_t) -1);
+        f.bytes = (int64_t) kv_num(kv, "bytes", (uint64_t) -1);
+        f.reason = reason = proto_kv_get(kv, "reason");
+
+        switch (e) {
+        case AUDIT_SESSION_CONNECTED:
+                audit_log(e, priority, &f, "Session %u (%s) of %s connected to %s (pid %d)", p->id, p->name,
+                          p->owner, strempty(caller), (int) f.caller_pid);
+                transcript_line(t, "connected: %s (pid %d)", strempty(caller), (int) f.caller_pid);
+                break;
+        case AUDIT_SESSION_DISCONNECTED:
+                audit_log(e, priority, &f, "Session %u (%s) of %s disconnected from %s: %s", p->id, p->name,
+                          p->owner, strempty(caller), strempty(reason));
+                transcript_line(t, "disconnected: %s: %s", strempty(caller), strempty(reason));
+                break;
+        case AUDIT_COMMAND_STARTED:
+                audit_log(e, priority, &f, "Session %u (%s): command %u started by %s: %s", p->id, p->name,
+                          f.command_id, strempty(caller), strempty(command));
+                transcript_line(t, "command %u started by %s: %s", f.command_id, strempty(caller), strempty(command));
+                break;
+        case AUDIT_COMMAND_FINISHED:
+                transcript_flush(t);
+                audit_log(e, priority, &f, "Session %u (%s): command %u finished with exit status %d", p->id,
+                          p->name, f.command_id, f.exit_status);
+                transcript_line(t, "command %u finished: exit status %d", f.command_id, f.exit_status);
+                break;
+        case AUDIT_COMMAND_REFUSED:
+                audit_log(e, LOG_NOTICE, &f, "Session %u (%s): command %u refused: %s", p->id, p->name,
+                          f.command_id, strempty(reason));
+                transcript_line(t, "command %u refused: %s", f.command_id, strempty(reason));
+                break;
+        case AUDIT_OUTPUT_DROPPED:
+                audit_log(e, LOG_NOTICE, &f, "Session %u (%s): %" PRIi64 " bytes of output of command %u dropped",
+                          p->id, p->name, f.bytes, f.command_id);
+                transcript_line(t, "output dropped from the session's buffer: %" PRIi64 " bytes of command %u "
+                                "(the transcript has them all)", f.bytes, f.command_id);
+                break;
+        case AUDIT_IDLE_TIMEOUT:
+                audit_log(e, priority, &f, "Session %u (%s) of %s idle for %s: removed", p->id, p->name, p->owner,
+                          strempty(reason));
+                transcript_line(t, "idle timeout expired (%s)", strempty(reason));
+                break;
+        default:
+                break;
+        }
+}
+
+/* Waits for the worker, meanwhile writing what it reports. */
+static int watch_worker(HostParams *p, pid_t pid, int fd, Transcript *t) {
+        int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        bool open = true;
+        int status;
+        Conn c;
+
+        conn_init(&c, fd, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 4096);
+        for (;;) {
+                struct pollfd pfd[2] = {
+                        { .fd = open ? c.fd : -1, .events = POLLIN },
+                        { .fd = pidfd, .events = POLLIN },
+                };
+                Frame f;
+                int r;
+
+                if (poll(pfd, 2, pidfd < 0 ? 1000 : -1) < 0 && errno != EINTR)
+                        break;
+                if (pfd[0].revents) {
+                        r = conn_fill(&c);
+                        if (r == 0 || (r < 0 && r != -EAGAIN))
+                                open = false;
+                        while ((r = conn_next(&c, &f)) > 0) {
+                                struct proto_kv kv;
+                                struct proto_record rec;
+
+                                if (f.type == PROTO_MSG_KV && proto_get_kv(&f.payload, &kv) >= 0) {
+                                        on_event(p, t, &kv);
+                                        proto_kv_done(&kv);
+                                } else if (f.type == PROTO_MSG_RECORD && proto_get_record(&f.payload, &rec) >= 0)
+                                        transcript_output(t, rec.cmd_id, rec.kind == RECORD_STDOUT ? 0 : 1,
+                                                          rec.data, rec.size);
+                                conn_consume(&c, &f);
+                        }
+                        if (r < 0)
+                                open = false;   /* a bad frame: stop listening, keep waiting */
+                }
+                /* The worker is gone once it exited and said all it had to. */
+                if ((pidfd < 0 || pfd[1].revents) && !open)
+                        break;
+                if (pidfd >= 0 && pfd[1].revents && open && !pfd[0].revents)
+                        break;
+        }
+        safe_close(pidfd);
+        conn_done(&c);
+        for (;;) {
+                if (waitpid(pid, &status, 0) >= 0)
+                        return exit_status(status, pid);
+                if (errno != EINTR)
+                        return EXIT_WORKER;
+        }
+}
+
 int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         struct pam_conv conv = { .conv = pam_conv_relay, .appdata_ptr = NULL };
+        _cleanup_close_pair_ int mon[2] = { -EBADF, -EBADF };
+        Transcript transcript = {};
         pam_handle_t *pamh = NULL;
         pid_t pid;
         int pr, r, status;
@@ -580,20 +726,37 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
                 goto close_session;
         }
 
+        if (p->transcript && transcript_open(&transcript, p) < 0) {
+                report_failure(control, -EIO, "Session %s: cannot write its transcript in %s", p->name,
+                               p->transcript_dir);
+                remove_session_files(p, false);
+                status = EXIT_PAM;
+                goto close_session;
+        }
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mon) < 0) {
+                report_failure(control, -errno, "socketpair failed: %s", strerror(errno));
+                status = EXIT_WORKER;
+                goto close_session;
+        }
+
         pid = fork();
         if (pid < 0) {
                 report_failure(control, -errno, "fork failed: %s", strerror(errno));
                 status = EXIT_WORKER;
                 goto close_session;
         }
-        if (pid == 0)
+        if (pid == 0) {
                 /* The worker: no PAM handle use from here (PAM_DATA_SILENT rule). */
+                safe_close(mon[0]);
+                p->monitor_fd = mon[1];
                 _exit(become_worker(p, control));
+        }
 
         /* The monitor keeps nothing of the control connection. */
         control->fd = safe_close(control->fd);
         p->listen_fd = safe_close(p->listen_fd);
-        status = wait_worker(pid);
+        mon[1] = safe_close(mon[1]);
+        status = watch_worker(p, pid, TAKE_FD(mon[0]), &transcript);
         if (status != 0) {
                 char reason[128];
 
@@ -604,6 +767,7 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         remove_session_files(p, status != 0);
 
 close_session:
+        transcript_close(&transcript);
         pr = pam_close_session(pamh, 0);
         if (pr != PAM_SUCCESS)
                 log_warning("pam_close_session(%s) failed: %s", p->user, pam_strerror(pamh, pr));

@@ -63,6 +63,9 @@ typedef struct HostParams {
         char *state_dir;
         char **env;                     /* the shell's environment, built by the monitor */
         int listen_fd;                  /* root-only socket dwelld (re)connects to */
+        int monitor_fd;                 /* worker -> monitor: audit events, transcript data */
+        bool transcript;
+        char *transcript_dir;
 } HostParams;
 
 int host_params_from_kv(const struct proto_kv *kv, HostParams *ret);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "command.h"
+#include "audit.h"
 #include "log.h"
 #include "outbuf.h"
 #include "parse-util.h"
@@ -24,6 +25,8 @@
 #define STATUS_DELAY (USEC_PER_SEC / 2)         /* buffer-use updates to dwelld are coalesced */
 #define READ_CHUNK (PROTO_MAX_DATA)
 #define LISTEN_FD 4                             /* fd 3 is the first control connection */
+#define MONITOR_FD 5
+#define MON_HIGH_WATER (4u * 1024 * 1024)       /* transcript data queued: stop reading output */
 
 /* Exit statuses of the worker, seen by the monitor and passed on. */
 #define EXIT_SHELL_GONE 3
@@ -34,6 +37,7 @@ typedef struct Command {
         struct Command *next;
         uint32_t id;
         char *text;
+        char *caller;                   /* who asked for it */
 } Command;
 
 typedef struct Client {
@@ -44,6 +48,9 @@ typedef struct Client {
         sd_event_source *wait_src;      /* synchronous invoke waiting for the shell */
         uint16_t verb;
         char *who;                      /* "alice (pid 123)" */
+        char *caller;
+        uint32_t caller_pid;
+        char *origin;
         uint32_t invoke_cmd;            /* synchronous invoke: its command */
         uint64_t last_rx;               /* CLOCK_MONOTONIC usec */
         bool closing;                   /* final frame queued: close once written */
@@ -78,6 +85,9 @@ struct Worker {
 
         OutBuf out;
         Intent intent;
+        uint64_t dropped_before;        /* out.dropped when the running command started */
+        Conn mon;                       /* to the monitor: audit events, transcript data */
+        sd_event_source *mon_src;
         Command *queue, *queue_tail;
         Command *running;
         uint32_t next_cmd;
@@ -178,14 +188,60 @@ static void status_later(Worker *w) {
                                           USEC_PER_SEC / 10, on_status_timer_cb, w);
 }
 
+/* -------------------------------------------------------------- monitor */
+
+/* The monitor (root) writes the journal and the transcript: the worker,
+ * running as the session's user, only reports to it. */
+static void mon_flush(Worker *w) {
+        int r;
+
+        if (!w->mon_src)
+                return;
+        r = conn_flush(&w->mon);
+        if (r < 0) {
+                log_warning_errno(r, "Lost the connection to the monitor: %m");
+                w->mon_src = sd_event_source_disable_unref(w->mon_src);
+                return;
+        }
+        (void) sd_event_source_set_io_events(w->mon_src, r == 0 ? EPOLLOUT : 0);
+        (void) sd_event_source_set_enabled(w->mon_src, r == 0 ? SD_EVENT_ON : SD_EVENT_OFF);
+}
+
+/* key, value, key, value, ..., NULL */
+static void mon_event(Worker *w, AuditEvent e, ...) {
+        struct proto_kv kv = {};
+        const char *k;
+        va_list ap;
+        int r;
+
+        r = proto_kv_add(&kv, "event", audit_event_to_string(e));
+        va_start(ap, e);
+        while (r >= 0 && (k = va_arg(ap, const char *))) {
+                const char *v = va_arg(ap, const char *);
+                if (v)
+                        r = proto_kv_add(&kv, k, v);
+        }
+        va_end(ap);
+        if (r >= 0)
+                (void) proto_put_kv(&w->mon.out, PROTO_MSG_KV, &kv);
+        proto_kv_done(&kv);
+        mon_flush(w);
+}
+
+static const char *num(char buf[static 24], uint64_t v) {
+        snprintf(buf, 24, "%llu", (unsigned long long) v);
+        return buf;
+}
+
 /* ------------------------------------------------------------ idle clock */
 
 static int on_idle_cb(sd_event_source *s, uint64_t usec, void *userdata) {
         Worker *w = userdata;
         char d[32];
 
-        log_info("Session %s idle for %s, removing it", w->p->name,
-                 format_duration(d, sizeof d, w->idle_timeout));
+        format_duration(d, sizeof d, w->idle_timeout);
+        log_info("Session %s idle for %s, removing it", w->p->name, d);
+        mon_event(w, AUDIT_IDLE_TIMEOUT, "reason", d, NULL);
         worker_terminate(w, DETACH_TIMEOUT, "idle timeout");
         return 0;
 }
@@ -231,7 +287,7 @@ static int read_pipe(Worker *w, int fd, uint8_t kind) {
         ssize_t n;
         int r;
 
-        if (budget == 0) {
+        if (budget == 0 || conn_pending(&w->mon) > MON_HIGH_WATER) {
                 set_reading(w, false);
                 return -ENOBUFS;
         }
@@ -243,6 +299,11 @@ static int read_pipe(Worker *w, int fd, uint8_t kind) {
         r = outbuf_append(&w->out, cmd, kind, 0, chunk, (size_t) n, NULL);
         if (r < 0)
                 return r;
+        if (w->p->transcript && w->mon_src) {
+                struct proto_record rec = { .cmd_id = cmd, .kind = kind, .data = chunk, .size = (size_t) n };
+                (void) proto_put_record(&w->mon.out, &rec);
+                mon_flush(w);
+        }
         return (int) n;
 }
 
@@ -330,10 +391,16 @@ static void command_ended_at_once(Worker *w, Command *c, RunnerResult *res) {
 
                 /* One line per refusal, key=value fields for whoever reads
                  * the log (the command text last: it may be long). */
+                char nb[24], why[512];
+
                 log_notice("refused command session=%s owner=%s configuration=%s program=%s reason=%s "
                            "command_id=%u command=%.1024s",
                            w->p->name, w->p->owner, w->p->configuration, prog ? prog : "-",
                            res->reason ? res->reason : "-", c->id, text ? text : "-");
+                snprintf(why, sizeof why, "%s (program %s)", res->reason ? res->reason : "refused",
+                         res->program ? res->program : "-");
+                mon_event(w, AUDIT_COMMAND_REFUSED, "command_id", num(nb, c->id), "command", c->text,
+                          "caller", c->caller, "reason", why, NULL);
         }
         w->exit_pending = true;
         w->exit_status_pending = res->status;
@@ -342,6 +409,7 @@ static void command_ended_at_once(Worker *w, Command *c, RunnerResult *res) {
 static void start_next(Worker *w) {
         Command *c = w->queue;
         RunnerResult res;
+        char nb[24];
         int r;
 
         if (w->running || !c || w->shell_dead || w->terminating)
@@ -356,6 +424,9 @@ static void start_next(Worker *w) {
 
         (void) outbuf_append(&w->out, c->id, RECORD_START, 0, c->text, strlen(c->text), NULL);
         log_debug("Command %u started: %s", c->id, c->text);
+        w->dropped_before = w->out.dropped;
+        mon_event(w, AUDIT_COMMAND_STARTED, "command_id", num(nb, c->id), "command", c->text,
+                  "caller", c->caller, NULL);
         r = runner_run(w->runner, c->text, &res);
         if (r < 0) {
                 log_warning_errno(r, "Failed to start command %u: %m", c->id);
@@ -375,10 +446,12 @@ static void start_next(Worker *w) {
         send_status(w);
 }
 
-static uint32_t queue_command(Worker *w, const char *text) {
+static uint32_t queue_command(Worker *w, const char *text, const char *caller) {
         Command *c = calloc(1, sizeof *c);
 
-        if (!c || !(c->text = strdup(text))) {
+        if (!c || !(c->text = strdup(text)) || !(c->caller = strdup(strempty(caller)))) {
+                if (c)
+                        free(c->text);
                 free(c);
                 return 0;
         }
@@ -395,6 +468,7 @@ static uint32_t queue_command(Worker *w, const char *text) {
 static void command_free(Command *c) {
         if (c) {
                 free(c->text);
+                free(c->caller);
                 free(c);
         }
 }
@@ -410,6 +484,15 @@ static void finish_command(Worker *w) {
         w->last_status = w->exit_status_pending;
         w->running = NULL;
         log_debug("Command %u finished with status %d", c->id, w->last_status);
+        {
+                char nb[24], sb[24], bb[24];
+
+                mon_event(w, AUDIT_COMMAND_FINISHED, "command_id", num(nb, c->id),
+                          "exit_status", num(sb, (uint64_t) w->last_status), "caller", c->caller, NULL);
+                if (w->out.dropped > w->dropped_before)
+                        mon_event(w, AUDIT_OUTPUT_DROPPED, "command_id", nb,
+                                  "bytes", num(bb, w->out.dropped - w->dropped_before), NULL);
+        }
         if (w->temporary && c->id == w->temp_cmd)
                 w->state = SESSION_CLOSED;      /* dwelld hides it; gone once delivered */
         command_free(c);
@@ -549,6 +632,8 @@ static void client_free(Client *c) {
         sd_event_source_disable_unref(c->wait_src);
         conn_done(&c->conn);
         free(c->who);
+        free(c->caller);
+        free(c->origin);
         free(c);
 }
 
@@ -572,17 +657,35 @@ static void session_detached(Worker *w) {
         send_status(w);
 }
 
+static void audit_disconnected(Worker *w, Client *c, const char *reason) {
+        char pb[24];
+
+        mon_event(w, AUDIT_SESSION_DISCONNECTED, "caller", c->caller, "caller_pid", num(pb, c->caller_pid),
+                  "origin", c->origin, "reason", reason, NULL);
+}
+
 static void client_lost(Worker *w, const char *why) {
         Client *c = w->client;
+        char reason[128];
 
         if (!c)
                 return;
         log_info("Client %s of session %s gone: %s", c->who, w->p->name, why);
+        if (streq(why, "detached"))
+                snprintf(reason, sizeof reason, "the client disconnected");
+        else
+                snprintf(reason, sizeof reason, "the client was lost (%s)", why);
+        audit_disconnected(w, c, reason);
         client_free(c);
         session_detached(w);
 }
 
 static void client_detach(Worker *w, Client *c, uint8_t reason, const char *by) {
+        char why[256];
+
+        snprintf(why, sizeof why, "%s %s", reason == DETACH_REQUESTED ? "disconnected by" :
+                 reason == DETACH_TIMEOUT ? "session ended:" : "session removed:", by);
+        audit_disconnected(w, c, why);
         (void) proto_put_detached(&c->conn.out, reason, by);
         c->closing = true;
         if (w->client == c)
@@ -671,7 +774,7 @@ static int on_client_frame(Worker *w, Client *c, Frame *f) {
                 if (w->shell_dead)
                         return proto_put_error(&c->conn.out, PROTO_ERR_UNAVAILABLE,
                                                "the session's shell has exited; remove the session");
-                if (queue_command(w, text) == 0)
+                if (queue_command(w, text, c->caller) == 0)
                         return -ENOMEM;
                 return 0;
         case PROTO_MSG_DETACH:
@@ -776,9 +879,11 @@ static Client *client_new(Worker *w, int fd, const struct proto_handoff *h) {
         }
         c->w = w;
         c->verb = h->verb;
+        c->caller_pid = h->caller_pid;
         conn_init(&c->conn, fd, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 64u * 1024 * 1024);
         (void) fd_nonblock(fd, true);
-        if (asprintf(&c->who, "%s (pid %u)", h->caller, h->caller_pid) < 0 ||
+        if (!(c->caller = strdup(strempty(h->caller))) || !(c->origin = strdup(strempty(h->origin))) ||
+            asprintf(&c->who, "%s (pid %u)", h->caller, h->caller_pid) < 0 ||
             sd_event_add_io(w->event, &c->io_src, fd, EPOLLIN, on_client_io_cb, c) < 0) {
                 client_free(c);
                 return NULL;
@@ -810,6 +915,12 @@ static void attach(Worker *w, Client *c, uint32_t filter) {
         w->client = c;
         c->last_rx = now_mono(w);
         idle_stop(w);
+        {
+                char pb[24];
+
+                mon_event(w, AUDIT_SESSION_CONNECTED, "caller", c->caller, "caller_pid", num(pb, c->caller_pid),
+                          "origin", c->origin, NULL);
+        }
         outbuf_rewind(&w->out, filter);
         session_info(w, &s, SESSION_OPENED);
         s.availability = AVAILABILITY_AVAILABLE;
@@ -845,7 +956,7 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
                         return;
                 }
                 apply_options(w, &h->req, true);
-                id = queue_command(w, h->req.command);
+                id = queue_command(w, h->req.command, h->caller);
                 w->temporary = false;
                 session_info(w, &s, SESSION_DISCONNECTED);
                 (void) proto_put_session(&c->conn.out, PROTO_MSG_SESSION, &s);
@@ -864,7 +975,7 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
         if (busy(w))
                 (void) sd_event_add_time_relative(w->event, &c->wait_src, CLOCK_MONOTONIC, INVOKE_WAIT_LIMIT,
                                                   USEC_PER_SEC, on_invoke_wait_cb, c);
-        id = queue_command(w, h->req.command);
+        id = queue_command(w, h->req.command, h->caller);
         if (id != c->invoke_cmd)
                 log_warning("Command ids out of step (%u, %u)", id, c->invoke_cmd);
         send_status(w);
@@ -1032,6 +1143,16 @@ static int on_accept_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 
 /* ----------------------------------------------------------------- main */
 
+static int on_mon_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Worker *w = userdata;
+
+        mon_flush(w);
+        if (w->paused && conn_pending(&w->mon) <= MON_HIGH_WATER &&
+            (w->out.mode == BUFFERING_DROP || outbuf_room(&w->out) > 0))
+                set_reading(w, true);
+        return 0;
+}
+
 static int worker_setup(Worker *w) {
         const RunnerCallbacks callbacks = { .done = on_runner_done, .gone = on_runner_gone, .userdata = w };
         int r, devnull;
@@ -1051,13 +1172,24 @@ static int worker_setup(Worker *w) {
                 (void) dup2(devnull, 1);
                 safe_close(devnull);
         }
-        if (w->p->listen_fd >= 0 && w->p->listen_fd != LISTEN_FD) {
-                if (dup2(w->p->listen_fd, LISTEN_FD) < 0)
-                        return -errno;
-                w->p->listen_fd = LISTEN_FD;
-                (void) fd_cloexec(LISTEN_FD, true);
+        /* Our fds at fixed places: 3 dwelld, 4 the adoption socket, 5 the
+         * monitor.  Moved out of the way first so no dup2 clobbers another. */
+        {
+                int *fds[2] = { &w->p->listen_fd, &w->p->monitor_fd };
+                int targets[2] = { LISTEN_FD, MONITOR_FD };
+
+                for (int i = 0; i < 2; i++)
+                        if (*fds[i] >= 0 && (*fds[i] = fcntl(*fds[i], F_DUPFD_CLOEXEC, 100)) < 0)
+                                return -errno;
+                for (int i = 0; i < 2; i++) {
+                        if (*fds[i] < 0)
+                                continue;
+                        if (dup3(*fds[i], targets[i], O_CLOEXEC) < 0)
+                                return -errno;
+                        *fds[i] = targets[i];
+                }
         }
-        (void) close_range(LISTEN_FD + 1, ~0U, 0);
+        (void) close_range(MONITOR_FD + 1, ~0U, 0);
         (void) fd_nonblock(w->ctl->fd, true);
 
         r = sd_event_new(&w->event);
@@ -1076,7 +1208,9 @@ static int worker_setup(Worker *w) {
             (r = sd_event_add_io(w->event, &w->out_src, w->runner->out_fd, EPOLLIN, on_output_cb, w)) < 0 ||
             (r = sd_event_add_io(w->event, &w->err_src, w->runner->err_fd, EPOLLIN, on_output_cb, w)) < 0 ||
             (r = sd_event_add_io(w->event, &w->ctl_src, w->ctl->fd, EPOLLIN, on_ctl_cb, w)) < 0 ||
-            (r = sd_event_add_io(w->event, &w->listen_src, LISTEN_FD, EPOLLIN, on_accept_cb, w)) < 0)
+            (r = sd_event_add_io(w->event, &w->listen_src, LISTEN_FD, EPOLLIN, on_accept_cb, w)) < 0 ||
+            (w->p->monitor_fd >= 0 &&
+             (r = sd_event_add_io(w->event, &w->mon_src, MONITOR_FD, 0, on_mon_cb, w)) < 0))
                 return log_error_errno(r, "Failed to set up the worker's event loop: %m");
         /* Output is read before status lines, command ends and client
          * input, so that a command's output is in the buffer before its
@@ -1098,7 +1232,11 @@ int worker_main(HostParams *p, Conn *control) {
         int r;
 
         outbuf_init(&w.out, p->buffer_size, p->buffering);
+        /* The monitor channel holds transcript data until the monitor has
+         * written it; reading output stops at MON_HIGH_WATER. */
+        conn_init(&w.mon, p->monitor_fd, 4096, 64u * 1024 * 1024);
         r = worker_setup(&w);
+        w.mon.fd = p->monitor_fd;
         if (r < 0) {
                 (void) proto_put_failed(&control->out, r, "the session's shell could not be started");
                 (void) conn_flush_all(control, 5000);
@@ -1110,8 +1248,10 @@ int worker_main(HostParams *p, Conn *control) {
 
         r = sd_event_loop(w.event);
 
-        /* Tell dwelld we are done, as far as it listens. */
+        /* Tell dwelld and the monitor what is left, as far as they listen. */
         if (w.ctl_src)
                 (void) conn_flush_all(control, 1000);
+        if (w.mon_src)
+                (void) conn_flush_all(&w.mon, 5000);
         return r < 0 ? 1 : w.exit_code;
 }

@@ -34,6 +34,13 @@
 #                             cut short) in 4 KiB writes, each followed by the
 #                             byte count so far written to PROGRESS-FILE and a
 #                             sleep of DELAY seconds (default 0)
+#   stop_dwelld [SIGNAL]      sends SIGNAL (default TERM) to $DWELLD_PID and
+#                             waits (at most 10 s) until it is gone
+#   start_dwelld              starts a new dwelld the way ns-run.sh does (log
+#                             appended to dwelld.log), sets and exports
+#                             DWELLD_PID, and waits (at most 10 s) until it
+#                             answers on $DWELL_SOCK; non-zero if it does not
+#   restart_dwelld [SIGNAL]   stop_dwelld SIGNAL, then start_dwelld
 
 set -u
 
@@ -224,6 +231,50 @@ while done < total:
         time.sleep(delay)
 PY
         chmod 0644 "$1"
+}
+
+# True while PID exists and is not a zombie.
+_pid_alive() {
+        local state
+        kill -0 "$1" 2>/dev/null || return 1
+        state=$(sed 's/^.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+        [ "$state" != Z ]
+}
+
+stop_dwelld() {
+        local sig=${1:-TERM} i
+        [ -n "${DWELLD_PID:-}" ] || return 0
+        kill -"$sig" "$DWELLD_PID" 2>/dev/null
+        for ((i = 0; i < 100; i++)); do
+                _pid_alive "$DWELLD_PID" || return 0
+                sleep 0.1
+        done
+        echo "stop_dwelld: dwelld (pid $DWELLD_PID) still runs 10 s after SIG$sig" >&2
+        return 1
+}
+
+start_dwelld() {
+        local bin=$top_builddir/src/dwelld/dwelld i
+        # The same command line as ns-run.sh's.
+        "$bin" --socket "${DWELL_SOCK:-/run/dwell/dwelld.sock}" \
+                --config-dir "$DWELL_TEST_CONFIG_DIR" \
+                2>>"$DWELL_LOG_DIR/dwelld.log" </dev/null >&2 &
+        DWELLD_PID=$!
+        export DWELLD_PID
+        # A stale socket file may still be there: wait until it answers.
+        for ((i = 0; i < 100; i++)); do
+                if timeout 5 "$DWELL_BIN_DIR/dwell" list >/dev/null 2>&1; then
+                        return 0
+                fi
+                _pid_alive "$DWELLD_PID" || break
+                sleep 0.1
+        done
+        echo "start_dwelld: dwelld (pid $DWELLD_PID) does not answer on ${DWELL_SOCK:-/run/dwell/dwelld.sock}" >&2
+        return 1
+}
+
+restart_dwelld() {
+        stop_dwelld "${1:-TERM}" && start_dwelld
 }
 
 _lib_exit() {

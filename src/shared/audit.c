@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: ISC */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "log.h"
+
+static const struct {
+        const char *name;
+        const char *id;
+} events[_AUDIT_EVENT_MAX] = {
+        [AUDIT_AUTH_SUCCEEDED] = { "auth-succeeded", "961601c894b14b238e61963b0c371a51" },
+        [AUDIT_AUTH_FAILED] = { "auth-failed", "55e30e35c0bb45508fff620d09ca1a91" },
+        [AUDIT_ACCESS_DENIED] = { "access-denied", "337a9f6a52cd4c9686cd6c44e19d7c6b" },
+        [AUDIT_SESSION_CREATED] = { "session-created", "f6a936fc42324a5bb1445f9b04987d22" },
+        [AUDIT_SESSION_CONNECTED] = { "session-connected", "3662d13040424c529a3cbfddb2c22130" },
+        [AUDIT_SESSION_DISCONNECTED] = { "session-disconnected", "82eff6e1b7384187b2ad2334dcb82744" },
+        [AUDIT_COMMAND_STARTED] = { "command-started", "00fa5ba85dc14559b9590c280bacbef4" },
+        [AUDIT_COMMAND_FINISHED] = { "command-finished", "131954ffc48c4a119e72dc2443030b4a" },
+        [AUDIT_COMMAND_REFUSED] = { "command-refused", "c4ee3eebb6d548a88b59711e1ff606f9" },
+        [AUDIT_OUTPUT_DROPPED] = { "output-dropped", "7655a39ebb1043fe8dba2d073fb6d032" },
+        [AUDIT_IDLE_TIMEOUT] = { "idle-timeout", "40190c1b304040ffab2fd0a1832b58cc" },
+        [AUDIT_SESSION_REMOVED] = { "session-removed", "c6fd2c16c17f493d87213d1401c44beb" },
+        [AUDIT_SESSION_BROKEN] = { "session-broken", "b033e1740b164f2e8c691f9e4364f2af" },
+        [AUDIT_CONFIG_LOADED] = { "config-loaded", "f9ca854b3fa04a039786b87673e89709" },
+        [AUDIT_CONFIG_REJECTED] = { "config-rejected", "acc7d9d4d2904f5e848682c4e1de93c5" },
+        [AUDIT_ADMIN_LIST] = { "admin-list", "dadc941e47ac4d9393425b4d619fc5f8" },
+};
+
+const char *audit_event_to_string(AuditEvent e) {
+        return e >= 0 && e < _AUDIT_EVENT_MAX ? events[e].name : NULL;
+}
+
+AuditEvent audit_event_from_string(const char *s) {
+        for (int i = 0; s && i < _AUDIT_EVENT_MAX; i++)
+                if (streq(events[i].name, s))
+                        return (AuditEvent) i;
+        return _AUDIT_EVENT_INVALID;
+}
+
+const char *audit_event_message_id(AuditEvent e) {
+        return e >= 0 && e < _AUDIT_EVENT_MAX ? events[e].id : NULL;
+}
+
+#define MAX_FIELDS 24
+
+typedef struct Fields {
+        char *v[MAX_FIELDS];
+        size_t n;
+} Fields;
+
+static void add(Fields *f, const char *fmt, ...) _printf_(2, 3);
+static void add(Fields *f, const char *fmt, ...) {
+        va_list ap;
+
+        if (f->n >= MAX_FIELDS)
+                return;
+        va_start(ap, fmt);
+        if (vasprintf(&f->v[f->n], fmt, ap) >= 0)
+                f->n++;
+        va_end(ap);
+}
+
+static void add_str(Fields *f, const char *key, const char *value) {
+        if (value && *value)
+                add(f, "%s=%s", key, value);
+}
+
+static void collect(const AuditFields *a, Fields *f) {
+        if (a->session_id)
+                add(f, "DWELL_SESSION_ID=%" PRIu32, a->session_id);
+        add_str(f, "DWELL_SESSION_NAME", a->session_name);
+        add_str(f, "DWELL_INSTANCE_ID", a->instance_id);
+        add_str(f, "DWELL_OWNER", a->owner);
+        add_str(f, "DWELL_CALLER", a->caller);
+        if (a->caller_pid > 0)
+                add(f, "DWELL_CALLER_PID=%d", (int) a->caller_pid);
+        add_str(f, "DWELL_RUN_AS", a->run_as);
+        add_str(f, "DWELL_CONFIGURATION", a->configuration);
+        add_str(f, "DWELL_ORIGIN", a->origin);
+        if (a->command_id)
+                add(f, "DWELL_COMMAND_ID=%" PRIu32, a->command_id);
+        add_str(f, "DWELL_COMMAND", a->command);
+        if (a->exit_status >= 0)
+                add(f, "DWELL_EXIT_STATUS=%d", a->exit_status);
+        if (a->bytes >= 0)
+                add(f, "DWELL_BYTES=%" PRIi64, a->bytes);
+        add_str(f, "DWELL_REASON", a->reason);
+        add_str(f, "DWELL_FILE", a->file);
+}
+
+/* Checked per event (one access()): journald may come and go while the
+ * long-lived processes that write events keep running. */
+static int journal_available(void) {
+        return access("/run/systemd/journal/socket", W_OK) == 0;
+}
+
+/* One line, values with spaces or quotes quoted. */
+static void to_stderr(AuditEvent e, const char *message, const Fields *f) {
+        char line[8192];
+        size_t o = 0;
+
+        o += (size_t) snprintf(line + o, sizeof line - o, "AUDIT %s:", audit_event_to_string(e));
+        for (size_t i = 0; i < f->n && o < sizeof line; i++) {
+                const char *eq = strchr(f->v[i], '=');
+                bool plain = strcspn(eq + 1, " \t\"\\\n") == strlen(eq + 1);
+
+                if (plain)
+                        o += (size_t) snprintf(line + o, sizeof line - o, " %s", f->v[i]);
+                else {
+                        o += (size_t) snprintf(line + o, sizeof line - o, " %.*s=\"", (int) (eq - f->v[i]), f->v[i]);
+                        for (const char *c = eq + 1; *c && o + 4 < sizeof line; c++) {
+                                if (*c == '"' || *c == '\\')
+                                        line[o++] = '\\';
+                                line[o++] = *c == '\n' ? ' ' : *c;
+                        }
+                        if (o < sizeof line - 1)
+                                line[o++] = '"';
+                        line[o] = 0;
+                }
+        }
+        if (o < sizeof line)
+                snprintf(line + o, sizeof line - o, " -- %s", message);
+        log_full_errno(LOG_INFO, 0, "%s", line);
+}
+
+void audit_log(AuditEvent e, int priority, const AuditFields *a, const char *fmt, ...) {
+        AuditFields none = AUDIT_FIELDS_INIT;
+        struct iovec iov[MAX_FIELDS + 4];
+        char *message = NULL, *mid = NULL, *prio = NULL, *ev = NULL;
+        Fields f = {};
+        size_t n = 0;
+        va_list ap;
+
+        if (e < 0 || e >= _AUDIT_EVENT_MAX)
+                return;
+        va_start(ap, fmt);
+        if (vasprintf(&message, fmt, ap) < 0)
+                message = NULL;
+        va_end(ap);
+        collect(a ? a : &none, &f);
+
+        if (!journal_available()) {
+                to_stderr(e, strempty(message), &f);
+                goto done;
+        }
+        if (asprintf(&mid, "MESSAGE_ID=%s", events[e].id) < 0 ||
+            asprintf(&prio, "PRIORITY=%d", priority) < 0 ||
+            asprintf(&ev, "DWELL_EVENT=%s", events[e].name) < 0)
+                goto done;
+        iov[n++] = (struct iovec) { .iov_base = mid, .iov_len = strlen(mid) };
+        iov[n++] = (struct iovec) { .iov_base = prio, .iov_len = strlen(prio) };
+        iov[n++] = (struct iovec) { .iov_base = ev, .iov_len = strlen(ev) };
+        for (size_t i = 0; i < f.n; i++)
+                iov[n++] = (struct iovec) { .iov_base = f.v[i], .iov_len = strlen(f.v[i]) };
+        {
+                char *m = NULL;
+                if (asprintf(&m, "MESSAGE=%s", strempty(message)) >= 0) {
+                        iov[n++] = (struct iovec) { .iov_base = m, .iov_len = strlen(m) };
+                        if (sd_journal_sendv(iov, (int) n) < 0)
+                                to_stderr(e, strempty(message), &f);
+                        free(m);
+                }
+        }
+done:
+        for (size_t i = 0; i < f.n; i++)
+                free(f.v[i]);
+        free(message);
+        free(mid);
+        free(prio);
+        free(ev);
+}
