@@ -28,6 +28,11 @@ clang
 coreutils
 passwd
 login
+systemd
+systemd-container
+openssh-server
+openssh-client
+hyperfine
 "
 
 missing=

@@ -78,6 +78,7 @@ int client_notice(const char *fmt, ...) _printf_(1, 2);
 void json_print_string(FILE *f, const char *s);
 void json_print_session(FILE *f, const struct proto_session *s);
 int print_sessions(const struct proto_session *sessions, size_t n, bool long_format);
+int print_table(const struct proto_session *sessions, size_t n, bool long_format);
 int print_session(const struct proto_session *s);
 int loop_write(int fd, const void *p, size_t n);
 
@@ -165,3 +166,37 @@ int stream_exit_status(const Stream *s);
 
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t clock_now_ms(void);
+
+/* remote.c: -H HOST, one ssh process per request (see there). */
+extern const char *arg_host;            /* NULL: the local socket */
+
+typedef struct RemoteHost {
+        char user[PROTO_MAX_NAME + 1];  /* "" = ssh's default */
+        char host[1024];
+        char port[8];                   /* "" = ssh's default */
+} RemoteHost;
+
+/* [USER@]HOST[:PORT] ([HOST]:PORT for IPv6); prints its own error. */
+int remote_parse_host(const char *spec, RemoteHost *ret);
+/* Starts ssh for arg_host; returns our end of its stdin/stdout. */
+int remote_connect(void);
+/* After EOF before any answer: true if ssh reported that the host has no
+ * dwell subsystem, so that the request should be sent again through the
+ * bridge run as a command (remote_connect() now does that). */
+bool remote_retry_as_command(void);
+/* Reports the connection to arg_host as lost, with ssh's own reason. */
+int remote_lost(int r);
+
+/* multi.c: -H HOST,HOST...: one child dwell per host, at most
+ * arg_throttle at a time; their output prefixed with the host, their
+ * sessions and errors (sent as frames on multi_result_fd) merged. */
+extern unsigned arg_throttle;
+extern int multi_result_fd;             /* >= 0 in such a child */
+extern const char *multi_label;         /* the child's host, for prompts */
+/* Parent: runs the children and returns the worst exit status.  Child:
+ * sets *ret_child and arg_host, and the caller goes on to run the verb. */
+int multi_run(char **hosts, size_t n_hosts, const char *verb, bool *ret_child);
+int multi_send_error(uint16_t code, const char *message);
+int multi_send_sessions(const struct proto_session *s, size_t n, bool long_format, bool listing);
+/* Serializes PAM prompts of the children on the one terminal. */
+void multi_conv_lock(bool lock);

@@ -31,6 +31,8 @@
 
 const char *arg_socket = DEFAULT_SOCKET;
 bool arg_json = false;
+static char **arg_hosts = NULL;         /* -H, split at commas */
+static size_t arg_n_hosts = 0;
 
 static const Verb *const verbs[] = {
         &verb_new,
@@ -44,15 +46,20 @@ static const Verb *const verbs[] = {
 };
 
 static void help(void) {
-        printf("Usage: dwell [--socket PATH] [--json] VERB ...\n"
+        printf("Usage: dwell [-H [USER@]HOST[:PORT][,HOST...]] [--throttle N] [--socket PATH] [--json] VERB ...\n"
                "\n"
-               "Persistent, disconnectable shell sessions on this host.\n"
+               "Persistent, disconnectable shell sessions on this host, or on others over SSH.\n"
                "\n"
                "Verbs:\n");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 printf("  %-10s %s\n", verbs[i]->name, verbs[i]->synopsis);
         printf("\n"
                "Options:\n"
+               "  -H, --host [USER@]HOST[:PORT][,...]\n"
+               "                     reach dwelld on HOST through 'ssh -s HOST dwell' ($DWELL_SSH\n"
+               "                     replaces ssh); several hosts run in parallel, each output\n"
+               "                     line prefixed with its host\n"
+               "      --throttle N   at most N hosts at a time (default 32)\n"
                "      --socket PATH  dwelld's socket (default: $DWELL_SOCKET, else %s)\n"
                "      --json         machine-readable results and errors on stdout\n"
                "  -h, --help         show this help; 'dwell VERB --help' shows a verb's options\n"
@@ -158,10 +165,41 @@ static const Verb *verb_find(const char *name) {
         return NULL;
 }
 
+/* -H a,b,c: the list; each entry checked now, before anything runs. */
+static int parse_hosts(const char *arg) {
+        _cleanup_free_ char *copy = strdup(arg);
+        char *save = NULL;
+        int r;
+
+        if (!copy)
+                return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+        for (char *h = strtok_r(copy, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
+                RemoteHost parsed;
+                char **a;
+
+                r = remote_parse_host(h, &parsed);
+                if (r < 0)
+                        return r;
+                a = realloc(arg_hosts, (arg_n_hosts + 2) * sizeof(char *));
+                if (!a)
+                        return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+                arg_hosts = a;
+                arg_hosts[arg_n_hosts] = strdup(h);
+                if (!arg_hosts[arg_n_hosts])
+                        return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+                arg_hosts[++arg_n_hosts] = NULL;
+        }
+        if (arg_n_hosts == 0)
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "empty host list '%s'", arg);
+        return 0;
+}
+
 /* Returns 1 to run a verb (argv[optind] names it), 0 to exit 0, <0 on error. */
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_SOCKET = 0x100, ARG_JSON, ARG_VERSION };
+        enum { ARG_SOCKET = 0x100, ARG_JSON, ARG_VERSION, ARG_THROTTLE };
         static const struct option options[] = {
+                { "host",     required_argument, NULL, 'H'          },
+                { "throttle", required_argument, NULL, ARG_THROTTLE },
                 { "socket",  required_argument, NULL, ARG_SOCKET  },
                 { "json",    no_argument,       NULL, ARG_JSON    },
                 { "help",    no_argument,       NULL, 'h'         },
@@ -169,14 +207,31 @@ static int parse_argv(int argc, char *argv[]) {
                 {}
         };
         const char *e = getenv("DWELL_SOCKET");
-        int c;
+        int c, r;
 
         if (e && e[0])
                 arg_socket = e;
         opterr = 0;
         /* "+": stop at the verb; its options are its own. */
-        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "+:hH:", options, NULL)) >= 0)
                 switch (c) {
+                case 'H':
+                        r = parse_hosts(optarg);
+                        if (r < 0)
+                                return r;
+                        break;
+                case ARG_THROTTLE: {
+                        char *end;
+                        unsigned long v;
+
+                        errno = 0;
+                        v = strtoul(optarg, &end, 10);
+                        if (!optarg[0] || *end || errno || v == 0 || v > 1024 || optarg[0] == '-')
+                                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                                    "invalid throttle '%s' (expected 1-1024)", optarg);
+                        arg_throttle = (unsigned) v;
+                        break;
+                }
                 case ARG_SOCKET:
                         if (!optarg[0])
                                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "empty socket path");
@@ -237,6 +292,18 @@ int main(int argc, char *argv[]) {
         if (!v)
                 return finish(client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
                                            "unknown verb '%s' (see 'dwell --help')", argv[optind]));
+
+        if (arg_n_hosts == 1)
+                arg_host = arg_hosts[0];
+        else if (arg_n_hosts > 1) {
+                /* The parent returns the worst status; each child goes on
+                 * below with arg_host set. */
+                bool child = false;
+
+                r = multi_run(arg_hosts, arg_n_hosts, v->name, &child);
+                if (!child)
+                        return finish(r);
+        }
 
         /* The verb parses argv[optind..] afresh; 0 resets getopt fully. */
         argc -= optind;

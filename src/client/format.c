@@ -37,7 +37,10 @@ int client_error(int r, uint16_t code, const char *fmt, ...) {
                 msg = NULL;
 
         errors_reported++;
-        if (arg_json) {
+        if (multi_result_fd >= 0)
+                /* A child of a multi-host run: the parent reports it, naming the host. */
+                (void) multi_send_error(code, msg ? msg : "out of memory");
+        else if (arg_json) {
                 printf("{\"error\": \"%s\", \"message\": ", proto_error_to_string(code));
                 json_print_string(stdout, msg ? msg : "out of memory");
                 printf("}\n");
@@ -195,6 +198,10 @@ void json_print_session(FILE *f, const struct proto_session *s) {
                 json_print_string(f, s->command);
                 fputc('}', f);
         }
+        /* Reported by the client that created the session (dwell-bridge: the
+         * SSH client's address); null for a local client. */
+        fputs(", \"origin\": ", f);
+        json_print_string_or_null(f, s->origin);
         fputc('}', f);
 }
 
@@ -295,6 +302,7 @@ static int table_add_session(Table *t, const struct proto_session *s) {
                 buffering_to_string(s->buffering),
                 format_size(buffered, sizeof buffered, s->buffered),
                 format_size(dropped, sizeof dropped, s->dropped),
+                s->origin && s->origin[0] ? s->origin : "-",
                 s->command_id != 0 ? s->command : "-",
         };
         int r;
@@ -308,12 +316,12 @@ static int table_add_session(Table *t, const struct proto_session *s) {
         return 0;
 }
 
-static int print_table(const struct proto_session *sessions, size_t n, bool long_format) {
+int print_table(const struct proto_session *sessions, size_t n, bool long_format) {
         static const char *const header[] = {
                 "Id", "Name", "Host", "State", "Configuration", "Availability",
-                "Owner", "RunAs", "IdleTimeout", "Buffering", "Buffered", "Dropped", "Command",
+                "Owner", "RunAs", "IdleTimeout", "Buffering", "Buffered", "Dropped", "Origin", "Command",
         };
-        _cleanup_(table_done) Table t = { .n_columns = long_format ? 13 : 6 };
+        _cleanup_(table_done) Table t = { .n_columns = long_format ? ELEMENTSOF(header) : 6 };
         int r;
 
         for (size_t i = 0; i < t.n_columns; i++) {
@@ -331,6 +339,8 @@ static int print_table(const struct proto_session *sessions, size_t n, bool long
 
 /* A listing: the table, or a JSON array of session objects. */
 int print_sessions(const struct proto_session *sessions, size_t n, bool long_format) {
+        if (multi_result_fd >= 0)
+                return multi_send_sessions(sessions, n, long_format, true);
         if (!arg_json)
                 return print_table(sessions, n, long_format);
 
@@ -345,6 +355,8 @@ int print_sessions(const struct proto_session *sessions, size_t n, bool long_for
 
 /* One session (new, invoke -d): a table with its header, or one object. */
 int print_session(const struct proto_session *s) {
+        if (multi_result_fd >= 0)
+                return multi_send_sessions(s, 1, false, false);
         if (!arg_json)
                 return print_table(s, 1, false);
         json_print_session(stdout, s);

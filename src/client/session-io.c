@@ -44,6 +44,8 @@ int64_t clock_now_ms(void) {
 }
 
 int session_lost_dwelld(int r) {
+        if (arg_host)
+                return remote_lost(r);
         return client_error(r < 0 ? r : -ECONNRESET, PROTO_ERR_UNAVAILABLE, "lost connection to dwelld");
 }
 
@@ -83,11 +85,22 @@ static int socket_connect(const char *path) {
 /* Counts the requests this process sent (for the conversation cache). */
 static unsigned request_serial = 0;
 
+/* -H: the request frame as sent, in case it must be sent again through
+ * the bridge run as a command (remote.c), and whether anything came back. */
+static uint8_t *request_copy = NULL;
+static size_t request_copy_size = 0;
+static bool request_answered = false;
+
+static int request_connect(void) {
+        return arg_host ? remote_connect() : socket_connect(arg_socket);
+}
+
 int session_request(uint16_t type, const struct proto_request *req, Conn *ret) {
         int fd, r;
 
         request_serial++;
-        fd = socket_connect(arg_socket);
+        request_answered = false;
+        fd = request_connect();
         if (fd < 0)
                 return fd;
         conn_init(ret, fd, CLIENT_MAX_IN, CLIENT_MAX_OUT);
@@ -95,6 +108,15 @@ int session_request(uint16_t type, const struct proto_request *req, Conn *ret) {
         r = proto_put_request(&ret->out, type, req);
         if (r < 0)
                 return client_error(r, PROTO_ERR_INVALID_ARGUMENT, "request too large");
+        if (arg_host) {
+                free(request_copy);
+                request_copy_size = 0;
+                request_copy = malloc(buf_len(&ret->out));
+                if (request_copy) {
+                        memcpy(request_copy, buf_ptr(&ret->out), buf_len(&ret->out));
+                        request_copy_size = buf_len(&ret->out);
+                }
+        }
         r = conn_flush_all(ret, -1);
         if (r < 0)
                 return session_lost_dwelld(r);
@@ -165,7 +187,7 @@ static int conv_read_tty(int tty, const char *prompt, bool echo, char *buf, size
 }
 
 /* Asks the user; the answer is returned in buf (PROTO_MAX_TEXT bytes). */
-static int conv_read(const char *prompt, bool echo, char *buf, size_t size) {
+static int conv_read_one(const char *prompt, bool echo, char *buf, size_t size) {
         _cleanup_close_ int tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
 
         if (tty >= 0)
@@ -175,6 +197,22 @@ static int conv_read(const char *prompt, bool echo, char *buf, size_t size) {
         fputs(prompt, stderr);
         fflush(stderr);
         return read_line_fd(STDIN_FILENO, buf, size);
+}
+
+/* With several hosts (-H a,b), each host's client asks in turn, naming
+ * its host. */
+static int conv_read(const char *prompt, bool echo, char *buf, size_t size) {
+        _cleanup_free_ char *labelled = NULL;
+        int r;
+
+        if (!multi_label)
+                return conv_read_one(prompt, echo, buf, size);
+        if (asprintf(&labelled, "%s: %s", multi_label, prompt) < 0)
+                return -ENOMEM;
+        multi_conv_lock(true);
+        r = conv_read_one(labelled, echo, buf, size);
+        multi_conv_lock(false);
+        return r;
 }
 
 /* One dwell command may send several requests with --credential (remove
@@ -261,13 +299,36 @@ static int conv_answer(Conn *c, Frame *f) {
         }
 }
 
+/* -H HOST where sshd has no dwell subsystem: the same request again,
+ * through the bridge run as a command. */
+static int request_resend(Conn *c) {
+        int fd, r;
+
+        conn_done(c);
+        fd = remote_connect();
+        if (fd < 0)
+                return fd;
+        conn_init(c, fd, CLIENT_MAX_IN, CLIENT_MAX_OUT);
+        r = buf_put(&c->out, request_copy, request_copy_size);
+        if (r >= 0)
+                r = conn_flush_all(c, -1);
+        return r < 0 ? session_lost_dwelld(r) : 0;
+}
+
 int session_wait_answer(Conn *c, Frame *ret) {
         int r;
 
         for (;;) {
                 r = conn_wait_frame(c, ret, -1);
+                if (r <= 0 && arg_host && !request_answered && request_copy && remote_retry_as_command()) {
+                        r = request_resend(c);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 if (r <= 0)
                         return session_lost_dwelld(r);
+                request_answered = true;
                 if (ret->type == PROTO_MSG_ERROR) {
                         r = session_report_error(ret);
                         conn_consume(c, ret);
@@ -428,6 +489,13 @@ void stream_done(Stream *s) {
 }
 
 static int stream_lost(Stream *s, int r) {
+        /* Remote: the SSH connection is what was lost; the session is
+         * Disconnected on HOST with its output kept.  (detach_ok is set by
+         * connect alone.) */
+        if (arg_host)
+                return client_error(r < 0 ? r : -ECONNRESET, PROTO_ERR_UNAVAILABLE,
+                                    "lost connection to %s; reconnect with: dwell -H %s %s %s",
+                                    arg_host, arg_host, s->detach_ok ? "connect" : "receive", s->name);
         return client_error(r < 0 ? r : -ECONNRESET, PROTO_ERR_UNAVAILABLE,
                             "lost connection to session %s; reconnect with: dwell receive %s", s->name, s->name);
 }
