@@ -202,6 +202,8 @@ void json_print_session(FILE *f, const struct proto_session *s) {
          * SSH client's address); null for a local client. */
         fputs(", \"origin\": ", f);
         json_print_string_or_null(f, s->origin);
+        fputs(", \"reason\": ", f);
+        json_print_string_or_null(f, s->reason);
         fputc('}', f);
 }
 
@@ -303,6 +305,7 @@ static int table_add_session(Table *t, const struct proto_session *s) {
                 format_size(buffered, sizeof buffered, s->buffered),
                 format_size(dropped, sizeof dropped, s->dropped),
                 s->origin && s->origin[0] ? s->origin : "-",
+                s->reason && s->reason[0] ? s->reason : "-",
                 s->command_id != 0 ? s->command : "-",
         };
         int r;
@@ -319,7 +322,7 @@ static int table_add_session(Table *t, const struct proto_session *s) {
 int print_table(const struct proto_session *sessions, size_t n, bool long_format) {
         static const char *const header[] = {
                 "Id", "Name", "Host", "State", "Configuration", "Availability",
-                "Owner", "RunAs", "IdleTimeout", "Buffering", "Buffered", "Dropped", "Origin", "Command",
+                "Owner", "RunAs", "IdleTimeout", "Buffering", "Buffered", "Dropped", "Origin", "Reason", "Command",
         };
         _cleanup_(table_done) Table t = { .n_columns = long_format ? ELEMENTSOF(header) : 6 };
         int r;

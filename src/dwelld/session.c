@@ -547,14 +547,30 @@ static void session_host_gone(Session *s, bool clean, const char *reason) {
         notify_waiters(s, -EIO, s->broken_reason);
 }
 
+static int info_read(const char *path, struct proto_kv *ret);
+
 static int on_monitor_exit_cb(sd_event_source *src, const siginfo_t *si, void *userdata) {
-        char reason[128];
+        Session *s = userdata;
+        _cleanup_free_ char *path = NULL;
+        struct proto_kv kv = {};
+        char reason[256];
 
         if (si->si_code == CLD_EXITED)
                 snprintf(reason, sizeof reason, "session host exited with status %d", si->si_status);
         else
                 snprintf(reason, sizeof reason, "session host killed by signal %s", strsignal(si->si_status));
-        session_host_gone(userdata, si->si_code == CLD_EXITED && si->si_status == 0, reason);
+        /* The monitor leaves a better reason in the session's info file. */
+        if (!(si->si_code == CLD_EXITED && si->si_status == 0) &&
+            asprintf(&path, "%s/sessions/%s.info", s->manager->state_dir, s->info.instance_id) >= 0 &&
+            info_read(path, &kv) >= 0) {
+                const char *b = proto_kv_get(&kv, "broken_reason");
+                if (b)
+                        snprintf(reason, sizeof reason, "%s", b);
+                free(s->info_path);
+                s->info_path = TAKE_PTR(path);  /* removed with the session */
+        }
+        proto_kv_done(&kv);
+        session_host_gone(s, si->si_code == CLD_EXITED && si->si_status == 0, reason);
         return 0;
 }
 

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 #include <errno.h>
+#include <sys/signalfd.h>
+#include <sys/prctl.h>
+#include <dirent.h>
 #include <syslog.h>
 #include <inttypes.h>
 #include <sys/syscall.h>
@@ -535,13 +538,6 @@ static int become_worker(HostParams *p, Conn *control) {
         return worker_main(p, control);
 }
 
-static int exit_status(int status, pid_t pid) {
-        if (WIFEXITED(status))
-                return WEXITSTATUS(status);
-        log_warning("Worker %d killed by signal %s", (int) pid, strsignal(WTERMSIG(status)));
-        return EXIT_WORKER;
-}
-
 static uint64_t kv_num(const struct proto_kv *kv, const char *key, uint64_t def) {
         const char *v = proto_kv_get(kv, key);
         char *end;
@@ -612,6 +608,11 @@ static void on_event(const HostParams *p, Transcript *t, const struct proto_kv *
                 transcript_line(t, "output dropped from the session's buffer: %" PRIi64 " bytes of command %u "
                                 "(the transcript has them all)", f.bytes, f.command_id);
                 break;
+        case AUDIT_SESSION_BROKEN:
+                audit_log(e, LOG_WARNING, &f, "Session %u (%s) of %s is broken: %s", p->id, p->name, p->owner,
+                          strempty(reason));
+                transcript_line(t, "broken: %s", strempty(reason));
+                break;
         case AUDIT_IDLE_TIMEOUT:
                 audit_log(e, priority, &f, "Session %u (%s) of %s idle for %s: removed", p->id, p->name, p->owner,
                           strempty(reason));
@@ -622,57 +623,144 @@ static void on_event(const HostParams *p, Transcript *t, const struct proto_kv *
         }
 }
 
-/* Waits for the worker, meanwhile writing what it reports. */
-static int watch_worker(HostParams *p, pid_t pid, int fd, Transcript *t) {
-        int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
-        bool open = true;
-        int status;
+/* The PAM session: closed when the session ends, or as soon as its
+ * shell is gone (the worker then stays only to hand out buffered output). */
+typedef struct PamSession {
+        pam_handle_t *pamh;
+        const char *user;
+        bool open;
+} PamSession;
+
+static void pam_session_close(PamSession *ps) {
+        int pr;
+
+        if (!ps->open)
+                return;
+        ps->open = false;
+        pr = pam_close_session(ps->pamh, 0);
+        if (pr != PAM_SUCCESS)
+                log_warning("pam_close_session(%s) failed: %s", ps->user, pam_strerror(ps->pamh, pr));
+        (void) pam_setcred(ps->pamh, PAM_DELETE_CRED | PAM_SILENT);
+}
+
+static void on_frame(const HostParams *p, Transcript *t, PamSession *ps, Frame *f) {
+        struct proto_kv kv;
+        struct proto_record rec;
+
+        if (f->type == PROTO_MSG_KV && proto_get_kv(&f->payload, &kv) >= 0) {
+                on_event(p, t, &kv);
+                if (streq_ptr(proto_kv_get(&kv, "event"), audit_event_to_string(AUDIT_SESSION_BROKEN)))
+                        pam_session_close(ps);
+                proto_kv_done(&kv);
+        } else if (f->type == PROTO_MSG_RECORD && proto_get_record(&f->payload, &rec) >= 0)
+                transcript_output(t, rec.cmd_id, rec.kind == RECORD_STDOUT ? 0 : 1, rec.data, rec.size);
+}
+
+/* The monitor is the session's child subreaper: whatever the session's
+ * processes leave behind is reparented here.  Once the worker is gone, so
+ * must they be: SIGHUP and SIGTERM, then SIGKILL after a grace period. */
+static void end_leftovers(void) {
+        for (int round = 0; round < 40; round++) {
+                bool any = false;
+                DIR *d = opendir("/proc");
+                struct dirent *de;
+
+                while (d && (de = readdir(d))) {
+                        char path[64], buf[512], *rp;
+                        pid_t pid = (pid_t) atoi(de->d_name), ppid;
+                        FILE *f;
+
+                        if (pid <= 0)
+                                continue;
+                        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+                        f = fopen(path, "re");
+                        if (!f)
+                                continue;
+                        if (!fgets(buf, sizeof buf, f)) {
+                                fclose(f);
+                                continue;
+                        }
+                        fclose(f);
+                        rp = strrchr(buf, ')');
+                        if (!rp || sscanf(rp + 1, " %*c %d", &ppid) != 1 || ppid != getpid())
+                                continue;
+                        any = true;
+                        if (round == 0) {
+                                (void) kill(pid, SIGHUP);
+                                (void) kill(pid, SIGCONT);
+                                (void) kill(pid, SIGTERM);
+                        } else if (round >= 30)
+                                (void) kill(pid, SIGKILL);
+                }
+                if (d)
+                        closedir(d);
+                while (waitpid(-1, NULL, WNOHANG) > 0)
+                        ;
+                if (!any)
+                        return;
+                usleep(100 * 1000);
+        }
+}
+
+/* Waits for the worker, meanwhile writing what it reports; returns its
+ * exit status and, if it ended abnormally, why. */
+static int watch_worker(HostParams *p, pid_t worker, int fd, int sigfd, Transcript *t, PamSession *ps,
+                        char *reason, size_t reason_size) {
+        bool open = true, done = false;
+        int status = 0;
         Conn c;
 
         conn_init(&c, fd, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 4096);
-        for (;;) {
+        while (!done || open) {
                 struct pollfd pfd[2] = {
                         { .fd = open ? c.fd : -1, .events = POLLIN },
-                        { .fd = pidfd, .events = POLLIN },
+                        { .fd = done ? -1 : sigfd, .events = POLLIN },
                 };
                 Frame f;
                 int r;
 
-                if (poll(pfd, 2, pidfd < 0 ? 1000 : -1) < 0 && errno != EINTR)
-                        break;
+                if (poll(pfd, 2, done ? 1000 : -1) <= 0) {
+                        if (done)
+                                break;          /* the worker is gone and its socket is silent */
+                        continue;
+                }
+                if (pfd[1].revents) {
+                        struct signalfd_siginfo si;
+                        pid_t pid;
+                        int st;
+
+                        while (read(sigfd, &si, sizeof si) == sizeof si)
+                                ;
+                        while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+                                if (pid == worker) {
+                                        done = true;
+                                        status = st;
+                                }
+                }
                 if (pfd[0].revents) {
                         r = conn_fill(&c);
                         if (r == 0 || (r < 0 && r != -EAGAIN))
                                 open = false;
                         while ((r = conn_next(&c, &f)) > 0) {
-                                struct proto_kv kv;
-                                struct proto_record rec;
-
-                                if (f.type == PROTO_MSG_KV && proto_get_kv(&f.payload, &kv) >= 0) {
-                                        on_event(p, t, &kv);
-                                        proto_kv_done(&kv);
-                                } else if (f.type == PROTO_MSG_RECORD && proto_get_record(&f.payload, &rec) >= 0)
-                                        transcript_output(t, rec.cmd_id, rec.kind == RECORD_STDOUT ? 0 : 1,
-                                                          rec.data, rec.size);
+                                on_frame(p, t, ps, &f);
                                 conn_consume(&c, &f);
                         }
                         if (r < 0)
-                                open = false;   /* a bad frame: stop listening, keep waiting */
+                                open = false;   /* a bad frame: stop listening */
                 }
-                /* The worker is gone once it exited and said all it had to. */
-                if ((pidfd < 0 || pfd[1].revents) && !open)
-                        break;
-                if (pidfd >= 0 && pfd[1].revents && open && !pfd[0].revents)
-                        break;
         }
-        safe_close(pidfd);
         conn_done(&c);
-        for (;;) {
-                if (waitpid(pid, &status, 0) >= 0)
-                        return exit_status(status, pid);
-                if (errno != EINTR)
-                        return EXIT_WORKER;
+
+        if (WIFEXITED(status)) {
+                if (WEXITSTATUS(status) != 0)
+                        snprintf(reason, reason_size, "the session worker exited with status %d",
+                                 WEXITSTATUS(status));
+                return WEXITSTATUS(status);
         }
+        snprintf(reason, reason_size, "the session worker was killed by signal %s",
+                 sigabbrev_np(WTERMSIG(status)) ?: "?");
+        log_warning("Session %s: %s", p->name, reason);
+        return EXIT_WORKER;
 }
 
 int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
@@ -680,6 +768,10 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         _cleanup_close_pair_ int mon[2] = { -EBADF, -EBADF };
         Transcript transcript = {};
         pam_handle_t *pamh = NULL;
+        PamSession ps = {};
+        char reason[160] = "";
+        int sigfd = -EBADF;
+        sigset_t ss;
         pid_t pid;
         int pr, r, status;
 
@@ -710,6 +802,7 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
                 pam_end(pamh, pr);
                 return EXIT_PAM;
         }
+        ps = (PamSession) { .pamh = pamh, .user = p->user, .open = true };
         r = build_env(p, pamh);
         if (r < 0) {
                 report_failure(control, r, "Out of memory building the environment");
@@ -738,6 +831,17 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
                 status = EXIT_WORKER;
                 goto close_session;
         }
+        /* Children are reaped through a signalfd; orphans of the session
+         * come to us (child subreaper), so that none outlives it. */
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        sigfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sigfd < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+                report_failure(control, -errno, "Failed to watch the session's processes: %s", strerror(errno));
+                status = EXIT_WORKER;
+                goto close_session;
+        }
 
         pid = fork();
         if (pid < 0) {
@@ -748,6 +852,7 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         if (pid == 0) {
                 /* The worker: no PAM handle use from here (PAM_DATA_SILENT rule). */
                 safe_close(mon[0]);
+                safe_close(sigfd);
                 p->monitor_fd = mon[1];
                 _exit(become_worker(p, control));
         }
@@ -756,22 +861,18 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         control->fd = safe_close(control->fd);
         p->listen_fd = safe_close(p->listen_fd);
         mon[1] = safe_close(mon[1]);
-        status = watch_worker(p, pid, TAKE_FD(mon[0]), &transcript);
-        if (status != 0) {
-                char reason[128];
-
-                /* Kept: a dwelld started later reports the session Broken. */
-                snprintf(reason, sizeof reason, "the session worker ended unexpectedly (status %d)", status);
+        status = watch_worker(p, pid, TAKE_FD(mon[0]), sigfd, &transcript, &ps, reason, sizeof reason);
+        end_leftovers();
+        if (status != 0)
+                /* Kept: dwelld reports the session Broken with this reason,
+                 * now or after its own restart. */
                 (void) write_info(p, spawn, reason);
-        }
         remove_session_files(p, status != 0);
 
 close_session:
+        safe_close(sigfd);
         transcript_close(&transcript);
-        pr = pam_close_session(pamh, 0);
-        if (pr != PAM_SUCCESS)
-                log_warning("pam_close_session(%s) failed: %s", p->user, pam_strerror(pamh, pr));
-        (void) pam_setcred(pamh, PAM_DELETE_CRED | PAM_SILENT);
-        pam_end(pamh, pr);
+        pam_session_close(&ps);
+        pam_end(pamh, PAM_SUCCESS);
         return status;
 }

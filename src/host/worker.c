@@ -536,6 +536,9 @@ static void on_runner_gone(Runner *r, int status, void *userdata) {
         w->state = SESSION_BROKEN;
         snprintf(w->broken_reason, sizeof w->broken_reason, "the shell exited with status %d", status);
         w->exit_code = EXIT_SHELL_GONE;
+        /* The monitor closes the PAM session now; we stay to hand out
+         * what is buffered until the session is removed. */
+        mon_event(w, AUDIT_SESSION_BROKEN, "reason", w->broken_reason, NULL);
         send_status(w);
         pump(w);
 }
@@ -944,8 +947,8 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
         uint32_t id;
 
         if (w->shell_dead) {
-                reply_once(c, PROTO_ERR_UNAVAILABLE, "the shell of session %s has exited; remove the session",
-                           w->p->name);
+                reply_once(c, PROTO_ERR_UNAVAILABLE, "session %s is broken (%s); remove it", w->p->name,
+                           w->broken_reason);
                 return;
         }
         if (h->req.flags & PROTO_REQ_F_DISCONNECTED) {
