@@ -33,6 +33,10 @@ systemd-container
 openssh-server
 openssh-client
 hyperfine
+tmux
+screen
+dtach
+gnuplot-nox
 "
 
 missing=

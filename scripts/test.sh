@@ -11,7 +11,9 @@
 #      check that the host's users and PAM files are unchanged;
 #   3. a bounded libFuzzer run of each fuzz target (DWELL_TEST_FUZZ_SECONDS,
 #      default 30; 0 skips) — one test per target;
-#   4. `make distcheck` — one test (skip with DWELL_TEST_DISTCHECK=0).
+#   4. the benchmark harness in quick mode (tests/bench-smoke.sh; skip with
+#      DWELL_TEST_BENCH=0) — one test: every case ran;
+#   5. `make distcheck` — one test (skip with DWELL_TEST_DISTCHECK=0).
 # The last line printed is exactly "N passed, N failed"; the exit status is
 # non-zero if anything failed. Reads nothing from stdin.
 set -u
@@ -118,6 +120,24 @@ fi
 rm -f "$ilog"
 passed=$((passed + i_pass))
 failed=$((failed + i_fail))
+
+# ------------------------------------------------------------------ bench smoke
+# The benchmark harness in quick mode: every case must run (not how fast).
+if [ "${DWELL_TEST_BENCH:-1}" = 1 ]; then
+        echo "=== benchmark harness smoke test ==="
+        brc=0
+        bash "$top/tests/bench-smoke.sh" >"$top/bench-smoke.log" 2>&1 || brc=$?
+        if [ "$brc" -eq 0 ]; then
+                passed=$((passed + 1))
+                summary+=("bench smoke (scripts/bench.sh --quick): passed")
+        elif [ "$brc" -eq 77 ]; then
+                summary+=("bench smoke: SKIPPED ($(tail -n 1 "$top/bench-smoke.log"))")
+        else
+                tail -n 40 "$top/bench-smoke.log"
+                failed=$((failed + 1))
+                summary+=("bench smoke: FAILED (see bench-smoke.log)")
+        fi
+fi
 
 # ------------------------------------------------------------------ distcheck
 if [ "${DWELL_TEST_DISTCHECK:-1}" = 1 ]; then

@@ -1,0 +1,127 @@
+#!/bin/bash
+# SPDX-License-Identifier: ISC
+#
+# scripts/bench.sh [--quick] [--worktree] [--no-install-check] [--no-remote] [--outdir DIR]
+#
+# The dwell benchmark (issue 6), as root on Debian 12:
+#   1. installs what is missing from Debian's packages (tmux, screen, dtach,
+#      hyperfine, gnuplot-nox, python3 and the build dependencies), unless
+#      --no-install-check;
+#   2. builds dwell optimised (-O2, no sanitizers) in bench/build/head from
+#      the committed tree (git HEAD), or with --worktree in
+#      bench/build/worktree from the working tree, uncommitted changes
+#      included; the in-tree build is never touched — bench/build.sh;
+#   3. runs bench/inside.sh in the integration tests' sandbox
+#      (tests/integration/ns-run.sh: private mount/pid/uts namespaces, test
+#      users, a real dwelld from the optimised build) — every case, dwell and
+#      its peers side by side, interleaved round by round;
+#   4. runs bench/remote.sh (the ssh rows), if it exists, unless --no-remote;
+#   5. writes DIR/RESULTS.md, DIR/results.json and DIR/scaling.png (default
+#      DIR: bench/) and prints each goal with its measured ratio, met or not.
+#
+# --quick: smaller sizes and counts (under 2 minutes); the full run takes
+# about 10 minutes on 2 cores. Exit status: 0 if every case ran (goals not
+# met do not fail it), 1 if something failed. See bench/README.md.
+set -eu
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+quick=0 install=1 remote=1 outdir=$top/bench source=head
+while [ $# -gt 0 ]; do
+        case "$1" in
+        --quick) quick=1;;
+        --no-install-check) install=0;;
+        --no-remote) remote=0;;
+        --worktree) source=worktree;;
+        --outdir) outdir=${2:?--outdir needs a directory}; shift;;
+        -h|--help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+        *) echo "bench.sh: unknown argument $1" >&2; exit 2;;
+        esac
+        shift
+done
+mkdir -p "$outdir"
+outdir=$(cd "$outdir" && pwd)
+[ "$(id -u)" -eq 0 ] || { echo "bench.sh: run as root (sudo scripts/bench.sh)" >&2; exit 1; }
+start=$(date +%s)
+
+# ------------------------------------------------------------------ 1. packages
+if [ "$install" = 1 ]; then
+        "$top/scripts/deps.sh"
+        missing=
+        for p in tmux screen dtach hyperfine gnuplot-nox python3; do
+                [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] ||
+                        missing="$missing $p"
+        done
+        if [ -n "$missing" ]; then
+                echo "bench.sh: installing:$missing" >&2
+                export DEBIAN_FRONTEND=noninteractive
+                apt-get update -qq >&2
+                # shellcheck disable=SC2086
+                apt-get install -y -qq --no-install-recommends $missing >&2
+        fi
+fi
+for c in tmux screen dtach gnuplot python3 setpriv unshare; do
+        command -v "$c" >/dev/null || { echo "bench.sh: $c is missing (run without --no-install-check)" >&2; exit 1; }
+done
+
+# ------------------------------------------------------------------ 2. build
+echo "=== building dwell optimised (bench/build/$source) ===" >&2
+build=$("$top/bench/build.sh" "$source" | tail -n 1)
+
+# ------------------------------------------------------------------ 3. local cases
+# Raw data of the run (kept: `bench/bench.py report` regenerates the report).
+# It lives under bench/build/ because the sandbox hides /tmp, /run and /home.
+if [ "$outdir" = "$top/bench" ]; then
+        run=$top/bench/build/run
+        rm -rf "$run"
+        mkdir -p "$run"
+else
+        mkdir -p "$top/bench/build"
+        run=$(mktemp -d "$top/bench/build/run.XXXXXX")
+        trap 'mkdir -p "$outdir/run" && cp -a "$run/." "$outdir/run/" 2>/dev/null; rm -rf "$run"' EXIT
+fi
+{
+        printf '{"date": "%s",' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+        printf ' "nproc": "%s",' "$(nproc)"
+        printf ' "cpu": "%s",' "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+        printf ' "kernel": "%s",' "$(uname -sr)"
+        printf ' "memory": "%s MiB",' "$(( $(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo) / 1024 ))"
+        printf ' "os": "%s",' "$(. /etc/os-release && echo "$PRETTY_NAME")"
+        if [ "$source" = head ]; then
+                printf ' "dwell": "%s (committed tree)"}\n' "$(cd "$top" && git rev-parse --short HEAD)"
+        else
+                printf ' "dwell": "%s (working tree)"}\n' "$(cd "$top" && git describe --always --dirty)"
+        fi
+} > "$run/machine.json"
+
+echo "=== local cases in the sandbox ($([ "$quick" = 1 ] && echo quick || echo full)) ===" >&2
+qarg=()
+[ "$quick" = 1 ] && qarg=(--quick)
+rc=0
+top_srcdir=$build top_builddir=$build timeout -k 10 1200 \
+        "$top/tests/integration/ns-run.sh" "$top/bench/inside.sh" "${qarg[@]}" --out "$run/raw.json" \
+        </dev/null || rc=$?
+if [ "$rc" -ne 0 ] || [ ! -s "$run/raw.json" ]; then
+        echo "bench.sh: the sandboxed run failed (exit $rc)" >&2
+        exit 1
+fi
+
+# ------------------------------------------------------------------ 4. remote
+: > "$run/remote.md"
+if [ "$remote" = 1 ] && [ -x "$top/bench/remote.sh" ]; then
+        echo "=== remote cases (bench/remote.sh) ===" >&2
+        rrc=0
+        # remote.sh runs its own sandbox on the in-tree build (it needs dwell-bridge).
+        rruns=(); [ "$quick" = 1 ] && rruns=(RUNS=8 WARMUP=1)
+        env "${rruns[@]}" timeout -k 10 600 \
+                "$top/bench/remote.sh" "${qarg[@]}" >"$run/remote.md" 2>"$run/remote.err" </dev/null || rrc=$?
+        if [ "$rrc" -ne 0 ]; then
+                echo "bench.sh: bench/remote.sh failed (exit $rrc); its stderr:" >&2
+                tail -n 20 "$run/remote.err" >&2
+                { echo; echo "*bench/remote.sh exited with status $rrc.*"; } >>"$run/remote.md"
+        fi
+fi
+
+# ------------------------------------------------------------------ 5. report (and plot)
+python3 "$top/bench/bench.py" report --raw "$run/raw.json" --machine "$run/machine.json" \
+        --remote "$run/remote.md" --outdir "$outdir"
+echo "report: $outdir/RESULTS.md, $outdir/results.json, $outdir/scaling.png ($(( $(date +%s) - start )) s)"
