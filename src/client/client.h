@@ -139,6 +139,15 @@ typedef enum StreamResult {
         STREAM_INPUT,           /* the input fd is readable */
 } StreamResult;
 
+/* What our stdout/stderr is decides how output is written (see
+ * stream_write_data()). */
+typedef enum OutKind {
+        OUT_OTHER,              /* terminal, socket ...: PIPE_BUF pieces */
+        OUT_REGULAR,            /* a file: announced writes, measured on resume */
+        OUT_PIPE,               /* a pipe: as much as it has room for */
+        OUT_SINK,               /* a character device that never blocks (/dev/null) */
+} OutKind;
+
 typedef struct Stream {
         Conn *conn;
         char *name;             /* session name, for messages */
@@ -151,7 +160,7 @@ typedef struct Stream {
         bool exited;            /* the invoked command's EXIT arrived */
         int last_status;        /* last EXIT or SYNCED status, -1 = none */
         bool detach_ok;         /* connect: DETACHED is a notice, not a failure */
-        bool regular[2];        /* stdout, stderr are regular files */
+        uint8_t out_kind[2];    /* OutKind of stdout, stderr */
 } Stream;
 
 /* Takes ATTACHED; the stream borrows c. */

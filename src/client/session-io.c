@@ -17,16 +17,18 @@
  * what to reconnect to.
  */
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <time.h>
@@ -452,9 +454,15 @@ static int stream_send_resume(Stream *s) {
         for (int k = 0; k < 2; k++) {
                 struct stat st;
 
-                if (fstat(k + 1, &st) < 0 || !S_ISREG(st.st_mode))
+                if (fstat(k + 1, &st) < 0)
                         continue;
-                s->regular[k] = true;
+                if (S_ISFIFO(st.st_mode))
+                        s->out_kind[k] = OUT_PIPE;
+                else if (S_ISCHR(st.st_mode) && !isatty(k + 1) && major(st.st_rdev) == 1)
+                        s->out_kind[k] = OUT_SINK;      /* memory devices: /dev/null, /dev/zero */
+                if (!S_ISREG(st.st_mode))
+                        continue;
+                s->out_kind[k] = OUT_REGULAR;
                 rs.dev[k] = (uint64_t) st.st_dev;
                 rs.ino[k] = (uint64_t) st.st_ino;
                 rs.size[k] = (uint64_t) st.st_size;
@@ -540,23 +548,38 @@ static int stream_ack(Stream *s, uint64_t seq, uint64_t offset) {
         return stream_send(s, proto_put_ack(&s->conn->out, &a));
 }
 
+/* How much may go into a pipe in one write that cannot block: its free
+ * room (a write that need not wait is not interrupted), at least PIPE_BUF
+ * (which the kernel writes all or nothing). */
+static size_t pipe_room(int fd, size_t want) {
+        int size, used;
+
+        if (want <= PIPE_BUF)
+                return want;
+        size = fcntl(fd, F_GETPIPE_SZ);
+        if (size <= 0 || ioctl(fd, FIONREAD, &used) < 0 || used < 0 || used >= size)
+                return PIPE_BUF;
+        return MAX(MIN(want, (size_t) (size - used)), (size_t) PIPE_BUF);
+}
+
 /* Writing a record's data so that a client killed at any moment neither
  * loses nor repeats a byte on the next receive:
  *  - to a regular file: announce the write (ACK with an intent: how much,
  *    and the file's size now), write it, acknowledge it.  If we die in
  *    between, the next client's RESUME reports the file's size, from which
  *    the worker knows how much landed.
- *  - to anything else (pipe, terminal): pieces of at most PIPE_BUF bytes,
- *    each acknowledged as soon as it is out.  Such a write to a pipe is
- *    all or nothing; only a death between a write and its
- *    acknowledgement can repeat one piece. */
+ *  - to a pipe: pieces that cannot block (as much as the pipe has room
+ *    for, or PIPE_BUF), each acknowledged as soon as it is out; to a
+ *    terminal or socket, PIPE_BUF pieces.  Only a death between a write and
+ *    its acknowledgement can then repeat one piece.
+ *  - to /dev/null and the like: the whole record, then one acknowledgement. */
 static int stream_write_data(Stream *s, int fd, const struct proto_record *rec) {
         uint64_t base = rec->value > 0 ? (uint64_t) rec->value : 0;
-        int k = fd == STDOUT_FILENO ? 0 : 1;
+        OutKind kind = s->out_kind[fd == STDOUT_FILENO ? 0 : 1];
         size_t done = 0;
         int r;
 
-        if (s->regular[k] && rec->size > 0) {
+        if (kind == OUT_REGULAR && rec->size > 0) {
                 struct proto_ack a = { .seq = rec->seq, .offset = base, .intent_len = rec->size };
                 struct stat st;
 
@@ -568,23 +591,25 @@ static int stream_write_data(Stream *s, int fd, const struct proto_record *rec) 
                         r = conn_flush_all(s->conn, STREAM_SEND_TIMEOUT_MS);
                 if (r < 0)
                         return stream_lost(s, r);
-                r = loop_write(fd, rec->data, rec->size);
-                if (r < 0)
-                        return stream_output_failed(s, r);
-                return stream_ack(s, rec->seq, base + rec->size);
         }
         while (done < rec->size) {
-                size_t n = MIN(rec->size - done, (size_t) PIPE_BUF);
+                size_t n = rec->size - done;
 
+                if (kind == OUT_PIPE)
+                        n = pipe_room(fd, n);
+                else if (kind == OUT_OTHER)
+                        n = MIN(n, (size_t) PIPE_BUF);
                 r = loop_write(fd, rec->data + done, n);
                 if (r < 0)
                         return stream_output_failed(s, r);
                 done += n;
-                r = stream_ack(s, rec->seq, base + done);
-                if (r < 0)
-                        return r;
+                if (done < rec->size) {
+                        r = stream_ack(s, rec->seq, base + done);
+                        if (r < 0)
+                                return r;
+                }
         }
-        return 0;
+        return stream_ack(s, rec->seq, base + done);
 }
 
 static int stream_handle_record(Stream *s, Frame *f, StreamUntil until) {
