@@ -799,8 +799,10 @@ static int on_client_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u
         if (revents & EPOLLOUT) {
                 client_flush(c);
                 if (w->client != c)
-                        return 0;
+                        return 0;       /* c may be gone */
                 pump(w);
+                if (w->client != c)
+                        return 0;       /* a failed write in pump() lost (and freed) it */
         }
         if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
                 return 0;
