@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "conn.h"
 #include "macro.h"
 #include "proto.h"
 
@@ -99,26 +100,6 @@ static int socket_connect(const char *path) {
         return TAKE_FD(fd);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN) {
-                                struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-                                (void) poll(&pfd, 1, -1);
-                                continue;
-                        }
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 static int send_origin(int fd) {
         char origin[256];
         Buf b;
@@ -128,7 +109,7 @@ static int send_origin(int fd) {
         buf_init(&b, PROTO_HEADER_SIZE + PROTO_MAX_TEXT + 4);
         r = proto_put_str_msg(&b, PROTO_MSG_ORIGIN, origin);
         if (r >= 0)
-                r = write_all(fd, buf_ptr(&b), buf_len(&b));
+                r = loop_write(fd, buf_ptr(&b), buf_len(&b));
         buf_done(&b);
         return r;
 }

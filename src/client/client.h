@@ -80,7 +80,6 @@ void json_print_session(FILE *f, const struct proto_session *s);
 int print_sessions(const struct proto_session *sessions, size_t n, bool long_format);
 int print_table(const struct proto_session *sessions, size_t n, bool long_format);
 int print_session(const struct proto_session *s);
-int loop_write(int fd, const void *p, size_t n);
 
 /* A table whose column widths come from its content; cells are made safe
  * for a terminal and cut to max characters ("..."; SIZE_MAX: no limit).

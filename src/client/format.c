@@ -67,28 +67,6 @@ int client_notice(const char *fmt, ...) {
         return 0;
 }
 
-int loop_write(int fd, const void *p, size_t n) {
-        const uint8_t *q = p;
-
-        while (n > 0) {
-                ssize_t k = write(fd, q, n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN) {
-                                /* An inherited non-blocking stdout: wait for room. */
-                                struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-                                (void) poll(&pfd, 1, -1);
-                                continue;
-                        }
-                        return -errno;
-                }
-                q += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
 static size_t utf8_valid_len(const uint8_t *s, size_t n) {

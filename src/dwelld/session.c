@@ -581,17 +581,6 @@ static int on_pidfd_cb(sd_event_source *src, int fd, uint32_t revents, void *use
 
 /* ------------------------------------------------------------ adoption */
 
-static int kv_uint(const struct proto_kv *kv, const char *key, uint64_t *ret) {
-        const char *v = proto_kv_get(kv, key);
-        char *end;
-
-        if (!v || !*v)
-                return -EBADMSG;
-        errno = 0;
-        *ret = strtoull(v, &end, 10);
-        return errno || *end ? -EBADMSG : 0;
-}
-
 static int info_read(const char *path, struct proto_kv *ret) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         uint8_t *data;
@@ -656,10 +645,10 @@ static void session_adopt(Manager *m, const char *dir, const char *base) {
         if (asprintf(&info, "%s/%s.info", dir, base) < 0 || asprintf(&sock, "%s/%s.sock", dir, base) < 0)
                 return;
         r = info_read(info, &kv);
-        if (r < 0 || kv_uint(&kv, "id", &id) < 0 || kv_uint(&kv, "uid", &uid) < 0 ||
-            kv_uint(&kv, "gid", &gid) < 0 || kv_uint(&kv, "idle_timeout", &idle) < 0 ||
-            kv_uint(&kv, "buffer_size", &size) < 0 || kv_uint(&kv, "temporary", &temp) < 0 ||
-            kv_uint(&kv, "created", &created) < 0 || kv_uint(&kv, "monitor_pid", &mpid) < 0 ||
+        if (r < 0 || proto_kv_get_u64(&kv, "id", &id) < 0 || proto_kv_get_u64(&kv, "uid", &uid) < 0 ||
+            proto_kv_get_u64(&kv, "gid", &gid) < 0 || proto_kv_get_u64(&kv, "idle_timeout", &idle) < 0 ||
+            proto_kv_get_u64(&kv, "buffer_size", &size) < 0 || proto_kv_get_u64(&kv, "temporary", &temp) < 0 ||
+            proto_kv_get_u64(&kv, "created", &created) < 0 || proto_kv_get_u64(&kv, "monitor_pid", &mpid) < 0 ||
             id == 0 || id > UINT32_MAX || mpid == 0 || mpid > INT32_MAX) {
                 log_warning("Ignoring unreadable session file %s", info);
                 proto_kv_done(&kv);
@@ -673,12 +662,12 @@ static void session_adopt(Manager *m, const char *dir, const char *base) {
         b = buffering_from_string(proto_kv_get(&kv, "buffering"));
         s->manager = m;
         s->adopted = true;
-        s->owner_uid = (uid_t) (kv_uint(&kv, "owner_uid", &ouid) >= 0 ? ouid : uid);
+        s->owner_uid = (uid_t) (proto_kv_get_u64(&kv, "owner_uid", &ouid) >= 0 ? ouid : uid);
         s->share = proto_kv_get(&kv, "share_users") != NULL;
         s->share_users = strv_split(proto_kv_get(&kv, "share_users"), '\n');
         s->share_groups = strv_split(proto_kv_get(&kv, "share_groups"), '\n');
         s->monitor_pid = (pid_t) mpid;
-        if (kv_uint(&kv, "max_idle_timeout", &s->max_idle_timeout) < 0)
+        if (proto_kv_get_u64(&kv, "max_idle_timeout", &s->max_idle_timeout) < 0)
                 s->max_idle_timeout = CONFIG_DEFAULT_MAX_IDLE_TIMEOUT;
         s->info_path = TAKE_PTR(info);
         s->sock_path = strdup(sock);

@@ -50,14 +50,8 @@ static int kv_str_default(const struct proto_kv *kv, const char *key, const char
 }
 
 static int kv_u64(const struct proto_kv *kv, const char *key, uint64_t *ret) {
-        const char *v = proto_kv_get(kv, key);
-        char *end;
-
-        if (!v || !*v)
-                return -EBADMSG;
-        errno = 0;
-        *ret = strtoull(v, &end, 10);
-        return errno || *end ? -EBADMSG : 0;
+        int r = proto_kv_get_u64(kv, key, ret);
+        return r == -ENOENT ? -EBADMSG : r;
 }
 
 /* Optional keys: absent (older info files) means the default. */
@@ -539,15 +533,8 @@ static int become_worker(HostParams *p, Conn *control) {
 }
 
 static uint64_t kv_num(const struct proto_kv *kv, const char *key, uint64_t def) {
-        const char *v = proto_kv_get(kv, key);
-        char *end;
         uint64_t x;
-
-        if (!v || !*v)
-                return def;
-        errno = 0;
-        x = strtoull(v, &end, 10);
-        return errno || *end ? def : x;
+        return proto_kv_get_u64(kv, key, &x) >= 0 ? x : def;
 }
 
 /* One event the worker reported: a journal entry (written here, as root)

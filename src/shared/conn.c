@@ -273,3 +273,25 @@ int fd_cloexec(int fd, bool cloexec) {
         f = cloexec ? (f | FD_CLOEXEC) : (f & ~FD_CLOEXEC);
         return fcntl(fd, F_SETFD, f) < 0 ? -errno : 0;
 }
+
+int loop_write(int fd, const void *p, size_t n) {
+        const uint8_t *q = p;
+
+        while (n > 0) {
+                ssize_t k = write(fd, q, n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN) {
+                                struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+                                (void) poll(&pfd, 1, -1);
+                                continue;
+                        }
+                        return -errno;
+                }
+                q += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}

@@ -68,4 +68,7 @@ int conn_wait_frame(Conn *c, Frame *f, int timeout_ms);
 /* SO_PEERCRED of a connected AF_UNIX socket. */
 int peer_cred(int fd, pid_t *ret_pid, uid_t *ret_uid, gid_t *ret_gid);
 int fd_nonblock(int fd, bool nonblock);
+/* Writes all n bytes, retrying on EINTR and waiting on EAGAIN (an
+ * inherited non-blocking descriptor). */
+int loop_write(int fd, const void *p, size_t n);
 int fd_cloexec(int fd, bool cloexec);

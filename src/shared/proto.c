@@ -416,6 +416,23 @@ const char *proto_kv_get(const struct proto_kv *kv, const char *key) {
         return NULL;
 }
 
+int proto_kv_get_u64(const struct proto_kv *kv, const char *key, uint64_t *ret) {
+        const char *v = proto_kv_get(kv, key);
+        unsigned long long x;
+        char *end;
+
+        if (!v || !*v)
+                return -ENOENT;
+        if (*v < '0' || *v > '9')
+                return -EBADMSG;
+        errno = 0;
+        x = strtoull(v, &end, 10);
+        if (errno || *end)
+                return -EBADMSG;
+        *ret = x;
+        return 0;
+}
+
 static int put_handoff_fields(Buf *b, const struct proto_handoff *h) {
         int r;
 

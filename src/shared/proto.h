@@ -244,6 +244,8 @@ int proto_get_kv(Buf *p, struct proto_kv *ret);
 void proto_kv_done(struct proto_kv *kv);
 int proto_kv_add(struct proto_kv *kv, const char *key, const char *value);
 const char *proto_kv_get(const struct proto_kv *kv, const char *key);
+/* A decimal value: -ENOENT if absent or empty, -EBADMSG if not a number. */
+int proto_kv_get_u64(const struct proto_kv *kv, const char *key, uint64_t *ret);
 
 int proto_put_handoff(Buf *b, const struct proto_handoff *h);
 int proto_get_handoff(Buf *p, struct proto_handoff *ret);
