@@ -1,23 +1,27 @@
 /* SPDX-License-Identifier: ISC */
-#include <errno.h>
-#include <sys/signalfd.h>
-#include <sys/prctl.h>
+/*
+ * The session host's root monitor (see monitor.h): the PAM session, the
+ * session's files for re-adoption, the worker's reports (journal and
+ * transcript) and the end of every process the session leaves behind.
+ */
 #include <dirent.h>
-#include <syslog.h>
-#include <inttypes.h>
-#include <sys/syscall.h>
-#include <poll.h>
+#include <errno.h>
 #include <grp.h>
+#include <inttypes.h>
+#include <poll.h>
 #include <security/pam_appl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "audit.h"
