@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: ISC */
+#include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <syslog.h>
-#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -98,10 +103,114 @@ static void collect(const AuditFields *a, Fields *f) {
         add_str(f, "DWELL_FILE", a->file);
 }
 
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
 /* Checked per event (one access()): journald may come and go while the
  * long-lived processes that write events keep running. */
 static int journal_available(void) {
-        return access("/run/systemd/journal/socket", W_OK) == 0;
+        return access(JOURNAL_SOCKET, W_OK) == 0;
+}
+
+/* One entry in journald's native protocol (systemd.io/JOURNAL_NATIVE_PROTOCOL):
+ * "KEY=value\n" per field, or for a value holding a newline "KEY\n", its
+ * length as a little-endian u64, the value and "\n".  Returns the
+ * serialized entry (malloc'd) and its size in *ret_size, or NULL. */
+static char *journal_serialize(const struct iovec *iov, size_t n, size_t *ret_size) {
+        size_t size = 0, o = 0;
+        char *buf;
+
+        for (size_t i = 0; i < n; i++)
+                size += iov[i].iov_len + 1 + sizeof(uint64_t);
+        buf = malloc(size);
+        if (!buf)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                const char *field = iov[i].iov_base, *eq = memchr(field, '=', iov[i].iov_len);
+                size_t klen = eq ? (size_t) (eq - field) : iov[i].iov_len;
+                size_t vlen = eq ? iov[i].iov_len - klen - 1 : 0;
+
+                if (!eq || !memchr(eq + 1, '\n', vlen)) {
+                        memcpy(buf + o, field, iov[i].iov_len);
+                        o += iov[i].iov_len;
+                } else {
+                        uint64_t le = htole64((uint64_t) vlen);
+
+                        memcpy(buf + o, field, klen);
+                        o += klen;
+                        buf[o++] = '\n';
+                        memcpy(buf + o, &le, sizeof le);
+                        o += sizeof le;
+                        memcpy(buf + o, eq + 1, vlen);
+                        o += vlen;
+                }
+                buf[o++] = '\n';
+        }
+        *ret_size = o;
+        return buf;
+}
+
+/* An entry too large for one datagram goes in a sealed memfd instead. */
+static int journal_send_memfd(int sock, const struct sockaddr_un *sa, socklen_t salen, const char *data, size_t size) {
+        union {
+                struct cmsghdr h;
+                uint8_t buf[CMSG_SPACE(sizeof(int))];
+        } control = {};
+        struct msghdr mh = {
+                .msg_name = (void *) sa,
+                .msg_namelen = salen,
+                .msg_control = &control,
+                .msg_controllen = sizeof control,
+        };
+        struct cmsghdr *cmsg;
+        int fd, r = 0;
+
+        fd = memfd_create("dwell-audit", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -errno;
+        for (size_t o = 0; o < size;) {
+                ssize_t k = write(fd, data + o, size - o);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto out;
+                }
+                o += (size_t) k;
+        }
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+                r = -errno;
+                goto out;
+        }
+        cmsg = CMSG_FIRSTHDR(&mh);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+        if (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
+                r = -errno;
+out:
+        safe_close(fd);
+        return r;
+}
+
+static int journal_sendv(const struct iovec *iov, size_t n) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = JOURNAL_SOCKET };
+        socklen_t salen = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + sizeof JOURNAL_SOCKET);
+        _cleanup_free_ char *data = NULL;
+        _cleanup_close_ int sock = -EBADF;
+        size_t size;
+
+        data = journal_serialize(iov, n, &size);
+        if (!data)
+                return -ENOMEM;
+        sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (sock < 0)
+                return -errno;
+        if (sendto(sock, data, size, MSG_NOSIGNAL, (const struct sockaddr *) &sa, salen) >= 0)
+                return 0;
+        if (errno != EMSGSIZE && errno != ENOBUFS)
+                return -errno;
+        return journal_send_memfd(sock, &sa, salen, data, size);
 }
 
 /* One line, values with spaces or quotes quoted. */
@@ -166,7 +275,7 @@ void audit_log(AuditEvent e, int priority, const AuditFields *a, const char *fmt
                 char *m = NULL;
                 if (asprintf(&m, "MESSAGE=%s", strempty(message)) >= 0) {
                         iov[n++] = (struct iovec) { .iov_base = m, .iov_len = strlen(m) };
-                        if (sd_journal_sendv(iov, (int) n) < 0)
+                        if (journal_sendv(iov, n) < 0)
                                 to_stderr(e, strempty(message), &f);
                         free(m);
                 }
