@@ -25,7 +25,7 @@ void runner_result_done(RunnerResult *res) {
         *res = (RunnerResult) {};
 }
 
-void runner_init(Runner *r, const RunnerOps *ops, sd_event *e, const HostParams *p, const RunnerCallbacks *cb) {
+void runner_init(Runner *r, const RunnerOps *ops, EvLoop *e, const HostParams *p, const RunnerCallbacks *cb) {
         *r = (Runner) {
                 .ops = ops,
                 .event = e,
@@ -236,7 +236,7 @@ typedef struct ExecRunner {
         Runner r;
         int out_w, err_w;               /* the write ends, for each command */
         pid_t child;                    /* the running command, 0 if none */
-        sd_event_source *child_src;
+        EvSource *child_src;
 } ExecRunner;
 
 static int exec_start(Runner *r) {
@@ -269,11 +269,11 @@ _noreturn_ static void exec_child(ExecRunner *x, const char *path, char **argv) 
         _exit(errno == ENOENT ? 127 : 126);
 }
 
-static int on_exec_child_cb(sd_event_source *s, const siginfo_t *si, void *userdata) {
+static int on_exec_child_cb(EvSource *s, const siginfo_t *si, void *userdata) {
         ExecRunner *x = userdata;
         int status = runner_exit_status(si);
 
-        x->child_src = sd_event_source_disable_unref(x->child_src);
+        x->child_src = evloop_source_free(x->child_src);
         x->child = 0;
         if (x->r.stopping)
                 x->r.cb.gone(&x->r, status, x->r.cb.userdata);
@@ -338,7 +338,7 @@ static int exec_run(Runner *r, const char *text, RunnerResult *res) {
                 exec_child(x, path, words);
         strv_free(words);
         x->child = pid;
-        k = sd_event_add_child(r->event, &x->child_src, pid, WEXITED, on_exec_child_cb, x);
+        k = evloop_add_child(r->event, &x->child_src, pid, on_exec_child_cb, x);
         if (k < 0) {
                 /* Without a child source we would never learn its end. */
                 (void) kill(pid, SIGKILL);
@@ -377,7 +377,7 @@ static void exec_kill(Runner *r) {
 static void exec_free(Runner *r) {
         ExecRunner *x = (ExecRunner *) r;
 
-        x->child_src = sd_event_source_disable_unref(x->child_src);
+        x->child_src = evloop_source_free(x->child_src);
         safe_close(x->out_w);
         safe_close(x->err_w);
         free(x);
@@ -390,7 +390,7 @@ static const RunnerOps exec_ops = {
         .free = exec_free,
 };
 
-int runner_new_exec(sd_event *e, const HostParams *p, const RunnerCallbacks *cb, Runner **ret) {
+int runner_new_exec(EvLoop *e, const HostParams *p, const RunnerCallbacks *cb, Runner **ret) {
         ExecRunner *x = calloc(1, sizeof *x);
         int r;
 

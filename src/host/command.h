@@ -23,8 +23,8 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
-#include <systemd/sd-event.h>
 
+#include "evloop.h"
 #include "monitor.h"
 
 typedef struct Runner Runner;
@@ -64,7 +64,7 @@ typedef struct RunnerOps {
 
 struct Runner {
         const RunnerOps *ops;
-        sd_event *event;
+        EvLoop *event;
         const HostParams *p;
         RunnerCallbacks cb;
         int out_fd;                     /* read, non-blocking: the commands' stdout */
@@ -74,8 +74,8 @@ struct Runner {
 };
 
 /* The two implementations.  Each returns a started runner. */
-int runner_new_shell(sd_event *e, const HostParams *p, const RunnerCallbacks *cb, Runner **ret);
-int runner_new_exec(sd_event *e, const HostParams *p, const RunnerCallbacks *cb, Runner **ret);
+int runner_new_shell(EvLoop *e, const HostParams *p, const RunnerCallbacks *cb, Runner **ret);
+int runner_new_exec(EvLoop *e, const HostParams *p, const RunnerCallbacks *cb, Runner **ret);
 
 static inline int runner_run(Runner *r, const char *text, RunnerResult *res) {
         return r->ops->run(r, text, res);
@@ -90,7 +90,7 @@ static inline void runner_kill(Runner *r) {
 Runner *runner_free(Runner *r);
 
 /* Shared by the implementations. */
-void runner_init(Runner *r, const RunnerOps *ops, sd_event *e, const HostParams *p, const RunnerCallbacks *cb);
+void runner_init(Runner *r, const RunnerOps *ops, EvLoop *e, const HostParams *p, const RunnerCallbacks *cb);
 /* Output pipes: ret_read[i] non-blocking, for the worker; ret_write[i]
  * for the children. */
 int runner_output_pipes(int ret_read[2], int ret_write[2]);

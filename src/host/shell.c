@@ -27,7 +27,7 @@ typedef struct ShellRunner {
         int status_fd;          /* read: exit statuses, one per line */
         Buf pending;            /* command text not yet written to text_fd */
         Buf status_acc;         /* status bytes not yet a whole line */
-        sd_event_source *child_src, *text_src, *status_src;
+        EvSource *child_src, *text_src, *status_src;
 } ShellRunner;
 
 static int move_fd(int from, int to) {
@@ -99,7 +99,7 @@ static int read_status(ShellRunner *sh, int *ret) {
         }
 }
 
-static int on_status_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_status_cb(EvSource *s, int fd, uint32_t revents, void *userdata) {
         ShellRunner *sh = userdata;
         int status = 0, r;
 
@@ -107,22 +107,22 @@ static int on_status_cb(sd_event_source *s, int fd, uint32_t revents, void *user
                 if (!sh->r.stopping)
                         sh->r.cb.done(&sh->r, status, sh->r.cb.userdata);
         if (r < 0)
-                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                (void) evloop_source_set_enabled(s, EVLOOP_OFF);
         return 0;
 }
 
-static int on_text_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_text_cb(EvSource *s, int fd, uint32_t revents, void *userdata) {
         ShellRunner *sh = userdata;
 
         if (flush_text(sh) != 0)
-                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                (void) evloop_source_set_enabled(s, EVLOOP_OFF);
         return 0;
 }
 
-static int on_exit_cb(sd_event_source *s, const siginfo_t *si, void *userdata) {
+static int on_exit_cb(EvSource *s, const siginfo_t *si, void *userdata) {
         ShellRunner *sh = userdata;
 
-        sh->child_src = sd_event_source_disable_unref(sh->child_src);
+        sh->child_src = evloop_source_free(sh->child_src);
         sh->r.pid = 0;
         sh->r.cb.gone(&sh->r, runner_exit_status(si), sh->r.cb.userdata);
         return 0;
@@ -164,11 +164,11 @@ static int shell_start(Runner *r) {
         (void) fd_nonblock(sh->text_fd, true);
         (void) fd_nonblock(sh->status_fd, true);
 
-        if ((k = sd_event_add_child(r->event, &sh->child_src, pid, WEXITED, on_exit_cb, sh)) < 0 ||
-            (k = sd_event_add_io(r->event, &sh->status_src, sh->status_fd, EPOLLIN, on_status_cb, sh)) < 0 ||
-            (k = sd_event_add_io(r->event, &sh->text_src, sh->text_fd, EPOLLOUT, on_text_cb, sh)) < 0)
+        if ((k = evloop_add_child(r->event, &sh->child_src, pid, on_exit_cb, sh)) < 0 ||
+            (k = evloop_add_io(r->event, &sh->status_src, sh->status_fd, EPOLLIN, on_status_cb, sh)) < 0 ||
+            (k = evloop_add_io(r->event, &sh->text_src, sh->text_fd, EPOLLOUT, on_text_cb, sh)) < 0)
                 return k;
-        (void) sd_event_source_set_enabled(sh->text_src, SD_EVENT_OFF);
+        (void) evloop_source_set_enabled(sh->text_src, EVLOOP_OFF);
 
         if (write(sh->in_fd, BOOTSTRAP_INIT, strlen(BOOTSTRAP_INIT)) < 0)
                 return -errno;
@@ -197,7 +197,7 @@ static int shell_run(Runner *r, const char *text, RunnerResult *res) {
                         k = flush_text(sh);
         }
         if (k == 0)
-                (void) sd_event_source_set_enabled(sh->text_src, SD_EVENT_ON);
+                (void) evloop_source_set_enabled(sh->text_src, EVLOOP_ON);
         else if (k < 0)
                 log_warning_errno(k, "Failed to pass a command to the shell: %m");
         return 0;
@@ -226,9 +226,9 @@ static void shell_kill(Runner *r) {
 static void shell_free(Runner *r) {
         ShellRunner *sh = (ShellRunner *) r;
 
-        sh->child_src = sd_event_source_disable_unref(sh->child_src);
-        sh->text_src = sd_event_source_disable_unref(sh->text_src);
-        sh->status_src = sd_event_source_disable_unref(sh->status_src);
+        sh->child_src = evloop_source_free(sh->child_src);
+        sh->text_src = evloop_source_free(sh->text_src);
+        sh->status_src = evloop_source_free(sh->status_src);
         safe_close(sh->in_fd);
         safe_close(sh->text_fd);
         safe_close(sh->status_fd);
@@ -244,7 +244,7 @@ static const RunnerOps shell_ops = {
         .free = shell_free,
 };
 
-int runner_new_shell(sd_event *e, const HostParams *p, const RunnerCallbacks *cb, Runner **ret) {
+int runner_new_shell(EvLoop *e, const HostParams *p, const RunnerCallbacks *cb, Runner **ret) {
         ShellRunner *sh = calloc(1, sizeof *sh);
         int r;
 

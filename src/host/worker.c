@@ -8,12 +8,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <systemd/sd-event.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "command.h"
 #include "audit.h"
+#include "command.h"
+#include "evloop.h"
 #include "log.h"
 #include "outbuf.h"
 #include "parse-util.h"
@@ -43,9 +43,9 @@ typedef struct Command {
 typedef struct Client {
         Worker *w;
         Conn conn;
-        sd_event_source *io_src;
-        sd_event_source *hb_src;
-        sd_event_source *wait_src;      /* synchronous invoke waiting for the shell */
+        EvSource *io_src;
+        EvSource *hb_src;
+        EvSource *wait_src;      /* synchronous invoke waiting for the shell */
         uint16_t verb;
         char *who;                      /* "alice (pid 123)" */
         char *caller;
@@ -71,15 +71,15 @@ typedef struct Intent {
 } Intent;
 
 struct Worker {
-        sd_event *event;
+        EvLoop *event;
         HostParams *p;
         Conn *ctl;
-        sd_event_source *ctl_src;
-        sd_event_source *listen_src;
+        EvSource *ctl_src;
+        EvSource *listen_src;
 
         Runner *runner;                 /* the shell, or the restricted runner */
-        sd_event_source *out_src, *err_src;
-        sd_event_source *kill_src, *idle_src, *status_timer_src;
+        EvSource *out_src, *err_src;
+        EvSource *kill_src, *idle_src, *status_timer_src;
         bool paused;                    /* block mode: output reading stopped */
         bool out_eof, err_eof;
 
@@ -87,7 +87,7 @@ struct Worker {
         Intent intent;
         uint64_t dropped_before;        /* out.dropped when the running command started */
         Conn mon;                       /* to the monitor: audit events, transcript data */
-        sd_event_source *mon_src;
+        EvSource *mon_src;
         Command *queue, *queue_tail;
         Command *running;
         uint32_t next_cmd;
@@ -115,9 +115,7 @@ static void worker_terminate(Worker *w, uint8_t reason, const char *by);
 static void send_status(Worker *w);
 
 static uint64_t now_mono(Worker *w) {
-        uint64_t t = 0;
-        (void) sd_event_now(w->event, CLOCK_MONOTONIC, &t);
-        return t;
+        return evloop_now(w->event);
 }
 
 static uint64_t now_real(void) {
@@ -165,17 +163,17 @@ static void session_info(Worker *w, struct proto_session *s, uint8_t state) {
 static void send_status(Worker *w) {
         struct proto_session s;
 
-        w->status_timer_src = sd_event_source_disable_unref(w->status_timer_src);
+        w->status_timer_src = evloop_source_free(w->status_timer_src);
         if (!w->ctl_src)
                 return;
         session_info(w, &s, w->state);
         (void) proto_put_session(&w->ctl->out, PROTO_MSG_STATUS, &s);
         free(s.holder);
         if (conn_flush(w->ctl) == 0)
-                (void) sd_event_source_set_io_events(w->ctl_src, EPOLLIN | EPOLLOUT);
+                (void) evloop_source_set_io_events(w->ctl_src, EPOLLIN | EPOLLOUT);
 }
 
-static int on_status_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_status_timer_cb(EvSource *s, uint64_t usec, void *userdata) {
         send_status(userdata);
         return 0;
 }
@@ -184,8 +182,7 @@ static int on_status_timer_cb(sd_event_source *s, uint64_t usec, void *userdata)
 static void status_later(Worker *w) {
         if (w->status_timer_src || !w->ctl_src)
                 return;
-        (void) sd_event_add_time_relative(w->event, &w->status_timer_src, CLOCK_MONOTONIC, STATUS_DELAY,
-                                          USEC_PER_SEC / 10, on_status_timer_cb, w);
+        (void) evloop_add_time_relative(w->event, &w->status_timer_src, STATUS_DELAY, on_status_timer_cb, w);
 }
 
 /* -------------------------------------------------------------- monitor */
@@ -200,11 +197,11 @@ static void mon_flush(Worker *w) {
         r = conn_flush(&w->mon);
         if (r < 0) {
                 log_warning_errno(r, "Lost the connection to the monitor: %m");
-                w->mon_src = sd_event_source_disable_unref(w->mon_src);
+                w->mon_src = evloop_source_free(w->mon_src);
                 return;
         }
-        (void) sd_event_source_set_io_events(w->mon_src, r == 0 ? EPOLLOUT : 0);
-        (void) sd_event_source_set_enabled(w->mon_src, r == 0 ? SD_EVENT_ON : SD_EVENT_OFF);
+        (void) evloop_source_set_io_events(w->mon_src, r == 0 ? EPOLLOUT : 0);
+        (void) evloop_source_set_enabled(w->mon_src, r == 0 ? EVLOOP_ON : EVLOOP_OFF);
 }
 
 /* key, value, key, value, ..., NULL */
@@ -235,7 +232,7 @@ static const char *num(char buf[static 24], uint64_t v) {
 
 /* ------------------------------------------------------------ idle clock */
 
-static int on_idle_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_idle_cb(EvSource *s, uint64_t usec, void *userdata) {
         Worker *w = userdata;
         char d[32];
 
@@ -247,17 +244,16 @@ static int on_idle_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static void idle_start(Worker *w) {
-        w->idle_src = sd_event_source_disable_unref(w->idle_src);
+        w->idle_src = evloop_source_free(w->idle_src);
         if (w->terminating)
                 return;
         if (!w->idle_since)
                 w->idle_since = now_real();
-        (void) sd_event_add_time_relative(w->event, &w->idle_src, CLOCK_MONOTONIC, w->idle_timeout,
-                                          USEC_PER_SEC / 10, on_idle_cb, w);
+        (void) evloop_add_time_relative(w->event, &w->idle_src, w->idle_timeout, on_idle_cb, w);
 }
 
 static void idle_stop(Worker *w) {
-        w->idle_src = sd_event_source_disable_unref(w->idle_src);
+        w->idle_src = evloop_source_free(w->idle_src);
         w->idle_since = 0;
 }
 
@@ -265,9 +261,9 @@ static void idle_stop(Worker *w) {
 
 static void set_reading(Worker *w, bool on) {
         if (w->out_src && !w->out_eof)
-                (void) sd_event_source_set_enabled(w->out_src, on ? SD_EVENT_ON : SD_EVENT_OFF);
+                (void) evloop_source_set_enabled(w->out_src, on ? EVLOOP_ON : EVLOOP_OFF);
         if (w->err_src && !w->err_eof)
-                (void) sd_event_source_set_enabled(w->err_src, on ? SD_EVENT_ON : SD_EVENT_OFF);
+                (void) evloop_source_set_enabled(w->err_src, on ? EVLOOP_ON : EVLOOP_OFF);
         w->paused = !on;
 }
 
@@ -309,7 +305,7 @@ static int read_pipe(Worker *w, int fd, uint8_t kind) {
 
 static void finish_command(Worker *w);
 
-static int on_output_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_output_cb(EvSource *s, int fd, uint32_t revents, void *userdata) {
         Worker *w = userdata;
         bool is_out = s == w->out_src;
         int r;
@@ -320,7 +316,7 @@ static int on_output_cb(sd_event_source *s, int fd, uint32_t revents, void *user
                         break;
         }
         if (r == 0 || (r < 0 && r != -EAGAIN && r != -ENOBUFS)) {
-                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                (void) evloop_source_set_enabled(s, EVLOOP_OFF);
                 if (is_out)
                         w->out_eof = true;
                 else
@@ -420,7 +416,7 @@ static void start_next(Worker *w) {
         c->next = NULL;
         w->running = c;
         if (w->client && w->client->wait_src && w->client->invoke_cmd == c->id)
-                w->client->wait_src = sd_event_source_disable_unref(w->client->wait_src);
+                w->client->wait_src = evloop_source_free(w->client->wait_src);
 
         (void) outbuf_append(&w->out, c->id, RECORD_START, 0, c->text, strlen(c->text), NULL);
         log_debug("Command %u started: %s", c->id, c->text);
@@ -516,7 +512,7 @@ static void on_runner_gone(Runner *r, int status, void *userdata) {
 
         w->shell_dead = true;
         if (w->terminating) {
-                sd_event_exit(w->event, 0);
+                evloop_exit(w->event, 0);
                 return;
         }
         log_warning("The shell of session %s exited with status %d", w->p->name, status);
@@ -593,7 +589,7 @@ static void client_flush(Client *c) {
                 client_free(c);
                 return;
         }
-        (void) sd_event_source_set_io_events(c->io_src, r == 0 ? EPOLLIN | EPOLLOUT : EPOLLIN);
+        (void) evloop_source_set_io_events(c->io_src, r == 0 ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
 /* Sends buffered records to the connected client, as far as its socket takes them. */
@@ -630,9 +626,9 @@ static void client_free(Client *c) {
         w = c->w;
         if (w->client == c)
                 w->client = NULL;
-        sd_event_source_disable_unref(c->io_src);
-        sd_event_source_disable_unref(c->hb_src);
-        sd_event_source_disable_unref(c->wait_src);
+        evloop_source_free(c->io_src);
+        evloop_source_free(c->hb_src);
+        evloop_source_free(c->wait_src);
         conn_done(&c->conn);
         free(c->who);
         free(c->caller);
@@ -790,7 +786,7 @@ static int on_client_frame(Worker *w, Client *c, Frame *f) {
         }
 }
 
-static int on_client_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_client_io_cb(EvSource *s, int fd, uint32_t revents, void *userdata) {
         Client *c = userdata;
         Worker *w = c->w;
         Frame f;
@@ -834,7 +830,7 @@ static int on_client_io_cb(sd_event_source *s, int fd, uint32_t revents, void *u
         return 0;
 }
 
-static int on_heartbeat_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_heartbeat_cb(EvSource *s, uint64_t usec, void *userdata) {
         Client *c = userdata;
         Worker *w = c->w;
         uint64_t hb = (uint64_t) w->p->heartbeat_ms * 1000;
@@ -843,14 +839,14 @@ static int on_heartbeat_cb(sd_event_source *s, uint64_t usec, void *userdata) {
                 client_lost(w, "heartbeats stopped");
                 return 0;
         }
-        (void) sd_event_source_set_time_relative(s, hb);
-        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        (void) evloop_source_set_time_relative(s, hb);
+        (void) evloop_source_set_enabled(s, EVLOOP_ONESHOT);
         (void) proto_put_empty(&c->conn.out, PROTO_MSG_HEARTBEAT);
         client_flush(c);
         return 0;
 }
 
-static int on_invoke_wait_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_invoke_wait_cb(EvSource *s, uint64_t usec, void *userdata) {
         Client *c = userdata;
         Worker *w = c->w;
 
@@ -865,7 +861,7 @@ static int on_invoke_wait_cb(sd_event_source *s, uint64_t usec, void *userdata) 
         w->queue_tail = NULL;
         for (Command *q = w->queue; q; q = q->next)
                 w->queue_tail = q;
-        c->wait_src = sd_event_source_disable_unref(c->wait_src);
+        c->wait_src = evloop_source_free(c->wait_src);
         (void) proto_put_error(&c->conn.out, PROTO_ERR_TIMEOUT,
                                "the command running in the session did not finish within 4 minutes");
         c->closing = true;
@@ -889,7 +885,7 @@ static Client *client_new(Worker *w, int fd, const struct proto_handoff *h) {
         (void) fd_nonblock(fd, true);
         if (!(c->caller = strdup(strempty(h->caller))) || !(c->origin = strdup(strempty(h->origin))) ||
             asprintf(&c->who, "%s (pid %u)", h->caller, h->caller_pid) < 0 ||
-            sd_event_add_io(w->event, &c->io_src, fd, EPOLLIN, on_client_io_cb, c) < 0) {
+            evloop_add_io(w->event, &c->io_src, fd, EPOLLIN, on_client_io_cb, c) < 0) {
                 client_free(c);
                 return NULL;
         }
@@ -932,8 +928,7 @@ static void attach(Worker *w, Client *c, uint32_t filter) {
         (void) proto_put_attached(&c->conn.out, w->p->heartbeat_ms, &s);
         free(s.holder);
         if (hb > 0)
-                (void) sd_event_add_time_relative(w->event, &c->hb_src, CLOCK_MONOTONIC, hb,
-                                                  hb / 10, on_heartbeat_cb, c);
+                (void) evloop_add_time_relative(w->event, &c->hb_src, hb, on_heartbeat_cb, c);
 }
 
 static void apply_options(Worker *w, const struct proto_request *req, bool idle_allowed) {
@@ -978,8 +973,7 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
                 w->temp_cmd = c->invoke_cmd;    /* before it is queued: it may end at once */
         attach(w, c, c->invoke_cmd);
         if (busy(w))
-                (void) sd_event_add_time_relative(w->event, &c->wait_src, CLOCK_MONOTONIC, INVOKE_WAIT_LIMIT,
-                                                  USEC_PER_SEC, on_invoke_wait_cb, c);
+                (void) evloop_add_time_relative(w->event, &c->wait_src, INVOKE_WAIT_LIMIT, on_invoke_wait_cb, c);
         id = queue_command(w, h->req.command, h->caller);
         if (id != c->invoke_cmd)
                 log_warning("Command ids out of step (%u, %u)", id, c->invoke_cmd);
@@ -1036,7 +1030,7 @@ static void on_handoff(Worker *w, int fd, const struct proto_handoff *h) {
 
 /* ------------------------------------------------------------ ending */
 
-static int on_kill_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_kill_cb(EvSource *s, uint64_t usec, void *userdata) {
         Worker *w = userdata;
 
         runner_kill(w->runner);
@@ -1054,11 +1048,10 @@ static void worker_terminate(Worker *w, uint8_t reason, const char *by) {
                 client_detach(w, w->client, reason, by);
         /* The shell, or the running command, and its process group. */
         if (w->shell_dead || runner_stop(w->runner) == 0) {
-                sd_event_exit(w->event, 0);
+                evloop_exit(w->event, 0);
                 return;
         }
-        (void) sd_event_add_time_relative(w->event, &w->kill_src, CLOCK_MONOTONIC, KILL_GRACE,
-                                          USEC_PER_SEC / 10, on_kill_cb, w);
+        (void) evloop_add_time_relative(w->event, &w->kill_src, KILL_GRACE, on_kill_cb, w);
 }
 
 /* -------------------------------------------------------------- control */
@@ -1090,13 +1083,13 @@ static int on_ctl_frame(Worker *w, Frame *f) {
         }
 }
 
-static int on_ctl_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_ctl_cb(EvSource *s, int fd, uint32_t revents, void *userdata) {
         Worker *w = userdata;
         Frame f;
         int r;
 
         if (revents & EPOLLOUT && conn_flush(w->ctl) != 0)
-                (void) sd_event_source_set_io_events(s, EPOLLIN);
+                (void) evloop_source_set_io_events(s, EPOLLIN);
         if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
                 return 0;
         r = conn_fill(w->ctl);
@@ -1114,13 +1107,13 @@ static int on_ctl_cb(sd_event_source *s, int fd, uint32_t revents, void *userdat
         }
         /* dwelld went away (restart): the session lives on without it. */
         log_info("Lost the connection to dwelld; session %s continues", w->p->name);
-        w->ctl_src = sd_event_source_disable_unref(w->ctl_src);
+        w->ctl_src = evloop_source_free(w->ctl_src);
         return 0;
 }
 
 /* A (re)started dwelld connects to the session's socket to adopt it.  The
  * socket lives in a root-only directory; the peer must be root too. */
-static int on_accept_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_accept_cb(EvSource *s, int fd, uint32_t revents, void *userdata) {
         Worker *w = userdata;
         uid_t uid;
         int cfd, r;
@@ -1133,10 +1126,10 @@ static int on_accept_cb(sd_event_source *s, int fd, uint32_t revents, void *user
                 return 0;
         }
         log_info("Session %s adopted by dwelld", w->p->name);
-        w->ctl_src = sd_event_source_disable_unref(w->ctl_src);
+        w->ctl_src = evloop_source_free(w->ctl_src);
         conn_done(w->ctl);
         conn_init(w->ctl, cfd, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 16u * 1024 * 1024);
-        r = sd_event_add_io(w->event, &w->ctl_src, cfd, EPOLLIN, on_ctl_cb, w);
+        r = evloop_add_io(w->event, &w->ctl_src, cfd, EPOLLIN, on_ctl_cb, w);
         if (r < 0) {
                 conn_done(w->ctl);
                 return 0;
@@ -1148,7 +1141,7 @@ static int on_accept_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 
 /* ----------------------------------------------------------------- main */
 
-static int on_mon_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_mon_cb(EvSource *s, int fd, uint32_t revents, void *userdata) {
         Worker *w = userdata;
 
         mon_flush(w);
@@ -1197,7 +1190,7 @@ static int worker_setup(Worker *w) {
         (void) close_range(MONITOR_FD + 1, ~0U, 0);
         (void) fd_nonblock(w->ctl->fd, true);
 
-        r = sd_event_new(&w->event);
+        r = evloop_new(&w->event);
         if (r < 0)
                 return r;
         if (w->p->commands)
@@ -1208,20 +1201,20 @@ static int worker_setup(Worker *w) {
                 return log_error_errno(r, "Failed to start the %s of session %s: %m",
                                        w->p->commands ? "command runner" : "shell", w->p->name);
 
-        if ((r = sd_event_add_signal(w->event, NULL, SIGTERM, NULL, NULL)) < 0 ||
-            (r = sd_event_add_signal(w->event, NULL, SIGINT, NULL, NULL)) < 0 ||
-            (r = sd_event_add_io(w->event, &w->out_src, w->runner->out_fd, EPOLLIN, on_output_cb, w)) < 0 ||
-            (r = sd_event_add_io(w->event, &w->err_src, w->runner->err_fd, EPOLLIN, on_output_cb, w)) < 0 ||
-            (r = sd_event_add_io(w->event, &w->ctl_src, w->ctl->fd, EPOLLIN, on_ctl_cb, w)) < 0 ||
-            (r = sd_event_add_io(w->event, &w->listen_src, LISTEN_FD, EPOLLIN, on_accept_cb, w)) < 0 ||
+        if ((r = evloop_add_exit_signal(w->event, SIGTERM)) < 0 ||
+            (r = evloop_add_exit_signal(w->event, SIGINT)) < 0 ||
+            (r = evloop_add_io(w->event, &w->out_src, w->runner->out_fd, EPOLLIN, on_output_cb, w)) < 0 ||
+            (r = evloop_add_io(w->event, &w->err_src, w->runner->err_fd, EPOLLIN, on_output_cb, w)) < 0 ||
+            (r = evloop_add_io(w->event, &w->ctl_src, w->ctl->fd, EPOLLIN, on_ctl_cb, w)) < 0 ||
+            (r = evloop_add_io(w->event, &w->listen_src, LISTEN_FD, EPOLLIN, on_accept_cb, w)) < 0 ||
             (w->p->monitor_fd >= 0 &&
-             (r = sd_event_add_io(w->event, &w->mon_src, MONITOR_FD, 0, on_mon_cb, w)) < 0))
+             (r = evloop_add_io(w->event, &w->mon_src, MONITOR_FD, 0, on_mon_cb, w)) < 0))
                 return log_error_errno(r, "Failed to set up the worker's event loop: %m");
         /* Output is read before status lines, command ends and client
          * input, so that a command's output is in the buffer before its
          * exit record. */
-        (void) sd_event_source_set_priority(w->out_src, -10);
-        (void) sd_event_source_set_priority(w->err_src, -10);
+        (void) evloop_source_set_priority(w->out_src, -10);
+        (void) evloop_source_set_priority(w->err_src, -10);
         return 0;
 }
 
@@ -1251,7 +1244,7 @@ int worker_main(HostParams *p, Conn *control) {
         send_status(&w);
         idle_start(&w);
 
-        r = sd_event_loop(w.event);
+        r = evloop_run(w.event);
 
         /* Tell dwelld and the monitor what is left, as far as they listen. */
         if (w.ctl_src)
