@@ -735,12 +735,12 @@ static void test_small_messages(void) {
         ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_ACK, "ACK header");
         ok(proto_get_u64_msg(&p, &v) == 0 && v == UINT64_MAX - 1, "u64 message round trip");
         {
-                struct proto_ack a = { .seq = 12, .offset = 4096, .intent_len = 7, .intent_size = 1u << 20 }, a2;
+                struct proto_ack ack = { .seq = 12, .offset = 4096, .intent_len = 7, .intent_size = 1u << 20 }, a2;
                 struct proto_resume rs = { .dev = { 1, 0 }, .ino = { 2, 0 }, .size = { 3, 0 } }, rs2;
 
-                ok(proto_put_ack(&b, &a) == 0, "put ACK with an offset and an intent");
+                ok(proto_put_ack(&b, &ack) == 0, "put ACK with an offset and an intent");
                 ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_ACK, "ACK header");
-                ok(proto_get_ack(&p, &a2) == 0 && memcmp(&a, &a2, sizeof a) == 0, "ACK round trip");
+                ok(proto_get_ack(&p, &a2) == 0 && memcmp(&ack, &a2, sizeof ack) == 0, "ACK round trip");
                 ok(proto_put_resume(&b, &rs) == 0, "put RESUME");
                 ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_RESUME, "RESUME header");
                 ok(proto_get_resume(&p, &rs2) == 0 && memcmp(&rs, &rs2, sizeof rs) == 0, "RESUME round trip");
