@@ -112,6 +112,10 @@ int session_request(uint16_t type, const struct proto_request *req, Conn *ret);
 /* The first answer, after any conversation prompts.  An ERROR frame, EOF
  * or a bad frame are reported and returned as errors. */
 int session_wait_answer(Conn *c, Frame *ret);
+/* connect and receive: the one SESSION argument (argv[optind]), the
+ * request, and the worker's ATTACHED in *ret. */
+int session_attach_one(const char *verb, uint16_t type, int argc, char *argv[], struct proto_request *req,
+                       Conn *c, Frame *ret);
 /* The next frame of a listing (SESSION ... END); same error handling. */
 int session_next_frame(Conn *c, Frame *ret);
 /* A whole request answered by OK (disconnect, remove). */

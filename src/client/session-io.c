@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -343,6 +344,28 @@ int session_wait_answer(Conn *c, Frame *ret) {
                 if (r < 0)
                         return r;
         }
+}
+
+int session_attach_one(const char *verb, uint16_t type, int argc, char *argv[], struct proto_request *req,
+                       Conn *c, Frame *ret) {
+        int r;
+
+        if (argc - optind != 1)
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                    "%s: expected exactly one SESSION (name or Id)", verb);
+        r = session_arg_check(argv[optind]);
+        if (r < 0)
+                return r;
+        req->session = argv[optind];
+        r = session_request(type, req, c);
+        if (r < 0)
+                return r;
+        r = session_wait_answer(c, ret);
+        if (r < 0)
+                return r;
+        if (ret->type != PROTO_MSG_ATTACHED)
+                return session_lost_dwelld(-EBADMSG);
+        return 0;
 }
 
 int session_next_frame(Conn *c, Frame *ret) {

@@ -58,22 +58,9 @@ static int verb_receive_run(const Verb *v, int argc, char *argv[]) {
                 if (r == 0)
                         return verb_bad_option(v, opt, optind, argv);
         }
-        if (argc - optind != 1)
-                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
-                                    "receive: expected exactly one SESSION (name or Id)");
-        r = session_arg_check(argv[optind]);
+        r = session_attach_one("receive", PROTO_REQ_RECEIVE, argc, argv, &req, &c, &f);
         if (r < 0)
                 return r;
-        req.session = argv[optind];
-
-        r = session_request(PROTO_REQ_RECEIVE, &req, &c);
-        if (r < 0)
-                return r;
-        r = session_wait_answer(&c, &f);
-        if (r < 0)
-                return r;
-        if (f.type != PROTO_MSG_ATTACHED)
-                return session_lost_dwelld(-EBADMSG);
         return receive_stream(&c, &f, req.flags & PROTO_REQ_F_NO_WAIT);
 }
 
