@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "conn.h"
 #include "log.h"
 
 static const struct {
@@ -167,16 +168,9 @@ static int journal_send_memfd(int sock, const struct sockaddr_un *sa, socklen_t 
         fd = memfd_create("dwell-audit", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (fd < 0)
                 return -errno;
-        for (size_t o = 0; o < size;) {
-                ssize_t k = write(fd, data + o, size - o);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        goto out;
-                }
-                o += (size_t) k;
-        }
+        r = loop_write(fd, data, size);
+        if (r < 0)
+                goto out;
         if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
                 r = -errno;
                 goto out;
@@ -214,12 +208,12 @@ static int journal_sendv(const struct iovec *iov, size_t n) {
 }
 
 /* One line, values with spaces or quotes quoted. */
-static void to_stderr(AuditEvent e, const char *message, const Fields *f) {
+static void to_stderr(AuditEvent e, const char *message, const Fields *f, size_t n_fields) {
         char line[8192];
         size_t o = 0;
 
         o += (size_t) snprintf(line + o, sizeof line - o, "AUDIT %s:", audit_event_to_string(e));
-        for (size_t i = 0; i < f->n && o < sizeof line; i++) {
+        for (size_t i = 0; i < n_fields && o < sizeof line; i++) {
                 const char *eq = strchr(f->v[i], '=');
                 bool plain = strcspn(eq + 1, " \t\"\\\n") == strlen(eq + 1);
 
@@ -244,10 +238,10 @@ static void to_stderr(AuditEvent e, const char *message, const Fields *f) {
 
 void audit_log(AuditEvent e, int priority, const AuditFields *a, const char *fmt, ...) {
         AuditFields none = AUDIT_FIELDS_INIT;
-        struct iovec iov[MAX_FIELDS + 4];
-        char *message = NULL, *mid = NULL, *prio = NULL, *ev = NULL;
+        struct iovec iov[MAX_FIELDS];
+        char *message = NULL;
         Fields f = {};
-        size_t n = 0;
+        size_t n_dwell;
         va_list ap;
 
         if (e < 0 || e >= _AUDIT_EVENT_MAX)
@@ -257,34 +251,22 @@ void audit_log(AuditEvent e, int priority, const AuditFields *a, const char *fmt
                 message = NULL;
         va_end(ap);
         collect(a ? a : &none, &f);
+        n_dwell = f.n;
 
         if (!journal_available()) {
-                to_stderr(e, strempty(message), &f);
+                to_stderr(e, strempty(message), &f, n_dwell);
                 goto done;
         }
-        if (asprintf(&mid, "MESSAGE_ID=%s", events[e].id) < 0 ||
-            asprintf(&prio, "PRIORITY=%d", priority) < 0 ||
-            asprintf(&ev, "DWELL_EVENT=%s", events[e].name) < 0)
-                goto done;
-        iov[n++] = (struct iovec) { .iov_base = mid, .iov_len = strlen(mid) };
-        iov[n++] = (struct iovec) { .iov_base = prio, .iov_len = strlen(prio) };
-        iov[n++] = (struct iovec) { .iov_base = ev, .iov_len = strlen(ev) };
+        add(&f, "MESSAGE_ID=%s", events[e].id);
+        add(&f, "PRIORITY=%d", priority);
+        add(&f, "DWELL_EVENT=%s", events[e].name);
+        add(&f, "MESSAGE=%s", strempty(message));
         for (size_t i = 0; i < f.n; i++)
-                iov[n++] = (struct iovec) { .iov_base = f.v[i], .iov_len = strlen(f.v[i]) };
-        {
-                char *m = NULL;
-                if (asprintf(&m, "MESSAGE=%s", strempty(message)) >= 0) {
-                        iov[n++] = (struct iovec) { .iov_base = m, .iov_len = strlen(m) };
-                        if (journal_sendv(iov, n) < 0)
-                                to_stderr(e, strempty(message), &f);
-                        free(m);
-                }
-        }
+                iov[i] = (struct iovec) { .iov_base = f.v[i], .iov_len = strlen(f.v[i]) };
+        if (journal_sendv(iov, f.n) < 0)
+                to_stderr(e, strempty(message), &f, n_dwell);
 done:
         for (size_t i = 0; i < f.n; i++)
                 free(f.v[i]);
         free(message);
-        free(mid);
-        free(prio);
-        free(ev);
 }
