@@ -118,6 +118,9 @@ int session_attach_one(const char *verb, uint16_t type, int argc, char *argv[], 
                        Conn *c, Frame *ret);
 /* The next frame of a listing (SESSION ... END); same error handling. */
 int session_next_frame(Conn *c, Frame *ret);
+/* A listing: add() for each item_type frame, then END, whose count must
+ * match the items added. */
+int session_read_list(Conn *c, uint16_t item_type, int (*add)(Frame *f, void *userdata), void *userdata);
 /* A whole request answered by OK (disconnect, remove). */
 int session_request_ok(uint16_t type, const struct proto_request *req);
 /* Decodes and reports an ERROR frame; returns a negative errno. */

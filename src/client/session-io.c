@@ -422,44 +422,56 @@ static int session_array_add(struct proto_session **array, size_t *n, Frame *f) 
         return 0;
 }
 
-static int session_list_end(Frame *f, size_t n) {
-        uint32_t count;
+int session_read_list(Conn *c, uint16_t item_type, int (*add)(Frame *f, void *userdata), void *userdata) {
+        size_t n = 0;
+        Frame f;
+        int r;
 
-        if (buf_get_u32(&f->payload, &count) < 0 || proto_expect_end(&f->payload) < 0 || count != n)
-                return session_lost_dwelld(-EBADMSG);
-        return 0;
+        for (r = session_wait_answer(c, &f); r >= 0; r = session_next_frame(c, &f)) {
+                uint32_t count;
+
+                if (f.type == item_type) {
+                        r = add(&f, userdata);
+                        n += r >= 0;
+                } else if (f.type == PROTO_MSG_END) {
+                        if (proto_get_u32_msg(&f.payload, &count) < 0 || count != n)
+                                r = session_lost_dwelld(-EBADMSG);
+                        conn_consume(c, &f);
+                        return r;
+                } else
+                        r = session_lost_dwelld(-EBADMSG);
+                conn_consume(c, &f);
+                if (r < 0)
+                        break;
+        }
+        return r;
+}
+
+typedef struct SessionArray {
+        struct proto_session *v;
+        size_t n;
+} SessionArray;
+
+static int session_array_add_cb(Frame *f, void *userdata) {
+        SessionArray *a = userdata;
+        return session_array_add(&a->v, &a->n, f);
 }
 
 int session_list(uint32_t flags, const char *credential, struct proto_session **ret, size_t *ret_n) {
         _cleanup_(conn_donep) Conn c = { .fd = -EBADF };
         struct proto_request req = { .flags = flags, .credential = (char *) credential };
-        struct proto_session *array = NULL;
-        size_t n = 0;
-        Frame f;
+        SessionArray a = {};
         int r;
 
         r = session_request(PROTO_REQ_LIST, &req, &c);
-        if (r < 0)
-                return r;
-        for (r = session_wait_answer(&c, &f); r >= 0; r = session_next_frame(&c, &f)) {
-                if (f.type == PROTO_MSG_SESSION)
-                        r = session_array_add(&array, &n, &f);
-                else if (f.type == PROTO_MSG_END) {
-                        r = session_list_end(&f, n);
-                        conn_consume(&c, &f);
-                        break;
-                } else
-                        r = session_lost_dwelld(-EBADMSG);
-                conn_consume(&c, &f);
-                if (r < 0)
-                        break;
-        }
+        if (r >= 0)
+                r = session_read_list(&c, PROTO_MSG_SESSION, session_array_add_cb, &a);
         if (r < 0) {
-                session_array_free(array, n);
+                session_array_free(a.v, a.n);
                 return r;
         }
-        *ret = array;
-        *ret_n = n;
+        *ret = a.v;
+        *ret_n = a.n;
         return 0;
 }
 

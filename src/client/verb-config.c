@@ -112,50 +112,42 @@ fail:
 }
 
 /* Sends the request and collects the KV..END answer. */
+typedef struct ConfigArray {
+        ConfigInfo *v;
+        size_t n;
+        bool with_yaml;
+} ConfigArray;
+
+static int config_array_add_cb(Frame *f, void *userdata) {
+        ConfigArray *a = userdata;
+        ConfigInfo *v = realloc(a->v, (a->n + 1) * sizeof(ConfigInfo));
+        int r;
+
+        if (!v)
+                return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+        a->v = v;
+        r = config_info_parse(f, a->with_yaml, v + a->n);
+        if (r < 0)
+                return session_lost_dwelld(r);
+        a->n++;
+        return 0;
+}
+
 static int config_request(uint16_t type, const char *name, ConfigInfo **ret, size_t *ret_n) {
         _cleanup_(conn_donep) Conn c = { .fd = -EBADF };
         struct proto_request req = { .config = (char *) name };
-        ConfigInfo *array = NULL;
-        size_t n = 0;
-        Frame f;
+        ConfigArray a = { .with_yaml = type == PROTO_REQ_CONFIG_SHOW };
         int r;
 
         r = session_request(type, &req, &c);
-        if (r < 0)
-                return r;
-        for (r = session_wait_answer(&c, &f); r >= 0; r = session_next_frame(&c, &f)) {
-                if (f.type == PROTO_MSG_KV) {
-                        ConfigInfo *a = realloc(array, (n + 1) * sizeof(ConfigInfo));
-
-                        if (!a)
-                                r = client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
-                        else {
-                                array = a;
-                                r = config_info_parse(&f, type == PROTO_REQ_CONFIG_SHOW, array + n);
-                                if (r < 0)
-                                        r = session_lost_dwelld(r);
-                                else
-                                        n++;
-                        }
-                } else if (f.type == PROTO_MSG_END) {
-                        uint32_t count;
-
-                        if (proto_get_u32_msg(&f.payload, &count) < 0 || count != n)
-                                r = session_lost_dwelld(-EBADMSG);
-                        conn_consume(&c, &f);
-                        break;
-                } else
-                        r = session_lost_dwelld(-EBADMSG);
-                conn_consume(&c, &f);
-                if (r < 0)
-                        break;
-        }
+        if (r >= 0)
+                r = session_read_list(&c, PROTO_MSG_KV, config_array_add_cb, &a);
         if (r < 0) {
-                config_info_array_free(array, n);
+                config_info_array_free(a.v, a.n);
                 return r;
         }
-        *ret = array;
-        *ret_n = n;
+        *ret = a.v;
+        *ret_n = a.n;
         return 0;
 }
 
