@@ -18,6 +18,7 @@
 #include "manager.h"
 #include "policy.h"
 #include "session.h"
+#include "spawner.h"
 
 static void help(void) {
         printf("Usage: dwelld [OPTIONS]\n\n"
@@ -108,6 +109,9 @@ static int on_sighup_cb(sd_event_source *s, const struct signalfd_siginfo *si, v
         (void) sd_notify(0, "RELOADING=1\nSTATUS=Reloading configuration");
         log_info("Reloading the configuration from %s", m->config_dir);
         (void) policy_load(m, true);
+        /* New sessions pick up changed PAM modules and an upgraded dwell-host. */
+        spawner_stop(m, false);
+        (void) spawner_start(m);
         (void) sd_notifyf(0, "READY=1\nSTATUS=Serving %s", m->socket_path);
         return 0;
 }
@@ -163,6 +167,7 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 goto finish;
         (void) session_adopt_all(m);
+        (void) spawner_start(m);
         r = manager_run(m);
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");

@@ -18,6 +18,7 @@
 #include "policy.h"
 #include "request.h"
 #include "session.h"
+#include "spawner.h"
 
 int manager_new(Manager **ret) {
         Manager *m;
@@ -54,6 +55,7 @@ Manager *manager_free(Manager *m) {
                 s->child_src = sd_event_source_disable_unref(s->child_src);
                 session_free(s);
         }
+        spawner_done(m);
         acct_free_all(m);
         policy_free(m);
         config_daemon_done(&m->daemon);

@@ -6,7 +6,8 @@
  *
  * dwelld runs as root and never blocks: it never calls PAM (dwell-auth and
  * the session host's monitor do), and every child it starts is watched with
- * sd_event_add_child.
+ * sd_event_add_child.  (Its one wait is for the session spawner's answer
+ * to FORK, a clone() away, as fork() itself would be.)
  */
 #pragma once
 
@@ -46,6 +47,7 @@ typedef struct AcctCheck AcctCheck;
 typedef struct AcctEntry AcctEntry;
 typedef struct AuthConv AuthConv;
 typedef struct AuthFailure AuthFailure;
+typedef struct Spawner Spawner;
 
 struct Manager {
         sd_event *event;
@@ -58,6 +60,7 @@ struct Manager {
         char *libexec_dir;
         char hostname[256];
 
+        Spawner *spawner;               /* spawner.c: the pre-loaded dwell-host sessions are cloned from */
         Session *sessions;
         unsigned n_sessions;
         uint32_t last_id;

@@ -18,6 +18,7 @@
 #include "parse-util.h"
 #include "request.h"
 #include "session.h"
+#include "spawner.h"
 #include "strv.h"
 #include "user-util.h"
 
@@ -227,7 +228,6 @@ static int build_spawn(Session *s, const SessionParams *p, struct proto_kv *kv) 
 static int session_start_host(Session *s, const SessionParams *p) {
         Manager *m = s->manager;
         _cleanup_close_pair_ int pair[2] = { -EBADF, -EBADF };
-        char *argv[] = { (char *) "dwell-host", NULL };
         struct proto_kv kv = {};
         int r;
 
@@ -240,7 +240,7 @@ static int session_start_host(Session *s, const SessionParams *p) {
         if (r < 0)
                 return r;
 
-        r = manager_spawn(m, "dwell-host", argv, pair[1], true, &s->monitor_pid);
+        r = spawner_fork(m, pair[1], &s->monitor_pid);
         if (r < 0)
                 return r;
         r = sd_event_add_child(m->event, &s->child_src, s->monitor_pid, WEXITED, on_monitor_exit_cb, s);

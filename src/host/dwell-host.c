@@ -4,6 +4,10 @@
  * control connection on fd 3.  It reads the SPAWN message, opens the PAM
  * session in the root monitor (monitor.c) and forks the unprivileged worker
  * (worker.c) that owns the shell and the output buffer.
+ *
+ * If the first message is SPAWNER instead, this dwell-host becomes the
+ * session spawner (spawner.c): it stays loaded and clones itself for each
+ * new session, and each clone carries on here as a session host.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +18,11 @@
 
 #include "log.h"
 #include "monitor.h"
+#include "spawner.h"
 
-#define CONTROL_FD 3
+#define CONTROL_FD SPAWNER_CONTROL_FD
 
+/* Returns 1 if dwelld asked for the spawner instead of a session. */
 static int read_spawn(Conn *c, struct proto_kv *kv, HostParams *p) {
         Frame f;
         int r;
@@ -24,6 +30,11 @@ static int read_spawn(Conn *c, struct proto_kv *kv, HostParams *p) {
         r = conn_wait_frame(c, &f, 10 * 1000);
         if (r <= 0)
                 return r == 0 ? -ECONNRESET : r;
+        if (f.type == PROTO_MSG_SPAWNER) {
+                r = proto_expect_end(&f.payload);
+                conn_consume(c, &f);
+                return r < 0 ? r : 1;
+        }
         if (f.type != PROTO_MSG_SPAWN)
                 r = -EBADMSG;
         else
@@ -57,6 +68,19 @@ int main(int argc, char *argv[]) {
         conn_init(&c, CONTROL_FD, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 16u * 1024 * 1024);
 
         r = read_spawn(&c, &kv, &p);
+        if (r > 0) {
+                log_setup("dwell-spawner");
+                r = spawner_run(&c);
+                conn_done(&c);
+                if (r <= 0)
+                        return r < 0 ? 1 : 0;
+                /* A new session host: fd 3 is its own control connection now. */
+                log_setup("dwell-host");
+                conn_init(&c, CONTROL_FD, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 16u * 1024 * 1024);
+                r = read_spawn(&c, &kv, &p);
+                if (r > 0)
+                        r = -EBADMSG;
+        }
         if (r < 0) {
                 log_error_errno(r, "Failed to read the session parameters: %m");
                 return 2;

@@ -67,6 +67,10 @@ int proto_put_empty(Buf *b, uint16_t type) {
         return FRAME(b, type, 0, 0);
 }
 
+int proto_put_fork(Buf *b) {
+        return FRAME(b, PROTO_MSG_FORK, PROTO_FLAG_FD, 0);
+}
+
 static int put_request_fields(Buf *b, const struct proto_request *r) {
         int k;
 
@@ -592,6 +596,7 @@ const char *proto_msg_to_string(uint16_t type) {
                 { PROTO_MSG_DETACH, "DETACH" }, { PROTO_MSG_RESUME, "RESUME" }, { PROTO_MSG_SPAWN, "SPAWN" }, { PROTO_MSG_READY, "READY" },
                 { PROTO_MSG_FAILED, "FAILED" }, { PROTO_MSG_STATUS, "STATUS" },
                 { PROTO_MSG_HANDOFF, "HANDOFF" }, { PROTO_MSG_TERMINATE, "TERMINATE" },
+                { PROTO_MSG_SPAWNER, "SPAWNER" }, { PROTO_MSG_FORK, "FORK" }, { PROTO_MSG_FORKED, "FORKED" },
         };
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (names[i].type == type)

@@ -24,6 +24,7 @@
  *   worker  -> client   ATTACHED, RECORD, SYNCED, DETACHED, HEARTBEAT, ERROR, OK
  *   client  -> worker   ACK, RUN, DETACH, HEARTBEAT
  *   dwelld <-> host     SPAWN, READY, FAILED, STATUS, HANDOFF, TERMINATE
+ *   dwelld <-> spawner  SPAWNER, then FORK (+fd) -> FORKED or FAILED
  *
  * Pure: encoding and decoding only, no I/O, no logging.
  */
@@ -89,6 +90,11 @@ typedef enum ProtoMsg {
         PROTO_MSG_STATUS,               /* worker -> dwelld: struct proto_session (as seen by nobody) */
         PROTO_MSG_HANDOFF,              /* dwelld -> worker, with the client fd: struct proto_handoff */
         PROTO_MSG_TERMINATE,            /* dwelld -> worker: str by */
+
+        /* dwelld <-> the session spawner (a dwell-host kept loaded, spawner.c) */
+        PROTO_MSG_SPAWNER = 420,        /* dwelld -> dwell-host, instead of SPAWN: empty, become the spawner */
+        PROTO_MSG_FORK,                 /* dwelld -> spawner, with a session's control fd: empty */
+        PROTO_MSG_FORKED,               /* spawner -> dwelld: u32 pid of the new session host */
 } ProtoMsg;
 
 typedef enum ProtoError {
@@ -215,6 +221,8 @@ int proto_expect_end(const Buf *payload);
 
 /* Messages: put_* append a whole frame; get_* decode a payload. */
 int proto_put_empty(Buf *b, uint16_t type);
+/* FORK: empty, the session's control fd travels with it. */
+int proto_put_fork(Buf *b);
 int proto_put_request(Buf *b, uint16_t type, const struct proto_request *r);
 int proto_get_request(Buf *p, struct proto_request *ret);
 void proto_request_done(struct proto_request *r);

@@ -121,7 +121,10 @@ static int decode(uint16_t type, Buf *p, Msg *m) {
         case PROTO_MSG_OK:
         case PROTO_MSG_HEARTBEAT:
         case PROTO_MSG_DETACH:
+        case PROTO_MSG_SPAWNER:
+        case PROTO_MSG_FORK:
                 return proto_expect_end(p);
+
         case PROTO_MSG_SESSION:
         case PROTO_MSG_STATUS:
                 r = proto_get_session(p, &m->session);
@@ -129,6 +132,7 @@ static int decode(uint16_t type, Buf *p, Msg *m) {
                         return r;
                 return proto_expect_end(p);
         case PROTO_MSG_END:
+        case PROTO_MSG_FORKED:
                 r = buf_get_u32(p, &m->u32);
                 if (r < 0)
                         return r;
@@ -192,11 +196,16 @@ static int encode(const Msg *m, Buf *b) {
         case PROTO_MSG_OK:
         case PROTO_MSG_HEARTBEAT:
         case PROTO_MSG_DETACH:
+        case PROTO_MSG_SPAWNER:
                 return proto_put_empty(b, type);
+        case PROTO_MSG_FORK:
+                return proto_put_fork(b);
+
         case PROTO_MSG_SESSION:
         case PROTO_MSG_STATUS:
                 return proto_put_session(b, type, &m->session);
         case PROTO_MSG_END:
+        case PROTO_MSG_FORKED:
                 return put_u32_frame(b, type, m->u32);
         case PROTO_MSG_CONV_PROMPT:
                 return proto_put_conv_prompt(b, m->u8, m->str);
@@ -244,6 +253,7 @@ static bool msg_eq(const Msg *a, const Msg *b) {
         case PROTO_MSG_STATUS:
                 return session_eq(&a->session, &b->session);
         case PROTO_MSG_END:
+        case PROTO_MSG_FORKED:
                 return a->u32 == b->u32;
         case PROTO_MSG_CONV_PROMPT:
         case PROTO_MSG_DETACHED:

@@ -150,6 +150,11 @@ int main(int argc, char *argv[]) {
              proto_put_session(&b, PROTO_MSG_STATUS, &s));
         emit("host-failed", &b, proto_put_failed(&b, -EPERM, "setresuid(1000): Operation not permitted"));
         emit("handoff", &b, proto_put_handoff(&b, &h));
+        emit("spawner", &b,
+             (r = proto_put_empty(&b, PROTO_MSG_SPAWNER)) < 0 ? r :
+             (r = proto_put_fork(&b)) < 0 ? r :
+             (r = proto_put_u32_msg(&b, PROTO_MSG_FORKED, 4244)) < 0 ? r :
+             proto_put_failed(&b, -ENOMEM, "clone failed"));
         emit("terminate", &b, proto_put_str_msg(&b, PROTO_MSG_TERMINATE, "idle-timeout"));
 
         buf_done(&b);

@@ -840,7 +840,7 @@ static void test_tables(void) {
                         PROTO_MSG_RECORD, PROTO_MSG_SYNCED, PROTO_MSG_DETACHED, PROTO_MSG_HEARTBEAT,
                         PROTO_MSG_ACK, PROTO_MSG_RUN, PROTO_MSG_DETACH, PROTO_MSG_SPAWN,
                         PROTO_MSG_READY, PROTO_MSG_FAILED, PROTO_MSG_STATUS, PROTO_MSG_HANDOFF,
-                        PROTO_MSG_TERMINATE,
+                        PROTO_MSG_TERMINATE, PROTO_MSG_SPAWNER, PROTO_MSG_FORK, PROTO_MSG_FORKED,
                 };
                 for (size_t i = 0; i < ELEMENTSOF(all); i++) {
                         if (streq(proto_msg_to_string(all[i]), "UNKNOWN"))

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The session spawner: one dwell-host that dwelld starts once and keeps,
+ * already exec'ed, linked and relocated, with the modules of the "dwell"
+ * PAM service loaded.  For each new session dwelld sends FORK with the
+ * session's control socket; the spawner clones itself and the clone goes
+ * on exactly as an exec'ed dwell-host would from the SPAWN message on.
+ *
+ * The clone is made with CLONE_PARENT, so the new session host is dwelld's
+ * child, as one dwelld forks and execs itself: dwelld watches and reaps it
+ * with the exit status, and the spawner never has children of its own.
+ * Sessions share the spawner's pages copy-on-write instead of each loading
+ * and relocating the same libraries, which is what makes a session host
+ * cheap in time and in memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sched.h>
+#include <security/pam_appl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "spawner.h"
+
+static int no_conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data) {
+        return PAM_CONV_ERR;
+}
+
+/* pam_start() reads /etc/pam.d/dwell and dlopen()s its modules without
+ * calling any of them; keeping the handle keeps them loaded, so that the
+ * sessions' own pam_start() finds them mapped and relocated already. */
+static void preload(void) {
+        static const struct pam_conv conv = { .conv = no_conv };
+        pam_handle_t *pamh = NULL;
+        int r;
+
+        r = pam_start("dwell", "root", &conv, &pamh);
+        if (r != PAM_SUCCESS)
+                log_warning("Could not preload the PAM modules of the dwell service: %s",
+                            pam_strerror(pamh, r));
+        /* The name service configuration, read once here, not per session. */
+        (void) getpwuid(0);
+        (void) getgrgid(0);
+}
+
+/* A fork whose child is our parent's child.  glibc has no wrapper for
+ * CLONE_PARENT without a new stack; the raw system call with a NULL stack
+ * behaves like fork().  This process is single-threaded and registers no
+ * fork handlers, so glibc's fork() would do nothing more that matters. */
+static pid_t clone_sibling(void) {
+        return (pid_t) syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
+}
+
+/* In the clone: the session's control socket becomes fd 3, nothing else
+ * stays open but stdin, stdout and stderr, and the host gets its own
+ * session and process name, as after dwelld's fork and exec. */
+static int become_host(Conn *c, int control_fd) {
+        if (dup2(control_fd, SPAWNER_CONTROL_FD) < 0)   /* closes the spawner's connection */
+                _exit(127);
+        (void) fd_cloexec(SPAWNER_CONTROL_FD, true);
+        (void) close_range(SPAWNER_CONTROL_FD + 1, ~0U, 0);
+        (void) setsid();
+        (void) prctl(PR_SET_NAME, "dwell-host", 0, 0, 0);
+        c->fd = -EBADF;
+        for (size_t i = 0; i < c->n_in_fds; i++)
+                c->in_fds[i] = -EBADF;          /* closed by close_range() */
+        c->n_in_fds = 0;
+        return 1;
+}
+
+int spawner_run(Conn *c) {
+        int r;
+
+        (void) prctl(PR_SET_NAME, "dwell-spawner", 0, 0, 0);
+        preload();
+        log_info("Ready to start session hosts");
+
+        for (;;) {
+                Frame f;
+                pid_t pid;
+                int fd;
+
+                r = conn_wait_frame(c, &f, -1);
+                if (r <= 0) {
+                        if (r < 0)
+                                log_error_errno(r, "Connection to dwelld failed: %m");
+                        return r;       /* 0: dwelld closed it (it stops or reloads) */
+                }
+                if (f.type != PROTO_MSG_FORK || f.fd < 0 || proto_expect_end(&f.payload) < 0) {
+                        conn_consume(c, &f);
+                        return log_error_errno(EBADMSG, "Unexpected %s from dwelld", proto_msg_to_string(f.type));
+                }
+                fd = TAKE_FD(f.fd);
+                conn_consume(c, &f);
+
+                pid = clone_sibling();
+                if (pid == 0)
+                        return become_host(c, fd);
+                r = pid < 0 ? -errno : 0;
+                safe_close(fd);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to start a session host: %m");
+                        r = proto_put_failed(&c->out, r, "the session spawner could not clone itself");
+                } else
+                        r = proto_put_u32_msg(&c->out, PROTO_MSG_FORKED, (uint32_t) pid);
+                if (r >= 0)
+                        r = conn_flush_all(c, -1);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to answer dwelld: %m");
+        }
+}
