@@ -612,10 +612,14 @@ class Driver:
             mine = [p for p, (c, _, u) in new.items() if c.startswith("tmux") and u == uid]
         # shells that are children of the session processes
         sh = [s for s in shells if new[s][1] in set(mine) or tool == "tmux"]
-        m = self.pss(mine + sh)
-        rec["procs"] = len(mine)
+        # dwell's session spawner serves every session: counted once, in the total
+        shared = [p for p, (c, _, _) in procs.items() if c == "dwell-spawner"] if tool == "dwell" else []
+        m = self.pss(mine + sh + shared)
+        rec["procs"] = len(mine) + len(shared)
         rec["shells"] = len(sh)
-        rec["pss_total_kib"] = sum(m[p] or 0 for p in mine)
+        rec["pss_total_kib"] = sum(m[p] or 0 for p in mine + shared)
+        if shared:
+            rec["spawner_pss_kib"] = sum(m[p] or 0 for p in shared)
         rec["pss_per_session_kib"] = rec["pss_total_kib"] / n
         rec["shell_pss_kib"] = (sum(m[p] or 0 for p in sh) / len(sh)) if sh else None
         if tool == "dwell":
@@ -876,7 +880,8 @@ def cmd_report(argv):
     sc = raw.get("scaling") or {}
     md.append("Memory: PSS (`/proc/PID/smaps_rollup`) summed over each tool's own processes, divided by "
               "N, the shells excluded — dwell: the monitor and the worker of every session (the worker "
-              "is the shell's parent, the monitor the worker's); dtach: one master per session; screen: "
+              "is the shell's parent, the monitor the worker's) plus the one session spawner they are "
+              "cloned from; dtach: one master per session; screen: "
               "one SCREEN per session; tmux: its one server. Creation: N sessions one after another "
               "(the sum of the processes' wall times). An idle bash on a pty measured alone: %s KiB.\n" % (
                   "%.0f" % raw["idle_bash_pss_kib"] if raw.get("idle_bash_pss_kib") else "—"))
