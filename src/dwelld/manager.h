@@ -64,6 +64,7 @@ struct Manager {
         Session *sessions;
         unsigned n_sessions;
         uint32_t last_id;
+        bool ids_wrapped;               /* last_id went past 999999 once: ids may be in use above it */
 
         Request *requests;
         AcctCheck *acct_checks;

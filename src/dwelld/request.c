@@ -411,18 +411,19 @@ static SessionConfig *select_config(Request *r) {
 
 static int check_limits(Request *r, const SessionConfig *c) {
         const DaemonConfig *d = &r->manager->daemon;
-        unsigned mine = session_count(r->manager, NULL, &r->as.uid);
+        SessionCounts n = {};
 
-        if (c->max_sessions && session_count(r->manager, c->name, NULL) >= c->max_sessions)
+        if (c->max_sessions || c->max_sessions_per_user || d->max_sessions_per_user)
+                session_count(r->manager, c->name, r->as.uid, &n);
+        if (c->max_sessions && n.config >= c->max_sessions)
                 request_reply_error(r, PROTO_ERR_LIMIT_EXCEEDED,
                                     "configuration %s allows at most %u sessions", c->name, c->max_sessions);
-        else if (c->max_sessions_per_user &&
-                 session_count(r->manager, c->name, &r->as.uid) >= c->max_sessions_per_user)
+        else if (c->max_sessions_per_user && n.config_owner >= c->max_sessions_per_user)
                 request_reply_error(r, PROTO_ERR_LIMIT_EXCEEDED, "configuration %s allows at most %u sessions per user",
                                     c->name, c->max_sessions_per_user);
         else if (d->max_sessions && r->manager->n_sessions >= d->max_sessions)
                 request_reply_error(r, PROTO_ERR_LIMIT_EXCEEDED, "dwelld allows at most %u sessions", d->max_sessions);
-        else if (d->max_sessions_per_user && mine >= d->max_sessions_per_user)
+        else if (d->max_sessions_per_user && n.owner >= d->max_sessions_per_user)
                 request_reply_error(r, PROTO_ERR_LIMIT_EXCEEDED, "dwelld allows at most %u sessions per user",
                                     d->max_sessions_per_user);
         else

@@ -82,19 +82,19 @@ Session *session_find(Manager *m, const Caller *who, const char *name, bool all)
         return NULL;
 }
 
-unsigned session_count(Manager *m, const char *config, const uid_t *owner) {
-        unsigned n = 0;
-
+void session_count(Manager *m, const char *config, uid_t owner, SessionCounts *ret) {
+        *ret = (SessionCounts) {};
         for (Session *s = m->sessions; s; s = s->next) {
+                bool mine = s->owner_uid == owner;
+
                 if (s->info.state == SESSION_CLOSED)
                         continue;
-                if (config && !streq(s->info.configuration, config))
-                        continue;
-                if (owner && s->owner_uid != *owner)
-                        continue;
-                n++;
+                ret->owner += mine;
+                if (streq(s->info.configuration, config)) {
+                        ret->config++;
+                        ret->config_owner += mine;
+                }
         }
-        return n;
 }
 
 void session_view(const Session *s, bool held_by_caller, struct proto_session *ret) {
@@ -118,16 +118,22 @@ void session_view(const Session *s, bool held_by_caller, struct proto_session *r
         }
 }
 
+/* Ids count up from 1; until they wrap at 999999 every id in use is at
+ * most last_id (adoption raises last_id too), so only then is the table
+ * searched. */
 static uint32_t next_id(Manager *m) {
         uint32_t id = m->last_id;
 
         for (;;) {
                 bool used = false;
 
-                id = id >= 999999 ? 1 : id + 1;
-                for (Session *s = m->sessions; s; s = s->next)
-                        if (s->info.id == id)
-                                used = true;
+                if (id >= 999999) {
+                        id = 1;
+                        m->ids_wrapped = true;
+                } else
+                        id++;
+                for (Session *s = m->ids_wrapped ? m->sessions : NULL; s && !used; s = s->next)
+                        used = s->info.id == id;
                 if (!used)
                         return m->last_id = id;
         }

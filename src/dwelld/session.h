@@ -22,9 +22,9 @@ typedef enum SessionPhase {
 struct Session {
         Manager *manager;
         LIST_LINK(Session);
+        uid_t owner_uid;                /* next to next and info's id, state, name: what table scans read */
 
         struct proto_session info;      /* as reported by the worker */
-        uid_t owner_uid;
         SessionConfig *config;          /* captured at creation; NULL if adopted */
         uint64_t max_idle_timeout;      /* of that configuration (kept across re-adoption) */
 
@@ -71,8 +71,14 @@ int session_adopt_all(Manager *m);
  * administrators); name is a name or an Id. */
 Session *session_find(Manager *m, const Caller *who, const char *name, bool all);
 bool session_visible(const Session *s, const Caller *who);
-/* Sessions of a configuration (of one owner, if owner is not NULL). */
-unsigned session_count(Manager *m, const char *config, const uid_t *owner);
+/* Live sessions of configuration config, of it owned by owner, and of
+ * owner in all (one pass over the table). */
+typedef struct SessionCounts {
+        unsigned config;
+        unsigned config_owner;
+        unsigned owner;
+} SessionCounts;
+void session_count(Manager *m, const char *config, uid_t owner, SessionCounts *ret);
 
 /* Sends TERMINATE (or frees a broken session); waiters are told when it ends. */
 int session_remove(Session *s, const char *by);

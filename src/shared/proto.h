@@ -164,18 +164,20 @@ struct proto_request {
         uint8_t buffering;      /* Buffering */
 };
 
+/* Field order is not wire order (proto_put_session() has that): what
+ * dwelld's scans of its session table read comes first. */
 struct proto_session {
         uint32_t id;
-        char *instance_id;
-        char *name;
-        char *host;
-        char *owner;
-        char *run_as;
-        char *configuration;
         uint8_t state;          /* SessionState */
         uint8_t availability;   /* Availability */
         uint8_t buffering;      /* Buffering */
         uint8_t temporary;
+        char *name;
+        char *instance_id;
+        char *host;
+        char *owner;
+        char *run_as;
+        char *configuration;
         uint64_t idle_timeout;  /* usec */
         uint64_t buffer_size;   /* bytes */
         uint64_t buffered;      /* bytes */

@@ -6,7 +6,7 @@
 #   default  idle_timeout 7m, max_idle_timeout 1h (everyone)
 #   admin    access: group admins (carol); drop, 8MiB
 #   ops      run_as carol, access users alice and bob, share_with_access
-#   limited  max_sessions_per_user: 2
+#   limited  max_sessions_per_user: 2, max_sessions: 3
 #   diag     commands: [/usr/bin/id, /usr/bin/uptime] (restricted)
 # Checks:
 #   - config list shows each caller only the configurations it may use
@@ -17,7 +17,7 @@
 #   - new -c NAME selects NAME (list -l / --json); -c nosuch: not-found;
 #     a configuration outside one's access: permission-denied;
 #   - max_sessions_per_user: 2 refuses the third session (limit-exceeded),
-#     per user;
+#     per user; max_sessions: 3 refuses a fourth in all (carol's);
 #   - the configuration's idle_timeout applies when neither the command line
 #     nor the options file give one; the options file and the command line
 #     win over it; above max_idle_timeout: limit-exceeded naming both.
@@ -165,6 +165,10 @@ expect_eq "$(field "$OUT" 'd["error"]')" limit-exceeded "  ... with limit-exceed
         fail "  ... and creates nothing"
 capture bob dwell new -n l1 -c limited
 expect_rc 0 "bob may still create one (the limit is per user)"
+dwell_json carol new -n l1 -c limited
+expect_rc 255 "carol: a fourth session of limited (max_sessions: 3) is refused"
+expect_eq "$(field "$OUT" 'd["error"]') $(field "$OUT" 'd["message"]')" \
+        "limit-exceeded configuration limited allows at most 3 sessions" "  ... with limit-exceeded, naming the limit"
 capture alice dwell new -n d9
 expect_rc 0 "alice may still create sessions of another configuration"
 capture alice dwell remove l2 d9
