@@ -569,99 +569,108 @@ class Driver:
         ans = self.ask({"op": "pss", "pids": list(pids)})["pss"]
         return {int(k): v for k, v in ans.items()}
 
-    def scale_one(self, tool, n):
+    SCALE_TOOLS = ["dwell", "dtach", "tmux", "screen"]
+    SCALE_CHUNK = 10    # sessions per tool per round of the interleaved creation
+
+    def scale_argv(self, tool, i):
         W, D = self.W, self.dwell
-        rec = {"n": n}
+        if tool == "dwell":
+            return [D, "new", "-n", "s%d" % i]
+        if tool == "dtach":
+            return ["dtach", "-n", "%s/dt/s%d" % (W, i), "-E", "bash"]
+        if tool == "screen":
+            return ["screen", "-dmS", "s%d" % i, "bash"]
+        return ["tmux", "-S", W + "/tmux-scale.sock", "-f", "/dev/null", "new-session", "-d", "bash"]
+
+    def scale_n(self, n):
+        """Creates n sessions with every tool, interleaved: each round creates
+        SCALE_CHUNK sessions per tool, the tools in a shuffled order, so the
+        machine's drifts hit every tool alike.  Then measures each tool's
+        memory (all sessions alive at once), dwell's list, and tears down."""
+        D = self.dwell
+        tools = list(self.SCALE_TOOLS)
+        recs = {t: {"n": n} for t in tools}
+        times = {t: [] for t in tools}
+        failed = set()
         procs0 = all_procs()
         uid = os.getuid()
-        times = []
-        names = []
-        if tool == "tmux":
-            tsock = W + "/tmux-scale.sock"
-        for i in range(n):
-            if tool == "dwell":
-                argv = [D, "new", "-n", "s%d" % i]
-            elif tool == "dtach":
-                argv = ["dtach", "-n", "%s/dt/s%d" % (W, i), "-E", "bash"]
-            elif tool == "screen":
-                argv = ["screen", "-dmS", "s%d" % i, "bash"]
-            else:
-                argv = ["tmux", "-S", tsock, "-f", "/dev/null", "new-session", "-d", "bash"]
-            t, rc = self.spawn(argv)
-            if rc != 0:
-                raise RuntimeError("%s: exit %d after %d sessions" % (" ".join(argv), rc, i))
-            times.append(t)
-            names.append(argv)
-        rec["create_s"] = sum(times)
-        rec["create_each_median_s"] = statistics.median(times)
+        for start in range(0, n, self.SCALE_CHUNK):
+            self.rng.shuffle(tools)
+            for tool in tools:
+                for i in range(start, min(n, start + self.SCALE_CHUNK)):
+                    if tool in failed:
+                        break
+                    argv = self.scale_argv(tool, i)
+                    t, rc = self.spawn(argv)
+                    if rc != 0:
+                        self.errors.append("scaling %s %d: %s: exit %d after %d sessions"
+                                           % (tool, n, " ".join(argv), rc, i))
+                        failed.add(tool)
+                    times[tool].append(t)
         time.sleep(1.0 if n <= 100 else 3.0)   # let the shells settle
         procs = all_procs()
         new = {p: v for p, v in procs.items() if p not in procs0}
         shells = [p for p, (c, _, u) in new.items() if c == "bash" and u == uid]
-        if tool == "dwell":
-            hosts = [p for p, (c, _, _) in new.items() if c == "dwell-host"]
-            mine = hosts
-            workers = {procs[s][1] for s in shells if s in procs}
-            monitors = {procs[w][1] for w in workers if w in procs}
-            rec["workers"], rec["monitors"] = len(workers), len(monitors)
-        elif tool == "dtach":
-            mine = [p for p, (c, _, u) in new.items() if c == "dtach" and u == uid]
-        elif tool == "screen":
-            mine = [p for p, (c, _, u) in new.items() if c == "screen" and u == uid]
-        else:
-            mine = [p for p, (c, _, u) in new.items() if c.startswith("tmux") and u == uid]
-        # shells that are children of the session processes
-        sh = [s for s in shells if new[s][1] in set(mine) or tool == "tmux"]
-        # dwell's session spawner serves every session: counted once, in the total
-        shared = [p for p, (c, _, _) in procs.items() if c == "dwell-spawner"] if tool == "dwell" else []
-        m = self.pss(mine + sh + shared)
-        rec["procs"] = len(mine) + len(shared)
-        rec["shells"] = len(sh)
-        rec["pss_total_kib"] = sum(m[p] or 0 for p in mine + shared)
-        if shared:
-            rec["spawner_pss_kib"] = sum(m[p] or 0 for p in shared)
-        rec["pss_per_session_kib"] = rec["pss_total_kib"] / n
-        rec["shell_pss_kib"] = (sum(m[p] or 0 for p in sh) / len(sh)) if sh else None
-        if tool == "dwell":
+        mine = {
+            "dwell": [p for p, (c, _, _) in new.items() if c == "dwell-host"],
+            "dtach": [p for p, (c, _, u) in new.items() if c == "dtach" and u == uid],
+            "screen": [p for p, (c, _, u) in new.items() if c == "screen" and u == uid],
+            "tmux": [p for p, (c, _, u) in new.items() if c.startswith("tmux") and u == uid],
+        }
+        for tool in self.SCALE_TOOLS:
+            rec = recs[tool]
+            if tool in failed:
+                continue
+            rec["create_s"] = sum(times[tool])
+            rec["create_each_median_s"] = statistics.median(times[tool])
+            own = set(mine[tool])
+            # the shells are children of the tool's processes (of the worker for dwell)
+            sh = [p for p in shells if new[p][1] in own]
+            # dwell's session spawner serves every session: counted once, in the total
+            shared = [p for p, (c, _, _) in procs.items() if c == "dwell-spawner"] if tool == "dwell" else []
+            m = self.pss(mine[tool] + sh + shared)
+            rec["procs"] = len(own) + len(shared)
+            rec["shells"] = len(sh)
+            rec["pss_total_kib"] = sum(m[p] or 0 for p in mine[tool] + shared)
+            rec["pss_per_session_kib"] = rec["pss_total_kib"] / n
+            rec["shell_pss_kib"] = (sum(m[p] or 0 for p in sh) / len(sh)) if sh else None
+            if shared:
+                rec["spawner_pss_kib"] = sum(m[p] or 0 for p in shared)
+            if tool == "dwell":
+                workers = {procs[p][1] for p in sh if p in procs}
+                rec["workers"] = len(workers)
+                rec["monitors"] = len({procs[w][1] for w in workers if w in procs})
+        if "dwell" not in failed:
+            rec = recs["dwell"]
             dpid = self.ask({"op": "dwelld_pid"})["pid"]
             if dpid:
                 rec["dwelld_pss_kib"] = self.pss([dpid])[dpid]
             lt = []
             for _ in range(self.p["list_runs"]):
-                t, rc = self.spawn([D, "list"], stdout=W + "/out/list")
+                t, rc = self.spawn([D, "list"], stdout=self.W + "/out/list")
                 lt.append(t)
-            rows = sum(1 for _ in open(W + "/out/list")) - 1
             rec["list_s"] = lt
-            rec["list_rows"] = rows
+            rec["list_rows"] = sum(1 for _ in open(self.W + "/out/list")) - 1
             lj = []
             for _ in range(max(3, self.p["list_runs"] // 3)):
                 t, rc = self.spawn([D, "--json", "list"])
                 lj.append(t)
             rec["list_json_s"] = lj
-        # teardown
+        # teardown: dwell removes its sessions, the others' processes are killed by pid
         t0 = time.time()
-        if tool == "dwell":
-            self.run([D, "remove", "--all"], timeout=300)
-            t_end = time.time() + 120
-            while time.time() < t_end:
-                left = [p for p in mine if proc_stat(p) is not None]
-                if not left:
-                    break
-                time.sleep(0.1)
-            else:
-                self.errors.append("scaling dwell %d: hosts still running after remove --all" % n)
-        elif tool == "dtach":
-            self.kill_pids(mine, "dtach")
-        elif tool == "screen":
-            self.kill_pids(mine, "screen")
-        else:
-            self.kill_pids(mine, "tmux")
-        rec["teardown_s"] = time.time() - t0
-        # wait for the shells to go
-        t_end = time.time() + 30
-        while time.time() < t_end and any(proc_stat(s) is not None for s in sh):
+        self.run([D, "remove", "--all"], timeout=300)
+        t_end = time.time() + 120
+        while time.time() < t_end and any(proc_stat(p) is not None for p in mine["dwell"]):
             time.sleep(0.1)
-        return rec
+        if any(proc_stat(p) is not None for p in mine["dwell"]):
+            self.errors.append("scaling dwell %d: hosts still running after remove --all" % n)
+        for tool in ("dtach", "screen", "tmux"):
+            self.kill_pids(mine[tool], tool)
+        recs["dwell"]["teardown_s"] = time.time() - t0
+        t_end = time.time() + 30
+        while time.time() < t_end and any(proc_stat(p) is not None for p in shells):
+            time.sleep(0.1)
+        return recs
 
     def g_scaling(self):
         sc = self.res["scaling"]
@@ -669,13 +678,15 @@ class Driver:
         if dpid:
             sc["dwelld_idle_pss_kib"] = self.pss([dpid])[dpid]
         for n in self.p["scale_n"]:
-            order = ["dwell", "dtach", "tmux", "screen"]
-            for tool in order:
-                log("scaling: %d %s sessions" % (n, tool))
-                try:
-                    sc.setdefault(tool, []).append(self.scale_one(tool, n))
-                except Exception as e:  # noqa: BLE001
-                    self.errors.append("scaling %s %d: %s" % (tool, n, e))
+            log("scaling: %d sessions of each tool, created interleaved" % n)
+            try:
+                recs = self.scale_n(n)
+            except Exception as e:  # noqa: BLE001
+                self.errors.append("scaling %d: %s" % (n, e))
+                continue
+            for tool in self.SCALE_TOOLS:
+                if "create_s" in recs[tool]:
+                    sc.setdefault(tool, []).append(recs[tool])
 
     # ---------------------------------------------------------- idle bash reference
     def g_bash(self):
@@ -882,8 +893,9 @@ def cmd_report(argv):
               "N, the shells excluded — dwell: the monitor and the worker of every session (the worker "
               "is the shell's parent, the monitor the worker's) plus the one session spawner they are "
               "cloned from; dtach: one master per session; screen: "
-              "one SCREEN per session; tmux: its one server. Creation: N sessions one after another "
-              "(the sum of the processes' wall times). An idle bash on a pty measured alone: %s KiB.\n" % (
+              "one SCREEN per session; tmux: its one server. Creation: N sessions of each tool, created "
+              "interleaved (10 of each tool per round, the tools shuffled each round; the figure is the sum "
+              "of one tool's processes' wall times), all tools' sessions alive when memory is measured. An idle bash on a pty measured alone: %s KiB.\n" % (
                   "%.0f" % raw["idle_bash_pss_kib"] if raw.get("idle_bash_pss_kib") else "—"))
     md.append("| N | tool | PSS/session (KiB) | processes | shell PSS (KiB) | create N | per create (median) |"
               " create vs dtach |")
