@@ -246,6 +246,12 @@ static int session_start_host(Session *s, const SessionParams *p) {
         if (r < 0)
                 return r;
 
+        /* SPAWN goes into the socket first: the new host reads it at once. */
+        (void) fd_nonblock(pair[0], true);
+        s->host.fd = TAKE_FD(pair[0]);
+        r = conn_flush(&s->host);
+        if (r < 0)
+                return r;
         r = spawner_fork(m, pair[1], &s->monitor_pid);
         if (r < 0)
                 return r;
@@ -254,8 +260,6 @@ static int session_start_host(Session *s, const SessionParams *p) {
                 (void) kill(s->monitor_pid, SIGKILL);
                 return r;
         }
-        (void) fd_nonblock(pair[0], true);
-        s->host.fd = TAKE_FD(pair[0]);
         r = sd_event_add_io(m->event, &s->host_src, s->host.fd, EPOLLIN | EPOLLOUT, on_host_io_cb, s);
         if (r < 0)
                 return r;
