@@ -112,6 +112,7 @@ typedef enum ForkOutcome {
         FORK_DONE,
         FORK_NOT_SENT,          /* the spawner never got the request */
         FORK_REFUSED,           /* it answered that clone() failed */
+        FORK_STALE,             /* it answered that its files changed on disk: nothing started */
         FORK_LOST,              /* sent, no valid answer: a clone may exist */
 } ForkOutcome;
 
@@ -147,6 +148,8 @@ static ForkOutcome fork_once(Manager *m, int control_fd, pid_t *ret_pid, int *re
                 return *ret_error = r < 0 ? r : -ECONNRESET, FORK_LOST;
         if (f.type == PROTO_MSG_FAILED && proto_get_failed(&f.payload, &e, &msg) >= 0) {
                 conn_consume(&sp->conn, &f);
+                if (e == -ESTALE)
+                        return *ret_error = e, FORK_STALE;
                 log_error("The session spawner could not start a session host: %s", msg);
                 return *ret_error = e < 0 ? e : -EIO, FORK_REFUSED;
         }
@@ -163,8 +166,9 @@ static ForkOutcome fork_once(Manager *m, int control_fd, pid_t *ret_pid, int *re
 int spawner_fork(Manager *m, int control_fd, pid_t *ret_pid) {
         int r = 0;
 
-        /* A spawner that died since the last session is replaced once, if
-         * it never got this request: two hosts on one control connection
+        /* A spawner that died since the last session, or whose files an
+         * upgrade replaced, is replaced once, if it never got this request
+         * or said it started nothing: two hosts on one control connection
          * must never happen. */
         for (int attempt = 0; attempt < 2; attempt++) {
                 switch (fork_once(m, control_fd, ret_pid, &r)) {
@@ -179,6 +183,10 @@ int spawner_fork(Manager *m, int control_fd, pid_t *ret_pid) {
                 case FORK_NOT_SENT:
                         log_warning_errno(r, "Could not reach the session spawner, replacing it: %m");
                         spawner_stop(m, true);
+                        break;
+                case FORK_STALE:
+                        log_info("The session spawner's program or libraries were replaced on disk; starting a new one");
+                        spawner_stop(m, false);
                         break;
                 }
         }

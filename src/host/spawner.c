@@ -11,21 +11,87 @@
  * with the exit status, and the spawner never has children of its own.
  * Sessions share the spawner's pages copy-on-write instead of each loading
  * and relocating the same libraries, which is what makes a session host
- * cheap in time and in memory.
+ * cheap in time and in memory.  Before each clone the spawner checks that
+ * its program and libraries are still the files on disk; if an upgrade
+ * replaced one, it refuses (ESTALE) and exits, and dwelld starts a new
+ * spawner for that session.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
+#include <link.h>
 #include <pwd.h>
 #include <sched.h>
 #include <security/pam_appl.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "spawner.h"
+
+/* The files this process runs: the program and every shared object loaded
+ * (libraries, the PAM modules), as they were when it started.  A session
+ * cloned from it runs this code, so when a package upgrade replaces one of
+ * them the spawner must be replaced too, as an exec would have been. */
+typedef struct Loaded {
+        char *path;
+        struct stat st;
+} Loaded;
+
+static Loaded *loaded;
+static size_t n_loaded;
+
+static void loaded_add(const char *path) {
+        Loaded *l;
+        struct stat st;
+
+        if (path[0] != '/' || stat(path, &st) < 0)
+                return;         /* the vDSO, or gone already: nothing to compare */
+        l = realloc(loaded, (n_loaded + 1) * sizeof *loaded);
+        if (!l)
+                return;
+        loaded = l;
+        loaded[n_loaded] = (Loaded) { .path = strdup(path), .st = st };
+        if (loaded[n_loaded].path)
+                n_loaded++;
+}
+
+static int loaded_cb(struct dl_phdr_info *info, size_t size, void *data) {
+        if (info->dlpi_name && *info->dlpi_name)
+                loaded_add(info->dlpi_name);
+        return 0;
+}
+
+static void loaded_collect(void) {
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+
+        if (n > 0) {
+                exe[n] = 0;
+                loaded_add(exe);
+        }
+        (void) dl_iterate_phdr(loaded_cb, NULL);
+}
+
+/* The first file that is no longer the one loaded, or NULL. */
+static const char *loaded_changed(void) {
+        for (size_t i = 0; i < n_loaded; i++) {
+                const struct stat *a = &loaded[i].st;
+                struct stat b;
+
+                if (stat(loaded[i].path, &b) < 0 || a->st_dev != b.st_dev || a->st_ino != b.st_ino ||
+                    a->st_size != b.st_size || a->st_mtim.tv_sec != b.st_mtim.tv_sec ||
+                    a->st_mtim.tv_nsec != b.st_mtim.tv_nsec)
+                        return loaded[i].path;
+        }
+        return NULL;
+}
 
 static int no_conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data) {
         return PAM_CONV_ERR;
@@ -46,6 +112,7 @@ static void preload(void) {
         /* The name service configuration, read once here, not per session. */
         (void) getpwuid(0);
         (void) getgrgid(0);
+        loaded_collect();
 }
 
 /* A fork whose child is our parent's child.  glibc has no wrapper for
@@ -81,6 +148,7 @@ int spawner_run(Conn *c) {
         log_info("Ready to start session hosts");
 
         for (;;) {
+                const char *changed;
                 Frame f;
                 pid_t pid;
                 int fd;
@@ -98,6 +166,15 @@ int spawner_run(Conn *c) {
                 fd = TAKE_FD(f.fd);
                 conn_consume(c, &f);
 
+                changed = loaded_changed();
+                if (changed) {
+                        safe_close(fd);
+                        log_info("%s changed on disk; leaving the next session to a new spawner", changed);
+                        r = proto_put_failed(&c->out, -ESTALE, "the session spawner's files changed on disk");
+                        if (r >= 0)
+                                r = conn_flush_all(c, -1);
+                        return r < 0 ? r : 0;
+                }
                 pid = clone_sibling();
                 if (pid == 0)
                         return become_host(c, fd);

@@ -14,7 +14,10 @@
 #     killed and replaced, and the next `dwell new` works;
 #   - SIGHUP (reload) replaces the spawner and the old one exits;
 #   - after all that the first session still works, and once every session
-#     is removed dwelld has no children left but the spawner (no zombies).
+#     is removed dwelld has no children left but the spawner (no zombies);
+#   - an upgrade: dwelld restarted on a libexec directory with its own copy
+#     of dwell-host; that copy replaced by another file (new inode): the
+#     next `dwell new` works, through a new spawner, and dwelld says why.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -118,3 +121,38 @@ if wait_for '[ "$(children_of "$DWELLD_PID" | grep -v "^$sp:")" = "" ]' 10; then
 else
         fail "  ... then dwelld's only child is the spawner" "$(children_of "$DWELLD_PID")"
 fi
+
+# ---------------------------------------------------------- an upgrade
+lib=$DWELL_SANDBOX/libexec-upgrade
+mkdir -p "$lib"
+cp -P "$DWELL_LIBEXECDIR"/* "$lib/"
+cp --remove-destination "$(readlink -f "$DWELL_LIBEXECDIR/dwell-host")" "$lib/dwell-host"
+DWELL_LIBEXECDIR=$lib
+export DWELL_LIBEXECDIR
+if restart_dwelld; then
+        pass "dwelld restarted with its own copy of dwell-host"
+else
+        fail "dwelld restarted with its own copy of dwell-host" "$(daemon_log 10)"
+        exit 1
+fi
+wait_for 'spawner_pid >/dev/null' 10
+sp5=$(spawner_pid)
+capture alice dwell new -n before-upgrade
+expect_rc 0 "new -n before-upgrade (spawner $sp5)"
+cp "$lib/dwell-host" "$lib/dwell-host.new" && mv -f "$lib/dwell-host.new" "$lib/dwell-host"
+capture alice dwell new -n after-upgrade
+expect_rc 0 "after dwell-host was replaced on disk, new -n after-upgrade works"
+sp6=$(spawner_pid)
+if [ -n "$sp6" ] && [ "$sp6" != "$sp5" ] && wait_for '! _pid_alive "$sp5"' 5; then
+        pass "  ... through a new spawner ($sp5 exited, $sp6 runs)"
+else
+        fail "  ... through a new spawner" "before: $sp5; children: $(children_of "$DWELLD_PID")"
+fi
+if grep -q "dwell-host changed on disk" "$DWELL_LOG_DIR/dwelld.log" &&
+   grep -q "replaced on disk; starting a new one" "$DWELL_LOG_DIR/dwelld.log"; then
+        pass "  ... and the logs say why"
+else
+        fail "  ... and the logs say why" "$(daemon_log 10)"
+fi
+capture alice dwell remove --all
+expect_rc 0 "alice: remove --all"
