@@ -15,6 +15,10 @@
 #   - SIGHUP (reload) replaces the spawner and the old one exits;
 #   - after all that the first session still works, and once every session
 #     is removed dwelld has no children left but the spawner (no zombies);
+#   - the PAM configuration edited under a running spawner (which has the
+#     service's modules loaded): a `session required pam_deny.so` appended
+#     to the dwell service makes the next `dwell new` fail at once;
+#     restored, it works;
 #   - an upgrade: dwelld restarted on a libexec directory with its own copy
 #     of dwell-host; that copy replaced by another file (new inode): the
 #     next `dwell new` works, through a new spawner, and dwelld says why.
@@ -121,6 +125,24 @@ if wait_for '[ "$(children_of "$DWELLD_PID" | grep -v "^$sp:")" = "" ]' 10; then
 else
         fail "  ... then dwelld's only child is the spawner" "$(children_of "$DWELLD_PID")"
 fi
+
+# ---------------------------------------------------------- PAM configuration edited
+pamf=$DWELL_SANDBOX/etc/pam.d/dwell
+cp -p "$pamf" "$DWELL_SANDBOX/pam-dwell.orig"
+capture alice dwell new -n pam-before
+expect_rc 0 "new -n pam-before"
+echo "session required pam_deny.so" >>"$pamf"
+capture alice dwell new -n pam-denied
+if [ "$RC" = 255 ] && printf '%s' "$ERR" | grep -q "PAM refused"; then
+        pass "with pam_deny.so appended to the session stack, new fails: $ERR"
+else
+        fail "with pam_deny.so appended to the session stack, new fails (PAM refused)" "$(_last)"
+fi
+cp -p "$DWELL_SANDBOX/pam-dwell.orig" "$pamf"
+touch "$pamf"
+capture alice dwell new -n pam-after
+expect_rc 0 "  ... restored, new -n pam-after works"
+capture alice dwell remove --all
 
 # ---------------------------------------------------------- an upgrade
 lib=$DWELL_SANDBOX/libexec-upgrade
