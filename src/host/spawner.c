@@ -117,8 +117,10 @@ static void preload(void) {
 
 /* A fork whose child is our parent's child.  glibc has no wrapper for
  * CLONE_PARENT without a new stack; the raw system call with a NULL stack
- * behaves like fork().  This process is single-threaded and registers no
- * fork handlers, so glibc's fork() would do nothing more that matters. */
+ * behaves like fork() minus glibc's bookkeeping: its fork handlers reset
+ * locks and cached process identities, and this process is single-threaded
+ * (no lock is held) and calls none of the PAM modules it loaded (none has
+ * cached anything about it).  The clone's own forks are glibc's again. */
 static pid_t clone_sibling(void) {
         return (pid_t) syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
 }
