@@ -14,11 +14,16 @@
 #include "macro.h"
 #include "shell.h"
 
-#define BOOTSTRAP_INIT "__dwell_rv() { return \"$1\"; }; __dwell_s=0\n"
-#define BOOTSTRAP_RUN                                                           \
-        "IFS= read -r -d '' __dwell_c <&61; __dwell_rv \"$__dwell_s\"; "        \
-        "eval \"$__dwell_c\" </dev/null 61<&- 62>&-; __dwell_s=$?; "            \
-        "printf '%d\\n' \"$__dwell_s\" >&62\n"
+/* Two helpers, defined once: __dwell_a reads the next command text and
+ * returns the previous command's status, so that $? is right inside the
+ * eval; __dwell_b starts with $? = the eval's status and reports it.  The
+ * eval itself stays at the top level (in a function, `declare` would make
+ * locals).  bash reads its standard input from a pipe one byte per read(),
+ * so the line sent per command is kept short. */
+#define BOOTSTRAP_INIT                                                          \
+        "__dwell_a() { IFS= read -r -d '' __dwell_c <&61; return \"$__dwell_s\"; }; " \
+        "__dwell_b() { __dwell_s=$?; printf '%d\\n' \"$__dwell_s\" >&62; }; __dwell_s=0\n"
+#define BOOTSTRAP_RUN "__dwell_a; eval \"$__dwell_c\" </dev/null 61<&- 62>&-; __dwell_b\n"
 
 typedef struct ShellRunner {
         Runner r;

@@ -3,7 +3,10 @@
 #
 # t-shell-state.sh — one persistent shell per session: variables, the working
 # directory, functions and exported variables persist from one `dwell invoke`
-# to the next; the words after `--` are joined with spaces, as ssh does.
+# to the next; the words after `--` are joined with spaces, as ssh does;
+# `declare` and `local`-free assignments made by a command stay global (the
+# command is eval'ed at the shell's top level, not in a function), and $?
+# in a command is the status of the session's previous command.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -34,6 +37,15 @@ expect_eq "$OUT" "a b c d" "the words after -- are joined with spaces and run by
 capture alice dwell invoke work -- 'X=$((X + 1)); echo $X'
 capture alice dwell invoke work -- 'echo $X'
 expect_eq "$OUT" "43" "state keeps changing across commands"
+
+capture alice dwell invoke work -- 'declare -i D=7; declare -a A=(x y)'
+capture alice dwell invoke work -- 'echo $D ${A[1]}'
+expect_eq "$OUT" "7 y" "variables made with declare persist (top level, not function-local)"
+
+capture alice dwell invoke work -- 'exit_with() { return $1; }; exit_with 5'
+expect_rc 5 "invoke: a command ending with status 5"
+capture alice dwell invoke work -- 'echo $?'
+expect_eq "$OUT" "5" "  ... and \$? in the next command is 5"
 
 capture alice dwell remove work
 expect_rc 0 "alice: dwell remove work"
