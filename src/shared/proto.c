@@ -322,18 +322,6 @@ int proto_get_u32_msg(Buf *p, uint32_t *ret) {
         return proto_expect_end(p);
 }
 
-int proto_put_u64_msg(Buf *b, uint16_t type, uint64_t v) {
-        return FRAME(b, type, 0, buf_put_u64(b, v));
-}
-
-int proto_get_u64_msg(Buf *p, uint64_t *ret) {
-        int r;
-
-        if ((r = buf_get_u64(p, ret)) < 0)
-                return r;
-        return proto_expect_end(p);
-}
-
 static int put_kv_fields(Buf *b, const struct proto_kv *kv) {
         int r;
 

@@ -246,8 +246,6 @@ int proto_get_str_msg(Buf *p, size_t max, char **ret);
 
 int proto_put_u32_msg(Buf *b, uint16_t type, uint32_t v);
 int proto_get_u32_msg(Buf *p, uint32_t *ret);
-int proto_put_u64_msg(Buf *b, uint16_t type, uint64_t v);
-int proto_get_u64_msg(Buf *p, uint64_t *ret);
 
 int proto_put_kv(Buf *b, uint16_t type, const struct proto_kv *kv);
 int proto_get_kv(Buf *p, struct proto_kv *ret);

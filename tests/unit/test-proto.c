@@ -241,9 +241,9 @@ static int dec_str(Buf *p) {
         return k;
 }
 
-static int dec_u64(Buf *p) {
-        uint64_t v;
-        return proto_get_u64_msg(p, &v);
+static int dec_u32(Buf *p) {
+        uint32_t v;
+        return proto_get_u32_msg(p, &v);
 }
 
 /* ---------------------------------------------------------------- messages */
@@ -633,7 +633,7 @@ static void test_small_messages(void) {
         uint8_t flags, u8 = 0;
         uint32_t a = 0, c = 0;
         int32_t e = 0;
-        uint64_t v = 0;
+        uint32_t u32 = 0;
         char *str = NULL;
         uint8_t *copy;
         size_t len;
@@ -730,10 +730,10 @@ static void test_small_messages(void) {
         check_strict("str msg", copy, len, dec_str);
         free(copy);
 
-        /* u64 messages. */
-        ok(proto_put_u64_msg(&b, PROTO_MSG_ACK, UINT64_MAX - 1) == 0, "put ACK");
-        ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_ACK, "ACK header");
-        ok(proto_get_u64_msg(&p, &v) == 0 && v == UINT64_MAX - 1, "u64 message round trip");
+        /* u32 messages. */
+        ok(proto_put_u32_msg(&b, PROTO_MSG_FORKED, UINT32_MAX - 1) == 0, "put FORKED");
+        ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_FORKED, "FORKED header");
+        ok(proto_get_u32_msg(&p, &u32) == 0 && u32 == UINT32_MAX - 1, "u32 message round trip");
         {
                 struct proto_ack ack = { .seq = 12, .offset = 4096, .intent_len = 7, .intent_size = 1u << 20 }, a2;
                 struct proto_resume rs = { .dev = { 1, 0 }, .ino = { 2, 0 }, .size = { 3, 0 } }, rs2;
@@ -745,9 +745,9 @@ static void test_small_messages(void) {
                 ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_RESUME, "RESUME header");
                 ok(proto_get_resume(&p, &rs2) == 0 && memcmp(&rs, &rs2, sizeof rs) == 0, "RESUME round trip");
         }
-        proto_put_u64_msg(&b, PROTO_MSG_ACK, 3);
-        copy = payload_copy(&b, PROTO_MSG_ACK, &len);
-        check_strict("u64 msg", copy, len, dec_u64);
+        proto_put_u32_msg(&b, PROTO_MSG_END, 3);
+        copy = payload_copy(&b, PROTO_MSG_END, &len);
+        check_strict("u32 msg", copy, len, dec_u32);
         free(copy);
 
         /* Empty messages. */
@@ -765,10 +765,10 @@ static void test_small_messages(void) {
         /* Several frames back to back in one buffer. */
         buf_reset(&b);
         proto_put_empty(&b, PROTO_MSG_OK);
-        proto_put_u64_msg(&b, PROTO_MSG_ACK, 5);
+        proto_put_u32_msg(&b, PROTO_MSG_END, 5);
         proto_put_str_msg(&b, PROTO_MSG_RUN, "x");
         ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_OK, "1st of 3");
-        ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_ACK, "2nd of 3");
+        ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_END, "2nd of 3");
         ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_RUN, "3rd of 3");
         is_int(take_frame(&b, &type, &flags, &p), -EAGAIN, "nothing more");
         buf_done(&b);
@@ -906,7 +906,7 @@ static bool fd_is_pipe_to(int got, int write_end) {
 static void test_conn_basic(void) {
         Conn a, b;
         Frame f;
-        uint64_t v = 0;
+        uint32_t u32 = 0;
         char *s = NULL;
         pid_t pid;
         uid_t uid;
@@ -923,7 +923,7 @@ static void test_conn_basic(void) {
         is_int(conn_fill(&b), -EAGAIN, "nothing to read: -EAGAIN");
 
         proto_put_empty(&a.out, PROTO_MSG_HEARTBEAT);
-        proto_put_u64_msg(&a.out, PROTO_MSG_ACK, 77);
+        proto_put_u32_msg(&a.out, PROTO_MSG_END, 77);
         proto_put_str_msg(&a.out, PROTO_MSG_RUN, "date");
         ok(conn_pending(&a) > 0, "output pending");
         is_int(conn_flush(&a), 1, "flush writes everything");
@@ -931,8 +931,8 @@ static void test_conn_basic(void) {
 
         ok(next_frame(&b, &f) == 1 && f.type == PROTO_MSG_HEARTBEAT && f.fd < 0 && f.len == 0, "frame 1");
         conn_consume(&b, &f);
-        ok(next_frame(&b, &f) == 1 && f.type == PROTO_MSG_ACK && proto_get_u64_msg(&f.payload, &v) == 0 &&
-           v == 77, "frame 2");
+        ok(next_frame(&b, &f) == 1 && f.type == PROTO_MSG_END && proto_get_u32_msg(&f.payload, &u32) == 0 &&
+           u32 == 77, "frame 2");
         conn_consume(&b, &f);
         ok(next_frame(&b, &f) == 1 && f.type == PROTO_MSG_RUN &&
            proto_get_str_msg(&f.payload, PROTO_MAX_COMMAND, &s) == 0 && streq(s, "date"), "frame 3");
