@@ -34,6 +34,16 @@
 #                             cut short) in 4 KiB writes, each followed by the
 #                             byte count so far written to PROGRESS-FILE and a
 #                             sleep of DELAY seconds (default 0)
+#   connect_bg USER SESSION OUT ERR
+#                             starts `dwell connect SESSION` as USER in the
+#                             background, its stdin a fifo the test holds
+#                             open (fd $CONNECT_FD), stdout/stderr in
+#                             OUT/ERR; sets CONNECT_PID (tracked). Opening
+#                             the fifo waits for the client, bounded by its
+#                             own time limit ($CMD_TIMEOUT s)
+#   connect_send LINE         a line to that client's stdin (harmless if the
+#                             client is gone)
+#   connect_close             closes the test's end: the client reads EOF
 #   stop_dwelld [SIGNAL]      sends SIGNAL (default TERM) to $DWELLD_PID and
 #                             waits (at most 10 s) until it is gone
 #   start_dwelld              starts a new dwelld the way ns-run.sh does (log
@@ -167,6 +177,24 @@ capture() {
 
 track_pid() {
         _tracked_pids+=("$1")
+}
+
+connect_bg() {
+        local fifo
+        fifo=$(mktemp -u "$DWELL_SANDBOX/connect.XXXXXX")
+        mkfifo -m 0644 "$fifo"
+        : >"$3"
+        as_user "$1" dwell connect "$2" <"$fifo" >"$3" 2>"$4" &
+        CONNECT_PID=$!
+        track_pid "$CONNECT_PID"
+        exec {CONNECT_FD}>"$fifo"
+}
+connect_send() {
+        ( trap '' PIPE; printf '%s\n' "$1" >&"$CONNECT_FD" ) 2>/dev/null || true
+}
+connect_close() {
+        [ -n "${CONNECT_FD:-}" ] && exec {CONNECT_FD}>&-
+        CONNECT_FD=
 }
 
 json_eval() {

@@ -42,18 +42,14 @@ expect_rc 0 "alice: new -n work -c audited"
 capture alice dwell invoke work -- 'echo audited-out; echo audited-err >&2; sh -c "exit 3"'
 expect_rc 3 "alice: invoke work (exit 3)"
 # held by a connect client, then disconnected by a second client
-fifo=$DWELL_SANDBOX/connect.in
-mkfifo -m 0644 "$fifo"
-as_user alice dwell connect work <"$fifo" >"$DWELL_SANDBOX/connect.out" 2>&1 &
-cpid=$!
-track_pid $cpid
-exec 9>"$fifo"
+connect_bg alice work "$DWELL_SANDBOX/connect.out" "$DWELL_SANDBOX/connect.err"
+cpid=$CONNECT_PID
 wait_for "as_user alice dwell list work | grep -q Busy" 10 ||
-        fail "the connect client holds work" "$(cat "$DWELL_SANDBOX/connect.out")"
+        fail "the connect client holds work" "$(cat "$DWELL_SANDBOX/connect.out" "$DWELL_SANDBOX/connect.err")"
 capture alice dwell disconnect work
 expect_rc 0 "alice: disconnect work (its other client)"
 wait_for "! kill -0 $cpid 2>/dev/null" 10 || fail "the disconnected client exits"
-exec 9>&-
+connect_close
 capture alice dwell receive work
 expect_rc 3 "alice: receive work (reconnect)"
 capture bob dwell invoke work -- true

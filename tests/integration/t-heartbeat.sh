@@ -24,18 +24,11 @@ col() {
 capture alice dwell new -n hb
 expect_rc 0 "new -n hb"
 
-fifo=$DWELL_SANDBOX/a.in
 a_out=$DWELL_SANDBOX/a.out
 a_err=$DWELL_SANDBOX/a.err
-mkfifo -m 0644 "$fifo"
-# A line for A's stdin; writing after A died must not kill the test (SIGPIPE).
-to_a() { ( trap '' PIPE; printf '%s\n' "$1" >&7 ) 2>/dev/null || true; }
-: >"$a_out"
-as_user alice dwell connect hb <"$fifo" >"$a_out" 2>"$a_err" &
-a_pid=$!
-track_pid "$a_pid"
-exec 7>"$fifo"
-to_a 'for i in $(seq 1 150); do echo "line $i"; sleep 0.1; done'
+connect_bg alice hb "$a_out" "$a_err"
+a_pid=$CONNECT_PID
+connect_send 'for i in $(seq 1 150); do echo "line $i"; sleep 0.1; done'
 
 if wait_for "grep -qx 'line 5' '$a_out'" 10; then
         pass "client A is connected and streaming"
@@ -74,10 +67,10 @@ if wait_for "! kill -0 $a_pid 2>/dev/null" 5; then
         expect_match "$(cat "$a_err")" '^dwell: ' "  ... with a 'dwell: ' message"
 else
         fail "after SIGCONT, A notices and exits within 5 s" "stderr: $(cat "$a_err")"
-        exec 7>&-
+        connect_close
         wait_for "! kill -0 $a_pid 2>/dev/null" 10 || true
 fi
-exec 7>&-
+connect_close
 
 capture alice dwell receive hb
 expect_rc 0 "receive hb: exits 0 (after following the command to its end)"

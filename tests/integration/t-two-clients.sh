@@ -23,21 +23,12 @@ col() {
 capture alice dwell new -n work
 expect_rc 0 "alice: new -n work"
 
-fifo=$DWELL_SANDBOX/a.in
 a_out=$DWELL_SANDBOX/a.out
 a_err=$DWELL_SANDBOX/a.err
-mkfifo -m 0644 "$fifo"
-# A line for A's stdin; writing after A died must not kill the test (SIGPIPE).
-to_a() { ( trap '' PIPE; printf '%s\n' "$1" >&7 ) 2>/dev/null || true; }
-: >"$a_out"
-as_user alice dwell connect work <"$fifo" >"$a_out" 2>"$a_err" &
-a_pid=$!
-track_pid "$a_pid"
-# Opening the write end waits for A to open the read end; bounded by A's
-# own time limit (as_user: $CMD_TIMEOUT s).
-exec 7>"$fifo"
+connect_bg alice work "$a_out" "$a_err"
+a_pid=$CONNECT_PID
 
-to_a 'X=hello; echo "A says $X"'
+connect_send 'X=hello; echo "A says $X"'
 if wait_for "grep -qx 'A says hello' '$a_out'" 10; then
         pass "client A is connected and runs stdin's lines"
 else
@@ -83,7 +74,7 @@ if wait_for "! kill -0 $a_pid 2>/dev/null" 10; then
 else
         fail "client A exits within 10 s of being disconnected" "stderr: $(cat "$a_err")"
 fi
-exec 7>&-
+connect_close
 expect_match "$(cat "$a_err")" "disconnected by .*alice" "  ... after telling who disconnected it (stderr)"
 expect_match "$(cat "$a_err")" "work" "  ... naming the session"
 
