@@ -773,8 +773,8 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         }
         (void) pam_set_item(pamh, PAM_RUSER, p->owner);       /* who asked for it */
         (void) pam_set_item(pamh, PAM_TTY, "dwell");
-        if (*p->origin)
-                (void) pam_set_item(pamh, PAM_RHOST, p->origin);
+        /* No PAM_RHOST: modules such as pam_access decide on it, and the
+         * session's origin is only what its client reported. */
 
         /* Classic login order: groups, credentials, session, then fork. */
         if (initgroups(p->user, p->gid) < 0) {

@@ -35,7 +35,8 @@
 #
 # Environment given to the test (all exported):
 #   DWELL_SANDBOX        scratch directory (root-owned, world-readable)
-#   DWELL_LOG_DIR        $DWELL_SANDBOX/log: dwelld.log, syslog.log, pam-session.log
+#   DWELL_LOG_DIR        $DWELL_SANDBOX/log: dwelld.log, syslog.log, pam-session.log,
+#                        pam-items.log (PAM_USER, RUSER, TTY, RHOST at each open/close)
 #   DWELLD_PID           pid of dwelld (unset with --no-daemon)
 #   DWELL_SOCK           /run/dwell/dwelld.sock
 #   DWELL_BIN_DIR        directory holding a copy of the `dwell` client
@@ -261,13 +262,16 @@ done
 
 cat > "$S/record-session.sh" <<EOF
 #!/bin/sh
-# pam_exec hook: records PAM session open/close for the tests.
+# pam_exec hook: records PAM session open/close for the tests, and the
+# PAM items the session was opened with.
 echo "\${PAM_TYPE%_session} \$PAM_USER" >> "$S/log/pam-session.log"
+echo "\${PAM_TYPE%_session} user=\$PAM_USER ruser=\$PAM_RUSER tty=\$PAM_TTY rhost=\$PAM_RHOST" >> "$S/log/pam-items.log"
 exit 0
 EOF
 chmod 0755 "$S/record-session.sh"
 : > "$S/log/pam-session.log"
-chmod 0644 "$S/log/pam-session.log"
+: > "$S/log/pam-items.log"
+chmod 0644 "$S/log/pam-session.log" "$S/log/pam-items.log"
 
 printf 'DWELL_TEST_PAM_ENV\tDEFAULT=from-pam-env\n' > "$S/pam_env.conf"
 : > "$S/environment"

@@ -11,7 +11,7 @@
 #     reconnect and exits 255;
 #   - alice from "another machine" (key "desktop", another ssh_config) lists
 #     r1 Disconnected/None, with the origin the bridge reported in list -l
-#     and --json; her `receive r1 >> FILE` exits 0 and FILE is exactly
+#     and --json (but not as its PAM session's PAM_RHOST: it is unverified); her `receive r1 >> FILE` exits 0 and FILE is exactly
 #     1..40: nothing missing, nothing repeated;
 #   - bob over SSH cannot see r1 (empty list; receive: not-found); with
 #     --credential alice and alice's password on stdin he can;
@@ -111,6 +111,8 @@ expect_match "$OUT" ' ssh 127\.0\.0\.1 port [0-9]+ ' "  ... showing the origin t
 capture alice "$DESKTOP" dwell -H "$H" --json list r1
 expect_match "$(json_eval "$OUT" 'd[0]["origin"]' 2>&1)" '^ssh 127\.0\.0\.1 port [0-9]+$' \
         "  ... --json list: \"origin\" is the one reported"
+expect_match "$(cat "$DWELL_LOG_DIR/pam-items.log")" '^open user=alice ruser=alice tty=dwell rhost=$' \
+        "  ... its PAM session has PAM_TTY dwell and no PAM_RHOST (the origin is unverified)"
 expect_eq "$(json_eval "$OUT" '[d[0]["state"], d[0]["availability"]]' 2>&1)" '["Disconnected", "None"]' \
         "  ... --json list: Disconnected, None"
 
