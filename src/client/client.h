@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -65,9 +66,16 @@ enum {
 /* dwell.c: option helpers.  All print their own error. */
 int verb_help(const Verb *v);
 int verb_bad_option(const Verb *v, int opt, int optind_now, char *argv[]);
-/* Handles -n, -c, --idle-timeout, --output-buffering, --credential: 1 if
- * opt was one of them, 0 if not, <0 on a bad value. */
+/* Handles -n, -c, -d, --idle-timeout, --output-buffering, --no-wait,
+ * --credential: 1 if opt was one of them, 0 if not, <0 on a bad value. */
 int request_parse_option(int opt, const char *arg, struct proto_request *req);
+/* The option loop of a verb that sends a request: -h prints the verb's
+ * help, the request's options go into req (request_parse_option), and
+ * any other option of the table to extra(opt, userdata) if given (1:
+ * taken, 0: not an option of ours, <0: error).  Returns 1 with optind at
+ * the first operand, 0 after --help, <0 on an error (reported). */
+int verb_parse_options(const Verb *v, int argc, char *argv[], const char *shortopts, const struct option *options,
+                       struct proto_request *req, int (*extra)(int opt, void *userdata), void *userdata);
 int session_arg_check(const char *s);
 bool string_is_id(const char *s);
 

@@ -141,9 +141,33 @@ int request_parse_option(int opt, const char *arg, struct proto_request *req) {
                                             "invalid output buffering mode '%s' (expected block or drop)", arg);
                 req->buffering = (uint8_t) r;
                 return 1;
+        case 'd':
+                req->flags |= PROTO_REQ_F_DISCONNECTED;
+                return 1;
+        case ARG_NO_WAIT:
+                req->flags |= PROTO_REQ_F_NO_WAIT;
+                return 1;
         default:
                 return 0;
         }
+}
+
+int verb_parse_options(const Verb *v, int argc, char *argv[], const char *shortopts, const struct option *options,
+                       struct proto_request *req, int (*extra)(int opt, void *userdata), void *userdata) {
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, shortopts, options, NULL)) >= 0) {
+                if (opt == 'h')
+                        return verb_help(v);
+                r = request_parse_option(opt, optarg, req);
+                if (r == 0 && extra)
+                        r = extra(opt, userdata);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return verb_bad_option(v, opt, optind, argv);
+        }
+        return 1;
 }
 
 bool string_is_id(const char *s) {

@@ -155,18 +155,12 @@ static int verb_connect_run(const Verb *v, int argc, char *argv[]) {
         };
         _cleanup_(conn_donep) Conn c = { .fd = -EBADF };
         struct proto_request req = {};
-        int opt, r;
         Frame f;
+        int r;
 
-        while ((opt = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-                if (opt == 'h')
-                        return verb_help(v);
-                r = request_parse_option(opt, optarg, &req);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        return verb_bad_option(v, opt, optind, argv);
-        }
+        r = verb_parse_options(v, argc, argv, ":h", options, &req, NULL, NULL);
+        if (r <= 0)
+                return r;
         r = session_attach_one("connect", PROTO_REQ_CONNECT, argc, argv, &req, &c, &f);
         if (r < 0)
                 return r;

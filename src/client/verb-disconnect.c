@@ -27,17 +27,11 @@ static int verb_disconnect_run(const Verb *v, int argc, char *argv[]) {
                 {}
         };
         struct proto_request req = {};
-        int opt, r, ret = 0;
+        int r, ret = 0;
 
-        while ((opt = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-                if (opt == 'h')
-                        return verb_help(v);
-                r = request_parse_option(opt, optarg, &req);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        return verb_bad_option(v, opt, optind, argv);
-        }
+        r = verb_parse_options(v, argc, argv, ":h", options, &req, NULL, NULL);
+        if (r <= 0)
+                return r;
         if (optind >= argc)
                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "disconnect: missing SESSION (name or Id)");
         for (int i = optind; i < argc; i++) {

@@ -74,23 +74,11 @@ static int parse_options(const Verb *v, int argc, char *argv[], struct proto_req
                 { "credential",       required_argument, NULL, ARG_CREDENTIAL       },
                 {}
         };
-        int opt, r;
+        int r;
 
-        while ((opt = getopt_long(argc, argv, ":hdn:c:", options, NULL)) >= 0) {
-                if (opt == 'h') {
-                        (void) verb_help(v);
-                        return 1;       /* done, exit 0 */
-                }
-                if (opt == 'd') {
-                        req->flags |= PROTO_REQ_F_DISCONNECTED;
-                        continue;
-                }
-                r = request_parse_option(opt, optarg, req);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        return verb_bad_option(v, opt, optind, argv);
-        }
+        r = verb_parse_options(v, argc, argv, ":hdn:c:", options, req, NULL, NULL);
+        if (r <= 0)
+                return r < 0 ? r : 1;   /* 1: --help, done, exit 0 */
         if (argc - optind > 1)
                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
                                     "invoke: unexpected argument '%s' (the command goes after '--')", argv[optind + 1]);

@@ -35,17 +35,11 @@ static int verb_new_run(const Verb *v, int argc, char *argv[]) {
         struct proto_request req = {};
         struct proto_session s;
         Frame f;
-        int opt, r;
+        int r;
 
-        while ((opt = getopt_long(argc, argv, ":hn:c:", options, NULL)) >= 0) {
-                if (opt == 'h')
-                        return verb_help(v);
-                r = request_parse_option(opt, optarg, &req);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        return verb_bad_option(v, opt, optind, argv);
-        }
+        r = verb_parse_options(v, argc, argv, ":hn:c:", options, &req, NULL, NULL);
+        if (r <= 0)
+                return r;
         if (optind < argc)
                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
                                     "new: unexpected argument '%s' (the name is given with -n)", argv[optind]);

@@ -43,6 +43,13 @@ static int remove_all(struct proto_request *req) {
         return ret;
 }
 
+static int take_all(int opt, void *userdata) {
+        if (opt != ARG_ALL)
+                return 0;
+        *(bool *) userdata = true;
+        return 1;
+}
+
 static int verb_remove_run(const Verb *v, int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help",       no_argument,       NULL, 'h'            },
@@ -52,21 +59,11 @@ static int verb_remove_run(const Verb *v, int argc, char *argv[]) {
         };
         struct proto_request req = {};
         bool all = false;
-        int opt, r, ret = 0;
+        int r, ret = 0;
 
-        while ((opt = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-                if (opt == 'h')
-                        return verb_help(v);
-                if (opt == ARG_ALL) {
-                        all = true;
-                        continue;
-                }
-                r = request_parse_option(opt, optarg, &req);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        return verb_bad_option(v, opt, optind, argv);
-        }
+        r = verb_parse_options(v, argc, argv, ":h", options, &req, take_all, &all);
+        if (r <= 0)
+                return r;
         if (all == (optind < argc))
                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
                                     all ? "remove: --all takes no SESSION" : "remove: missing SESSION (name or Id) or --all");
