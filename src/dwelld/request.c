@@ -669,19 +669,18 @@ static void dispatch(Request *r) {
         }
 }
 
+/* reply_session() and handoff() may free r: nothing reads it after them. */
 void request_session_ready(Request *r) {
         Session *s = r->session;
 
         r->timer_src = sd_event_source_disable_unref(r->timer_src);
+        if (r->verb == PROTO_REQ_REMOVE)
+                return;         /* keeps waiting (on r->session) for the end */
         r->session = NULL;
         if (r->verb == PROTO_REQ_NEW)
                 reply_session(r, s, true);
-        else if (r->verb == PROTO_REQ_REMOVE)
-                ;       /* keeps waiting for the end */
         else
                 handoff(r, s);
-        if (r->verb == PROTO_REQ_REMOVE)
-                r->session = s;
 }
 
 void request_session_failed(Request *r, uint16_t code, const char *message) {
