@@ -442,8 +442,11 @@ static void start_next(Worker *w) {
         send_status(w);
 }
 
+/* Returns the new command's id; the command itself may be gone already
+ * (start_next() frees one that ends at once, e.g. refused). */
 static uint32_t queue_command(Worker *w, const char *text, const char *caller) {
         Command *c = calloc(1, sizeof *c);
+        uint32_t id;
 
         if (!c || !(c->text = strdup(text)) || !(c->caller = strdup(strempty(caller)))) {
                 if (c)
@@ -451,14 +454,14 @@ static uint32_t queue_command(Worker *w, const char *text, const char *caller) {
                 free(c);
                 return 0;
         }
-        c->id = ++w->next_cmd;
+        c->id = id = ++w->next_cmd;
         if (w->queue_tail)
                 w->queue_tail->next = c;
         else
                 w->queue = c;
         w->queue_tail = c;
         start_next(w);
-        return c->id;
+        return id;
 }
 
 static void command_free(Command *c) {
