@@ -88,8 +88,17 @@ static int read_status(ShellRunner *sh, int *ret) {
         for (;;) {
                 nl = memchr(buf_ptr(acc), '\n', buf_len(acc));
                 if (nl) {
-                        long v = strtol((const char *) buf_ptr(acc), NULL, 10);
-                        buf_consume(acc, (size_t) (nl - buf_ptr(acc)) + 1);
+                        /* The line is not NUL-terminated in the buffer: copy it out. */
+                        size_t l = (size_t) (nl - buf_ptr(acc));
+                        char line[16];
+                        long v = -1;
+
+                        if (l < sizeof line) {
+                                memcpy(line, buf_ptr(acc), l);
+                                line[l] = 0;
+                                v = strtol(line, NULL, 10);
+                        }
+                        buf_consume(acc, l + 1);
                         *ret = (int) v;
                         return 1;
                 }

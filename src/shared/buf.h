@@ -25,7 +25,12 @@ void buf_done(Buf *b);
 void buf_init_view(Buf *b, const void *data, size_t size);
 
 static inline size_t buf_len(const Buf *b) { return b->size - b->offset; }
-static inline const uint8_t *buf_ptr(const Buf *b) { return b->data + b->offset; }
+/* Never NULL: an empty buffer that never allocated points at a static byte,
+ * so that memchr/memcpy over buf_ptr() and buf_len() are always defined. */
+static inline const uint8_t *buf_ptr(const Buf *b) {
+        static const uint8_t empty[1];
+        return b->data ? b->data + b->offset : empty;
+}
 
 void buf_reset(Buf *b);
 /* Drop n bytes from the read side; compacts lazily. */
