@@ -296,9 +296,10 @@ static int job_start(Job *jobs, size_t n_jobs, Job *j) {
                 goto fail;
         }
         if (pid == 0) {
+                /* The child keeps nothing of the parent's jobs (their fds,
+                 * output lines and results): it goes on as a one-host client. */
                 for (size_t i = 0; i < n_jobs; i++)
-                        for (int k = 0; k < 3; k++)
-                                jobs[i].fds[k] = safe_close(jobs[i].fds[k]);
+                        job_done(jobs + i);
                 for (int k = 0; k < 3; k++)
                         safe_close(p[k][0]);
                 if (dup2(p[0][1], STDOUT_FILENO) < 0 || dup2(p[1][1], STDERR_FILENO) < 0)

@@ -102,7 +102,7 @@ static int no_conv(int n, const struct pam_message **msg, struct pam_response **
  * sessions' own pam_start() finds them mapped and relocated already. */
 static void preload(void) {
         static const struct pam_conv conv = { .conv = no_conv };
-        pam_handle_t *pamh = NULL;
+        static pam_handle_t *pamh = NULL;       /* kept for the spawner's lifetime */
         int r;
 
         r = pam_start("dwell", "root", &conv, &pamh);
