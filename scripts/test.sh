@@ -7,8 +7,12 @@
 #      every TAP program is one test; a program that fails to build or
 #      crashes counts as failed);
 #   2. the integration tests (tests/integration/run.sh, as root, each t-*.sh
-#      in its own sandbox) — each test script counts as one, plus one for the
-#      check that the host's users and PAM files are unchanged;
+#      in its own sandbox) against a second build whose programs — dwelld,
+#      dwell-host (spawner, monitor, worker), dwell-auth, dwell-bridge and
+#      dwell — run under ASan and UBSan (scripts/build-sanitized.sh, in
+#      build-asan/); a test fails if any program wrote a sanitizer report —
+#      each test script counts as one, plus one for the check that the host's
+#      users and PAM files are unchanged;
 #   3. a bounded libFuzzer run of each fuzz target (DWELL_TEST_FUZZ_SECONDS,
 #      default 30; 0 skips) — one test per target;
 #   4. the benchmark harness in quick mode (tests/bench-smoke.sh; skip with
@@ -40,6 +44,13 @@ if ! "$top/scripts/build.sh"; then
         failed=$((failed + 1))
         summary+=("build: FAILED (nothing else ran)")
         finish
+fi
+echo "=== build with ASan+UBSan programs (build-asan/) ==="
+sanitized=1
+if ! "$top/scripts/build-sanitized.sh"; then
+        sanitized=0
+        failed=$((failed + 1))
+        summary+=("sanitized build: FAILED (the integration tests did not run)")
 fi
 
 # ------------------------------------------------------------------ unit
@@ -99,12 +110,20 @@ if [ "${DWELL_TEST_FUZZ_SECONDS:-30}" -gt 0 ]; then
 fi
 
 # ------------------------------------------------------------------ integration
-echo "=== integration tests ==="
+echo "=== integration tests (programs under ASan+UBSan) ==="
 i_pass=0 i_fail=0
 ilog=$(mktemp)
 irc=0
-bash "$top/tests/integration/run.sh" 2>&1 | tee "$ilog"
-irc=${PIPESTATUS[0]}
+asan_tree=$top/build-asan/src
+if [ "$sanitized" = 1 ]; then
+        rm -rf "$asan_tree/tests/integration-logs"
+        top_builddir=$asan_tree bash "$top/tests/integration/run.sh" 2>&1 | tee "$ilog"
+        irc=${PIPESTATUS[0]}
+        reports=$(grep -l '^not ok - sanitizer reports from the programs' "$asan_tree"/tests/integration-logs/*.log 2>/dev/null | wc -l)
+        summary+=("sanitizer reports (ASan+UBSan, every program of every integration test): in $reports test(s)")
+else
+        irc=1
+fi
 i_pass=$(grep -c '^PASS: ' "$ilog")
 i_fail=$(grep -c '^FAIL: ' "$ilog")
 if [ "$irc" -eq 77 ]; then

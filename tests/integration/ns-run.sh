@@ -142,6 +142,17 @@ hostname "$SANDBOX_HOSTNAME"
 # -- /run and the scratch directory ---------------------------------------
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 install -d -m 0755 -o root -g root /run/dwell
+# Sanitizer reports of the programs (a build with --enable-sanitize-programs,
+# see scripts/build-sanitized.sh) go to files here (asan.PID, ubsan.PID),
+# from every process whatever its identity (log_exe_name cannot be used:
+# a worker that dropped privileges cannot read its /proc/self/exe); the run
+# fails if any appears.  The variables are
+# inherited by dwelld and its helpers, and ignored by programs built without
+# sanitizers.
+SANITIZER_DIR=/run/dwell-sanitizer
+install -d -m 1777 -o root -g root "$SANITIZER_DIR"
+export ASAN_OPTIONS="log_path=$SANITIZER_DIR/asan:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="log_path=$SANITIZER_DIR/ubsan:print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 S=/run/dwell-sandbox
 install -d -m 0755 "$S" "$S/etc" "$S/log" "$S/bin" "$S/libexec" "$S/etc-dwell" \
         "$S/etc-dwell/configurations.d"
@@ -414,7 +425,21 @@ rc=0
 /bin/bash "$test_script" "$@" <&0 &
 wait $! || rc=$?
 if [ -n "$DWELLD_PID" ]; then
+        # dwelld's own shutdown (and, sanitized, its leak check) is part of the run.
         kill -TERM "$DWELLD_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+                kill -0 "$DWELLD_PID" 2>/dev/null || break
+                sleep 0.1
+        done
 fi
 kill "$SYSLOG_PID" 2>/dev/null || true
+reports=$(find "$SANITIZER_DIR" -type f 2>/dev/null | sort)
+if [ -n "$reports" ]; then
+        echo "not ok - sanitizer reports from the programs:"
+        for f in $reports; do
+                echo "# --- $f"
+                sed 's/^/# /' "$f"
+        done
+        [ "$rc" -ne 0 ] || rc=1
+fi
 exit "$rc"
