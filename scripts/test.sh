@@ -117,7 +117,7 @@ irc=0
 asan_tree=$top/build-asan/src
 if [ "$sanitized" = 1 ]; then
         rm -rf "$asan_tree/tests/integration-logs"
-        top_builddir=$asan_tree bash "$top/tests/integration/run.sh" 2>&1 | tee "$ilog"
+        DWELL_TEST_SANITIZED=1 top_builddir=$asan_tree bash "$top/tests/integration/run.sh" 2>&1 | tee "$ilog"
         irc=${PIPESTATUS[0]}
         reports=$(grep -l '^not ok - sanitizer reports from the programs' "$asan_tree"/tests/integration-logs/*.log 2>/dev/null | wc -l)
         summary+=("sanitizer reports (ASan+UBSan, every program of every integration test): in $reports test(s)")
