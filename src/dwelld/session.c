@@ -66,20 +66,113 @@ bool session_visible(const Session *s, const Caller *who) {
         return s->share && policy_listed(s->share_users, s->share_groups, who);
 }
 
-Session *session_find(Manager *m, const Caller *who, const char *name, bool all) {
+bool session_listed(const Session *s) {
+        return s->info.state != SESSION_CLOSED;
+}
+
+/* name: a name or an Id; an Id compares as a number. */
+static bool session_named(const Session *s, const char *name, bool by_id, uint32_t id) {
+        return by_id ? s->info.id == id : streq(s->info.name, name);
+}
+
+Session *session_find_any(Manager *m, const char *name) {
         uint32_t id;
         bool by_id;
 
         if (!name || !*name)
                 return NULL;
         by_id = parse_uint32(name, &id) >= 0;
-        for (Session *s = m->sessions; s; s = s->next) {
-                if ((!all && !session_visible(s, who)) || s->info.state == SESSION_CLOSED)
-                        continue;
-                if (by_id ? s->info.id == id : streq(s->info.name, name))
+        for (Session *s = m->sessions; s; s = s->next)
+                if (session_listed(s) && session_named(s, name, by_id, id))
                         return s;
-        }
         return NULL;
+}
+
+Session *session_find_own(Manager *m, uid_t owner, const char *name) {
+        if (!name || !*name)
+                return NULL;
+        for (Session *s = m->sessions; s; s = s->next)
+                if (s->owner_uid == owner && session_listed(s) && streq(s->info.name, name))
+                        return s;
+        return NULL;
+}
+
+/* The sessions a lookup by who considers. */
+static bool in_scope(const Session *s, const Caller *who, bool all) {
+        return session_listed(s) && (all || session_visible(s, who));
+}
+
+int session_lookup(Manager *m, const Caller *who, const char *name, bool all, Session **ret) {
+        Session *found = NULL;
+        unsigned n = 0;
+        uint32_t id;
+        bool by_id;
+
+        *ret = NULL;
+        if (!name || !*name)
+                return -ENOENT;
+        by_id = parse_uint32(name, &id) >= 0;
+        for (Session *s = m->sessions; s; s = s->next) {
+                if (!in_scope(s, who, all) || !session_named(s, name, by_id, id))
+                        continue;
+                /* Names are unique per owner: the caller's own one wins. */
+                if (!by_id && s->owner_uid == who->uid) {
+                        *ret = s;
+                        return 0;
+                }
+                found = s;
+                n++;
+        }
+        if (n == 0)
+                return -ENOENT;
+        if (n > 1)
+                return -ENOTUNIQ;
+        *ret = found;
+        return 0;
+}
+
+static int cmp_session_id(const void *a, const void *b) {
+        uint32_t x = (*(Session *const *) a)->info.id, y = (*(Session *const *) b)->info.id;
+        return x < y ? -1 : x > y;
+}
+
+#define AMBIGUITY_MAX_LISTED 8
+
+char *session_ambiguity(Manager *m, const Caller *who, const char *name, bool all) {
+        _cleanup_free_ Session **v = NULL;
+        size_t n = 0, size = 0, shown;
+        char *text = NULL;
+        FILE *f;
+
+        for (Session *s = m->sessions; s; s = s->next) {
+                if (!in_scope(s, who, all) || !streq(s->info.name, name))
+                        continue;
+                if (n == size) {
+                        Session **nv = reallocarray(v, size ? size * 2 : 8, sizeof *v);
+                        if (!nv)
+                                return NULL;
+                        v = nv;
+                        size = size ? size * 2 : 8;
+                }
+                v[n++] = s;
+        }
+        qsort(v, n, sizeof *v, cmp_session_id);
+        f = open_memstream(&text, &size);
+        if (!f)
+                return NULL;
+        shown = n > AMBIGUITY_MAX_LISTED ? AMBIGUITY_MAX_LISTED : n;
+        fprintf(f, "'%s' matches sessions ", name);
+        for (size_t i = 0; i < shown; i++)
+                fprintf(f, "%s%u (%s)", i == 0 ? "" : i + 1 == n ? " and " : ", ", v[i]->info.id,
+                        v[i]->info.owner);
+        if (shown < n)
+                fprintf(f, " and %zu more", n - shown);
+        fputs("; use the Id", f);
+        if (fclose(f) != 0) {
+                free(text);
+                return NULL;
+        }
+        return text;
 }
 
 void session_count(Manager *m, const char *config, uid_t owner, SessionCounts *ret) {
@@ -266,16 +359,40 @@ static int session_start_host(Session *s, const SessionParams *p) {
         return 0;
 }
 
+/* A name of the owner's that no session of the owner has: "SessionN" by
+ * default, "SessionN-2" and so on if the owner took that name himself. */
+static int unused_name(Manager *m, uid_t owner, const char *base, char *buf, size_t size) {
+        for (unsigned k = 1; k < 1000; k++) {
+                if (k == 1)
+                        snprintf(buf, size, "%.*s", 64, base);
+                else
+                        snprintf(buf, size, "%.*s-%u", 58, base, k);
+                if (!session_find_own(m, owner, buf))
+                        return 0;
+        }
+        return -EEXIST;
+}
+
 int session_create(Manager *m, const SessionParams *p, Session **ret) {
         const SessionConfig *c = p->config;
         sd_id128_t uuid;
-        char uuid_s[SD_ID128_UUID_STRING_MAX], name[32];
+        char uuid_s[SD_ID128_UUID_STRING_MAX], base[32], name[80];
+        uint32_t id;
         Session *s;
         int r;
 
         r = sd_id128_randomize(&uuid);
         if (r < 0)
                 return r;
+        id = next_id(m);
+        snprintf(base, sizeof base, "Session%u", id);
+        if (p->name)
+                snprintf(name, sizeof name, "%s", p->name);     /* request.c checked that it is free */
+        else {
+                r = unused_name(m, p->owner->uid, base, name, sizeof name);
+                if (r < 0)
+                        return r;
+        }
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
@@ -289,12 +406,10 @@ int session_create(Manager *m, const SessionParams *p, Session **ret) {
                 s->share_groups = strv_copy(c->access_groups);
         }
         conn_init(&s->host, -EBADF, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 16u * 1024 * 1024);
-        s->info.id = next_id(m);
-        snprintf(name, sizeof name, "Session%u", s->info.id);
         s->info = (struct proto_session) {
-                .id = s->info.id,
+                .id = id,
                 .instance_id = strdup(sd_id128_to_uuid_string(uuid, uuid_s)),
-                .name = strdup(p->name ? p->name : name),
+                .name = strdup(name),
                 .host = strdup(m->hostname),
                 .owner = strdup(p->owner->name),
                 .run_as = strdup(strempty(c->run_as)),

@@ -67,9 +67,22 @@ Session *session_free(Session *s);
  * and re-adopts them, or lists them Broken if their host died. */
 int session_adopt_all(Manager *m);
 
-/* Sessions the caller may see (all of them with all = true, for
- * administrators); name is a name or an Id. */
-Session *session_find(Manager *m, const Caller *who, const char *name, bool all);
+/* Resolves SESSION (a name or an Id) among the sessions the caller may act
+ * on: those it may see, or every session with all = true (root and
+ * administrators removing).  An Id is exact.  A name is the caller's own
+ * session of that name if it has one, else the one session of that name.
+ * Returns 0 and *ret; -ENOENT if nothing matches; -ENOTUNIQ if several
+ * sessions of other owners match (session_ambiguity() says which). */
+int session_lookup(Manager *m, const Caller *who, const char *name, bool all, Session **ret);
+/* "'NAME' matches sessions 2 (alice) and 21 (bob); use the Id" for a
+ * lookup that gave -ENOTUNIQ. */
+char *session_ambiguity(Manager *m, const Caller *who, const char *name, bool all);
+/* Any session of that name or Id, whoever owns it (to audit a denial). */
+Session *session_find_any(Manager *m, const char *name);
+/* The caller's own session of that name (names are unique per owner). */
+Session *session_find_own(Manager *m, uid_t owner, const char *name);
+/* Listed and found at all: not ended. */
+bool session_listed(const Session *s);
 bool session_visible(const Session *s, const Caller *who);
 /* Live sessions of configuration config, of it owned by owner, and of
  * owner in all (one pass over the table). */
