@@ -600,8 +600,9 @@ int session_remove(Session *s, const char *by) {
                 else
                         host_flush(s);
                 s->phase = PHASE_ENDING;
-                (void) sd_event_add_time_relative(m->event, &s->kill_src, CLOCK_MONOTONIC,
-                                                  SESSION_KILL_TIMEOUT, USEC_PER_SEC, on_kill_timeout_cb, s);
+                if (!s->kill_src)       /* an adopted one may have its timer already */
+                        (void) sd_event_add_time_relative(m->event, &s->kill_src, CLOCK_MONOTONIC, SESSION_KILL_TIMEOUT,
+                                                          USEC_PER_SEC, on_kill_timeout_cb, s);
                 return 1;
         case PHASE_ENDING:
         default:
@@ -940,8 +941,11 @@ static void session_adopt(Manager *m, const char *dir, const char *base) {
         s->phase = PHASE_STARTING;      /* until the worker's READY */
         if (s->removed) {
                 /* Not listed; TERMINATE goes out on READY, and the files
-                 * are deleted when the host has ended. */
+                 * are deleted when the host has ended; a host that does
+                 * neither is killed (adopt_connect() checked its pid). */
                 s->remove_when_ready = true;
+                (void) sd_event_add_time_relative(m->event, &s->kill_src, CLOCK_MONOTONIC, SESSION_KILL_TIMEOUT,
+                                                  USEC_PER_SEC, on_kill_timeout_cb, s);
                 log_info("Session %u (%s) of %s was being removed by %s: ending it", s->info.id, s->info.name,
                          s->info.owner, s->removed_by);
         }
