@@ -15,8 +15,8 @@
  *
  * Being disconnected by another client or the session's removal end
  * connect with a notice and exit 0.  Failures exit 255: bad options;
- * dwelld unreachable or refusing (not-found, permission-denied, busy when
- * another client is connected, auth-failed); the connection lost or the
+ * dwelld unreachable or refusing (not-found, ambiguous, permission-denied,
+ * busy when another client is connected, auth-failed); the connection lost or the
  * worker silent for three heartbeat intervals.  A command refused by the
  * session (e.g. not allowed by its configuration) prints the error and
  * returns to the prompt.

@@ -11,7 +11,7 @@
  * nobody holds succeeds.  Prints nothing on success.
  *
  * Every SESSION is tried; each failure prints its own error (not-found,
- * permission-denied, limit-exceeded for a too long idle timeout, ...) and
+ * ambiguous, permission-denied, limit-exceeded for a too long idle timeout, ...) and
  * the exit status is 255 if any failed.
  */
 #include <getopt.h>

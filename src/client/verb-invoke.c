@@ -21,7 +21,7 @@
  * (busy).
  *
  * Failures exit 255 with one "dwell: " line: bad options or no command;
- * dwelld unreachable or refusing (not-found, permission-denied, busy,
+ * dwelld unreachable or refusing (not-found, ambiguous, permission-denied, busy,
  * timeout, limit-exceeded, auth-failed); the session disconnected or
  * removed by someone else while we streamed; the connection lost or the
  * worker silent for three heartbeat intervals (the output is kept: `dwell

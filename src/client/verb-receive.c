@@ -11,7 +11,7 @@
  * the session's mode from now on.
  *
  * Failures exit 255: bad options; dwelld unreachable or refusing (not-found,
- * permission-denied, busy when another client is connected, auth-failed);
+ * ambiguous, permission-denied, busy when another client is connected, auth-failed);
  * the session disconnected by another client or removed while receiving;
  * the connection lost or the worker silent for three heartbeat intervals.
  */

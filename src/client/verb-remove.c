@@ -9,7 +9,9 @@
  * by Id.  Prints nothing on success.
  *
  * Every session is tried; each failure prints its own error (not-found,
- * permission-denied, ...) and the exit status is 255 if any failed.
+ * ambiguous: a name that several other owners' sessions have, ...) and the
+ * exit status is 255 if any failed.  For root and administrators a name
+ * is looked up among every user's sessions, their own first.
  * SESSION and --all together, or neither, is a usage error.
  */
 #include <getopt.h>

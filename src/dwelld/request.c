@@ -157,11 +157,35 @@ static void audit_denied(Request *r, const Session *s, const char *reason) {
 /* Naming a session one may not see gives the same answer as naming one
  * that does not exist; the attempt is audited all the same. */
 static void reply_not_found(Request *r) {
-        const Session *hidden = session_find(r->manager, &r->as, r->req.session, true);
+        const Session *hidden = session_find_any(r->manager, r->req.session);
 
         if (hidden)
                 audit_denied(r, hidden, "the session is not visible to the caller");
         request_reply_error(r, PROTO_ERR_NOT_FOUND, "no such session: %s", r->req.session);
+}
+
+/* The session r->req.session names among those the caller may act on (all
+ * of them with all = true); NULL when it has replied not-found or, for a
+ * name that several sessions of others have, ambiguous. */
+static Session *lookup_session(Request *r, bool all) {
+        _cleanup_free_ char *which = NULL;
+        Session *s;
+        int k;
+
+        k = session_lookup(r->manager, &r->as, r->req.session, all, &s);
+        if (k >= 0)
+                return s;
+        if (k != -ENOTUNIQ) {
+                reply_not_found(r);
+                return NULL;
+        }
+        which = session_ambiguity(r->manager, &r->as, r->req.session, all);
+        if (which)
+                request_reply_error(r, PROTO_ERR_AMBIGUOUS, "%s", which);
+        else
+                request_reply_error(r, PROTO_ERR_AMBIGUOUS, "'%s' matches several sessions; use the Id",
+                                    r->req.session);
+        return NULL;
 }
 
 static int on_frame(Request *r, Frame *f) {
@@ -444,7 +468,9 @@ static int create(Request *r, const char *name, bool temporary, Session **ret) {
                 request_reply_error(r, PROTO_ERR_INVALID_ARGUMENT, "invalid session name: %s", name);
                 return -EINVAL;
         }
-        if (name && *name && session_find(r->manager, &r->as, name, false)) {
+        /* Names are unique per owner: others' sessions of that name, even
+         * ones shared with the caller, do not count. */
+        if (name && *name && session_find_own(r->manager, r->as.uid, name)) {
                 request_reply_error(r, PROTO_ERR_INVALID_ARGUMENT, "a session named %s already exists", name);
                 return -EEXIST;
         }
@@ -502,7 +528,8 @@ static void do_list(Request *r) {
         for (Session *s = r->manager->sessions; s; s = s->next) {
                 struct proto_session v;
 
-                if ((!all && !session_visible(s, &r->as)) || s->info.state == SESSION_CLOSED)
+                /* The set session_lookup() resolves names in. */
+                if (!session_listed(s) || (!all && !session_visible(s, &r->as)))
                         continue;
                 session_view(s, false, &v);
                 (void) proto_put_session(&r->conn.out, PROTO_MSG_SESSION, &v);
@@ -522,33 +549,30 @@ static void do_invoke(Request *r) {
                 return;
         }
         if (*r->req.session) {
-                s = session_find(r->manager, &r->as, r->req.session, false);
-                if (!s) {
-                        reply_not_found(r);
+                s = lookup_session(r, false);
+                if (!s)
                         return;
-                }
         } else if (disconnected && *strempty(r->req.name))
-                s = session_find(r->manager, &r->as, r->req.name, false);
+                /* -d -n NAME: the caller's own session NAME, or a new one. */
+                s = session_find_own(r->manager, r->as.uid, r->req.name);
         if (!s && create(r, r->req.name, !disconnected, &s) < 0)
                 return;
         handoff(r, s);
 }
 
+/* root and administrators may remove any session: a name resolves among
+ * every session (what their `list --all-users` shows), their own first;
+ * one that several other owners' sessions have is ambiguous. */
 static void do_remove(Request *r) {
         bool admin = policy_is_admin(r->manager, &r->as);
-        Session *s = session_find(r->manager, &r->as, r->req.session, false);
+        Session *s = lookup_session(r, admin);
 
-        if (!s && admin) {
-                s = session_find(r->manager, &r->as, r->req.session, true);
-                if (s)
-                        log_notice("Administrator %s (pid %d) removes session %u (%s) of %s", r->as.user,
-                                   (int) r->pid, s->info.id, s->info.name, s->info.owner);
-                /* session_remove() audits the removal with the caller. */
-        }
-        if (!s) {
-                reply_not_found(r);
+        if (!s)
                 return;
-        }
+        if (admin && !session_visible(s, &r->as))
+                /* session_remove() audits the removal with the caller. */
+                log_notice("Administrator %s (pid %d) removes session %u (%s) of %s", r->as.user,
+                           (int) r->pid, s->info.id, s->info.name, s->info.owner);
         if (session_remove(s, r->as.user) == 0)
                 reply_ok(r);            /* was broken: gone at once */
         else
@@ -556,12 +580,10 @@ static void do_remove(Request *r) {
 }
 
 static void do_session_verb(Request *r) {
-        Session *s = session_find(r->manager, &r->as, r->req.session, false);
+        Session *s = lookup_session(r, false);
 
-        if (!s) {
-                reply_not_found(r);
+        if (!s)
                 return;
-        }
         if (r->verb == PROTO_REQ_DISCONNECT && r->req.idle_timeout > 0) {
                 /* The session keeps the maximum of the configuration it was created with. */
                 uint64_t max = s->max_idle_timeout;

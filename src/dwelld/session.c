@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <systemd/sd-id128.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "parse-util.h"
@@ -49,6 +51,8 @@ Session *session_free(Session *s) {
         sd_event_source_disable_unref(s->pidfd_src);
         free(s->info_path);
         free(s->sock_path);
+        free(s->removed_path);
+        free(s->removed_by);
         sd_event_source_disable_unref(s->host_src);
         conn_done(&s->host);
         proto_session_done(&s->info);
@@ -66,20 +70,113 @@ bool session_visible(const Session *s, const Caller *who) {
         return s->share && policy_listed(s->share_users, s->share_groups, who);
 }
 
-Session *session_find(Manager *m, const Caller *who, const char *name, bool all) {
+bool session_listed(const Session *s) {
+        return !s->removed && s->info.state != SESSION_CLOSED;
+}
+
+/* name: a name or an Id; an Id compares as a number. */
+static bool session_named(const Session *s, const char *name, bool by_id, uint32_t id) {
+        return by_id ? s->info.id == id : streq(s->info.name, name);
+}
+
+Session *session_find_any(Manager *m, const char *name) {
         uint32_t id;
         bool by_id;
 
         if (!name || !*name)
                 return NULL;
         by_id = parse_uint32(name, &id) >= 0;
-        for (Session *s = m->sessions; s; s = s->next) {
-                if ((!all && !session_visible(s, who)) || s->info.state == SESSION_CLOSED)
-                        continue;
-                if (by_id ? s->info.id == id : streq(s->info.name, name))
+        for (Session *s = m->sessions; s; s = s->next)
+                if (session_listed(s) && session_named(s, name, by_id, id))
                         return s;
-        }
         return NULL;
+}
+
+Session *session_find_own(Manager *m, uid_t owner, const char *name) {
+        if (!name || !*name)
+                return NULL;
+        for (Session *s = m->sessions; s; s = s->next)
+                if (s->owner_uid == owner && session_listed(s) && streq(s->info.name, name))
+                        return s;
+        return NULL;
+}
+
+/* The sessions a lookup by who considers. */
+static bool in_scope(const Session *s, const Caller *who, bool all) {
+        return session_listed(s) && (all || session_visible(s, who));
+}
+
+int session_lookup(Manager *m, const Caller *who, const char *name, bool all, Session **ret) {
+        Session *found = NULL;
+        unsigned n = 0;
+        uint32_t id;
+        bool by_id;
+
+        *ret = NULL;
+        if (!name || !*name)
+                return -ENOENT;
+        by_id = parse_uint32(name, &id) >= 0;
+        for (Session *s = m->sessions; s; s = s->next) {
+                if (!in_scope(s, who, all) || !session_named(s, name, by_id, id))
+                        continue;
+                /* Names are unique per owner: the caller's own one wins. */
+                if (!by_id && s->owner_uid == who->uid) {
+                        *ret = s;
+                        return 0;
+                }
+                found = s;
+                n++;
+        }
+        if (n == 0)
+                return -ENOENT;
+        if (n > 1)
+                return -ENOTUNIQ;
+        *ret = found;
+        return 0;
+}
+
+static int cmp_session_id(const void *a, const void *b) {
+        uint32_t x = (*(Session *const *) a)->info.id, y = (*(Session *const *) b)->info.id;
+        return x < y ? -1 : x > y;
+}
+
+#define AMBIGUITY_MAX_LISTED 8
+
+char *session_ambiguity(Manager *m, const Caller *who, const char *name, bool all) {
+        _cleanup_free_ Session **v = NULL;
+        size_t n = 0, size = 0, shown;
+        char *text = NULL;
+        FILE *f;
+
+        for (Session *s = m->sessions; s; s = s->next) {
+                if (!in_scope(s, who, all) || !streq(s->info.name, name))
+                        continue;
+                if (n == size) {
+                        Session **nv = reallocarray(v, size ? size * 2 : 8, sizeof *v);
+                        if (!nv)
+                                return NULL;
+                        v = nv;
+                        size = size ? size * 2 : 8;
+                }
+                v[n++] = s;
+        }
+        qsort(v, n, sizeof *v, cmp_session_id);
+        f = open_memstream(&text, &size);
+        if (!f)
+                return NULL;
+        shown = n > AMBIGUITY_MAX_LISTED ? AMBIGUITY_MAX_LISTED : n;
+        fprintf(f, "'%s' matches sessions ", name);
+        for (size_t i = 0; i < shown; i++)
+                fprintf(f, "%s%u (%s)", i == 0 ? "" : i + 1 == n ? " and " : ", ", v[i]->info.id,
+                        v[i]->info.owner);
+        if (shown < n)
+                fprintf(f, " and %zu more", n - shown);
+        fputs("; use the Id", f);
+        if (fclose(f) != 0) {
+                free(text);
+                return NULL;
+        }
+        return text;
 }
 
 void session_count(Manager *m, const char *config, uid_t owner, SessionCounts *ret) {
@@ -266,16 +363,51 @@ static int session_start_host(Session *s, const SessionParams *p) {
         return 0;
 }
 
+/* The session's files under STATE_DIR/sessions. */
+static int session_set_paths(Session *s) {
+        const char *dir = s->manager->state_dir, *iid = s->info.instance_id;
+
+        if (asprintf(&s->info_path, "%s/sessions/%s.info", dir, iid) < 0 ||
+            asprintf(&s->sock_path, "%s/sessions/%s.sock", dir, iid) < 0 ||
+            asprintf(&s->removed_path, "%s/sessions/%s.removed", dir, iid) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* A name of the owner's that no session of the owner has: "SessionN" by
+ * default, "SessionN-2" and so on if the owner took that name himself. */
+static int unused_name(Manager *m, uid_t owner, const char *base, char *buf, size_t size) {
+        for (unsigned k = 1; k < 1000; k++) {
+                if (k == 1)
+                        snprintf(buf, size, "%.*s", 64, base);
+                else
+                        snprintf(buf, size, "%.*s-%u", 58, base, k);
+                if (!session_find_own(m, owner, buf))
+                        return 0;
+        }
+        return -EEXIST;
+}
+
 int session_create(Manager *m, const SessionParams *p, Session **ret) {
         const SessionConfig *c = p->config;
         sd_id128_t uuid;
-        char uuid_s[SD_ID128_UUID_STRING_MAX], name[32];
+        char uuid_s[SD_ID128_UUID_STRING_MAX], base[32], name[80];
+        uint32_t id;
         Session *s;
         int r;
 
         r = sd_id128_randomize(&uuid);
         if (r < 0)
                 return r;
+        id = next_id(m);
+        snprintf(base, sizeof base, "Session%u", id);
+        if (p->name)
+                snprintf(name, sizeof name, "%s", p->name);     /* request.c checked that it is free */
+        else {
+                r = unused_name(m, p->owner->uid, base, name, sizeof name);
+                if (r < 0)
+                        return r;
+        }
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
@@ -289,12 +421,10 @@ int session_create(Manager *m, const SessionParams *p, Session **ret) {
                 s->share_groups = strv_copy(c->access_groups);
         }
         conn_init(&s->host, -EBADF, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 16u * 1024 * 1024);
-        s->info.id = next_id(m);
-        snprintf(name, sizeof name, "Session%u", s->info.id);
         s->info = (struct proto_session) {
-                .id = s->info.id,
+                .id = id,
                 .instance_id = strdup(sd_id128_to_uuid_string(uuid, uuid_s)),
-                .name = strdup(p->name ? p->name : name),
+                .name = strdup(name),
                 .host = strdup(m->hostname),
                 .owner = strdup(p->owner->name),
                 .run_as = strdup(strempty(c->run_as)),
@@ -314,7 +444,8 @@ int session_create(Manager *m, const SessionParams *p, Session **ret) {
         LIST_PREPEND(m->sessions, s);
         m->n_sessions++;
         if (!s->info.instance_id || !s->info.name || !s->info.host || !s->info.owner || !s->info.run_as ||
-            !s->info.configuration || !s->info.command || !s->info.holder || !s->info.origin || !s->info.reason) {
+            !s->info.configuration || !s->info.command || !s->info.holder || !s->info.origin || !s->info.reason ||
+            session_set_paths(s) < 0) {
                 session_free(s);
                 return -ENOMEM;
         }
@@ -402,34 +533,81 @@ static void audit_broken(Session *s, const char *reason) {
                   s->info.id, s->info.name, s->info.owner, reason);
 }
 
+/* The removal is recorded in STATE_DIR/sessions/INSTANCE.removed (with
+ * who removed it) before anything else happens: a dwelld that starts
+ * finds it there and finishes the removal instead of re-adopting the
+ * session, whatever the host did meanwhile; the monitor deletes every file
+ * of a session removed so, even if its worker did not end cleanly. */
+static int removal_record(Session *s, const char *by) {
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t n = strlen(by);
+
+        if (asprintf(&dir, "%s/sessions", s->manager->state_dir) < 0)
+                return -ENOMEM;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        fd = open(s->removed_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        if (write(fd, by, n) != (ssize_t) n)
+                return -EIO;
+        return 0;
+}
+
+static void delete_file(const char *path) {
+        if (path && unlink(path) < 0 && errno != ENOENT)
+                log_warning_errno(errno, "Failed to remove %s: %m", path);
+}
+
+/* The info file goes first (without it nothing is re-adopted; the monitor
+ * never creates it anew), the record of the removal last. */
+static void session_delete_files(Session *s) {
+        delete_file(s->info_path);
+        delete_file(s->sock_path);
+        delete_file(s->removed_path);
+}
+
 int session_remove(Session *s, const char *by) {
         Manager *m = s->manager;
         int r;
 
-        if (s->phase == PHASE_BROKEN) {
+        if (!s->removed) {
+                r = removal_record(s, by);
+                if (r < 0)
+                        /* Removed all the same; only a dwelld killed before
+                         * the host has ended could bring it back. */
+                        log_warning_errno(r, "Failed to record the removal of session %u in %s: %m",
+                                          s->info.id, s->removed_path);
+                s->removed = true;
+                free(s->removed_by);
+                s->removed_by = strdup(by);
                 audit_removed(s, by);
-                if (s->info_path)
-                        (void) unlink(s->info_path);
-                if (s->sock_path)
-                        (void) unlink(s->sock_path);
+        }
+        switch (s->phase) {
+        case PHASE_BROKEN:
+                session_delete_files(s);
                 session_free(s);
                 return 0;
-        }
-        if (s->phase == PHASE_STARTING) {
+        case PHASE_STARTING:
                 s->remove_when_ready = true;
                 return 1;
-        }
-        if (s->phase == PHASE_READY) {
-                r = proto_put_str_msg(&s->host.out, PROTO_MSG_TERMINATE, by);
+        case PHASE_READY:
+                /* If TERMINATE cannot go out, the kill timeout ends it. */
+                r = proto_put_str_msg(&s->host.out, PROTO_MSG_TERMINATE, s->removed_by ? s->removed_by : by);
                 if (r < 0)
-                        return r;
-                host_flush(s);
+                        log_warning_errno(r, "Failed to send TERMINATE to session %u: %m", s->info.id);
+                else
+                        host_flush(s);
                 s->phase = PHASE_ENDING;
-                audit_removed(s, by);
-                (void) sd_event_add_time_relative(m->event, &s->kill_src, CLOCK_MONOTONIC,
-                                                  SESSION_KILL_TIMEOUT, USEC_PER_SEC, on_kill_timeout_cb, s);
+                if (!s->kill_src)       /* an adopted one may have its timer already */
+                        (void) sd_event_add_time_relative(m->event, &s->kill_src, CLOCK_MONOTONIC, SESSION_KILL_TIMEOUT,
+                                                          USEC_PER_SEC, on_kill_timeout_cb, s);
+                return 1;
+        case PHASE_ENDING:
+        default:
+                return 1;
         }
-        return 1;
 }
 
 static void notify_waiters(Session *s, int error, const char *message) {
@@ -474,7 +652,7 @@ static int on_host_frame(Session *s, Frame *f) {
                                   s->info.name, s->info.owner, s->info.configuration, wpid);
                 }
                 if (s->remove_when_ready)
-                        (void) session_remove(s, s->info.owner);
+                        (void) session_remove(s, s->removed_by ? s->removed_by : s->info.owner);
                 notify_waiters(s, 0, NULL);
                 return 0;
         case PROTO_MSG_FAILED:
@@ -496,8 +674,12 @@ static int on_host_frame(Session *s, Frame *f) {
                         proto_session_done(&st);
                         return r;
                 }
-                /* Identity stays dwelld's; the dynamic part comes from the worker. */
+                /* Identity stays dwelld's (the Id, and the name: adoption
+                 * may have renamed a duplicate); the dynamic part comes
+                 * from the worker. */
                 st.id = s->info.id;
+                free(st.name);
+                st.name = TAKE_PTR(s->info.name);
                 proto_session_done(&s->info);
                 s->info = st;
                 return 0;
@@ -538,14 +720,18 @@ static int on_host_io_cb(sd_event_source *src, int fd, uint32_t revents, void *u
 static void session_host_gone(Session *s, bool clean, const char *reason) {
         s->child_src = sd_event_source_disable_unref(s->child_src);
         s->pidfd_src = sd_event_source_disable_unref(s->pidfd_src);
-        if (s->phase == PHASE_ENDING || s->info.state == SESSION_CLOSED || clean) {
+        if (s->removed || s->phase == PHASE_ENDING || s->info.state == SESSION_CLOSED || clean) {
                 log_info("Session %u (%s) of %s ended", s->info.id, s->info.name, s->info.owner);
+                /* Whatever the monitor left (it keeps the info file of a
+                 * worker that died): the session is gone, so are they. */
+                session_delete_files(s);
                 session_free(s);
                 return;
         }
         if (s->phase == PHASE_STARTING && !s->adopted) {
                 notify_waiters(s, -EIO, s->broken_reason ? s->broken_reason : reason);
                 log_warning("Session %u (%s) failed to start: %s", s->info.id, s->info.name, reason);
+                session_delete_files(s);
                 session_free(s);
                 return;
         }
@@ -561,7 +747,6 @@ static int info_read(const char *path, struct proto_kv *ret);
 
 static int on_monitor_exit_cb(sd_event_source *src, const siginfo_t *si, void *userdata) {
         Session *s = userdata;
-        _cleanup_free_ char *path = NULL;
         struct proto_kv kv = {};
         char reason[256];
 
@@ -570,14 +755,10 @@ static int on_monitor_exit_cb(sd_event_source *src, const siginfo_t *si, void *u
         else
                 snprintf(reason, sizeof reason, "session host killed by signal %s", strsignal(si->si_status));
         /* The monitor leaves a better reason in the session's info file. */
-        if (!(si->si_code == CLD_EXITED && si->si_status == 0) &&
-            asprintf(&path, "%s/sessions/%s.info", s->manager->state_dir, s->info.instance_id) >= 0 &&
-            info_read(path, &kv) >= 0) {
+        if (!(si->si_code == CLD_EXITED && si->si_status == 0) && info_read(s->info_path, &kv) >= 0) {
                 const char *b = proto_kv_get(&kv, "broken_reason");
                 if (b)
                         snprintf(reason, sizeof reason, "%s", b);
-                free(s->info_path);
-                s->info_path = TAKE_PTR(path);  /* removed with the session */
         }
         proto_kv_done(&kv);
         session_host_gone(s, si->si_code == CLD_EXITED && si->si_status == 0, reason);
@@ -644,24 +825,47 @@ static int adopt_connect(Session *s, const char *sock_path, pid_t monitor) {
         return sd_event_add_io(s->manager->event, &s->host_src, s->host.fd, EPOLLIN, on_host_io_cb, s);
 }
 
+/* Who removed the session whose removal record this is; NULL if there
+ * is none. */
+static char *removal_read(const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        char by[PROTO_MAX_NAME + 1];
+        ssize_t n;
+
+        if (fd < 0)
+                return errno == ENOENT ? NULL : strdup("(unknown)");
+        n = read(fd, by, sizeof by - 1);
+        by[n > 0 ? n : 0] = 0;
+        return strdup(n > 0 ? by : "(unknown)");
+}
+
 static void session_adopt(Manager *m, const char *dir, const char *base) {
-        _cleanup_free_ char *info = NULL, *sock = NULL;
+        _cleanup_free_ char *info = NULL, *sock = NULL, *marker = NULL, *removed_by = NULL;
         struct proto_kv kv = {};
         uint64_t id, uid, gid, idle, size, temp, created, mpid, ouid;
         Session *s;
         const char *broken;
         int b, r, pfd;
 
-        if (asprintf(&info, "%s/%s.info", dir, base) < 0 || asprintf(&sock, "%s/%s.sock", dir, base) < 0)
+        if (asprintf(&info, "%s/%s.info", dir, base) < 0 || asprintf(&sock, "%s/%s.sock", dir, base) < 0 ||
+            asprintf(&marker, "%s/%s.removed", dir, base) < 0)
                 return;
+        /* A removal that the previous dwelld did not see to its end. */
+        removed_by = removal_read(marker);
         r = info_read(info, &kv);
         if (r < 0 || proto_kv_get_u64(&kv, "id", &id) < 0 || proto_kv_get_u64(&kv, "uid", &uid) < 0 ||
             proto_kv_get_u64(&kv, "gid", &gid) < 0 || proto_kv_get_u64(&kv, "idle_timeout", &idle) < 0 ||
             proto_kv_get_u64(&kv, "buffer_size", &size) < 0 || proto_kv_get_u64(&kv, "temporary", &temp) < 0 ||
             proto_kv_get_u64(&kv, "created", &created) < 0 || proto_kv_get_u64(&kv, "monitor_pid", &mpid) < 0 ||
             id == 0 || id > UINT32_MAX || mpid == 0 || mpid > INT32_MAX) {
-                log_warning("Ignoring unreadable session file %s", info);
                 proto_kv_done(&kv);
+                if (removed_by) {
+                        log_info("Deleting the files of removed session %s", base);
+                        delete_file(info);
+                        delete_file(sock);
+                        delete_file(marker);
+                } else
+                        log_warning("Ignoring unreadable session file %s", info);
                 return;
         }
         s = calloc(1, sizeof *s);
@@ -679,8 +883,8 @@ static void session_adopt(Manager *m, const char *dir, const char *base) {
         s->monitor_pid = (pid_t) mpid;
         if (proto_kv_get_u64(&kv, "max_idle_timeout", &s->max_idle_timeout) < 0)
                 s->max_idle_timeout = CONFIG_DEFAULT_MAX_IDLE_TIMEOUT;
-        s->info_path = TAKE_PTR(info);
-        s->sock_path = strdup(sock);
+        s->removed = removed_by != NULL;
+        s->removed_by = TAKE_PTR(removed_by);
         conn_init(&s->host, -EBADF, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 16u * 1024 * 1024);
         s->info = (struct proto_session) {
                 .id = (uint32_t) id,
@@ -708,13 +912,26 @@ static void session_adopt(Manager *m, const char *dir, const char *base) {
         proto_kv_done(&kv);
         LIST_PREPEND(m->sessions, s);
         m->n_sessions++;
+        if (session_set_paths(s) < 0 || !s->info.name || !s->info.owner || !s->info.instance_id) {
+                session_free(s);
+                return;
+        }
         if (s->info.id > m->last_id)
                 m->last_id = s->info.id;
 
         if (!s->broken_reason) {
-                r = adopt_connect(s, sock, s->monitor_pid);
+                r = adopt_connect(s, s->sock_path, s->monitor_pid);
                 if (r < 0)
                         s->broken_reason = strdup("the session host died while dwelld was not running");
+        }
+        if (s->broken_reason && s->removed) {
+                /* Its host is gone: deleting the info file ends it (the
+                 * monitor never creates that file anew, monitor.c). */
+                log_info("Session %u (%s) of %s was being removed by %s: its files are deleted now",
+                         s->info.id, s->info.name, s->info.owner, s->removed_by);
+                session_delete_files(s);
+                session_free(s);
+                return;
         }
         if (s->broken_reason) {
                 s->phase = PHASE_BROKEN;
@@ -722,12 +939,170 @@ static void session_adopt(Manager *m, const char *dir, const char *base) {
                 return;
         }
         s->phase = PHASE_STARTING;      /* until the worker's READY */
+        if (s->removed) {
+                /* Not listed; TERMINATE goes out on READY, and the files
+                 * are deleted when the host has ended; a host that does
+                 * neither is killed (adopt_connect() checked its pid). */
+                s->remove_when_ready = true;
+                (void) sd_event_add_time_relative(m->event, &s->kill_src, CLOCK_MONOTONIC, SESSION_KILL_TIMEOUT,
+                                                  USEC_PER_SEC, on_kill_timeout_cb, s);
+                log_info("Session %u (%s) of %s was being removed by %s: ending it", s->info.id, s->info.name,
+                         s->info.owner, s->removed_by);
+        }
         pfd = (int) syscall(SYS_pidfd_open, s->monitor_pid, 0);
         if (pfd >= 0 && sd_event_add_io(m->event, &s->pidfd_src, pfd, EPOLLIN, on_pidfd_cb, s) >= 0)
                 (void) sd_event_source_set_io_fd_own(s->pidfd_src, true);
         else
                 safe_close(pfd);
         log_info("Re-adopting session %u (%s) of %s", s->info.id, s->info.name, s->info.owner);
+}
+
+/* Writes the session's Id and name into its info file (after adoption
+ * renamed or renumbered it), so that the next dwelld adopts it as this one
+ * did.  The file is replaced, never created: a session whose file is gone
+ * is gone. */
+static int info_update(Session *s) {
+        _cleanup_free_ char *tmp = NULL;
+        struct proto_kv kv = {}, out = {};
+        char id[16];
+        mode_t old;
+        Buf b;
+        int r;
+
+        r = info_read(s->info_path, &kv);
+        if (r < 0)
+                return r;
+        snprintf(id, sizeof id, "%u", s->info.id);
+        for (size_t i = 0; r >= 0 && i < kv.n; i++)
+                r = proto_kv_add(&out, kv.keys[i], streq(kv.keys[i], "id") ? id :
+                                 streq(kv.keys[i], "name") ? s->info.name : kv.values[i]);
+        proto_kv_done(&kv);
+        buf_init(&b, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD);
+        if (r >= 0)
+                r = proto_put_kv(&b, PROTO_MSG_SPAWN, &out);
+        proto_kv_done(&out);
+        if (r >= 0 && asprintf(&tmp, "%s.dwelld", s->info_path) < 0)
+                r = -ENOMEM;
+        if (r >= 0) {
+                _cleanup_close_ int fd = -EBADF;
+
+                old = umask(0077);
+                fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+                umask(old);
+                if (fd < 0)
+                        r = -errno;
+                else if (write(fd, buf_ptr(&b), buf_len(&b)) != (ssize_t) buf_len(&b))
+                        r = -EIO;
+                if (r >= 0 && renameat2(AT_FDCWD, tmp, AT_FDCWD, s->info_path, RENAME_EXCHANGE) < 0)
+                        r = -errno;
+                if (tmp)
+                        (void) unlink(tmp);
+        }
+        buf_done(&b);
+        return r;
+}
+
+/* Which of two adopted sessions keeps a name or an Id they share: a live
+ * one before a Broken one, then the older one. */
+static int cmp_precedence(const Session *a, const Session *b) {
+        bool ab = a->phase == PHASE_BROKEN, bb = b->phase == PHASE_BROKEN;
+
+        if (ab != bb)
+                return ab ? 1 : -1;
+        if (a->info.created != b->info.created)
+                return a->info.created < b->info.created ? -1 : 1;
+        return strcmp(a->info.instance_id, b->info.instance_id);
+}
+
+static int cmp_by_id(const void *x, const void *y) {
+        const Session *a = *(Session *const *) x, *b = *(Session *const *) y;
+
+        if (a->info.id != b->info.id)
+                return a->info.id < b->info.id ? -1 : 1;
+        return cmp_precedence(a, b);
+}
+
+static int cmp_by_owner_name(const void *x, const void *y) {
+        const Session *a = *(Session *const *) x, *b = *(Session *const *) y;
+        int c;
+
+        if (a->owner_uid != b->owner_uid)
+                return a->owner_uid < b->owner_uid ? -1 : 1;
+        c = strcmp(a->info.name, b->info.name);
+        return c != 0 ? c : cmp_precedence(a, b);
+}
+
+static void adopt_rename(Session *s, const char *taken_by) {
+        char name[80];
+        unsigned k;
+
+        for (k = 1; k < 1000; k++) {
+                if (k == 1)
+                        snprintf(name, sizeof name, "%.*s-%u", 50, s->info.name, s->info.id);
+                else
+                        snprintf(name, sizeof name, "%.*s-%u.%u", 50, s->info.name, s->info.id, k);
+                if (!session_find_own(s->manager, s->owner_uid, name))
+                        break;
+        }
+        if (k == 1000)
+                return;
+        log_notice("Session %u of %s is named %s like session %s of the same owner; it is renamed %s",
+                   s->info.id, s->info.owner, s->info.name, taken_by, name);
+        free(s->info.name);
+        s->info.name = strdup(name);
+        if (!s->info.name)
+                s->info.name = strdup("");
+        if (info_update(s) < 0)
+                log_warning("Failed to record the new name of session %u in %s", s->info.id, s->info_path);
+}
+
+/* Sessions an older dwelld left behind may share an Id, or an owner and a
+ * name, with others: the one that comes second (cmp_precedence) gets a
+ * new Id, or is renamed NAME-ID, so that Ids stay unique on the host and
+ * names unique per owner. */
+static void adopt_dedupe(Manager *m) {
+        _cleanup_free_ Session **v = NULL;
+        size_t n = 0;
+
+        for (Session *s = m->sessions; s; s = s->next)
+                n += session_listed(s);
+        if (n < 2)
+                return;
+        v = calloc(n, sizeof *v);
+        if (!v)
+                return;
+        n = 0;
+        for (Session *s = m->sessions; s; s = s->next)
+                if (session_listed(s))
+                        v[n++] = s;
+
+        qsort(v, n, sizeof *v, cmp_by_id);
+        for (size_t i = 1, keep = 0; i < n; i++) {
+                uint32_t old = v[i]->info.id;
+
+                if (old != v[keep]->info.id) {
+                        keep = i;
+                        continue;
+                }
+                v[i]->info.id = next_id(m);
+                log_notice("Session %s (%s) of %s has the Id %u of another session; it is now %u",
+                           v[i]->info.instance_id, v[i]->info.name, v[i]->info.owner, old, v[i]->info.id);
+                if (info_update(v[i]) < 0)
+                        log_warning("Failed to record the new Id of session %u in %s", v[i]->info.id,
+                                    v[i]->info_path);
+        }
+
+        qsort(v, n, sizeof *v, cmp_by_owner_name);
+        for (size_t i = 1, keep = 0; i < n; i++) {
+                char id[16];
+
+                if (v[i]->owner_uid != v[keep]->owner_uid || !streq(v[i]->info.name, v[keep]->info.name)) {
+                        keep = i;
+                        continue;
+                }
+                snprintf(id, sizeof id, "%u", v[keep]->info.id);
+                adopt_rename(v[i], id);
+        }
 }
 
 int session_adopt_all(Manager *m) {
@@ -744,12 +1119,28 @@ int session_adopt_all(Manager *m) {
                 size_t l = strlen(de->d_name);
                 char base[128];
 
-                if (l <= 5 || l - 5 >= sizeof base || !streq(de->d_name + l - 5, ".info"))
-                        continue;
-                memcpy(base, de->d_name, l - 5);
-                base[l - 5] = 0;
-                session_adopt(m, dir, base);
+                if (l > 5 && l - 5 < sizeof base && streq(de->d_name + l - 5, ".info")) {
+                        memcpy(base, de->d_name, l - 5);
+                        base[l - 5] = 0;
+                        session_adopt(m, dir, base);
+                } else if (l > 8 && l - 8 < sizeof base && streq(de->d_name + l - 8, ".removed")) {
+                        _cleanup_free_ char *info = NULL, *sock = NULL, *marker = NULL;
+
+                        /* A removal finished but for its record: only the
+                         * record, and maybe the socket, are left. */
+                        memcpy(base, de->d_name, l - 8);
+                        base[l - 8] = 0;
+                        if (asprintf(&info, "%s/%s.info", dir, base) < 0 ||
+                            asprintf(&sock, "%s/%s.sock", dir, base) < 0 ||
+                            asprintf(&marker, "%s/%s.removed", dir, base) < 0)
+                                continue;
+                        if (access(info, F_OK) < 0 && errno == ENOENT) {
+                                delete_file(sock);
+                                delete_file(marker);
+                        }
+                }
         }
         closedir(d);
+        adopt_dedupe(m);
         return 0;
 }

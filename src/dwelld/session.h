@@ -37,14 +37,17 @@ struct Session {
         SessionPhase phase;
         char *broken_reason;
         bool remove_when_ready;
+        bool removed;                   /* remove requested: no longer listed or found, its files go */
+        char *removed_by;
         pid_t monitor_pid;
         pid_t worker_pid;
         pid_t shell_pid;
         sd_event_source *child_src;      /* hosts we started */
         sd_event_source *pidfd_src;      /* hosts adopted after a restart */
         bool adopted;
-        char *info_path;                /* set for adopted sessions */
-        char *sock_path;
+        char *info_path;                /* STATE_DIR/sessions/INSTANCE.info, written by the monitor */
+        char *sock_path;                /* ... .sock, where the worker listens */
+        char *removed_path;             /* ... .removed, dwelld's record of a removal under way */
         sd_event_source *kill_src;
         Conn host;
         sd_event_source *host_src;
@@ -67,9 +70,22 @@ Session *session_free(Session *s);
  * and re-adopts them, or lists them Broken if their host died. */
 int session_adopt_all(Manager *m);
 
-/* Sessions the caller may see (all of them with all = true, for
- * administrators); name is a name or an Id. */
-Session *session_find(Manager *m, const Caller *who, const char *name, bool all);
+/* Resolves SESSION (a name or an Id) among the sessions the caller may act
+ * on: those it may see, or every session with all = true (root and
+ * administrators removing).  An Id is exact.  A name is the caller's own
+ * session of that name if it has one, else the one session of that name.
+ * Returns 0 and *ret; -ENOENT if nothing matches; -ENOTUNIQ if several
+ * sessions of other owners match (session_ambiguity() says which). */
+int session_lookup(Manager *m, const Caller *who, const char *name, bool all, Session **ret);
+/* "'NAME' matches sessions 2 (alice) and 21 (bob); use the Id" for a
+ * lookup that gave -ENOTUNIQ. */
+char *session_ambiguity(Manager *m, const Caller *who, const char *name, bool all);
+/* Any session of that name or Id, whoever owns it (to audit a denial). */
+Session *session_find_any(Manager *m, const char *name);
+/* The caller's own session of that name (names are unique per owner). */
+Session *session_find_own(Manager *m, uid_t owner, const char *name);
+/* Listed and found at all: not removed, not ended. */
+bool session_listed(const Session *s);
 bool session_visible(const Session *s, const Caller *who);
 /* Live sessions of configuration config, of it owned by owner, and of
  * owner in all (one pass over the table). */
@@ -80,7 +96,12 @@ typedef struct SessionCounts {
 } SessionCounts;
 void session_count(Manager *m, const char *config, uid_t owner, SessionCounts *ret);
 
-/* Sends TERMINATE (or frees a broken session); waiters are told when it ends. */
+/* Removes the session, whatever its state: records the removal under
+ * STATE_DIR/sessions first (so that a dwelld killed meanwhile finishes it
+ * when it starts again, instead of re-adopting the session), then frees a
+ * Broken session and deletes its files at once (returns 0), or sends
+ * TERMINATE (returns 1; waiters are told when the host has ended, and its
+ * files are deleted then). */
 int session_remove(Session *s, const char *by);
 /* Hands a client connection to the worker. Takes the fd. */
 int session_handoff(Session *s, int fd, const struct proto_handoff *h);

@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -405,10 +406,14 @@ static void report_failure(Conn *c, int error, const char *fmt, ...) {
 }
 
 /* The session's files under STATE_DIR/sessions (root only):
- *   INSTANCE.sock  the worker listens here; a restarted dwelld connects
- *   INSTANCE.info  dwelld's SPAWN message plus monitor_pid (and, if the
- *                  worker died, broken_reason), so dwelld can re-adopt the
- *                  session or report it Broken. */
+ *   INSTANCE.sock     the worker listens here; a restarted dwelld connects
+ *   INSTANCE.info     dwelld's SPAWN message plus monitor_pid (and, if the
+ *                     worker died, broken_reason), so dwelld can re-adopt
+ *                     the session or report it Broken
+ *   INSTANCE.removed  written by dwelld before it removes the session: then
+ *                     every file goes when the session ends, however it ends
+ * Once the info file exists it is only ever replaced, never created anew:
+ * dwelld deletes it to remove a session whose host may still be ending. */
 static char *session_file(const HostParams *p, const char *suffix) {
         char *path;
 
@@ -417,7 +422,7 @@ static char *session_file(const HostParams *p, const char *suffix) {
         return path;
 }
 
-static int write_info(const HostParams *p, const struct proto_kv *spawn, const char *broken_reason) {
+static int write_info(const HostParams *p, const struct proto_kv *spawn, const char *broken_reason, bool replace) {
         _cleanup_free_ char *path = session_file(p, "info"), *tmp = NULL;
         struct proto_kv kv = {};
         char pid[32];
@@ -448,8 +453,13 @@ static int write_info(const HostParams *p, const struct proto_kv *spawn, const c
                         if (fwrite(buf_ptr(&b), 1, buf_len(&b), f) != buf_len(&b) || fflush(f) != 0)
                                 r = -EIO;
                         fclose(f);
-                        if (r >= 0 && rename(tmp, path) < 0)
+                        if (r >= 0 && !replace && rename(tmp, path) < 0)
                                 r = -errno;
+                        /* Atomically, and only if it is still there. */
+                        if (r >= 0 && replace && renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) < 0)
+                                r = errno == ENOENT ? 0 : -errno;
+                        if (replace)
+                                (void) unlink(tmp);
                 }
         }
         buf_done(&b);
@@ -487,13 +497,26 @@ static int listen_session_socket(HostParams *p) {
         return 0;
 }
 
+/* dwelld recorded that it removes the session. */
+static bool session_removed(const HostParams *p) {
+        _cleanup_free_ char *removed = session_file(p, "removed");
+
+        return removed && access(removed, F_OK) == 0;
+}
+
+/* The record of a removal goes last (dwelld reads it when it starts). */
 static void remove_session_files(const HostParams *p, bool keep_info) {
-        _cleanup_free_ char *sock = session_file(p, "sock"), *info = session_file(p, "info");
+        _cleanup_free_ char *sock = session_file(p, "sock"), *info = session_file(p, "info"),
+                *removed = session_file(p, "removed");
 
         if (sock)
                 (void) unlink(sock);
-        if (info && !keep_info)
+        if (keep_info)
+                return;
+        if (info)
                 (void) unlink(info);
+        if (removed)
+                (void) unlink(removed);
 }
 
 /* In the forked worker: become the session identity, then run the worker. */
@@ -762,6 +785,7 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         PamSession ps = {};
         char reason[160] = "";
         int sigfd = -EBADF;
+        bool removed;
         sigset_t ss;
         pid_t pid;
         int pr, r, status;
@@ -802,7 +826,7 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         }
         r = listen_session_socket(p);
         if (r >= 0)
-                r = write_info(p, spawn, NULL);
+                r = write_info(p, spawn, NULL, false);
         if (r < 0) {
                 report_failure(control, r, "Failed to create the session's files in %s/sessions", p->state_dir);
                 remove_session_files(p, false);
@@ -854,11 +878,14 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         mon[1] = safe_close(mon[1]);
         status = watch_worker(p, pid, TAKE_FD(mon[0]), sigfd, &transcript, &ps, reason, sizeof reason);
         end_leftovers();
-        if (status != 0)
-                /* Kept: dwelld reports the session Broken with this reason,
-                 * now or after its own restart. */
-                (void) write_info(p, spawn, reason);
-        remove_session_files(p, status != 0);
+        /* A worker that did not end cleanly leaves a Broken session:
+         * kept, with this reason, for dwelld to report now or after its own
+         * restart; unless dwelld is removing the session, or has already
+         * deleted its info file. */
+        removed = session_removed(p);
+        if (status != 0 && !removed)
+                (void) write_info(p, spawn, reason, true);
+        remove_session_files(p, status != 0 && !removed);
 
 close_session:
         safe_close(sigfd);

@@ -478,6 +478,7 @@ static const char *const error_table[_PROTO_ERR_MAX] = {
         [PROTO_ERR_TIMEOUT] = "timeout",
         [PROTO_ERR_CONFIG_ERROR] = "config-error",
         [PROTO_ERR_UNAVAILABLE] = "unavailable",
+        [PROTO_ERR_AMBIGUOUS] = "ambiguous",
 };
 
 static const char *const state_table[_SESSION_STATE_MAX] = {
@@ -563,6 +564,8 @@ uint16_t proto_error_from_errno(int r) {
                 return PROTO_ERR_LIMIT_EXCEEDED;
         case -ETIMEDOUT:
                 return PROTO_ERR_TIMEOUT;
+        case -ENOTUNIQ:
+                return PROTO_ERR_AMBIGUOUS;
         default:
                 return PROTO_ERR_UNAVAILABLE;
         }

@@ -107,6 +107,7 @@ typedef enum ProtoError {
         PROTO_ERR_TIMEOUT,
         PROTO_ERR_CONFIG_ERROR,
         PROTO_ERR_UNAVAILABLE,
+        PROTO_ERR_AMBIGUOUS,            /* a name matches several sessions the caller may act on */
         _PROTO_ERR_MAX,
 } ProtoError;
 

@@ -792,6 +792,8 @@ static void test_tables(void) {
         is_str(proto_error_to_string(PROTO_ERR_TIMEOUT), "timeout", "timeout");
         is_str(proto_error_to_string(PROTO_ERR_CONFIG_ERROR), "config-error", "config-error");
         is_str(proto_error_to_string(PROTO_ERR_UNAVAILABLE), "unavailable", "unavailable");
+        is_str(proto_error_to_string(PROTO_ERR_AMBIGUOUS), "ambiguous", "ambiguous");
+        is_int(PROTO_ERR_AMBIGUOUS, 10, "ambiguous is code 10, after the older codes");
         is_str(proto_error_to_string(0), "unavailable", "code 0 maps to unavailable");
         is_str(proto_error_to_string(9999), "unavailable", "unknown code maps to unavailable");
         is_int(proto_error_from_string("nope"), -EINVAL, "unknown error name");
@@ -863,6 +865,7 @@ static void test_tables(void) {
         is_int(proto_error_from_errno(-ERANGE), PROTO_ERR_LIMIT_EXCEEDED, "ERANGE");
         is_int(proto_error_from_errno(-ETIMEDOUT), PROTO_ERR_TIMEOUT, "ETIMEDOUT");
         is_int(proto_error_from_errno(-EIO), PROTO_ERR_UNAVAILABLE, "EIO");
+        is_int(proto_error_from_errno(-ENOTUNIQ), PROTO_ERR_AMBIGUOUS, "ENOTUNIQ");
         (void) buf;
 }
 
