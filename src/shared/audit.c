@@ -65,14 +65,16 @@ typedef struct Pair {
         char num[24];
 } Pair;
 
-#define MAX_PAIRS 15
+#define MAX_PAIRS AUDIT_FIELDS_MAX
 
 static void pair_str(Pair *p, size_t *n, const char *key, const char *value) {
-        if (value && *value)
+        if (value && *value && *n < MAX_PAIRS)
                 p[(*n)++] = (Pair) { .key = key, .value = value };
 }
 
 static void pair_num(Pair *p, size_t *n, const char *key, int64_t value) {
+        if (*n >= MAX_PAIRS)
+                return;
         p[*n] = (Pair) { .key = key };
         snprintf(p[*n].num, sizeof p[*n].num, "%" PRIi64, value);
         p[*n].value = p[*n].num;

@@ -60,6 +60,7 @@ typedef struct AuditFields {
 } AuditFields;
 
 #define AUDIT_FIELDS_INIT { .exit_status = -1, .bytes = -1 }
+#define AUDIT_FIELDS_MAX 15u            /* the members of AuditFields */
 
 const char *audit_event_to_string(AuditEvent e);        /* "session-created" */
 AuditEvent audit_event_from_string(const char *s);
@@ -83,7 +84,7 @@ const char *audit_event_message_id(AuditEvent e);        /* 32 hex digits */
  * *ret, -EINVAL for an unknown event or -ENOMEM. */
 #define AUDIT_LINE_VALUE_MAX 1024u
 #define AUDIT_LINE_MESSAGE_MAX 2048u
-#define AUDIT_LINE_MAX (32u + 15u * (24u + AUDIT_LINE_VALUE_MAX) + 4u + AUDIT_LINE_MESSAGE_MAX + 4u)
+#define AUDIT_LINE_MAX (32u + AUDIT_FIELDS_MAX * (24u + AUDIT_LINE_VALUE_MAX) + 4u + AUDIT_LINE_MESSAGE_MAX + 4u)
 int audit_format_line(AuditEvent e, const AuditFields *f, const char *message, char **ret);
 
 /* priority: LOG_INFO for the normal course, LOG_NOTICE for denials and
