@@ -101,7 +101,7 @@ static int socket_connect(const char *path) {
 }
 
 static int send_origin(int fd) {
-        char origin[256];
+        char origin[PROTO_MAX_ORIGIN + 1];      /* printable ASCII, as dwelld requires */
         Buf b;
         int r;
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "acct.h"
+#include "escape.h"
 #include "log.h"
 #include "parse-util.h"
 #include "request.h"
@@ -191,8 +192,20 @@ static Session *lookup_session(Request *r, bool all) {
 static int on_frame(Request *r, Frame *f) {
         int k;
 
-        if (f->type == PROTO_MSG_ORIGIN && !r->origin && r->verb == 0)
-                return proto_get_str_msg(&f->payload, PROTO_MAX_TEXT, &r->origin);
+        /* The origin is only what the client says: it is recorded (audit
+         * events, the session's origin, its transcript), never trusted.
+         * What dwell-bridge sends is short printable ASCII; anything else
+         * (too long, a control character, a byte above 0x7e) is a
+         * malformed frame, not something to clean up and keep. */
+        if (f->type == PROTO_MSG_ORIGIN && !r->origin && r->verb == 0) {
+                k = proto_get_str_msg(&f->payload, PROTO_MAX_ORIGIN, &r->origin);
+                if (k >= 0 && !printable_ascii(r->origin, PROTO_MAX_ORIGIN)) {
+                        log_notice("ORIGIN from pid %d (uid %u) is not 1 to %u printable ASCII characters",
+                                   (int) r->pid, (unsigned) r->uid, PROTO_MAX_ORIGIN);
+                        return -EBADMSG;
+                }
+                return k;
+        }
         if (f->type < PROTO_REQ_NEW || f->type >= _PROTO_REQ_LAST || r->verb != 0)
                 return -EBADMSG;
         k = proto_get_request(&f->payload, &r->req);

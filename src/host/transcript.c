@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "log.h"
 #include "transcript.h"
 
@@ -23,8 +24,23 @@ static void timestamp(char *buf, size_t n) {
         snprintf(buf + l, n - l, ".%06ldZ", ts.tv_nsec / 1000);
 }
 
+/* "# KEY: VALUE", the value escaped (it may come from a user: the
+ * session's name, its owner, the origin its client reported); "-" if
+ * empty. */
+static void header(FILE *f, const char *key, const char *prefix, const char *value) {
+        size_t n = strlen(strempty(value));
+
+        fprintf(f, "# %s: %s", key, prefix);
+        if (n == 0)
+                fputc('-', f);
+        escape_fwrite(f, strempty(value), MIN(n, TRANSCRIPT_HEADER_MAX), ESCAPE_KEEP_TAB);
+        if (n > TRANSCRIPT_HEADER_MAX)
+                fputs(ESCAPE_CUT, f);
+        fputc('\n', f);
+}
+
 int transcript_open(Transcript *t, const HostParams *p) {
-        char ts[64];
+        FILE *f;
         int fd;
 
         *t = (Transcript) {};
@@ -38,46 +54,56 @@ int transcript_open(Transcript *t, const HostParams *p) {
         fd = open(t->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return log_error_errno(errno, "Failed to open %s: %m", t->path);
-        t->f = fdopen(fd, "a");
-        if (!t->f) {
+        f = fdopen(fd, "a");
+        if (!f) {
                 close(fd);
                 return -errno;
         }
-        timestamp(ts, sizeof ts);
-        fprintf(t->f, "# dwell transcript 1\n# session: %u %s\n# instance: %s\n# owner: %s\n"
-                "# run_as: %s\n# configuration: %s\n# host: %s\n# origin: %s\n# started: %s\n",
-                p->id, p->name, p->instance_id, p->owner, *p->run_as ? p->run_as : "-", p->configuration,
-                p->host, *p->origin ? p->origin : "-", ts);
-        fflush(t->f);
+        transcript_begin(t, f, p);
         return 0;
 }
 
-void transcript_line(Transcript *t, const char *fmt, ...) {
-        char ts[64];
-        va_list ap;
+void transcript_begin(Transcript *t, FILE *f, const HostParams *p) {
+        char ts[64], id[16];
 
-        if (!t->f)
-                return;
+        t->f = f;
         timestamp(ts, sizeof ts);
-        fprintf(t->f, "%s ", ts);
-        va_start(ap, fmt);
-        vfprintf(t->f, fmt, ap);
-        va_end(ap);
-        fputc('\n', t->f);
+        snprintf(id, sizeof id, "%u ", p->id);
+        fprintf(t->f, "# dwell transcript %d\n", TRANSCRIPT_FORMAT);
+        header(t->f, "session", id, p->name);
+        header(t->f, "instance", "", p->instance_id);
+        header(t->f, "owner", "", p->owner);
+        header(t->f, "run_as", "", p->run_as);
+        header(t->f, "configuration", "", p->configuration);
+        header(t->f, "host", "", p->host);
+        header(t->f, "origin", "", p->origin);
+        header(t->f, "started", "", ts);
         fflush(t->f);
 }
 
-static void write_escaped(FILE *f, const char *s, size_t n) {
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char) s[i];
+/* One event line: the text as the caller formatted it (with whatever
+ * names, command text and reasons users gave), escaped as a whole so that
+ * it stays one line, and cut after TRANSCRIPT_LINE_MAX bytes. */
+void transcript_line(Transcript *t, const char *fmt, ...) {
+        _cleanup_free_ char *text = NULL;
+        char ts[64];
+        va_list ap;
+        int n;
 
-                if (c == '\\')
-                        fputs("\\\\", f);
-                else if ((c < 0x20 && c != '\t') || c == 0x7f)
-                        fprintf(f, "\\x%02x", c);
-                else
-                        fputc(c, f);
-        }
+        if (!t->f)
+                return;
+        va_start(ap, fmt);
+        n = vasprintf(&text, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+        timestamp(ts, sizeof ts);
+        fprintf(t->f, "%s ", ts);
+        escape_fwrite(t->f, text, MIN((size_t) n, TRANSCRIPT_LINE_MAX), ESCAPE_KEEP_TAB);
+        if ((size_t) n > TRANSCRIPT_LINE_MAX)
+                fputs(ESCAPE_CUT, t->f);
+        fputc('\n', t->f);
+        fflush(t->f);
 }
 
 static void emit(Transcript *t, int stream, const char *s, size_t n, bool continued) {
@@ -85,7 +111,7 @@ static void emit(Transcript *t, int stream, const char *s, size_t n, bool contin
 
         timestamp(ts, sizeof ts);
         fprintf(t->f, "%s %u %s: ", ts, t->cmd[stream], stream == 0 ? "stdout" : "stderr");
-        write_escaped(t->f, s, n);
+        escape_fwrite(t->f, s, n, ESCAPE_KEEP_TAB);
         fputs(continued ? "\\\n" : "\n", t->f);
 }
 

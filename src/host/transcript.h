@@ -5,22 +5,31 @@
  * 0600, in a directory only root may enter (0700): the user can neither
  * read, change nor remove it, and it outlives the session.
  *
- * The format is plain text, one event per line, every line starting with
- * an RFC 3339 UTC timestamp (doc/transcripts.md):
+ * The format is plain text, one line per header or event (doc/audit.md):
  *
- *   # dwell transcript 1                      header lines start with '#'
+ *   # dwell transcript 2                      header lines start with "# "
  *   # session: 3 work
  *   ...
- *   TIME command 1 started by alice: echo hi
- *   TIME 1 stdout: hi
+ *   TIME command 1 started by alice: echo hi  every other line starts with
+ *   TIME 1 stdout: hi                         an RFC 3339 UTC timestamp
  *   TIME 1 stderr: oops
  *   TIME command 1 finished: exit status 0
  *   TIME connected: alice (pid 123)
+ *   # ended: TIME
  *
- * Output is written line by line; control characters other than tab are
- * escaped as \xNN (and a backslash as \\), so one output line is one
- * transcript line; a line longer than 64 KiB, or unfinished when its
- * command ends, is written with a trailing "\" + newline continuation mark.
+ * Everything not from root's own configuration is escaped as escape.h
+ * describes (tabs kept): header values, the text of event lines (names,
+ * command text, reasons: the worker that reports them runs as the user),
+ * and output.  So no byte a user controls can end a line, and every line
+ * a user's bytes reach starts with the monitor's own "# KEY: " or
+ * timestamp prefix: output printing "# run_as: root" is written as
+ * "TIME 1 stdout: # run_as: root".
+ *
+ * Output is written line by line, one output line per transcript line; a
+ * line longer than 64 KiB, or unfinished when its command ends, is written
+ * with a trailing "\" + newline continuation mark.  A header value longer
+ * than TRANSCRIPT_HEADER_MAX bytes, or an event line longer than
+ * TRANSCRIPT_LINE_MAX, is cut and ends with "\...".
  */
 #pragma once
 
@@ -29,7 +38,9 @@
 
 #include "monitor.h"
 
+#define TRANSCRIPT_FORMAT 2             /* 1: header values and event text were not escaped */
 #define TRANSCRIPT_LINE_MAX (64u * 1024u)
+#define TRANSCRIPT_HEADER_MAX 1024u
 
 typedef struct Transcript {
         FILE *f;
@@ -39,7 +50,12 @@ typedef struct Transcript {
         size_t n_partial[2];
 } Transcript;
 
+/* Creates the transcript file of the session in p->transcript_dir and
+ * writes its header. */
 int transcript_open(Transcript *t, const HostParams *p);
+/* Writes the header to f, which the transcript then owns (the unit tests
+ * give it a memory stream). */
+void transcript_begin(Transcript *t, FILE *f, const HostParams *p);
 void transcript_line(Transcript *t, const char *fmt, ...) _printf_(2, 3);
 void transcript_output(Transcript *t, uint32_t cmd, int stream, const uint8_t *data, size_t n);
 /* Writes what is left of a command's unfinished lines. */

@@ -18,6 +18,7 @@
 
 #include "audit.h"
 #include "conn.h"
+#include "escape.h"
 #include "log.h"
 
 static const struct {
@@ -57,51 +58,128 @@ const char *audit_event_message_id(AuditEvent e) {
         return e >= 0 && e < _AUDIT_EVENT_MAX ? events[e].id : NULL;
 }
 
-#define MAX_FIELDS 24
+/* An event's DWELL_* fields as key and value; numbers are formatted into num. */
+typedef struct Pair {
+        const char *key;
+        const char *value;
+        char num[24];
+} Pair;
 
-typedef struct Fields {
-        char *v[MAX_FIELDS];
-        size_t n;
-} Fields;
+#define MAX_PAIRS AUDIT_FIELDS_MAX
 
-static void add(Fields *f, const char *fmt, ...) _printf_(2, 3);
-static void add(Fields *f, const char *fmt, ...) {
-        va_list ap;
+static void pair_str(Pair *p, size_t *n, const char *key, const char *value) {
+        if (value && *value && *n < MAX_PAIRS)
+                p[(*n)++] = (Pair) { .key = key, .value = value };
+}
 
-        if (f->n >= MAX_FIELDS)
+static void pair_num(Pair *p, size_t *n, const char *key, int64_t value) {
+        if (*n >= MAX_PAIRS)
                 return;
-        va_start(ap, fmt);
-        if (vasprintf(&f->v[f->n], fmt, ap) >= 0)
-                f->n++;
-        va_end(ap);
+        p[*n] = (Pair) { .key = key };
+        snprintf(p[*n].num, sizeof p[*n].num, "%" PRIi64, value);
+        p[*n].value = p[*n].num;
+        (*n)++;
 }
 
-static void add_str(Fields *f, const char *key, const char *value) {
-        if (value && *value)
-                add(f, "%s=%s", key, value);
-}
+static size_t collect(const AuditFields *a, Pair p[static MAX_PAIRS]) {
+        size_t n = 0;
 
-static void collect(const AuditFields *a, Fields *f) {
         if (a->session_id)
-                add(f, "DWELL_SESSION_ID=%" PRIu32, a->session_id);
-        add_str(f, "DWELL_SESSION_NAME", a->session_name);
-        add_str(f, "DWELL_INSTANCE_ID", a->instance_id);
-        add_str(f, "DWELL_OWNER", a->owner);
-        add_str(f, "DWELL_CALLER", a->caller);
+                pair_num(p, &n, "DWELL_SESSION_ID", a->session_id);
+        pair_str(p, &n, "DWELL_SESSION_NAME", a->session_name);
+        pair_str(p, &n, "DWELL_INSTANCE_ID", a->instance_id);
+        pair_str(p, &n, "DWELL_OWNER", a->owner);
+        pair_str(p, &n, "DWELL_CALLER", a->caller);
         if (a->caller_pid > 0)
-                add(f, "DWELL_CALLER_PID=%d", (int) a->caller_pid);
-        add_str(f, "DWELL_RUN_AS", a->run_as);
-        add_str(f, "DWELL_CONFIGURATION", a->configuration);
-        add_str(f, "DWELL_ORIGIN", a->origin);
+                pair_num(p, &n, "DWELL_CALLER_PID", a->caller_pid);
+        pair_str(p, &n, "DWELL_RUN_AS", a->run_as);
+        pair_str(p, &n, "DWELL_CONFIGURATION", a->configuration);
+        pair_str(p, &n, "DWELL_ORIGIN", a->origin);
         if (a->command_id)
-                add(f, "DWELL_COMMAND_ID=%" PRIu32, a->command_id);
-        add_str(f, "DWELL_COMMAND", a->command);
+                pair_num(p, &n, "DWELL_COMMAND_ID", a->command_id);
+        pair_str(p, &n, "DWELL_COMMAND", a->command);
         if (a->exit_status >= 0)
-                add(f, "DWELL_EXIT_STATUS=%d", a->exit_status);
+                pair_num(p, &n, "DWELL_EXIT_STATUS", a->exit_status);
         if (a->bytes >= 0)
-                add(f, "DWELL_BYTES=%" PRIi64, a->bytes);
-        add_str(f, "DWELL_REASON", a->reason);
-        add_str(f, "DWELL_FILE", a->file);
+                pair_num(p, &n, "DWELL_BYTES", a->bytes);
+        pair_str(p, &n, "DWELL_REASON", a->reason);
+        pair_str(p, &n, "DWELL_FILE", a->file);
+        return n;
+}
+
+/* ---------------------------------------------------------- one line */
+
+/* A value written as it is: printable ASCII without space, quote or backslash. */
+static bool plain_value(const char *v, size_t n) {
+        if (n == 0 || n > AUDIT_LINE_VALUE_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char) v[i];
+
+                if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\')
+                        return false;
+        }
+        return true;
+}
+
+typedef struct Line {
+        char *p;
+        size_t n, size;
+} Line;
+
+static void line_put(Line *l, const char *s, size_t n) {
+        n = MIN(n, l->size - 1 - l->n);
+        memcpy(l->p + l->n, s, n);
+        l->n += n;
+        l->p[l->n] = 0;
+}
+
+static void line_puts(Line *l, const char *s) {
+        line_put(l, s, strlen(s));
+}
+
+/* At most max escaped bytes of s, then the cut mark if it did not all fit. */
+static void line_put_escaped(Line *l, const char *s, size_t max, EscapeFlags flags) {
+        size_t n = strlen(s), consumed, room = MIN(max, l->size - 1 - l->n);
+
+        l->n += escape_buf(l->p + l->n, room + 1, s, n, flags, &consumed);
+        if (consumed < n)
+                line_puts(l, ESCAPE_CUT);
+}
+
+int audit_format_line(AuditEvent e, const AuditFields *a, const char *message, char **ret) {
+        AuditFields none = AUDIT_FIELDS_INIT;
+        Pair p[MAX_PAIRS];
+        size_t n;
+        Line l;
+
+        if (e < 0 || e >= _AUDIT_EVENT_MAX)
+                return -EINVAL;
+        l = (Line) { .size = AUDIT_LINE_MAX + 1 };
+        l.p = malloc(l.size);
+        if (!l.p)
+                return -ENOMEM;
+        l.p[0] = 0;
+        line_puts(&l, "AUDIT ");
+        line_puts(&l, events[e].name);
+        line_puts(&l, ":");
+        n = collect(a ? a : &none, p);
+        for (size_t i = 0; i < n; i++) {
+                line_puts(&l, " ");
+                line_puts(&l, p[i].key);
+                line_puts(&l, "=");
+                if (plain_value(p[i].value, strlen(p[i].value)))
+                        line_puts(&l, p[i].value);
+                else {
+                        line_puts(&l, "\"");
+                        line_put_escaped(&l, p[i].value, AUDIT_LINE_VALUE_MAX, ESCAPE_QUOTE);
+                        line_puts(&l, "\"");
+                }
+        }
+        line_puts(&l, " -- ");
+        line_put_escaped(&l, strempty(message), AUDIT_LINE_MESSAGE_MAX, 0);
+        *ret = l.p;
+        return 0;
 }
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
@@ -207,41 +285,20 @@ static int journal_sendv(const struct iovec *iov, size_t n) {
         return journal_send_memfd(sock, &sa, salen, data, size);
 }
 
-/* One line, values with spaces or quotes quoted. */
-static void to_stderr(AuditEvent e, const char *message, const Fields *f, size_t n_fields) {
-        char line[8192];
-        size_t o = 0;
+static void to_stderr(AuditEvent e, const AuditFields *a, const char *message) {
+        _cleanup_free_ char *line = NULL;
 
-        o += (size_t) snprintf(line + o, sizeof line - o, "AUDIT %s:", audit_event_to_string(e));
-        for (size_t i = 0; i < n_fields && o < sizeof line; i++) {
-                const char *eq = strchr(f->v[i], '=');
-                bool plain = strcspn(eq + 1, " \t\"\\\n") == strlen(eq + 1);
-
-                if (plain)
-                        o += (size_t) snprintf(line + o, sizeof line - o, " %s", f->v[i]);
-                else {
-                        o += (size_t) snprintf(line + o, sizeof line - o, " %.*s=\"", (int) (eq - f->v[i]), f->v[i]);
-                        for (const char *c = eq + 1; *c && o + 4 < sizeof line; c++) {
-                                if (*c == '"' || *c == '\\')
-                                        line[o++] = '\\';
-                                line[o++] = *c == '\n' ? ' ' : *c;
-                        }
-                        if (o < sizeof line - 1)
-                                line[o++] = '"';
-                        line[o] = 0;
-                }
-        }
-        if (o < sizeof line)
-                snprintf(line + o, sizeof line - o, " -- %s", message);
-        log_full_errno(LOG_INFO, 0, "%s", line);
+        if (audit_format_line(e, a, message, &line) >= 0)
+                log_line(LOG_INFO, line);
 }
 
 void audit_log(AuditEvent e, int priority, const AuditFields *a, const char *fmt, ...) {
         AuditFields none = AUDIT_FIELDS_INIT;
-        struct iovec iov[MAX_FIELDS];
-        char *message = NULL;
-        Fields f = {};
-        size_t n_dwell;
+        _cleanup_free_ char *message = NULL, *escaped = NULL;
+        char *fields[MAX_PAIRS + 4] = {};
+        struct iovec iov[MAX_PAIRS + 4];
+        size_t n = 0, len;
+        Pair p[MAX_PAIRS];
         va_list ap;
 
         if (e < 0 || e >= _AUDIT_EVENT_MAX)
@@ -250,23 +307,34 @@ void audit_log(AuditEvent e, int priority, const AuditFields *a, const char *fmt
         if (vasprintf(&message, fmt, ap) < 0)
                 message = NULL;
         va_end(ap);
-        collect(a ? a : &none, &f);
-        n_dwell = f.n;
+        if (!a)
+                a = &none;
 
         if (!journal_available()) {
-                to_stderr(e, strempty(message), &f, n_dwell);
-                goto done;
+                to_stderr(e, a, strempty(message));
+                return;
         }
-        add(&f, "MESSAGE_ID=%s", events[e].id);
-        add(&f, "PRIORITY=%d", priority);
-        add(&f, "DWELL_EVENT=%s", events[e].name);
-        add(&f, "MESSAGE=%s", strempty(message));
-        for (size_t i = 0; i < f.n; i++)
-                iov[i] = (struct iovec) { .iov_base = f.v[i], .iov_len = strlen(f.v[i]) };
-        if (journal_sendv(iov, f.n) < 0)
-                to_stderr(e, strempty(message), &f, n_dwell);
-done:
-        for (size_t i = 0; i < f.n; i++)
-                free(f.v[i]);
-        free(message);
+        /* The DWELL_* fields carry the values exactly (the journal keeps
+         * any byte); MESSAGE, for people, is one line of text. */
+        len = escape_len(strempty(message), strlen(strempty(message)), 0);
+        escaped = malloc(len + 1);
+        if (escaped)
+                escape_buf(escaped, len + 1, strempty(message), strlen(strempty(message)), 0, NULL);
+        for (size_t i = 0, k = collect(a, p); i < k; i++)
+                if (asprintf(&fields[n], "%s=%s", p[i].key, p[i].value) >= 0)
+                        n++;
+        if (asprintf(&fields[n], "MESSAGE_ID=%s", events[e].id) >= 0)
+                n++;
+        if (asprintf(&fields[n], "PRIORITY=%d", priority) >= 0)
+                n++;
+        if (asprintf(&fields[n], "DWELL_EVENT=%s", events[e].name) >= 0)
+                n++;
+        if (asprintf(&fields[n], "MESSAGE=%s", strempty(escaped)) >= 0)
+                n++;
+        for (size_t i = 0; i < n; i++)
+                iov[i] = (struct iovec) { .iov_base = fields[i], .iov_len = strlen(fields[i]) };
+        if (journal_sendv(iov, n) < 0)
+                to_stderr(e, a, strempty(message));
+        for (size_t i = 0; i < n; i++)
+                free(fields[i]);
 }

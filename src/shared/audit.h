@@ -6,7 +6,11 @@
  * by root processes (dwelld and the session host's monitor), so that a
  * reader can trust them by _UID=0; the worker reports its events to the
  * monitor.  Where no journal socket exists, each event is one line on
- * stderr with the same fields.
+ * stderr with the same fields (audit_format_line()).
+ *
+ * Most values come from users (session names, command text, reasons, the
+ * origin a client reports): the journal gets them exactly, as binary-safe
+ * fields; MESSAGE and the stderr line escape them.
  */
 #pragma once
 
@@ -56,10 +60,32 @@ typedef struct AuditFields {
 } AuditFields;
 
 #define AUDIT_FIELDS_INIT { .exit_status = -1, .bytes = -1 }
+#define AUDIT_FIELDS_MAX 15u            /* the members of AuditFields */
 
 const char *audit_event_to_string(AuditEvent e);        /* "session-created" */
 AuditEvent audit_event_from_string(const char *s);
 const char *audit_event_message_id(AuditEvent e);        /* 32 hex digits */
+
+/* The one-line form of an event, written to stderr where there is no
+ * journal (and by the tests):
+ *
+ *   AUDIT EVENT: KEY=VALUE ... -- MESSAGE
+ *
+ * with the DWELL_* fields that are set, in a fixed order.  A VALUE that
+ * is 1 to AUDIT_LINE_VALUE_MAX bytes of printable ASCII other than space,
+ * quote and backslash is written as it is; any other in double quotes,
+ * escaped as escape.h describes (with \" for a quote).  MESSAGE is escaped
+ * the same way (quotes left as they are).  A value longer than
+ * AUDIT_LINE_VALUE_MAX bytes once escaped, or a message longer than
+ * AUDIT_LINE_MESSAGE_MAX, is cut at a whole escape and marked with "\..."
+ * (inside the quotes for a value): escaping never produces that.  So the
+ * line holds no control character and no invalid UTF-8, and is at most
+ * AUDIT_LINE_MAX bytes.  Returns 0 and the line (malloc'd, no newline) in
+ * *ret, -EINVAL for an unknown event or -ENOMEM. */
+#define AUDIT_LINE_VALUE_MAX 1024u
+#define AUDIT_LINE_MESSAGE_MAX 2048u
+#define AUDIT_LINE_MAX (32u + AUDIT_FIELDS_MAX * (24u + AUDIT_LINE_VALUE_MAX) + 4u + AUDIT_LINE_MESSAGE_MAX + 4u)
+int audit_format_line(AuditEvent e, const AuditFields *f, const char *message, char **ret);
 
 /* priority: LOG_INFO for the normal course, LOG_NOTICE for denials and
  * failures, LOG_WARNING for broken sessions and rejected configurations. */

@@ -4,9 +4,12 @@
  * understands the "<N>" priority prefix; we emit it only then (JOURNAL_STREAM
  * set) so that a terminal shows clean lines.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -53,4 +56,38 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         else
                 fprintf(stderr, "%s[%d]: %s\n", log_ident, (int) getpid(), buf);
         return -error;
+}
+
+void log_line(int level, const char *text) {
+        char prefix[128];
+        struct iovec iov[3];
+        int saved = errno;
+
+        if (level > log_max_level)
+                return;
+        if (log_prefix_level)
+                snprintf(prefix, sizeof prefix, "<%d>", level);
+        else
+                snprintf(prefix, sizeof prefix, "%s[%d]: ", log_ident, (int) getpid());
+        iov[0] = (struct iovec) { .iov_base = prefix, .iov_len = strlen(prefix) };
+        iov[1] = (struct iovec) { .iov_base = (void *) text, .iov_len = strlen(text) };
+        iov[2] = (struct iovec) { .iov_base = (void *) "\n", .iov_len = 1 };
+        fflush(stderr);
+        /* One writev(2) (partial writes resumed): the line does not
+         * interleave with what other processes write to the same stderr. */
+        for (size_t i = 0; i < 3;) {
+                ssize_t k = writev(STDERR_FILENO, iov + i, (int) (3 - i));
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                while (i < 3 && (size_t) k >= iov[i].iov_len)
+                        k -= (ssize_t) iov[i++].iov_len;
+                if (i < 3) {
+                        iov[i].iov_base = (char *) iov[i].iov_base + k;
+                        iov[i].iov_len -= (size_t) k;
+                }
+        }
+        errno = saved;
 }

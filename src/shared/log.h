@@ -17,6 +17,11 @@ void log_setup(const char *ident);
 void log_set_max_level(int level);
 int log_get_max_level(void);
 
+/* Writes text as one line with the usual prefix, in one write(2), without
+ * formatting or the length limit of log_internal(): for lines the caller
+ * has made safe and bounded (audit_format_line()). */
+void log_line(int level, const char *text);
+
 int log_internal(int level, int error, const char *file, int line, const char *fmt, ...) _printf_(5, 6);
 
 #define log_full_errno(level, error, ...) \

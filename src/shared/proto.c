@@ -453,7 +453,7 @@ int proto_get_handoff(Buf *p, struct proto_handoff *h) {
         if ((r = buf_get_str(p, PROTO_MAX_NAME, &h->caller)) < 0 ||
             (r = buf_get_u32(p, &h->caller_uid)) < 0 ||
             (r = buf_get_u32(p, &h->caller_pid)) < 0 ||
-            (r = buf_get_str(p, PROTO_MAX_TEXT, &h->origin)) < 0 ||
+            (r = buf_get_str(p, PROTO_MAX_ORIGIN, &h->origin)) < 0 ||
             (r = proto_expect_end(p)) < 0) {
                 proto_handoff_done(h);
                 return r;

@@ -42,6 +42,7 @@
 #define PROTO_MAX_PAYLOAD (256u * 1024u)
 #define PROTO_MAX_NAME 256u             /* session, user, configuration names */
 #define PROTO_MAX_TEXT 4096u            /* messages, prompts */
+#define PROTO_MAX_ORIGIN 256u           /* ORIGIN: 1..256 printable ASCII characters */
 #define PROTO_MAX_COMMAND (64u * 1024u) /* one command line */
 #define PROTO_MAX_DATA (128u * 1024u)   /* one output record */
 #define PROTO_MAX_KV 256u               /* key/value pairs in SPAWN */
@@ -59,7 +60,8 @@ typedef enum ProtoMsg {
         PROTO_REQ_CONFIG_SHOW,
         _PROTO_REQ_LAST,
 
-        PROTO_MSG_ORIGIN = 120,         /* bridge -> dwelld: str origin (SSH_CONNECTION), before the request */
+        PROTO_MSG_ORIGIN = 120,         /* bridge -> dwelld: str origin (SSH_CONNECTION), before the request;
+                                         * reported by the client, not verified; printable ASCII only */
         PROTO_MSG_CONV_REPLY,           /* client -> dwelld: str answer */
 
         /* dwelld (or worker) -> client */
