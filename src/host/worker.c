@@ -38,6 +38,8 @@ typedef struct Command {
         uint32_t id;
         char *text;
         char *caller;                   /* who asked for it */
+        uint64_t started_real;          /* when the worker passed it to the runner: CLOCK_REALTIME usec */
+        uint64_t started_mono;          /* ... CLOCK_MONOTONIC usec, for its duration */
 } Command;
 
 typedef struct Client {
@@ -93,6 +95,7 @@ struct Worker {
         uint32_t next_cmd;
         bool exit_pending;
         int exit_status_pending;
+        RunnerStatusSource exit_source_pending;
         uint32_t last_cmd;
         int32_t last_status;
         bool temporary;
@@ -121,6 +124,12 @@ static uint64_t now_mono(Worker *w) {
 static uint64_t now_real(void) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static uint64_t clock_usec(clockid_t id) {
+        struct timespec ts;
+        clock_gettime(id, &ts);
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
@@ -400,6 +409,7 @@ static void command_ended_at_once(Worker *w, Command *c, RunnerResult *res) {
         }
         w->exit_pending = true;
         w->exit_status_pending = res->status;
+        w->exit_source_pending = RUNNER_STATUS_DWELL;
 }
 
 static void start_next(Worker *w) {
@@ -421,6 +431,8 @@ static void start_next(Worker *w) {
         (void) outbuf_append(&w->out, c->id, RECORD_START, 0, c->text, strlen(c->text), NULL);
         log_debug("Command %u started: %s", c->id, c->text);
         w->dropped_before = w->out.dropped;
+        c->started_real = clock_usec(CLOCK_REALTIME);
+        c->started_mono = clock_usec(CLOCK_MONOTONIC);
         mon_event(w, AUDIT_COMMAND_STARTED, "command_id", num(nb, c->id), "command", c->text,
                   "caller", c->caller, NULL);
         r = runner_run(w->runner, c->text, &res);
@@ -481,10 +493,22 @@ static void finish_command(Worker *w) {
         w->running = NULL;
         log_debug("Command %u finished with status %d", c->id, w->last_status);
         {
-                char nb[24], sb[24], bb[24];
+                char nb[24], sb[24], bb[24], tb[24], db[24], why[96] = "";
+                unsigned ignored = w->runner->ignored_reports;
 
+                /* What the worker saw itself (the command, who sent it, when
+                 * it passed it on and when it learned of its end) apart from
+                 * what the runner says (the status, and who says it). */
+                w->runner->ignored_reports = 0;
+                if (ignored > 0)
+                        snprintf(why, sizeof why, "%u status report%s ignored (not this command's)", ignored,
+                                 ignored == 1 ? "" : "s");
                 mon_event(w, AUDIT_COMMAND_FINISHED, "command_id", num(nb, c->id),
-                          "exit_status", num(sb, (uint64_t) w->last_status), "caller", c->caller, NULL);
+                          "exit_status", num(sb, (uint64_t) w->last_status),
+                          "status_source", runner_status_source_to_string(w->exit_source_pending),
+                          "started_usec", num(tb, c->started_real),
+                          "duration_usec", num(db, clock_usec(CLOCK_MONOTONIC) - c->started_mono),
+                          "caller", c->caller, "reason", *why ? why : NULL, NULL);
                 if (w->out.dropped > w->dropped_before)
                         mon_event(w, AUDIT_OUTPUT_DROPPED, "command_id", nb,
                                   "bytes", num(bb, w->out.dropped - w->dropped_before), NULL);
@@ -496,13 +520,14 @@ static void finish_command(Worker *w) {
         send_status(w);
 }
 
-static void on_runner_done(Runner *r, int status, void *userdata) {
+static void on_runner_done(Runner *r, int status, RunnerStatusSource src, void *userdata) {
         Worker *w = userdata;
 
         if (!w->running)
                 return;
         w->exit_pending = true;
         w->exit_status_pending = status;
+        w->exit_source_pending = src;
         finish_command(w);
         pump(w);
 }
@@ -519,6 +544,7 @@ static void on_runner_gone(Runner *r, int status, void *userdata) {
         if (w->running) {
                 w->exit_pending = true;
                 w->exit_status_pending = status;
+                w->exit_source_pending = RUNNER_STATUS_PROCESS;        /* the shell's own exit */
                 (void) drain_pipes(w);
                 w->out_eof = w->err_eof = true;
                 finish_command(w);

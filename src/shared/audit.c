@@ -98,6 +98,11 @@ static void collect(const AuditFields *a, Fields *f) {
         add_str(f, "DWELL_COMMAND", a->command);
         if (a->exit_status >= 0)
                 add(f, "DWELL_EXIT_STATUS=%d", a->exit_status);
+        add_str(f, "DWELL_EXIT_STATUS_SOURCE", a->status_source);
+        if (a->started_usec > 0)
+                add(f, "DWELL_STARTED_USEC=%" PRIu64, a->started_usec);
+        if (a->duration_usec >= 0)
+                add(f, "DWELL_DURATION_USEC=%" PRIi64, a->duration_usec);
         if (a->bytes >= 0)
                 add(f, "DWELL_BYTES=%" PRIi64, a->bytes);
         add_str(f, "DWELL_REASON", a->reason);
