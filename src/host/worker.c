@@ -400,8 +400,8 @@ uint32_t worker_queue_command(Worker *w, const char *text, const char *caller) {
         else
                 w->queue = c;
         w->queue_tail = c;
-        start_next(w);
-        return c->id;
+        start_next(w);          /* a command that ends at once is freed here */
+        return w->next_cmd;
 }
 
 void worker_command_free(Command *c) {
