@@ -111,6 +111,12 @@ void client_free(Client *c) {
         w = c->w;
         if (w->client == c)
                 w->client = NULL;
+        if (c->all_prev)
+                c->all_prev->all_next = c->all_next;
+        else
+                w->clients = c->all_next;
+        if (c->all_next)
+                c->all_next->all_prev = c->all_prev;
         evloop_source_free(c->io_src);
         evloop_source_free(c->hb_src);
         evloop_source_free(c->wait_src);
@@ -364,6 +370,10 @@ static Client *client_new(Worker *w, int fd, const struct proto_handoff *h) {
                 return NULL;
         }
         c->w = w;
+        c->all_next = w->clients;
+        if (w->clients)
+                w->clients->all_prev = c;
+        w->clients = c;
         c->verb = h->verb;
         c->caller_pid = h->caller_pid;
         conn_init(&c->conn, fd, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 64u * 1024 * 1024);

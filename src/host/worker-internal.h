@@ -29,8 +29,10 @@ typedef struct Command {
         uint64_t started_mono;          /* ... CLOCK_MONOTONIC usec, for its duration */
 } Command;
 
-typedef struct Client {
+typedef struct Client Client;
+struct Client {
         Worker *w;
+        Client *all_next, *all_prev;    /* every live client, w->clients */
         Conn conn;
         EvSource *io_src;
         EvSource *hb_src;
@@ -47,7 +49,7 @@ typedef struct Client {
         struct proto_resume resume;     /* its stdout and stderr */
         bool synced_sent;
         struct proto_synced synced;
-} Client;
+};
 
 /* A write a client announced (ACK with an intent) and has not yet
  * acknowledged: if the client is lost, the next one's RESUME says from its
@@ -88,7 +90,8 @@ struct Worker {
         bool temporary;
         uint32_t temp_cmd;              /* temporary session: the command that ends it */
 
-        Client *client;
+        Client *client;                 /* the connected one */
+        Client *clients;                /* every live one, also those answered and closing */
         uint64_t idle_timeout;
         uint64_t idle_since;            /* realtime usec, 0 while connected */
         uint8_t state;                  /* SessionState reported to dwelld */
