@@ -191,7 +191,9 @@ static void note_intent(Worker *w, Client *c, const struct proto_ack *ack) {
                 return;
         while (rec && rec->seq < ack->seq)
                 rec = rec->next;
-        if (!rec || rec->seq != ack->seq || (rec->kind != RECORD_STDOUT && rec->kind != RECORD_STDERR))
+        /* Only a write of output this client was sent. */
+        if (!rec || rec->seq != ack->seq || (rec->kind != RECORD_STDOUT && rec->kind != RECORD_STDERR) ||
+            !outbuf_was_sent(&w->out, rec->seq))
                 return;
         w->intent = (Intent) {
                 .set = true,

@@ -19,8 +19,9 @@
  *   - next_seq never goes back; a record keeps its seq, and its
  *     acknowledged part (skip) only grows and never passes its size;
  *   - a record leaves the buffer, or loses bytes, only when a client
- *     acknowledged it (an ACK of that seq or a later one; an intent is
- *     one) or, in drop mode, because it was dropped (output only);
+ *     received it and acknowledged it (an ACK of that seq or a later one;
+ *     an intent is one) or, in drop mode, because it was dropped (output
+ *     only);
  *   - every frame the worker sends decodes; the records a client receives
  *     have increasing seqs below next_seq, and an output record's offset
  *     plus its bytes is exactly the record's size.
@@ -167,6 +168,19 @@ typedef struct Peer {
         uint64_t last_seq;      /* of the last record received */
 } Peer;
 
+#define MAX_TRACK 65536     /* seqs whose delivery is tracked */
+static uint8_t received[MAX_TRACK / 8];
+
+static void mark_received(uint64_t seq) {
+        if (seq < MAX_TRACK)
+                received[seq / 8] |= (uint8_t) (1u << (seq % 8));
+}
+
+/* Whether some client received record seq (not tracked past MAX_TRACK). */
+static bool was_received(uint64_t seq) {
+        return seq >= MAX_TRACK || (received[seq / 8] & (1u << (seq % 8)));
+}
+
 /* Reads and checks everything the worker sent to one client. */
 static void peer_drain(Peer *pe, const OutBuf *o) {
         for (;;) {
@@ -187,6 +201,7 @@ static void peer_drain(Peer *pe, const OutBuf *o) {
                                       rec.seq, rec.cmd_id, rec.kind, rec.value, rec.size);
                                 CHECK(rec.seq > pe->last_seq && rec.seq < o->next_seq);
                                 pe->last_seq = rec.seq;
+                                mark_received(rec.seq);
                                 if (rec.kind == RECORD_STDOUT || rec.kind == RECORD_STDERR) {
                                         CHECK(rec.value >= 0);
                                         for (const OutRecord *x = o->head; x; x = x->next)
@@ -307,10 +322,10 @@ static void check_state(State *st) {
                                 CHECK(st->drop_seen && output && r->kind == RECORD_DROPPED);
                         else if (r->skip != st->seen.r[k].skip) {
                                 CHECK(r->skip > st->seen.r[k].skip);
-                                CHECK(seq <= st->acked);
+                                CHECK(seq <= st->acked && was_received(seq));
                         }
                 } else
-                        CHECK(seq <= st->acked || (st->drop_seen && output));
+                        CHECK((seq <= st->acked && was_received(seq)) || (st->drop_seen && output));
         }
 
         st->drop_seen = o->mode == BUFFERING_DROP;
@@ -516,6 +531,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         trace = getenv("FUZZ_WORKER_TRACE") != NULL;
         log_set_max_level(trace ? LOG_DEBUG : LOG_CRIT);       /* the worker's own messages */
         memset(&st, 0, sizeof st);
+        memset(received, 0, sizeof received);
         state_init(&st);
         /* The buffer: 1 KiB .. 256 KiB, block or drop. */
         outbuf_init(&st.w.out, (size_t) 1024 << ((mode & 0x0f) % 9), (mode & 0x10) ? BUFFERING_DROP : BUFFERING_BLOCK);
