@@ -23,7 +23,11 @@
  * neither redefine nor unset them): __dwell_a reads the next command text
  * and returns the previous command's status (passed by the worker), so
  * that $? is right inside the eval; __dwell_b starts with $? = the eval's
- * status and reports it with the command's nonce.  Every word of the
+ * status and reports it with the command's nonce.  __dwell_a clears
+ * whatever attributes a command gave __dwell_c (nameref, integer, case);
+ * should the text still not arrive there (a read-only __dwell_c), the
+ * shell exits rather than run the previous command's text again.  Every
+ * word of the
  * per-command line is quoted (\name), so no alias replaces it, and the
  * helpers call builtins through `builtin`, so a function named printf or
  * read does not.  The eval itself stays at the top level (in a function,
@@ -31,7 +35,8 @@
  * per read() when it cannot seek, so the line sent per command is kept
  * short.  What a command can still do to these reports: doc/architecture.md. */
 #define BOOTSTRAP_INIT                                                          \
-        "__dwell_a() { IFS= builtin read -r -d '' __dwell_c <&61; builtin return \"$1\"; }; " \
+        "__dwell_a() { builtin unset -n __dwell_c; builtin unset -v __dwell_c; "         \
+        "IFS= builtin read -r -d '' __dwell_c <&61 || builtin exit 125; builtin return \"$1\"; }; " \
         "__dwell_b() { builtin printf '%s %d\\n' \"$1\" \"$?\" >&62; }; "                 \
         "builtin readonly -f __dwell_a __dwell_b\n"
 #define BOOTSTRAP_RUN "\\__dwell_a %d;\\eval \"$__dwell_c\" </dev/null 61<&- 62>&-;\\__dwell_b %s\n"
