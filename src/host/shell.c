@@ -43,6 +43,7 @@
 
 #define NONCE_LEN 16            /* hex digits: 64 random bits per command */
 #define STATUS_LINE_MAX 64      /* "NONCE STATUS\n" is 20 bytes at most */
+#define IGNORED_LOG_MAX 8       /* ignored reports logged per command */
 
 typedef struct ShellRunner {
         Runner r;
@@ -103,8 +104,10 @@ static int flush_text(ShellRunner *sh) {
 /* One line from the shell, with the terminating newline removed: the
  * running command's "NONCE STATUS", or else ignored (and logged). */
 static void status_ignored(ShellRunner *sh, const char *what) {
-        sh->r.ignored_reports++;
-        log_warning("Session shell: ignored a status line that is not the running command's (%s)", what);
+        /* Every one is counted (the worker audits the count); the first
+         * few per command are logged, so that a flood does not flood the log. */
+        if (++sh->r.ignored_reports <= IGNORED_LOG_MAX)
+                log_warning("Session shell: ignored a status line that is not the running command's (%s)", what);
 }
 
 static void status_line(ShellRunner *sh, const char *line, size_t len) {
@@ -155,14 +158,22 @@ static int read_status(ShellRunner *sh) {
                         return errno == EAGAIN || errno == EINTR ? 0 : -errno;
                 if (n == 0)
                         return -EPIPE;
-                for (cmsg = CMSG_FIRSTHDR(&mh); cmsg; cmsg = CMSG_NXTHDR(&mh, cmsg))
-                        if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_CREDENTIALS &&
-                            cmsg->cmsg_len == CMSG_LEN(sizeof(struct ucred)))
+                for (cmsg = CMSG_FIRSTHDR(&mh); cmsg; cmsg = CMSG_NXTHDR(&mh, cmsg)) {
+                        if (cmsg->cmsg_level != SOL_SOCKET)
+                                continue;
+                        if (cmsg->cmsg_type == SCM_CREDENTIALS && cmsg->cmsg_len == CMSG_LEN(sizeof(struct ucred)))
                                 cred = (const struct ucred *) CMSG_DATA(cmsg);
+                        else if (cmsg->cmsg_type == SCM_RIGHTS)     /* (no room for any: defensive) */
+                                for (size_t i = 0; i < (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+                                        int fd;
+                                        memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof fd);
+                                        safe_close(fd);
+                                }
+                }
                 if (!cred || cred->pid != sh->r.pid) {
-                        sh->r.ignored_reports++;
-                        log_warning("Session shell: ignored %zd bytes on the status channel from pid %d, "
-                                    "not the shell", n, cred ? (int) cred->pid : 0);
+                        if (++sh->r.ignored_reports <= IGNORED_LOG_MAX)
+                                log_warning("Session shell: ignored %zd bytes on the status channel from pid %d, "
+                                            "not the shell", n, cred ? (int) cred->pid : 0);
                         continue;
                 }
                 for (p = tmp; p < tmp + n; p = nl + 1) {
