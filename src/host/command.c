@@ -19,6 +19,15 @@
 
 /* ------------------------------------------------------------- common */
 
+const char *runner_status_source_to_string(RunnerStatusSource s) {
+        static const char *const names[_RUNNER_STATUS_SOURCE_MAX] = {
+                [RUNNER_STATUS_SHELL] = "shell",
+                [RUNNER_STATUS_PROCESS] = "process",
+                [RUNNER_STATUS_DWELL] = "dwell",
+        };
+        return s >= 0 && s < _RUNNER_STATUS_SOURCE_MAX ? names[s] : NULL;
+}
+
 void runner_result_done(RunnerResult *res) {
         free(res->message);
         free(res->program);
@@ -278,7 +287,7 @@ static int on_exec_child_cb(EvSource *s, const siginfo_t *si, void *userdata) {
         if (x->r.stopping)
                 x->r.cb.gone(&x->r, status, x->r.cb.userdata);
         else
-                x->r.cb.done(&x->r, status, x->r.cb.userdata);
+                x->r.cb.done(&x->r, status, RUNNER_STATUS_PROCESS, x->r.cb.userdata);
         return 0;
 }
 

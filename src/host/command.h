@@ -29,10 +29,21 @@
 
 typedef struct Runner Runner;
 
+/* Who says what a command's exit status is. */
+typedef enum RunnerStatusSource {
+        RUNNER_STATUS_SHELL,            /* the session's shell reported it (dwell cannot check it) */
+        RUNNER_STATUS_PROCESS,          /* the kernel reported the process's exit to the worker */
+        RUNNER_STATUS_DWELL,            /* dwell ended the command without running it */
+        _RUNNER_STATUS_SOURCE_MAX,
+} RunnerStatusSource;
+
+/* "shell", "process", "dwell": DWELL_EXIT_STATUS_SOURCE in the audit log. */
+const char *runner_status_source_to_string(RunnerStatusSource s);
+
 typedef struct RunnerCallbacks {
         /* The running command ended with status (its exit status, or 128 +
-         * signal). */
-        void (*done)(Runner *r, int status, void *userdata);
+         * signal), as src says. */
+        void (*done)(Runner *r, int status, RunnerStatusSource src, void *userdata);
         /* The runner cannot run commands any more (the shell exited with
          * status), or, after runner_stop(), every process it started is
          * gone. */
@@ -71,6 +82,7 @@ struct Runner {
         int err_fd;                     /* read, non-blocking: the commands' stderr */
         pid_t pid;                      /* the shell; 0 when there is no persistent process */
         bool stopping;
+        unsigned ignored_reports;       /* status reports ignored (not the running command's); the worker resets it */
 };
 
 /* The two implementations.  Each returns a started runner. */

@@ -586,6 +586,9 @@ static void on_event(const HostParams *p, Transcript *t, const struct proto_kv *
         f.command_id = (uint32_t) kv_num(kv, "command_id", 0);
         f.command = command = proto_kv_get(kv, "command");
         f.exit_status = (int) kv_num(kv, "exit_status", (uint64_t) -1);
+        f.status_source = proto_kv_get(kv, "status_source");
+        f.started_usec = kv_num(kv, "started_usec", 0);
+        f.duration_usec = (int64_t) kv_num(kv, "duration_usec", (uint64_t) -1);
         f.bytes = (int64_t) kv_num(kv, "bytes", (uint64_t) -1);
         f.reason = reason = proto_kv_get(kv, "reason");
 
@@ -605,12 +608,23 @@ static void on_event(const HostParams *p, Transcript *t, const struct proto_kv *
                           f.command_id, strempty(caller), strempty(command));
                 transcript_line(t, "command %u started by %s: %s", f.command_id, strempty(caller), strempty(command));
                 break;
-        case AUDIT_COMMAND_FINISHED:
+        case AUDIT_COMMAND_FINISHED: {
+                /* The worker's own observations (start, duration) apart
+                 * from the status, which is only as good as who says it. */
+                const char *by = streq_ptr(f.status_source, "shell") ? " (as reported by the session's shell)" :
+                                 streq_ptr(f.status_source, "dwell") ? " (not run)" : "";
+                char d[32] = "?";
+
+                if (f.duration_usec >= 0)
+                        snprintf(d, sizeof d, "%" PRIi64 ".%06" PRIi64 " s", f.duration_usec / 1000000,
+                                 f.duration_usec % 1000000);
                 transcript_flush(t);
-                audit_log(e, priority, &f, "Session %u (%s): command %u finished with exit status %d", p->id,
-                          p->name, f.command_id, f.exit_status);
-                transcript_line(t, "command %u finished: exit status %d", f.command_id, f.exit_status);
+                audit_log(e, priority, &f, "Session %u (%s): command %u finished with exit status %d%s after %s%s%s",
+                          p->id, p->name, f.command_id, f.exit_status, by, d, reason ? "; " : "", strempty(reason));
+                transcript_line(t, "command %u finished: exit status %d%s after %s%s%s", f.command_id, f.exit_status,
+                                by, d, reason ? "; " : "", strempty(reason));
                 break;
+        }
         case AUDIT_COMMAND_REFUSED:
                 audit_log(e, LOG_NOTICE, &f, "Session %u (%s): command %u refused: %s", p->id, p->name,
                           f.command_id, strempty(reason));

@@ -100,6 +100,11 @@ static size_t collect(const AuditFields *a, Pair p[static MAX_PAIRS]) {
         pair_str(p, &n, "DWELL_COMMAND", a->command);
         if (a->exit_status >= 0)
                 pair_num(p, &n, "DWELL_EXIT_STATUS", a->exit_status);
+        pair_str(p, &n, "DWELL_EXIT_STATUS_SOURCE", a->status_source);
+        if (a->started_usec > 0)
+                pair_num(p, &n, "DWELL_STARTED_USEC", (int64_t) a->started_usec);
+        if (a->duration_usec >= 0)
+                pair_num(p, &n, "DWELL_DURATION_USEC", a->duration_usec);
         if (a->bytes >= 0)
                 pair_num(p, &n, "DWELL_BYTES", a->bytes);
         pair_str(p, &n, "DWELL_REASON", a->reason);

@@ -54,13 +54,16 @@ typedef struct AuditFields {
         uint32_t command_id;
         const char *command;
         int exit_status;                /* -1: none */
+        const char *status_source;      /* who says exit_status: "shell", "process", "dwell" */
+        uint64_t started_usec;          /* when the worker started the command, CLOCK_REALTIME; 0: none */
+        int64_t duration_usec;          /* how long it ran, as the worker measured it; -1: none */
         int64_t bytes;                  /* -1: none */
         const char *reason;
         const char *file;
 } AuditFields;
 
-#define AUDIT_FIELDS_INIT { .exit_status = -1, .bytes = -1 }
-#define AUDIT_FIELDS_MAX 15u            /* the members of AuditFields */
+#define AUDIT_FIELDS_INIT { .exit_status = -1, .duration_usec = -1, .bytes = -1 }
+#define AUDIT_FIELDS_MAX 18u            /* the members of AuditFields */
 
 const char *audit_event_to_string(AuditEvent e);        /* "session-created" */
 AuditEvent audit_event_from_string(const char *s);

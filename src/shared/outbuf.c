@@ -259,13 +259,33 @@ int outbuf_ack_bytes(OutBuf *o, uint64_t seq, uint64_t offset) {
 }
 
 int outbuf_forget(OutBuf *o, uint64_t seq, uint64_t offset) {
-        int r;
+        OutRecord *r;
+        int freed = 0;
 
         assert(o);
-        o->cursor = NULL;       /* everything counts as sent */
-        r = outbuf_ack_bytes(o, seq, offset);
-        outbuf_rewind(o, o->filter);
-        return r;
+        if (seq == 0 || seq >= o->next_seq)
+                return -EINVAL;
+        for (r = o->head; r && r->seq < seq; r = r->next)
+                ;
+        if (!r || r->seq != seq || !droppable(r))
+                return 0;               /* gone already, or not output */
+        if (offset >= r->size) {
+                freed = (int) (r->size - r->skip);
+                record_remove(o, r);
+        } else if (offset > r->skip) {
+                freed = (int) (offset - r->skip);
+                o->used -= offset - r->skip;
+                r->skip = offset;
+        }
+        return freed;
+}
+
+bool outbuf_was_sent(const OutBuf *o, uint64_t seq) {
+        assert(o);
+        for (const OutRecord *r = o->head; r && r->seq <= seq; r = r->next)
+                if (r->seq == seq)
+                        return was_sent(o, r);
+        return false;
 }
 
 bool outbuf_has(const OutBuf *o, uint32_t cmd_id) {

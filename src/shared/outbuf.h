@@ -74,10 +74,16 @@ int outbuf_ack(OutBuf *o, uint64_t seq);
  * what a reader is sent next. */
 int outbuf_ack_bytes(OutBuf *o, uint64_t seq, uint64_t offset);
 
-/* Like outbuf_ack_bytes() for records not sent to the current reader (a
- * write its predecessor made but could not acknowledge).  The cursor
- * rewinds to what is left. */
+/* Output record seq is consumed up to byte offset of its data (offset >=
+ * size: the whole record), whether or not the current reader was sent it:
+ * a write its predecessor announced and could not acknowledge.  Nothing
+ * else changes (records before it are not the write's: what the
+ * predecessor received of them it acknowledged with the announcement).
+ * -EINVAL if seq never existed; returns bytes freed. */
 int outbuf_forget(OutBuf *o, uint64_t seq, uint64_t offset);
+
+/* True if record seq is held and was sent to the current reader. */
+bool outbuf_was_sent(const OutBuf *o, uint64_t seq);
 
 /* True if records of this command (or any, for 0) are still held. */
 bool outbuf_has(const OutBuf *o, uint32_t cmd_id);

@@ -228,6 +228,42 @@ static void test_rewind_after_reader_died(void) {
         outbuf_done(&o);
 }
 
+/* A write announced by a reader that died (outbuf_forget): only that
+ * record loses bytes, whatever the next reader was sent, and only output. */
+static void test_forget(void) {
+        OutBuf o;
+        uint64_t s1, o1, s2, o2, e2;
+
+        outbuf_init(&o, 100000, BUFFERING_BLOCK);
+        s1 = append(&o, 1, RECORD_START, "one");
+        o1 = append(&o, 1, RECORD_STDOUT, "never sent");
+        s2 = append(&o, 2, RECORD_START, "two");
+        o2 = append(&o, 2, RECORD_STDOUT, "0123456789");
+        e2 = append(&o, 2, RECORD_EXIT, NULL);
+
+        /* A reader of command 2 only: sent START, output, EXIT. */
+        outbuf_rewind(&o, 2);
+        ok(!outbuf_was_sent(&o, o2), "not sent before it is peeked");
+        is_int(send_n(&o, 2), o2, "reader of command 2 received START and output");
+        ok(outbuf_was_sent(&o, o2) && !outbuf_was_sent(&o, e2), "sent: the output, not yet EXIT");
+        ok(!outbuf_was_sent(&o, o1), "command 1's output was not sent to it");
+
+        /* It dies after announcing a write; the next reader reads all. */
+        outbuf_rewind(&o, 0);
+        is_int(outbuf_forget(&o, o2, 4), 4, "4 bytes of the announced write landed");
+        ok(o.head && o.head->seq == s1 && o.head->next && o.head->next->seq == o1,
+           "command 1's records are untouched");
+        ok(o.n_records == 5, "nothing else left the buffer");
+        is_int(outbuf_forget(&o, s2, 100), 0, "a START record is not forgotten");
+        is_int(outbuf_forget(&o, o2, 2), 0, "forgetting less than is gone changes nothing");
+        is_int(outbuf_forget(&o, o2, 100), 6, "the rest of the record");
+        ok(o.n_records == 4, "and the record is gone");
+        is_int(outbuf_forget(&o, e2 + 1, 0), -EINVAL, "a seq that never existed");
+        ok(outbuf_peek(&o) && outbuf_peek(&o)->seq == s1, "the new reader starts at the oldest record");
+        ok(outbuf_consistent(&o), "consistent");
+        outbuf_done(&o);
+}
+
 /* Sums drop notices of a command held in the buffer. */
 static int64_t dropped_of(const OutBuf *o, uint32_t cmd) {
         int64_t sum = 0;
@@ -570,6 +606,7 @@ int main(void) {
         test_ack_only_sent();
         test_filter();
         test_rewind_after_reader_died();
+        test_forget();
         test_drop_exact();
         test_drop_nothing_to_drop();
         test_drop_merge_bounded();

@@ -1,0 +1,527 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The worker's side of the client protocol (doc/protocol.md): a client
+ * handed over by dwelld (invoke, connect, receive, disconnect), its frames
+ * (RESUME, ACK with intents, RUN, HEARTBEAT, DETACH), the records pumped to
+ * it from the output buffer, and its end.  The rest of the worker (the
+ * commands, the output pipes, dwelld and the monitor) is worker.c; the
+ * state both share is in worker-internal.h.  tests/fuzz/fuzz-worker.c
+ * drives this file with arbitrary frame sequences.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "outbuf.h"
+#include "parse-util.h"
+#include "worker-internal.h"
+
+#define CLIENT_HIGH_WATER (512u * 1024)         /* queued bytes before we wait for the socket */
+#define INVOKE_WAIT_LIMIT (240 * USEC_PER_SEC)  /* a synchronous invoke waits this long for a busy shell */
+
+static void client_lost(Worker *w, const char *why);
+
+static void client_send_synced(Client *c) {
+        Worker *w = c->w;
+        struct proto_synced s = {
+                .running = worker_busy(w),
+                .last_cmd = w->last_cmd,
+                .last_status = w->last_cmd ? w->last_status : -1,
+        };
+
+        if (c->verb != PROTO_REQ_RECEIVE && c->verb != PROTO_REQ_CONNECT)
+                return;
+        /* Field by field: the struct has padding memcmp() would read. */
+        if (c->synced_sent && s.running == c->synced.running && s.last_cmd == c->synced.last_cmd &&
+            s.last_status == c->synced.last_status)
+                return;
+        c->synced = s;
+        c->synced_sent = true;
+        (void) proto_put_synced(&c->conn.out, &s);
+}
+
+static int on_client_frame(Worker *w, Client *c, Frame *f);
+
+/* Before a vanished client is forgotten, take in the acknowledgements it
+ * sent before it died: they are still in the socket. */
+static void client_read_final(Client *c) {
+        Frame f;
+
+        while (conn_fill(&c->conn) > 0)
+                while (conn_next(&c->conn, &f) > 0) {
+                        if (f.type == PROTO_MSG_ACK)
+                                (void) on_client_frame(c->w, c, &f);
+                        conn_consume(&c->conn, &f);
+                }
+}
+
+static void client_flush(Client *c) {
+        int r = conn_flush(&c->conn);
+
+        if (r < 0) {
+                if (c->w->client != c) {
+                        client_free(c);         /* already detached */
+                        return;
+                }
+                client_read_final(c);
+                client_lost(c->w, "write failed");
+                return;
+        }
+        if (r > 0 && c->closing) {
+                client_free(c);
+                return;
+        }
+        (void) evloop_source_set_io_events(c->io_src, r == 0 ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+/* Sends buffered records to the connected client, as far as its socket takes them. */
+void worker_pump(Worker *w) {
+        Client *c = w->client;
+        const OutRecord *rec;
+
+        if (!c || c->closing)
+                return;
+        /* Nothing but ATTACHED before the client's RESUME. */
+        while (c->resumed && conn_pending(&c->conn) < CLIENT_HIGH_WATER && (rec = outbuf_peek(&w->out))) {
+                /* A partly acknowledged record goes out from where the
+                 * acknowledged bytes end; value says where that is. */
+                bool output = rec->kind == RECORD_STDOUT || rec->kind == RECORD_STDERR;
+                struct proto_record pr = {
+                        .seq = rec->seq, .cmd_id = rec->cmd_id, .kind = rec->kind,
+                        .value = output ? (int64_t) rec->skip : rec->value,
+                        .data = rec->data + rec->skip, .size = rec->size - rec->skip,
+                };
+                if (proto_put_record(&c->conn.out, &pr) < 0)
+                        break;
+                outbuf_advance(&w->out);
+        }
+        if (c->resumed && !outbuf_peek(&w->out) && !w->exit_pending)
+                client_send_synced(c);
+        client_flush(c);
+}
+
+void client_free(Client *c) {
+        Worker *w;
+
+        if (!c)
+                return;
+        w = c->w;
+        if (w->client == c)
+                w->client = NULL;
+        if (c->all_prev)
+                c->all_prev->all_next = c->all_next;
+        else
+                w->clients = c->all_next;
+        if (c->all_next)
+                c->all_next->all_prev = c->all_prev;
+        evloop_source_free(c->io_src);
+        evloop_source_free(c->hb_src);
+        evloop_source_free(c->wait_src);
+        conn_done(&c->conn);
+        free(c->who);
+        free(c->caller);
+        free(c->origin);
+        free(c);
+}
+
+/* The session loses its client (left, vanished or was disconnected). */
+static void session_detached(Worker *w) {
+        outbuf_rewind(&w->out, 0);
+        if (w->temporary) {
+                if (w->state == SESSION_CLOSED && !outbuf_has(&w->out, w->temp_cmd)) {
+                        worker_terminate(w, DETACH_REMOVED, "temporary session done");
+                        return;
+                }
+                if (!worker_busy(w) && !outbuf_has(&w->out, 0)) {
+                        worker_terminate(w, DETACH_REMOVED, "temporary session idle");
+                        return;
+                }
+                /* Lost while its command ran: kept so its output can be received. */
+                w->temporary = false;
+                w->state = SESSION_DISCONNECTED;
+        }
+        worker_idle_start(w);
+        worker_send_status(w);
+}
+
+static void audit_disconnected(Worker *w, Client *c, const char *reason) {
+        char pb[24];
+
+        worker_event(w, AUDIT_SESSION_DISCONNECTED, "caller", c->caller, "caller_pid", worker_num(pb, c->caller_pid),
+                  "origin", c->origin, "reason", reason, NULL);
+}
+
+static void client_lost(Worker *w, const char *why) {
+        Client *c = w->client;
+        char reason[128];
+
+        if (!c)
+                return;
+        log_info("Client %s of session %s gone: %s", c->who, w->p->name, why);
+        if (streq(why, "detached"))
+                snprintf(reason, sizeof reason, "the client disconnected");
+        else
+                snprintf(reason, sizeof reason, "the client was lost (%s)", why);
+        audit_disconnected(w, c, reason);
+        client_free(c);
+        session_detached(w);
+}
+
+void client_detach(Worker *w, Client *c, uint8_t reason, const char *by) {
+        char why[256];
+
+        snprintf(why, sizeof why, "%s %s", reason == DETACH_REQUESTED ? "disconnected by" :
+                 reason == DETACH_TIMEOUT ? "session ended:" : "session removed:", by);
+        audit_disconnected(w, c, why);
+        (void) proto_put_detached(&c->conn.out, reason, by);
+        c->closing = true;
+        if (w->client == c)
+                w->client = NULL;
+        client_flush(c);
+}
+
+static void note_intent(Worker *w, Client *c, const struct proto_ack *ack) {
+        const OutRecord *rec = w->out.head;
+
+        w->intent.set = false;
+        if (ack->intent_len == 0)
+                return;
+        while (rec && rec->seq < ack->seq)
+                rec = rec->next;
+        /* Only a write of output this client was sent. */
+        if (!rec || rec->seq != ack->seq || (rec->kind != RECORD_STDOUT && rec->kind != RECORD_STDERR) ||
+            !outbuf_was_sent(&w->out, rec->seq))
+                return;
+        w->intent = (Intent) {
+                .set = true,
+                .seq = ack->seq,
+                .offset = ack->offset,
+                .len = ack->intent_len,
+                .size = ack->intent_size,
+                .stream = rec->kind == RECORD_STDOUT ? 0 : 1,
+        };
+        w->intent.dev = c->resume.dev[w->intent.stream];
+        w->intent.ino = c->resume.ino[w->intent.stream];
+        if (w->intent.dev == 0 && w->intent.ino == 0)
+                w->intent.set = false;  /* not a file: nothing to measure later */
+}
+
+/* The previous client announced a write and vanished: if this client
+ * appends to the same file, its size says how much of the write landed. */
+static void apply_intent(Worker *w, Client *c) {
+        Intent *i = &w->intent;
+        int s = i->stream;
+        uint64_t landed;
+
+        if (!i->set)
+                return;
+        i->set = false;
+        if (c->resume.dev[s] != i->dev || c->resume.ino[s] != i->ino || c->resume.size[s] < i->size)
+                return;
+        landed = MIN(c->resume.size[s] - i->size, i->len);
+        if (landed > 0)
+                (void) outbuf_forget(&w->out, i->seq, i->offset + landed);
+}
+
+static int on_client_frame(Worker *w, Client *c, Frame *f) {
+        _cleanup_free_ char *text = NULL;
+        struct proto_ack ack;
+        int r;
+
+        switch (f->type) {
+        case PROTO_MSG_HEARTBEAT:
+                return proto_expect_end(&f->payload);
+        case PROTO_MSG_ACK:
+                r = proto_get_ack(&f->payload, &ack);
+                if (r < 0)
+                        return r;
+                r = outbuf_ack_bytes(&w->out, ack.seq, ack.offset);
+                if (r < 0)
+                        return r;
+                note_intent(w, c, &ack);
+                if (w->paused && outbuf_room(&w->out) > 0)
+                        worker_set_reading(w, true);
+                if (w->exit_pending)
+                        worker_finish_command(w);
+                worker_status_later(w);
+                return 0;
+        case PROTO_MSG_RESUME:
+                if (c->resumed)
+                        return -EBADMSG;
+                r = proto_get_resume(&f->payload, &c->resume);
+                if (r < 0)
+                        return r;
+                c->resumed = true;
+                apply_intent(w, c);
+                return 0;
+        case PROTO_MSG_RUN:
+                if (c->verb != PROTO_REQ_CONNECT)
+                        return -EBADMSG;
+                r = proto_get_str_msg(&f->payload, PROTO_MAX_COMMAND, &text);
+                if (r < 0)
+                        return r;
+                if (w->shell_dead)
+                        return proto_put_error(&c->conn.out, PROTO_ERR_UNAVAILABLE,
+                                               "the session's shell has exited; remove the session");
+                if (worker_queue_command(w, text, c->caller) == 0)
+                        return -ENOMEM;
+                return 0;
+        case PROTO_MSG_DETACH:
+                r = proto_expect_end(&f->payload);
+                if (r < 0)
+                        return r;
+                return -ECONNRESET;
+        default:
+                return -EBADMSG;
+        }
+}
+
+static int on_client_io_cb(EvSource *s, int fd, uint32_t revents, void *userdata) {
+        Client *c = userdata;
+        Worker *w = c->w;
+        Frame f;
+        int r;
+
+        if (revents & EPOLLOUT) {
+                client_flush(c);
+                if (w->client != c)
+                        return 0;       /* c may be gone */
+                worker_pump(w);
+                if (w->client != c)
+                        return 0;       /* a failed write in worker_pump() lost (and freed) it */
+        }
+        if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                return 0;
+        r = conn_fill(&c->conn);
+        if (r == -EAGAIN)
+                return 0;
+        if (r <= 0) {
+                if (c->closing)
+                        client_free(c);
+                else
+                        client_lost(w, r == 0 ? "connection closed" : "read failed");
+                return 0;
+        }
+        c->last_rx = worker_now(w);
+        while ((r = conn_next(&c->conn, &f)) > 0) {
+                r = on_client_frame(w, c, &f);
+                conn_consume(&c->conn, &f);
+                if (r < 0)
+                        break;
+        }
+        if (r < 0) {
+                if (c->closing)
+                        client_free(c);
+                else
+                        client_lost(w, r == -ECONNRESET ? "detached" : "protocol error");
+                return 0;
+        }
+        worker_pump(w);
+        return 0;
+}
+
+static int on_heartbeat_cb(EvSource *s, uint64_t usec, void *userdata) {
+        Client *c = userdata;
+        Worker *w = c->w;
+        uint64_t hb = (uint64_t) w->p->heartbeat_ms * 1000;
+
+        if (worker_now(w) - c->last_rx > 3 * hb) {
+                client_lost(w, "heartbeats stopped");
+                return 0;
+        }
+        (void) evloop_source_set_time_relative(s, hb);
+        (void) evloop_source_set_enabled(s, EVLOOP_ONESHOT);
+        (void) proto_put_empty(&c->conn.out, PROTO_MSG_HEARTBEAT);
+        client_flush(c);
+        return 0;
+}
+
+static int on_invoke_wait_cb(EvSource *s, uint64_t usec, void *userdata) {
+        Client *c = userdata;
+        Worker *w = c->w;
+
+        /* Its command never started: take it out of the queue. */
+        for (Command **p = &w->queue; *p; p = &(*p)->next)
+                if ((*p)->id == c->invoke_cmd) {
+                        Command *dead = *p;
+                        *p = dead->next;
+                        worker_command_free(dead);
+                        break;
+                }
+        w->queue_tail = NULL;
+        for (Command *q = w->queue; q; q = q->next)
+                w->queue_tail = q;
+        c->wait_src = evloop_source_free(c->wait_src);
+        (void) proto_put_error(&c->conn.out, PROTO_ERR_TIMEOUT,
+                               "the command running in the session did not finish within 4 minutes");
+        c->closing = true;
+        w->client = NULL;
+        client_flush(c);
+        session_detached(w);
+        return 0;
+}
+
+static Client *client_new(Worker *w, int fd, const struct proto_handoff *h) {
+        Client *c = calloc(1, sizeof *c);
+
+        if (!c) {
+                safe_close(fd);
+                return NULL;
+        }
+        c->w = w;
+        c->all_next = w->clients;
+        if (w->clients)
+                w->clients->all_prev = c;
+        w->clients = c;
+        c->verb = h->verb;
+        c->caller_pid = h->caller_pid;
+        conn_init(&c->conn, fd, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 64u * 1024 * 1024);
+        (void) fd_nonblock(fd, true);
+        if (!(c->caller = strdup(strempty(h->caller))) || !(c->origin = strdup(strempty(h->origin))) ||
+            asprintf(&c->who, "%s (pid %u)", h->caller, h->caller_pid) < 0 ||
+            evloop_add_io(w->event, &c->io_src, fd, EPOLLIN, on_client_io_cb, c) < 0) {
+                client_free(c);
+                return NULL;
+        }
+        return c;
+}
+
+/* Answers a handed-off client at once and closes it. */
+static void reply_once(Client *c, uint16_t code, const char *fmt, ...) _printf_(3, 4);
+static void reply_once(Client *c, uint16_t code, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+
+        if (fmt) {
+                va_start(ap, fmt);
+                vsnprintf(msg, sizeof msg, fmt, ap);
+                va_end(ap);
+                (void) proto_put_error(&c->conn.out, code, msg);
+        } else
+                (void) proto_put_empty(&c->conn.out, PROTO_MSG_OK);
+        c->closing = true;
+        client_flush(c);
+}
+
+static void attach(Worker *w, Client *c, uint32_t filter) {
+        struct proto_session s;
+        uint64_t hb = (uint64_t) w->p->heartbeat_ms * 1000;
+
+        w->client = c;
+        c->last_rx = worker_now(w);
+        worker_idle_stop(w);
+        {
+                char pb[24];
+
+                worker_event(w, AUDIT_SESSION_CONNECTED, "caller", c->caller, "caller_pid", worker_num(pb, c->caller_pid),
+                          "origin", c->origin, NULL);
+        }
+        outbuf_rewind(&w->out, filter);
+        worker_session_info(w, &s, SESSION_OPENED);
+        s.availability = AVAILABILITY_AVAILABLE;
+        (void) proto_put_attached(&c->conn.out, w->p->heartbeat_ms, &s);
+        free(s.holder);
+        if (hb > 0)
+                (void) evloop_add_time_relative(w->event, &c->hb_src, hb, on_heartbeat_cb, c);
+}
+
+static void apply_options(Worker *w, const struct proto_request *req, bool idle_allowed) {
+        if (req->buffering != BUFFERING_UNSET)
+                w->out.mode = req->buffering;
+        if (idle_allowed && req->idle_timeout > 0)
+                w->idle_timeout = req->idle_timeout;
+        if (w->paused && (w->out.mode == BUFFERING_DROP || outbuf_room(&w->out) > 0))
+                worker_set_reading(w, true);
+}
+
+static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) {
+        uint32_t id;
+
+        if (w->shell_dead) {
+                reply_once(c, PROTO_ERR_UNAVAILABLE, "session %s is broken (%s); remove it", w->p->name,
+                           w->broken_reason);
+                return;
+        }
+        if (h->req.flags & PROTO_REQ_F_DISCONNECTED) {
+                struct proto_session s;
+
+                if (worker_busy(w)) {
+                        reply_once(c, PROTO_ERR_BUSY, "a command is already running in session %s", w->p->name);
+                        return;
+                }
+                apply_options(w, &h->req, true);
+                id = worker_queue_command(w, h->req.command, h->caller);
+                w->temporary = false;
+                worker_session_info(w, &s, SESSION_DISCONNECTED);
+                (void) proto_put_session(&c->conn.out, PROTO_MSG_SESSION, &s);
+                free(s.holder);
+                c->closing = true;
+                client_flush(c);
+                worker_idle_start(w);
+                worker_send_status(w);
+                return;
+        }
+        apply_options(w, &h->req, false);
+        c->invoke_cmd = w->next_cmd + 1;
+        if (w->temporary)
+                w->temp_cmd = c->invoke_cmd;    /* before it is queued: it may end at once */
+        attach(w, c, c->invoke_cmd);
+        if (worker_busy(w))
+                (void) evloop_add_time_relative(w->event, &c->wait_src, INVOKE_WAIT_LIMIT, on_invoke_wait_cb, c);
+        id = worker_queue_command(w, h->req.command, h->caller);
+        if (id != c->invoke_cmd)
+                log_warning("Command ids out of step (%u, %u)", id, c->invoke_cmd);
+        worker_send_status(w);
+        worker_pump(w);
+}
+
+static void handoff_disconnect(Worker *w, Client *c, const struct proto_handoff *h) {
+        apply_options(w, &h->req, true);
+        if (w->client) {
+                log_info("Session %s disconnected from %s by %s", w->p->name, w->client->who, h->caller);
+                client_detach(w, w->client, DETACH_REQUESTED, h->caller);
+                session_detached(w);
+        } else if (!w->terminating)
+                worker_idle_start(w);  /* the new idle timeout counts from now */
+        reply_once(c, 0, NULL);
+        worker_send_status(w);
+}
+
+void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
+        Client *c = client_new(w, fd, h);
+
+        if (!c)
+                return;
+        if (w->terminating) {
+                reply_once(c, PROTO_ERR_NOT_FOUND, "no such session: %s", w->p->name);
+                return;
+        }
+        if (h->verb == PROTO_REQ_DISCONNECT) {
+                handoff_disconnect(w, c, h);
+                return;
+        }
+        if (w->client) {
+                reply_once(c, PROTO_ERR_BUSY, "session %s is connected to another client (%s)",
+                           w->p->name, w->client->who);
+                return;
+        }
+        switch (h->verb) {
+        case PROTO_REQ_INVOKE:
+                handoff_invoke(w, c, h);
+                break;
+        case PROTO_REQ_CONNECT:
+        case PROTO_REQ_RECEIVE:
+                apply_options(w, &h->req, false);
+                attach(w, c, 0);
+                worker_send_status(w);
+                worker_pump(w);
+                break;
+        default:
+                reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "unsupported request");
+                break;
+        }
+}
+

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * What worker.c (the commands, the output pipes, dwelld and the monitor)
+ * and worker-client.c (the client protocol) share: the worker's state and
+ * the functions each calls in the other.  Internal to dwell-host and to
+ * tests/fuzz/fuzz-worker.c.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "audit.h"
+#include "command.h"
+#include "conn.h"
+#include "evloop.h"
+#include "monitor.h"
+#include "outbuf.h"
+#include "proto.h"
+
+typedef struct Worker Worker;
+
+typedef struct Command {
+        struct Command *next;
+        uint32_t id;
+        char *text;
+        char *caller;                   /* who asked for it */
+        uint64_t started_real;          /* when the worker passed it to the runner: CLOCK_REALTIME usec */
+        uint64_t started_mono;          /* ... CLOCK_MONOTONIC usec, for its duration */
+} Command;
+
+typedef struct Client Client;
+struct Client {
+        Worker *w;
+        Client *all_next, *all_prev;    /* every live client, w->clients */
+        Conn conn;
+        EvSource *io_src;
+        EvSource *hb_src;
+        EvSource *wait_src;      /* synchronous invoke waiting for the shell */
+        uint16_t verb;
+        char *who;                      /* "alice (pid 123)" */
+        char *caller;
+        uint32_t caller_pid;
+        char *origin;
+        uint32_t invoke_cmd;            /* synchronous invoke: its command */
+        uint64_t last_rx;               /* CLOCK_MONOTONIC usec */
+        bool closing;                   /* final frame queued: close once written */
+        bool resumed;                   /* RESUME arrived: records may flow */
+        struct proto_resume resume;     /* its stdout and stderr */
+        bool synced_sent;
+        struct proto_synced synced;
+};
+
+/* A write a client announced (ACK with an intent) and has not yet
+ * acknowledged: if the client is lost, the next one's RESUME says from its
+ * output file's size how much of it landed. */
+typedef struct Intent {
+        bool set;
+        uint64_t seq, offset, len;
+        uint64_t dev, ino, size;
+        int stream;                     /* 0 stdout, 1 stderr */
+} Intent;
+
+struct Worker {
+        EvLoop *event;
+        HostParams *p;
+        Conn *ctl;
+        EvSource *ctl_src;
+        EvSource *listen_src;
+
+        Runner *runner;                 /* the shell, or the restricted runner */
+        EvSource *out_src, *err_src;
+        EvSource *kill_src, *idle_src, *status_timer_src;
+        bool paused;                    /* block mode: output reading stopped */
+        bool out_eof, err_eof;
+
+        OutBuf out;
+        Intent intent;
+        uint64_t dropped_before;        /* out.dropped when the running command started */
+        Conn mon;                       /* to the monitor: audit events, transcript data */
+        EvSource *mon_src;
+        Command *queue, *queue_tail;
+        Command *running;
+        uint32_t next_cmd;
+        bool exit_pending;
+        int exit_status_pending;
+        RunnerStatusSource exit_source_pending;
+        uint32_t last_cmd;
+        int32_t last_status;
+        bool temporary;
+        uint32_t temp_cmd;              /* temporary session: the command that ends it */
+
+        Client *client;                 /* the connected one */
+        Client *clients;                /* every live one, also those answered and closing */
+        uint64_t idle_timeout;
+        uint64_t idle_since;            /* realtime usec, 0 while connected */
+        uint8_t state;                  /* SessionState reported to dwelld */
+        bool terminating;
+        bool shell_dead;                /* the runner can run nothing more */
+        char broken_reason[64];
+        int exit_code;
+};
+
+/* worker.c */
+uint64_t worker_now(Worker *w);
+bool worker_busy(const Worker *w);
+void worker_session_info(Worker *w, struct proto_session *s, uint8_t state);
+void worker_send_status(Worker *w);
+void worker_status_later(Worker *w);
+/* An audit event for the monitor: key, value, key, value, ..., NULL. */
+void worker_event(Worker *w, AuditEvent e, ...);
+const char *worker_num(char buf[static 24], uint64_t v);
+void worker_idle_start(Worker *w);
+void worker_idle_stop(Worker *w);
+void worker_set_reading(Worker *w, bool on);
+/* Queues a command (and starts it if nothing runs); its id, 0 if out of memory. */
+uint32_t worker_queue_command(Worker *w, const char *text, const char *caller);
+void worker_command_free(Command *c);
+void worker_finish_command(Worker *w);
+void worker_terminate(Worker *w, uint8_t reason, const char *by);
+/* The runner's callbacks (userdata: the Worker). */
+void worker_runner_done(Runner *r, int status, RunnerStatusSource src, void *userdata);
+void worker_runner_gone(Runner *r, int status, void *userdata);
+/* Watches the runner's output pipes. */
+int worker_watch_output(Worker *w);
+
+/* worker-client.c */
+/* Sends buffered records to the connected client, as far as its socket takes them. */
+void worker_pump(Worker *w);
+/* A client handed over by dwelld on fd (taken). */
+void worker_handoff(Worker *w, int fd, const struct proto_handoff *h);
+void client_detach(Worker *w, Client *c, uint8_t reason, const char *by);
+void client_free(Client *c);
