@@ -1339,7 +1339,7 @@ static int daemon_parse_tree(Parser *p, const Node *root, DaemonConfig *c) {
                 else if (streq(key, "auth_lockout_failures"))
                         r = get_count(p, v, key, &c->auth_lockout_failures);
                 else if (streq(key, "auth_lockout_window"))
-                        r = get_duration(p, v, key, true, UINT64_C(7) * 86400 * USEC_PER_SEC,
+                        r = get_duration(p, v, key, false, UINT64_C(7) * 86400 * USEC_PER_SEC,
                                          &c->auth_lockout_window);
                 else
                         r = fail_unknown_key(p, k, path, daemon_keys);
