@@ -126,6 +126,7 @@ int session_request(uint16_t type, const struct proto_request *req, Conn *ret) {
                  * frame and closes it, maybe before the request was sent. */
                 Frame f;
 
+                buf_reset(&ret->out);
                 if (conn_wait_frame(ret, &f, 1000) > 0 && f.type == PROTO_MSG_ERROR) {
                         r = session_report_error(&f);
                         conn_consume(ret, &f);

@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "log.h"
 #include "request.h"
+#include "user-util.h"
 
 struct AcctEntry {
         LIST_LINK(AcctEntry);
@@ -225,7 +226,8 @@ struct AuthConv {
         Manager *manager;
         AuthCaller *caller;
         Request *req;           /* NULL once its client left */
-        char user[64];          /* the target */
+        char user[64];          /* the target, as the client named it */
+        char key[64];           /* the target's canonical name: the lock-out's key */
         char caller_name[64];
         pid_t caller_pid;
         char *origin;
@@ -282,9 +284,16 @@ static AuthConv *conv_free(AuthConv *a) {
         return NULL;
 }
 
+static void audit_attempt(Manager *m, bool ok, const char *caller, pid_t pid, const char *user, const char *origin,
+                          const char *reason);
+
 static AuthCaller *caller_free(AuthCaller *c) {
         if (!c)
                 return NULL;
+        if (c->running)
+                /* Only when dwelld stops: the outcome will not be known. */
+                audit_attempt(c->manager, false, c->running->caller_name, c->running->caller_pid, c->running->user,
+                              c->running->origin, "dwelld stopped during the attempt");
         conv_free(c->running);
         LIST_REMOVE(c->manager->auth_callers, c);
         sd_event_source_disable_unref(c->gate_src);
@@ -336,6 +345,18 @@ static AuthFailure *failure_get(Manager *m, uid_t uid, const char *user) {
                         found = f;
         }
         return found;
+}
+
+/* The lock-out counts per user, not per spelling: with a directory that
+ * resolves names loosely ("Alice"), every spelling of one user is one key. */
+static void target_key(const char *name, char *buf, size_t size) {
+        UserRecord u = {};
+
+        if (user_by_name(name, &u) >= 0 && u.name)
+                snprintf(buf, size, "%s", u.name);
+        else
+                snprintf(buf, size, "%s", name);
+        user_record_done(&u);
 }
 
 /* > 0: usec until uid may try user again; 0: not locked out. */
@@ -403,7 +424,8 @@ void auth_request_gone(Request *req) {
         }
         /* It was waiting for its turn: no PAM attempt was made for it. */
         audit_attempt(req->manager, false, req->user, req->pid, req->req.credential, req->origin,
-                      "the client left before its attempt started");
+                      req->manager->stopping ? "dwelld stopped before its attempt started"
+                                             : "the client left before its attempt started");
 }
 
 static uint64_t failure_delay(Manager *m, unsigned failures) {
@@ -427,7 +449,7 @@ static void conv_finish(AuthConv *a) {
         int verdict = a->verdict;
 
         if (verdict >= 0) {
-                AuthFailure *f = failure_get(m, c->uid, a->user);
+                AuthFailure *f = failure_get(m, c->uid, a->key);
 
                 if (f)
                         failure_free(m, f);
@@ -437,7 +459,7 @@ static void conv_finish(AuthConv *a) {
                 /* A guess was made: it counts, whether or not its client waited. */
                 c->failures++;
                 c->not_before = now_usec(m) + failure_delay(m, c->failures);
-                failure_add(m, c->uid, a->user);
+                failure_add(m, c->uid, a->key);
         }
         if (verdict < 0 && !a->answered)
                 reason = req ? "no answer was given to the PAM prompt" : "the client left without answering";
@@ -553,6 +575,7 @@ static int conv_start(AuthCaller *c, Request *req) {
         a->manager = m;
         a->caller = c;
         snprintf(a->user, sizeof a->user, "%s", req->req.credential);
+        target_key(a->user, a->key, sizeof a->key);
         snprintf(a->caller_name, sizeof a->caller_name, "%s", req->user);
         a->caller_pid = req->pid;
         a->origin = req->origin ? strdup(req->origin) : NULL;
@@ -596,7 +619,7 @@ static void caller_kick(AuthCaller *c) {
         Manager *m = c->manager;
         uint64_t now = now_usec(m), left;
         Request *next = NULL;
-        char reason[128];
+        char reason[128], key[64];
         int r;
 
         for (;;) {
@@ -619,7 +642,8 @@ static void caller_kick(AuthCaller *c) {
                                 c->gate_src = NULL;
                         return;
                 }
-                left = lockout_left(m, c->uid, next->req.credential);
+                target_key(next->req.credential, key, sizeof key);
+                left = lockout_left(m, c->uid, key);
                 if (left > 0) {
                         snprintf(reason, sizeof reason, "too many failures, locked out for %llu more seconds",
                                  (unsigned long long) ((left + USEC_PER_SEC - 1) / USEC_PER_SEC));

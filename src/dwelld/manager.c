@@ -48,6 +48,7 @@ int manager_new(Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        m->stopping = true;
         while (m->requests)
                 request_free(m->requests);
         /* Sessions are not ended: their hosts outlive dwelld. */

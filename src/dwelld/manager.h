@@ -73,6 +73,7 @@ struct Manager {
 
         Request *requests;
         unsigned n_user_requests;       /* of them, those of callers other than root */
+        bool stopping;                  /* manager_free() runs */
         unsigned refused;               /* connections refused since the last message about it */
         uint64_t refused_logged;
         AcctCheck *acct_checks;

@@ -98,6 +98,7 @@ static void log_refused(Manager *m, uid_t uid, const char *what) {
 /* Over a cap: one error frame, sent if the socket takes it at once, and
  * the connection is closed; nothing is kept for it. */
 static void refuse_connection(Manager *m, int fd, uid_t uid, const char *what) {
+        uint8_t scratch[4096];
         Buf b;
 
         buf_init(&b, 4096);
@@ -105,6 +106,12 @@ static void refuse_connection(Manager *m, int fd, uid_t uid, const char *what) {
                 (void) send(fd, buf_ptr(&b), buf_len(&b), MSG_DONTWAIT | MSG_NOSIGNAL);
         buf_done(&b);
         (void) shutdown(fd, SHUT_WR);
+        /* What the client already sent is read and dropped: closing a unix
+         * socket with unread data resets the peer, which might then miss
+         * the error.  Bounded: a request is small. */
+        for (int i = 0; i < 16; i++)
+                if (recv(fd, scratch, sizeof scratch, MSG_DONTWAIT) <= 0)
+                        break;
         safe_close(fd);
         log_refused(m, uid, what);
 }
