@@ -135,8 +135,13 @@ static int on_helper_exit_cb(sd_event_source *s, const siginfo_t *si, void *user
         else if (!message)
                 log_warning("PAM account check for uid %u failed without a verdict", (unsigned) uid);
 
-        for (Request *q = m->requests, *n; q; q = n) {
-                n = q->next;
+        /* Oldest first (requests is newest first), so that they reach the
+         * --credential queue in the order they came. */
+        Request *q = m->requests;
+        while (q && q->next)
+                q = q->next;
+        for (Request *p; q; q = p) {
+                p = q->prev;
                 if (q->state == REQUEST_AUTHORIZING && q->uid == uid)
                         request_authorized(q, r, message);
         }
@@ -208,11 +213,12 @@ int acct_check(Manager *m, Request *req) {
  *     or not its client is still there: a client that leaves after giving
  *     its answer does not end the attempt early, and the outcome is still
  *     known, counted and audited;
- *   - after a failed attempt (authentication or account refused) the
- *     caller's next one starts no earlier than auth_failure_delay later,
+ *   - after an attempt that did not succeed (authentication or account
+ *     refused, no answer) the caller's next one starts no earlier than
+ *     auth_failure_delay later,
  *     doubling with each further consecutive failure up to
  *     auth_failure_delay_max; a success resets it;
- *   - auth_lockout_failures failures of one caller for one target within
+ *   - auth_lockout_failures failed guesses of one caller for one target within
  *     auth_lockout_window lock that pair out until the oldest of them
  *     leaves the window: its requests are refused without running PAM;
  *   - every request that asked for --credential is audited exactly once
@@ -455,11 +461,15 @@ static void conv_finish(AuthConv *a) {
                         failure_free(m, f);
                 c->failures = 0;
                 c->not_before = 0;
-        } else if (a->answered) {
-                /* A guess was made: it counts, whether or not its client waited. */
+        } else {
+                /* Any attempt that did not succeed delays the next one, also
+                 * one left unanswered (PAM ran all the same); a guess made
+                 * counts towards the lock-out, whether or not its client
+                 * waited for the answer. */
                 c->failures++;
                 c->not_before = now_usec(m) + failure_delay(m, c->failures);
-                failure_add(m, c->uid, a->key);
+                if (a->answered)
+                        failure_add(m, c->uid, a->key);
         }
         if (verdict < 0 && !a->answered)
                 reason = req ? "no answer was given to the PAM prompt" : "the client left without answering";

@@ -4,8 +4,9 @@
 # t-credential-oracle.sh — `--credential` is not a password oracle.
 #
 # bob attacks alice's password: 60 `dwell list --credential alice` in
-# parallel, each with another guess on stdin (the right one, alice-pw, among
-# them), each killed after 3 s whatever happened.  dwelld must run at most a
+# parallel (released together from a barrier), each with another guess on
+# stdin (the right one, alice-pw, among them, released 0.3 s after the
+# others), each killed after 3 s whatever happened.  dwelld must run at most a
 # few of them through PAM (one attempt of a caller at a time, the next one
 # only after a delay after a failure): pam_authenticate calls are counted by
 # the sandbox's pam_exec hook (pam-auth.log).  Every one of the 60 requests
@@ -57,22 +58,33 @@ guess() {
 }
 
 # ------------------------------------------------------------ the attack
+# The 60 clients are started first and wait at a barrier, so that all of
+# them connect within a moment and each is killed 3 s later.
 dir=$DWELL_SANDBOX/attack
 install -d -m 0755 "$dir"
+# The right password comes last (0.3 s after the others): it is behind 59
+# wrong guesses, as an attacker's right guess usually is.
 pids=()
 for i in $(seq 1 60); do
-        pw="guess-$i"
-        [ "$i" = 20 ] && pw=alice-pw
+        pw="guess-$i" go=$dir/go
+        [ "$i" = 20 ] && pw=alice-pw go=$dir/go-late
         printf '%s\n' "$pw" > "$dir/in.$i"
         chmod 0644 "$dir/in.$i"
         ( RC=0
-          as_user bob setsid -w timeout -s KILL 3 dwell --json list --credential alice \
+          as_user bob setsid -w sh -c 'n=0; while [ ! -e "$1" ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n + 1)); done
+                exec timeout -s KILL 3 dwell --json list --credential alice' sh "$go" \
                 <"$dir/in.$i" >"$dir/out.$i" 2>"$dir/err.$i" || RC=$?
           echo "$RC" > "$dir/rc.$i" ) &
         pids+=($!)
         track_pid $!
 done
+sleep 2
+t0=$(date +%s.%N)
+touch "$dir/go"
+sleep 0.3
+touch "$dir/go-late"
 for p in "${pids[@]}"; do wait "$p"; done
+echo "# the 60 clients were done $(echo "$(date +%s.%N) - $t0" | bc) s after the start"
 ok=0
 for i in $(seq 1 60); do
         [ "$(cat "$dir/rc.$i" 2>/dev/null)" = 0 ] && ok=$((ok + 1))
@@ -90,12 +102,22 @@ fi
 sleep 1
 expect_eq "$(audits auth-failed bob alice)" 60 "  ... exactly once each"
 expect_eq "$(audits auth-succeeded bob alice)" 0 "  ... and none succeeded"
+# Within 3 s: the first attempt (PAM's failure delay, 1..3 s), then the
+# caller's delay (1 s) before the second one; a third could not start.
 n=$(pam_attempts alice bob)
 if [ "$n" -ge 1 ] && [ "$n" -le 3 ]; then
         pass "attack: only $n of the 60 guesses reached pam_authenticate (one at a time, delayed)"
 else
         fail "attack: at most 3 of the 60 guesses reach pam_authenticate" "pam_authenticate calls: $n" \
                 "$(head -5 "$AUTHLOG")"
+fi
+# Passwords pam_unix actually checked (and refused), from its own log.
+tested=$(grep -c 'pam_unix(dwell:auth): authentication failure;.* ruser=bob .*user=alice' "$DWELL_LOG_DIR/syslog.log")
+if [ "$tested" -ge 1 ] && [ "$tested" -le "$n" ]; then
+        pass "attack: pam_unix checked (and refused) $tested of the guesses; its own log names the caller (ruser=bob)"
+else
+        fail "attack: pam_unix checked 1..$n of the guesses, its log naming the caller" "$tested checked" \
+                "$(grep 'pam_unix(dwell:auth)' "$DWELL_LOG_DIR/syslog.log" | head -3)"
 fi
 expect_eq "$(pam_attempts_target alice)" "$n" "PAM_RUSER is the caller: every attempt for alice has ruser=bob"
 expect_match "$(grep 'AUDIT auth-failed:.*DWELL_CALLER=bob' "$DLOG" | head -1)" 'DWELL_REASON=' \
