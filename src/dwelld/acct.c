@@ -217,11 +217,13 @@ int acct_check(Manager *m, Request *req) {
  *     refused, no answer) the caller's next one starts no earlier than
  *     auth_failure_delay later,
  *     doubling with each further consecutive failure up to
- *     auth_failure_delay_max; a success resets it;
+ *     auth_failure_delay_max; a success resets it, and so does a quiet
+ *     auth_lockout_window;
  *   - auth_lockout_failures failed guesses of one caller for one target within
  *     auth_lockout_window lock that pair out until the oldest of them
  *     leaves the window: its requests are refused without running PAM;
- *   - every request that asked for --credential is audited exactly once
+ *   - every --credential request admitted (request.c's caps) is audited
+ *     exactly once
  *     (auth-succeeded or auth-failed, with caller, target, origin and
  *     what happened), when its outcome is known;
  *   - the helper gets auth_prompt_timeout to finish, prompts included;
@@ -632,6 +634,9 @@ static void caller_kick(AuthCaller *c) {
         char reason[128], key[64];
         int r;
 
+        /* A quiet window forgets the caller's failures. */
+        if (c->failures > 0 && now >= c->not_before + m->daemon.auth_lockout_window)
+                c->failures = 0;
         for (;;) {
                 if (c->running)
                         return;
@@ -641,7 +646,7 @@ static void caller_kick(AuthCaller *c) {
                         if (q->uid == c->uid && q->state == REQUEST_AUTHENTICATING && !q->auth)
                                 next = q;
                 if (!next) {
-                        if (c->failures == 0 || now >= c->not_before + m->daemon.auth_lockout_window)
+                        if (c->failures == 0)
                                 caller_free(c);
                         return;
                 }
