@@ -121,6 +121,18 @@ int session_request(uint16_t type, const struct proto_request *req, Conn *ret) {
                 }
         }
         r = conn_flush_all(ret, -1);
+        if (r < 0 && !arg_host) {
+                /* dwelld refuses a connection over its limits with one error
+                 * frame and closes it, maybe before the request was sent. */
+                Frame f;
+
+                buf_reset(&ret->out);
+                if (conn_wait_frame(ret, &f, 1000) > 0 && f.type == PROTO_MSG_ERROR) {
+                        r = session_report_error(&f);
+                        conn_consume(ret, &f);
+                        return r;
+                }
+        }
         if (r < 0)
                 return session_lost_dwelld(r);
         return 0;

@@ -16,11 +16,21 @@
 int acct_check(Manager *m, Request *req);
 
 /* --credential USER: pam_authenticate + pam_acct_mgmt for USER in
- * dwell-auth, the conversation relayed between it and the client.  Calls
- * request_authenticated() when done; repeated failures of one caller are
- * answered later and later. */
-int auth_start(Manager *m, Request *req, const char *user);
+ * dwell-auth, the conversation relayed between it and the client; rationed
+ * per caller (one attempt at a time, a growing delay after failures, a
+ * lock-out per caller and target) and audited: see acct.c.
+ *
+ * req is in REQUEST_AUTHENTICATING without an attempt; it waits for its
+ * turn, then request_authenticated(req, error) is called, or it is refused
+ * (auth_refuse) — maybe at once. */
+int auth_enqueue(Manager *m, Request *req);
+/* Refuses a --credential request without running PAM; audited. */
+void auth_refuse(Request *req, uint16_t code, const char *reason);
+/* req goes away while it waits for its turn or its attempt runs: audited
+ * as such, or its attempt goes on without it (to its verdict, still
+ * counted and audited) unless a prompt is left unanswered. */
+void auth_request_gone(Request *req);
+void auth_detach(AuthConv *a);
 /* The client's answer to the last prompt. */
 int auth_reply(AuthConv *a, const char *answer);
-AuthConv *auth_free(AuthConv *a);
 void acct_free_all(Manager *m);

@@ -151,6 +151,7 @@ int main(int argc, char *argv[]) {
                 goto finish;
         }
 
+        manager_raise_nofile(m);
         sigemptyset(&ss);
         sigaddset(&ss, SIGCHLD);
         sigaddset(&ss, SIGTERM);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -47,6 +48,7 @@ int manager_new(Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        m->stopping = true;
         while (m->requests)
                 request_free(m->requests);
         /* Sessions are not ended: their hosts outlive dwelld. */
@@ -60,6 +62,7 @@ Manager *manager_free(Manager *m) {
         policy_free(m);
         config_daemon_done(&m->daemon);
         sd_event_source_disable_unref(m->listen_src);
+        sd_event_source_disable_unref(m->listen_pause_src);
         safe_close(m->listen_fd);
         sd_event_unref(m->event);
         free(m->socket_path);
@@ -70,13 +73,37 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
+static int on_listen_resume_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        m->listen_pause_src = sd_event_source_disable_unref(m->listen_pause_src);
+        (void) sd_event_source_set_enabled(m->listen_src, SD_EVENT_ON);
+        return 0;
+}
+
 static int on_listen_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
 
         for (int i = 0; i < 64; i++) {
                 int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
-                        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                                /* Out of fds or memory: the pending connection would make the
+                                 * socket readable again at once.  Pause accepting briefly
+                                 * instead of spinning; logged at most every 10 s. */
+                                uint64_t now = 0;
+
+                                (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+                                if (!m->accept_error_logged || now >= m->accept_error_logged + 10 * USEC_PER_SEC) {
+                                        log_warning_errno(errno, "Failed to accept a connection, pausing for 100ms: %m");
+                                        m->accept_error_logged = now;
+                                }
+                                if (!m->listen_pause_src &&
+                                    sd_event_add_time_relative(m->event, &m->listen_pause_src, CLOCK_MONOTONIC,
+                                                               USEC_PER_SEC / 10, USEC_PER_SEC / 100,
+                                                               on_listen_resume_cb, m) >= 0)
+                                        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                        } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                                 log_warning_errno(errno, "Failed to accept connection, ignoring: %m");
                         break;
                 }
@@ -148,6 +175,26 @@ int manager_listen(Manager *m) {
         return 0;
 }
 
+/* dwelld holds one fd per connection, two per PAM helper and a few per
+ * session: raise the soft fd limit to the hard one (systemd services get
+ * 1024:524288 by default; the unit says so explicitly).  Children get the
+ * original soft limit back (manager_spawn). */
+void manager_raise_nofile(Manager *m) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return;
+        m->nofile_saved = rl;
+        if (rl.rlim_cur == rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_warning_errno(errno, "Failed to raise the fd limit to %llu: %m", (unsigned long long) rl.rlim_max);
+        else
+                log_debug("Raised the fd limit from %llu to %llu", (unsigned long long) m->nofile_saved.rlim_cur,
+                          (unsigned long long) rl.rlim_cur);
+}
+
 int manager_run(Manager *m) {
         int r;
 
@@ -181,6 +228,9 @@ int manager_spawn(Manager *m, const char *name, char *const argv[], int fd3, boo
                 sigemptyset(&ss);
                 (void) sigprocmask(SIG_SETMASK, &ss, NULL);
                 (void) signal(SIGPIPE, SIG_DFL);
+                /* The fd limit dwelld was started with, not the one it raised for itself. */
+                if (m->nofile_saved.rlim_cur > 0)
+                        (void) setrlimit(RLIMIT_NOFILE, &m->nofile_saved);
                 if (new_session)
                         (void) setsid();
                 if (fd3 != 3) {

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
@@ -46,6 +47,7 @@ typedef struct Request Request;
 typedef struct AcctCheck AcctCheck;
 typedef struct AcctEntry AcctEntry;
 typedef struct AuthConv AuthConv;
+typedef struct AuthCaller AuthCaller;
 typedef struct AuthFailure AuthFailure;
 typedef struct Spawner Spawner;
 
@@ -53,6 +55,9 @@ struct Manager {
         sd_event *event;
         int listen_fd;
         sd_event_source *listen_src;
+        sd_event_source *listen_pause_src;      /* accept() ran out of fds: resume later */
+        uint64_t accept_error_logged;
+        struct rlimit nofile_saved;             /* RLIMIT_NOFILE at start, for children */
 
         char *socket_path;
         char *state_dir;
@@ -67,10 +72,14 @@ struct Manager {
         bool ids_wrapped;               /* last_id went past 999999 once: ids may be in use above it */
 
         Request *requests;
+        unsigned n_user_requests;       /* of them, those of callers other than root */
+        bool stopping;                  /* manager_free() runs */
+        unsigned refused;               /* connections refused since the last message about it */
+        uint64_t refused_logged;
         AcctCheck *acct_checks;
         AcctEntry *acct_cache;
-        AuthConv *auths;
-        AuthFailure *auth_failures;
+        AuthCaller *auth_callers;       /* --credential attempts and delays, per caller uid */
+        AuthFailure *auth_failures;     /* failures per caller and target, for the lock-out */
 
         DaemonConfig daemon;            /* dwelld.yaml */
         SessionConfig **configs;        /* configurations.d, always with a "default" */
@@ -84,6 +93,8 @@ int manager_new(Manager **ret);
 Manager *manager_free(Manager *m);
 int manager_listen(Manager *m);
 int manager_run(Manager *m);
+/* Soft RLIMIT_NOFILE up to the hard limit; children get the old one back. */
+void manager_raise_nofile(Manager *m);
 
 /* Path of a helper program (dwell-host, dwell-auth) in libexec_dir. */
 char *manager_helper_path(Manager *m, const char *name);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "acct.h"
 #include "escape.h"
@@ -25,8 +26,11 @@ static void dispatch(Request *r);
 Request *request_free(Request *r) {
         if (!r)
                 return NULL;
+        if (r->state == REQUEST_AUTHENTICATING)
+                auth_request_gone(r);
         LIST_REMOVE(r->manager->requests, r);
-        auth_free(r->auth);
+        if (r->uid != 0)
+                r->manager->n_user_requests--;
         sd_event_source_disable_unref(r->io_src);
         sd_event_source_disable_unref(r->timer_src);
         conn_done(&r->conn);
@@ -45,6 +49,12 @@ static int on_timeout_cb(sd_event_source *s, uint64_t usec, void *userdata) {
                 request_reply_error(r, PROTO_ERR_TIMEOUT, "the session did not become ready in time");
                 return 0;
         }
+        if (r->state == REQUEST_AUTHENTICATING) {
+                /* A running attempt ends by its own timeout (acct.c). */
+                if (!r->auth)
+                        auth_refuse(r, PROTO_ERR_TIMEOUT, "timed out waiting for the caller's previous attempts");
+                return 0;
+        }
         log_debug("Dropping stalled connection from pid %d", (int) r->pid);
         request_free(r);
         return 0;
@@ -56,10 +66,91 @@ static int arm_timer(Request *r, uint64_t usec) {
                                           usec, USEC_PER_SEC / 10, on_timeout_cb, r);
 }
 
+/* The connections dwelld holds for uid, and how many of them carry a
+ * request being processed (past REQUEST_READING). */
+static void count_uid(Manager *m, uid_t uid, unsigned *ret_conns, unsigned *ret_pending) {
+        unsigned n = 0, p = 0;
+
+        for (Request *r = m->requests; r; r = r->next)
+                if (r->uid == uid) {
+                        n++;
+                        if (r->state != REQUEST_READING)
+                                p++;
+                }
+        *ret_conns = n;
+        if (ret_pending)
+                *ret_pending = p;
+}
+
+/* Refusals are logged at most every 10 s, with how many there were. */
+static void log_refused(Manager *m, uid_t uid, const char *what) {
+        uint64_t now = 0;
+
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        m->refused++;
+        if (m->refused_logged && now < m->refused_logged + 10 * USEC_PER_SEC)
+                return;
+        log_notice("Refused a connection of uid %u: %s (%u refusals since the last such message)", (unsigned) uid,
+                   what, m->refused);
+        m->refused = 0;
+        m->refused_logged = now;
+}
+
+/* Over a cap: one error frame, sent if the socket takes it at once, and
+ * the connection is closed; nothing is kept for it. */
+static void refuse_connection(Manager *m, int fd, uid_t uid, const char *what) {
+        uint8_t scratch[4096];
+        Buf b;
+
+        buf_init(&b, 4096);
+        if (proto_put_error(&b, PROTO_ERR_LIMIT_EXCEEDED, what) >= 0)
+                (void) send(fd, buf_ptr(&b), buf_len(&b), MSG_DONTWAIT | MSG_NOSIGNAL);
+        buf_done(&b);
+        (void) shutdown(fd, SHUT_WR);
+        /* What the client already sent is read and dropped: closing a unix
+         * socket with unread data resets the peer, which might then miss
+         * the error.  Bounded: a request is small. */
+        for (int i = 0; i < 16; i++)
+                if (recv(fd, scratch, sizeof scratch, MSG_DONTWAIT) <= 0)
+                        break;
+        safe_close(fd);
+        log_refused(m, uid, what);
+}
+
 int request_new(Manager *m, int fd) {
+        const DaemonConfig *d = &m->daemon;
         UserRecord u = {};
+        unsigned conns;
+        char what[160];
+        pid_t pid;
+        uid_t uid;
+        gid_t gid;
         Request *r;
         int k;
+
+        k = peer_cred(fd, &pid, &uid, &gid);
+        if (k < 0) {
+                log_warning_errno(k, "Failed to identify a caller, dropping it: %m");
+                safe_close(fd);
+                return k;
+        }
+        /* Admission: root is never counted nor refused, so that other
+         * users' load cannot keep it out. */
+        if (uid != 0) {
+                if (m->n_user_requests >= d->max_connections) {
+                        snprintf(what, sizeof what, "dwelld serves at most %u connections of users at once (max_connections)",
+                                 d->max_connections);
+                        refuse_connection(m, fd, uid, what);
+                        return -EDQUOT;
+                }
+                count_uid(m, uid, &conns, NULL);
+                if (conns >= d->max_connections_per_user) {
+                        snprintf(what, sizeof what, "dwelld serves at most %u connections per user at once "
+                                 "(max_connections_per_user)", d->max_connections_per_user);
+                        refuse_connection(m, fd, uid, what);
+                        return -EDQUOT;
+                }
+        }
 
         r = calloc(1, sizeof *r);
         if (!r) {
@@ -67,15 +158,14 @@ int request_new(Manager *m, int fd) {
                 return -ENOMEM;
         }
         r->manager = m;
+        r->pid = pid;
+        r->uid = uid;
+        r->gid = gid;
         conn_init(&r->conn, fd, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, REQUEST_MAX_OUT);
         LIST_PREPEND(m->requests, r);
+        if (uid != 0)
+                m->n_user_requests++;
 
-        k = peer_cred(fd, &r->pid, &r->uid, &r->gid);
-        if (k < 0) {
-                log_warning_errno(k, "Failed to identify a caller, dropping it: %m");
-                request_free(r);
-                return k;
-        }
         k = user_by_uid(r->uid, &u);
         if (k < 0) {
                 log_notice("Refusing caller uid %u (pid %d): no such user", (unsigned) r->uid, (int) r->pid);
@@ -250,6 +340,28 @@ void request_conv_prompt(Request *r, uint8_t style, const char *text) {
         request_flush(r);
 }
 
+/* The request frame arrived: its processing may hold PAM helpers and wait
+ * for sessions, so a caller may have only so many at once. */
+static int request_received(Request *r) {
+        const DaemonConfig *d = &r->manager->daemon;
+        unsigned conns, pending;
+
+        if (r->uid != 0) {
+                count_uid(r->manager, r->uid, &conns, &pending);
+                if (pending >= d->max_pending_per_user) {
+                        log_refused(r->manager, r->uid, "too many pending requests (max_pending_per_user)");
+                        request_reply_error(r, PROTO_ERR_LIMIT_EXCEEDED,
+                                            "dwelld processes at most %u requests per user at once "
+                                            "(max_pending_per_user)", d->max_pending_per_user);
+                        return 0;
+                }
+        }
+        r->state = REQUEST_AUTHORIZING;
+        (void) sd_event_source_set_enabled(r->io_src, SD_EVENT_OFF);
+        acct_check(r->manager, r);
+        return 0;
+}
+
 static int on_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Request *r = userdata;
         Frame f;
@@ -285,10 +397,7 @@ static int on_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata
                                 k = -EBADMSG;   /* sent more than one request */
                                 break;
                         }
-                        r->state = REQUEST_AUTHORIZING;
-                        (void) sd_event_source_set_enabled(r->io_src, SD_EVENT_OFF);
-                        acct_check(r->manager, r);
-                        return 0;
+                        return request_received(r);
                 }
         }
         if (k < 0) {
@@ -300,7 +409,6 @@ static int on_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata
 }
 
 void request_authorized(Request *r, int error, const char *message) {
-        int k;
 
         if (error < 0) {
                 audit_denied(r, NULL, message ? message : "the PAM account check failed");
@@ -312,30 +420,31 @@ void request_authorized(Request *r, int error, const char *message) {
                 dispatch(r);
                 return;
         }
-        /* --credential USER: the caller proves it may act as USER. */
+        /* --credential USER: the caller proves it may act as USER.  The
+         * attempt waits for the caller's earlier ones and their delays
+         * (acct.c); the connection is watched meanwhile, so a client that
+         * leaves is noticed (and audited). */
         r->state = REQUEST_AUTHENTICATING;
-        r->timer_src = sd_event_source_disable_unref(r->timer_src);
-        (void) arm_timer(r, REQUEST_WAIT_TIMEOUT * 3);
+        (void) arm_timer(r, REQUEST_WAIT_TIMEOUT);
         (void) sd_event_source_set_enabled(r->io_src, SD_EVENT_ON);
-        k = auth_start(r->manager, r, r->req.credential);
-        if (k < 0)
-                request_reply_error(r, PROTO_ERR_UNAVAILABLE, "authentication could not be started");
+        if (auth_enqueue(r->manager, r) < 0)
+                auth_refuse(r, PROTO_ERR_UNAVAILABLE, "authentication could not be started");
 }
 
-void request_authenticated(Request *r, int error, const char *message) {
+/* The attempt's outcome (audited by acct.c).  Every failure gets the same
+ * answer, whatever PAM's reason: an account PAM refuses must not tell a
+ * right password from a wrong one. */
+void request_authenticated(Request *r, int error) {
         UserRecord u = {};
         int k;
 
+        r->timer_src = sd_event_source_disable_unref(r->timer_src);
+        if (error == -ETIMEDOUT) {
+                request_reply_error(r, PROTO_ERR_TIMEOUT, "authentication as %s failed: no answer in time",
+                                    r->req.credential);
+                return;
+        }
         if (error < 0) {
-                AuditFields f = AUDIT_FIELDS_INIT;
-
-                f.caller = r->user;
-                f.caller_pid = r->pid;
-                f.owner = r->req.credential;
-                f.origin = r->origin;
-                f.reason = message;
-                audit_log(AUDIT_AUTH_FAILED, LOG_NOTICE, &f, "Authentication as %s by %s (pid %d) failed",
-                          r->req.credential, r->user, (int) r->pid);
                 request_reply_error(r, PROTO_ERR_AUTH_FAILED, "authentication as %s failed", r->req.credential);
                 return;
         }
@@ -343,16 +452,6 @@ void request_authenticated(Request *r, int error, const char *message) {
         if (k < 0) {
                 request_reply_error(r, PROTO_ERR_AUTH_FAILED, "authentication as %s failed", r->req.credential);
                 return;
-        }
-        {
-                AuditFields f = AUDIT_FIELDS_INIT;
-
-                f.caller = r->user;
-                f.caller_pid = r->pid;
-                f.owner = u.name;
-                f.origin = r->origin;
-                audit_log(AUDIT_AUTH_SUCCEEDED, LOG_INFO, &f, "%s (pid %d) authenticated as %s", r->user,
-                          (int) r->pid, u.name);
         }
         free(r->as_user);
         r->as_user = TAKE_PTR(u.name);

@@ -15,7 +15,7 @@
 typedef enum RequestState {
         REQUEST_READING,        /* waiting for the request frame */
         REQUEST_AUTHORIZING,    /* PAM account check in flight */
-        REQUEST_AUTHENTICATING, /* --credential: PAM conversation relayed */
+        REQUEST_AUTHENTICATING, /* --credential: waiting for its turn (auth NULL), or PAM conversation relayed */
         REQUEST_WAITING,        /* waiting for a session to be ready or to end */
         REQUEST_REPLYING,       /* answer queued; close once written */
 } RequestState;
@@ -49,7 +49,7 @@ Request *request_free(Request *r);
 /* Called by acct.c with the account check's result, and with the result
  * of --credential authentication. */
 void request_authorized(Request *r, int error, const char *message);
-void request_authenticated(Request *r, int error, const char *message);
+void request_authenticated(Request *r, int error);
 /* Relays a PAM prompt of the authentication to the client. */
 void request_conv_prompt(Request *r, uint8_t style, const char *text);
 /* Called by session.c when the session r waits on became ready, failed or ended. */

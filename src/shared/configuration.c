@@ -1263,13 +1263,24 @@ int config_session_parse(const char *data, size_t size, const char *file,
 
 static const char * const daemon_keys[] = {
         "socket", "state_dir", "transcript_dir", "admin_groups", "heartbeat_interval",
-        "max_sessions", "max_sessions_per_user", "auth_cache", NULL,
+        "max_sessions", "max_sessions_per_user", "auth_cache", "max_connections",
+        "max_connections_per_user", "max_pending_per_user", "auth_prompt_timeout",
+        "auth_failure_delay", "auth_failure_delay_max", "auth_lockout_failures",
+        "auth_lockout_window", NULL,
 };
 
 void config_daemon_init(DaemonConfig *c) {
         *c = (DaemonConfig) {
                 .heartbeat_interval = CONFIG_DEFAULT_HEARTBEAT_INTERVAL,
                 .auth_cache = CONFIG_DEFAULT_AUTH_CACHE,
+                .max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS,
+                .max_connections_per_user = CONFIG_DEFAULT_MAX_CONNECTIONS_PER_USER,
+                .max_pending_per_user = CONFIG_DEFAULT_MAX_PENDING_PER_USER,
+                .auth_prompt_timeout = CONFIG_DEFAULT_AUTH_PROMPT_TIMEOUT,
+                .auth_failure_delay = CONFIG_DEFAULT_AUTH_FAILURE_DELAY,
+                .auth_failure_delay_max = CONFIG_DEFAULT_AUTH_FAILURE_DELAY_MAX,
+                .auth_lockout_failures = CONFIG_DEFAULT_AUTH_LOCKOUT_FAILURES,
+                .auth_lockout_window = CONFIG_DEFAULT_AUTH_LOCKOUT_WINDOW,
         };
 }
 
@@ -1312,6 +1323,24 @@ static int daemon_parse_tree(Parser *p, const Node *root, DaemonConfig *c) {
                         r = get_count(p, v, key, &c->max_sessions_per_user);
                 else if (streq(key, "auth_cache"))
                         r = get_duration(p, v, key, true, UINT64_C(3600) * USEC_PER_SEC, &c->auth_cache);
+                else if (streq(key, "max_connections"))
+                        r = get_count(p, v, key, &c->max_connections);
+                else if (streq(key, "max_connections_per_user"))
+                        r = get_count(p, v, key, &c->max_connections_per_user);
+                else if (streq(key, "max_pending_per_user"))
+                        r = get_count(p, v, key, &c->max_pending_per_user);
+                else if (streq(key, "auth_prompt_timeout"))
+                        r = get_duration(p, v, key, false, UINT64_C(600) * USEC_PER_SEC, &c->auth_prompt_timeout);
+                else if (streq(key, "auth_failure_delay"))
+                        r = get_duration(p, v, key, true, UINT64_C(3600) * USEC_PER_SEC, &c->auth_failure_delay);
+                else if (streq(key, "auth_failure_delay_max"))
+                        r = get_duration(p, v, key, true, UINT64_C(3600) * USEC_PER_SEC,
+                                         &c->auth_failure_delay_max);
+                else if (streq(key, "auth_lockout_failures"))
+                        r = get_count(p, v, key, &c->auth_lockout_failures);
+                else if (streq(key, "auth_lockout_window"))
+                        r = get_duration(p, v, key, false, UINT64_C(7) * 86400 * USEC_PER_SEC,
+                                         &c->auth_lockout_window);
                 else
                         r = fail_unknown_key(p, k, path, daemon_keys);
                 if (r < 0)

@@ -62,6 +62,14 @@
 #define CONFIG_DEFAULT_OUTPUT_BUFFER_SIZE (UINT64_C(4) << 20)
 #define CONFIG_DEFAULT_HEARTBEAT_INTERVAL (UINT64_C(10) * USEC_PER_SEC)
 #define CONFIG_DEFAULT_AUTH_CACHE (UINT64_C(10) * USEC_PER_SEC)
+#define CONFIG_DEFAULT_MAX_CONNECTIONS 1024
+#define CONFIG_DEFAULT_MAX_CONNECTIONS_PER_USER 64
+#define CONFIG_DEFAULT_MAX_PENDING_PER_USER 16
+#define CONFIG_DEFAULT_AUTH_PROMPT_TIMEOUT (UINT64_C(30) * USEC_PER_SEC)
+#define CONFIG_DEFAULT_AUTH_FAILURE_DELAY (UINT64_C(1) * USEC_PER_SEC)
+#define CONFIG_DEFAULT_AUTH_FAILURE_DELAY_MAX (UINT64_C(30) * USEC_PER_SEC)
+#define CONFIG_DEFAULT_AUTH_LOCKOUT_FAILURES 10
+#define CONFIG_DEFAULT_AUTH_LOCKOUT_WINDOW (UINT64_C(15) * 60 * USEC_PER_SEC)
 
 /* Bounds enforced by the parser. */
 #define CONFIG_TIMEOUT_MAX (UINT64_C(365) * 86400 * USEC_PER_SEC)
@@ -138,6 +146,23 @@ typedef struct DaemonConfig {
         uint32_t max_sessions;                  /* 0: unlimited */
         uint32_t max_sessions_per_user;         /* 0: unlimited */
         uint64_t auth_cache;                    /* usec, default 10s; 0 = no caching */
+
+        /* Admission control (dwelld(8), "Limits"): connections dwelld holds
+         * for non-root callers, together and per uid, and requests of one
+         * uid being processed.  root is not counted. */
+        uint32_t max_connections;               /* default 1024 */
+        uint32_t max_connections_per_user;      /* default 64 */
+        uint32_t max_pending_per_user;          /* default 16 */
+
+        /* --credential: time to answer PAM's prompts; the delay before a
+         * caller's next attempt after a failure (doubling with each further
+         * consecutive failure, up to the maximum); the lock-out after so many
+         * failures of one caller for one target within the window. */
+        uint64_t auth_prompt_timeout;           /* usec, default 30s */
+        uint64_t auth_failure_delay;            /* usec, default 1s; 0 = none */
+        uint64_t auth_failure_delay_max;        /* usec, default 30s */
+        uint32_t auth_lockout_failures;         /* default 10 */
+        uint64_t auth_lockout_window;           /* usec, default 15min */
 } DaemonConfig;
 
 typedef struct UserOptions {

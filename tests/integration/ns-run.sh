@@ -31,12 +31,15 @@
 # copied file), or with DWELL_TEST_PAM=minimal a bare pam_unix stack; both
 # get two test hooks: pam_env (sets DWELL_TEST_PAM_ENV=from-pam-env) and
 # pam_exec appending "open USER" / "close USER" to
-# $DWELL_SANDBOX/log/pam-session.log.
+# $DWELL_SANDBOX/log/pam-session.log; and, first in the auth stack, pam_exec
+# appending "auth user=USER ruser=RUSER rhost=RHOST" to pam-auth.log (one
+# line per pam_authenticate, whatever its outcome).
 #
 # Environment given to the test (all exported):
 #   DWELL_SANDBOX        scratch directory (root-owned, world-readable)
 #   DWELL_LOG_DIR        $DWELL_SANDBOX/log: dwelld.log, syslog.log, pam-session.log,
-#                        pam-items.log (PAM_USER, RUSER, TTY, RHOST at each open/close)
+#                        pam-items.log (PAM_USER, RUSER, TTY, RHOST at each open/close),
+#                        pam-auth.log (one line per pam_authenticate)
 #   DWELLD_PID           pid of dwelld (unset with --no-daemon)
 #   DWELL_SOCK           /run/dwell/dwelld.sock
 #   DWELL_BIN_DIR        directory holding a copy of the `dwell` client
@@ -280,9 +283,17 @@ echo "\${PAM_TYPE%_session} user=\$PAM_USER ruser=\$PAM_RUSER tty=\$PAM_TTY rhos
 exit 0
 EOF
 chmod 0755 "$S/record-session.sh"
+cat > "$S/record-auth.sh" <<EOF
+#!/bin/sh
+# pam_exec hook, first in the auth stack: one line per pam_authenticate.
+echo "auth user=\$PAM_USER ruser=\$PAM_RUSER rhost=\$PAM_RHOST" >> "$S/log/pam-auth.log"
+exit 0
+EOF
+chmod 0755 "$S/record-auth.sh"
 : > "$S/log/pam-session.log"
 : > "$S/log/pam-items.log"
-chmod 0644 "$S/log/pam-session.log" "$S/log/pam-items.log"
+: > "$S/log/pam-auth.log"
+chmod 0644 "$S/log/pam-session.log" "$S/log/pam-items.log" "$S/log/pam-auth.log"
 
 printf 'DWELL_TEST_PAM_ENV\tDEFAULT=from-pam-env\n' > "$S/pam_env.conf"
 : > "$S/environment"
@@ -291,11 +302,14 @@ chmod 0644 "$S/pam_env.conf" "$S/environment"
 # The `dwell` service: the project's own pam/dwell.in, rendered (its
 # @include common-* use the copies above, without pam_systemd), plus the test
 # hooks; DWELL_TEST_PAM=minimal uses a bare pam_unix stack instead.
+auth_hook="# dwell test sandbox hook: counts pam_authenticate calls
+auth     optional pam_exec.so quiet $S/record-auth.sh"
 test_hooks="# dwell test sandbox hooks
 session  optional pam_exec.so quiet $S/record-session.sh
 session  required pam_env.so conffile=$S/pam_env.conf envfile=$S/environment"
 if [ "${DWELL_TEST_PAM:-project}" = project ] && [ -f "$top_srcdir/pam/dwell.in" ]; then
         {
+                echo "$auth_hook"
                 sed -e 's|@sbindir@|/usr/sbin|g; s|@bindir@|/usr/bin|g' \
                     -e "s|@pkglibexecdir@|$S/libexec|g; s|@sysconfdir@|/etc|g" \
                     -e 's|@rundir@|/run/dwell|g; s|@logdir@|/var/log/dwell|g' \
@@ -305,6 +319,7 @@ if [ "${DWELL_TEST_PAM:-project}" = project ] && [ -f "$top_srcdir/pam/dwell.in"
 else
         cat > "$S/etc/pam.d/dwell" <<EOF
 # dwell test sandbox PAM stack (no pam_systemd, pam_loginuid)
+$auth_hook
 auth     required pam_unix.so
 account  required pam_unix.so
 password required pam_deny.so

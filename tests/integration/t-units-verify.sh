@@ -101,7 +101,18 @@ for kv in Type=notify KillMode=process "ExecStart=$dwelld_bin" 'ExecReload=/bin/
 done
 # Nothing that would leak into sessions (see the unit's comment).
 leaky='^(NoNewPrivileges|ProtectSystem|ProtectHome|PrivateTmp|PrivateDevices|PrivateUsers|PrivateNetwork|CapabilityBoundingSet|AmbientCapabilities|SystemCallFilter|RestrictAddressFamilies|RestrictNamespaces|RestrictSUIDSGID|MemoryDenyWriteExecute|LockPersonality|ProtectKernel[A-Za-z]*|ProtectControlGroups|ProtectClock|ProtectHostname|ProtectProc|ProcSubset|ReadOnlyPaths|InaccessiblePaths|DynamicUser|User|Group|UMask|LimitNOFILE|LimitNPROC|TasksMax|MemoryMax|PAMName)='
-expect_no_match "$(grep -v '^#' "$unit")" "$leaky" "dwelld.service sets nothing that sessions would inherit"
+# Except the two limits dwelld's caps need, at values that restrict no
+# session: systemd's own default fd limit, and no task ceiling shared by
+# all sessions (see the unit's comments and dwelld(8), "Limits").
+for kv in LimitNOFILE=1024:524288 TasksMax=infinity; do
+        if grep -qxF -- "$kv" "$unit"; then
+                pass "dwelld.service has $kv"
+        else
+                fail "dwelld.service has $kv" "$(grep -v '^#' "$unit")"
+        fi
+done
+expect_no_match "$(grep -v '^#' "$unit" | grep -vxF -e LimitNOFILE=1024:524288 -e TasksMax=infinity)" "$leaky" \
+        "dwelld.service sets nothing that sessions would inherit"
 
 for kv in ListenStream=/run/dwell/dwelld.sock SocketMode=0666; do
         if grep -qxF -- "$kv" "$T/units/dwelld.socket"; then

@@ -438,6 +438,10 @@ static void test_daemon(void) {
                 { "heartbeat_interval: 2h\n", "d.yaml:1:21: heartbeat_interval: \"2h\" is too long (at most 1h)" },
                 { "auth_cache: soon\n", "d.yaml:1:13: auth_cache: invalid duration \"soon\"..." },
                 { "max_sessions: many\n", "d.yaml:1:15: max_sessions: expected an integer, got \"many\"" },
+                { "max_connections_per_user: 0\n",
+                  "d.yaml:1:27: max_connections_per_user: must be at least 1 (omit the key for no limit)" },
+                { "auth_prompt_timeout: 0\n", "d.yaml:1:22: auth_prompt_timeout: must be greater than 0" },
+                { "auth_prompt_timeout: 1h\n", "d.yaml:1:22: auth_prompt_timeout: \"1h\" is too long (at most 10m)" },
                 { "shell: /bin/sh\n", "d.yaml:1:1: shell: unknown key" },
                 { "socket: /a\nsocket: /b\n", "d.yaml:2:1: socket: duplicate key (already given at line 1)" },
                 { "", "d.yaml:1:1: empty file: expected a mapping of settings" },
@@ -451,7 +455,15 @@ static void test_daemon(void) {
                 "heartbeat_interval: 5s\n"
                 "max_sessions: 500\n"
                 "max_sessions_per_user: 20\n"
-                "auth_cache: 0\n";
+                "auth_cache: 0\n"
+                "max_connections: 300\n"
+                "max_connections_per_user: 30\n"
+                "max_pending_per_user: 3\n"
+                "auth_prompt_timeout: 20s\n"
+                "auth_failure_delay: 0\n"
+                "auth_failure_delay_max: 1m\n"
+                "auth_lockout_failures: 4\n"
+                "auth_lockout_window: 1h\n";
         _cleanup_free_ char *error = NULL;
         DaemonConfig d;
         int r;
@@ -463,6 +475,11 @@ static void test_daemon(void) {
                 is_int(d.heartbeat_interval, 10 * SEC, "dwelld.yaml: default heartbeat_interval 10s");
                 is_int(d.auth_cache, 10 * SEC, "dwelld.yaml: default auth_cache 10s");
                 ok(d.max_sessions == 0 && d.max_sessions_per_user == 0, "dwelld.yaml: no default caps");
+                ok(d.max_connections == 1024 && d.max_connections_per_user == 64 && d.max_pending_per_user == 16,
+                   "dwelld.yaml: default connection caps 1024, 64 per user, 16 pending per user");
+                ok(d.auth_prompt_timeout == 30 * SEC && d.auth_failure_delay == 1 * SEC &&
+                   d.auth_failure_delay_max == 30 * SEC && d.auth_lockout_failures == 10 &&
+                   d.auth_lockout_window == 900 * SEC, "dwelld.yaml: default --credential settings");
                 config_daemon_done(&d);
         }
 
@@ -478,6 +495,11 @@ static void test_daemon(void) {
                 is_int(d.max_sessions, 500, "dwelld.yaml: max_sessions");
                 is_int(d.max_sessions_per_user, 20, "dwelld.yaml: max_sessions_per_user");
                 is_int(d.auth_cache, 0, "dwelld.yaml: auth_cache 0 disables caching");
+                ok(d.max_connections == 300 && d.max_connections_per_user == 30 && d.max_pending_per_user == 3,
+                   "dwelld.yaml: connection caps");
+                ok(d.auth_prompt_timeout == 20 * SEC && d.auth_failure_delay == 0 &&
+                   d.auth_failure_delay_max == 60 * SEC && d.auth_lockout_failures == 4 &&
+                   d.auth_lockout_window == 3600 * SEC, "dwelld.yaml: --credential settings");
                 config_daemon_done(&d);
         }
 
