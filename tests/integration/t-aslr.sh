@@ -14,6 +14,7 @@
 #     (its /proc files belong to root; alice cannot read its maps), and
 #     holds none of the descriptors its monitor had (no memfd, no file of
 #     the session's state or transcript directory);
+#   - dwell-host is built with stack canaries and full RELRO, as a PIE;
 #   - the worker mode refuses to run for a user, and for root without the
 #     descriptors a monitor passes.
 
@@ -148,6 +149,18 @@ capture alice dwell invoke one -- 'echo hello from one'
 expect_eq "$OUT" "hello from one" "session one runs commands"
 capture alice dwell invoke two -- 'echo hello from two'
 expect_eq "$OUT" "hello from two" "session two runs commands"
+
+# ---------------------------------------------------------- the program is built to use them
+# A canary of its own is worth something only if the program checks one;
+# configure adds -fstack-protector-strong and full RELRO (-z relro -z now).
+exe=$(readlink -f "/proc/$w1/exe")
+if command -v readelf >/dev/null; then
+        expect_match "$(readelf --dyn-syms -W "$exe")" '__stack_chk_fail' "dwell-host is built with stack canaries"
+        expect_match "$(readelf -d "$exe")" 'BIND_NOW|FLAGS_1.*NOW' "dwell-host is linked with full RELRO (bind now)"
+        expect_match "$(readelf -h "$exe")" 'Type:[[:space:]]+DYN' "dwell-host is position-independent (its text base is randomised)"
+else
+        echo "# readelf not installed: the build flags of dwell-host are not checked"
+fi
 
 # ---------------------------------------------------------- the worker mode, started by hand
 host=$DWELL_LIBEXECDIR/dwell-host
