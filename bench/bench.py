@@ -818,6 +818,8 @@ def cmd_report(argv):
     goals = []
 
     def goal(metric, measured, target, met, note=""):
+        if measured is None and "only" in p:
+            met = None  # a group left out with --only: n/a, not "not met"
         goals.append({"metric": metric, "measured": measured, "goal": target, "met": met, "note": note})
 
     def table(gname, ref, title, invert=False, rate_bytes=None):
