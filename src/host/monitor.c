@@ -730,7 +730,7 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         /* No PAM_RHOST: modules such as pam_access decide on it, and the
          * session's origin is only what its client reported. */
 
-        /* Classic login order: groups, credentials, session, then fork. */
+        /* Classic login order: groups, credentials, session, then the worker. */
         if (initgroups(p->user, p->gid) < 0) {
                 host_report_failure(control, -errno, "initgroups(%s) failed: %s", p->user, strerror(errno));
                 pam_end(pamh, PAM_SYSTEM_ERR);
@@ -742,7 +742,7 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         pr = pam_open_session(pamh, 0);
         if (pr != PAM_SUCCESS) {
                 host_report_failure(control, -EPERM, "PAM refused to open a session for %s: %s",
-                               p->user, pam_strerror(pamh, pr));
+                                    p->user, pam_strerror(pamh, pr));
                 pam_setcred(pamh, PAM_DELETE_CRED | PAM_SILENT);
                 pam_end(pamh, pr);
                 return EXIT_PAM;
@@ -766,7 +766,7 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
 
         if (p->transcript && transcript_open(&transcript, p) < 0) {
                 host_report_failure(control, -EIO, "Session %s: cannot write its transcript in %s", p->name,
-                               p->transcript_dir);
+                                    p->transcript_dir);
                 remove_session_files(p, false);
                 status = EXIT_PAM;
                 goto close_session;

@@ -23,7 +23,6 @@
 
 #include "log.h"
 #include "privdrop.h"
-#include "strv.h"
 #include "worker-exec.h"
 #include "worker.h"
 
@@ -252,12 +251,11 @@ int worker_exec_main(void) {
         r = params_read(&p, &spawn, &c);
         (void) close(WORKER_PARAMS_FD);
         if (r < 0) {
-                log_error_errno(r, "Failed to read the session from the monitor: %m");
                 host_report_failure(&c, r, "The session's worker could not read its parameters: %s", strerror(-r));
                 host_params_done(&p);
                 proto_kv_done(&spawn);
                 conn_done(&c);
-                return 2;
+                return EXIT_WORKER;
         }
         p.listen_fd = WORKER_LISTEN_FD;
         p.monitor_fd = WORKER_MONITOR_FD;
