@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: ISC
 #
 # scripts/bench.sh [--quick] [--worktree] [--no-install-check] [--no-remote] [--outdir DIR]
+#                  [--only GROUPS]
 #
 # The dwell benchmark (issue 6), as root on Debian 12:
 #   1. installs what is missing from Debian's packages (tmux, screen, dtach,
@@ -20,12 +21,15 @@
 #      DIR: bench/) and prints each goal with its measured ratio, met or not.
 #
 # --quick: smaller sizes and counts (under 2 minutes); the full run takes
-# about 10 minutes on 2 cores. Exit status: 0 if every case ran (goals not
+# about 10 minutes on 2 cores. --only create,scaling (a comma-separated
+# list of create, invoke, replay, tput, pty, bash, scaling) runs only those
+# groups of local cases (the report leaves the others empty; with --only,
+# bench/remote.sh is not run). Exit status: 0 if every case ran (goals not
 # met do not fail it), 1 if something failed. See bench/README.md.
 set -eu
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-quick=0 install=1 remote=1 outdir=$top/bench source=head
+quick=0 install=1 remote=1 outdir=$top/bench source=head only=
 while [ $# -gt 0 ]; do
         case "$1" in
         --quick) quick=1;;
@@ -33,7 +37,8 @@ while [ $# -gt 0 ]; do
         --no-remote) remote=0;;
         --worktree) source=worktree;;
         --outdir) outdir=${2:?--outdir needs a directory}; shift;;
-        -h|--help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+        --only) only=${2:?--only needs a list of groups}; shift;;
+        -h|--help) sed -n '3,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
         *) echo "bench.sh: unknown argument $1" >&2; exit 2;;
         esac
         shift
@@ -96,9 +101,11 @@ fi
 echo "=== local cases in the sandbox ($([ "$quick" = 1 ] && echo quick || echo full)) ===" >&2
 qarg=()
 [ "$quick" = 1 ] && qarg=(--quick)
+oarg=()
+[ -n "$only" ] && oarg=(--only "$only") remote=0
 rc=0
 top_srcdir=$build top_builddir=$build timeout -k 10 1200 \
-        "$top/tests/integration/ns-run.sh" "$top/bench/inside.sh" "${qarg[@]}" --out "$run/raw.json" \
+        "$top/tests/integration/ns-run.sh" "$top/bench/inside.sh" "${qarg[@]}" "${oarg[@]}" --out "$run/raw.json" \
         </dev/null || rc=$?
 if [ "$rc" -ne 0 ] || [ ! -s "$run/raw.json" ]; then
         echo "bench.sh: the sandboxed run failed (exit $rc)" >&2

@@ -2,23 +2,28 @@
 /*
  * dwell-host: one per session, started by dwelld as root with a framed
  * control connection on fd 3.  It reads the SPAWN message, opens the PAM
- * session in the root monitor (monitor.c) and forks the unprivileged worker
+ * session in the root monitor (monitor.c) and starts the unprivileged worker
  * (worker.c) that owns the shell and the output buffer.
  *
  * If the first message is SPAWNER instead, this dwell-host becomes the
  * session spawner (spawner.c): it stays loaded and clones itself for each
  * new session, and each clone carries on here as a session host.
+ *
+ * `dwell-host --worker` is that worker in an image of its own, executed by
+ * the monitor with the session in fixed descriptors (worker-exec.h).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "monitor.h"
 #include "spawner.h"
+#include "worker-exec.h"
 
 #define CONTROL_FD SPAWNER_CONTROL_FD
 
@@ -55,6 +60,14 @@ int main(int argc, char *argv[]) {
         int r;
 
         log_setup("dwell-host");
+        if (argc == 2 && streq(argv[1], WORKER_ARG)) {
+                if (geteuid() != 0) {
+                        fprintf(stderr, "dwell-host %s is started by a session's monitor (as root).\n", WORKER_ARG);
+                        return 2;
+                }
+                signal(SIGPIPE, SIG_IGN);
+                return worker_exec_main();
+        }
         if (argc != 1) {
                 fprintf(stderr, "dwell-host takes no arguments; it is started by dwelld.\n");
                 return 2;

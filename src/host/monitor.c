@@ -30,14 +30,9 @@
 #include "monitor.h"
 #include "pam-conv.h"
 #include "parse-util.h"
-#include "privdrop.h"
 #include "strv.h"
 #include "transcript.h"
-#include "worker.h"
-
-/* Exit statuses of the monitor, seen by dwelld. */
-#define EXIT_PAM 200
-#define EXIT_WORKER 201
+#include "worker-exec.h"
 
 static int kv_str(const struct proto_kv *kv, const char *key, char **ret) {
         const char *v = proto_kv_get(kv, key);
@@ -392,8 +387,7 @@ static int build_env(HostParams *p, pam_handle_t *pamh) {
         return 0;
 }
 
-static void report_failure(Conn *c, int error, const char *fmt, ...) _printf_(3, 4);
-static void report_failure(Conn *c, int error, const char *fmt, ...) {
+void host_report_failure(Conn *c, int error, const char *fmt, ...) {
         char msg[512];
         va_list ap;
 
@@ -517,46 +511,6 @@ static void remove_session_files(const HostParams *p, bool keep_info) {
                 (void) unlink(info);
         if (removed)
                 (void) unlink(removed);
-}
-
-/* In the forked worker: become the session identity, then run the worker. */
-static int become_worker(HostParams *p, Conn *control) {
-        const PrivSpec spec = {
-                .uid = p->uid,
-                .gid = p->gid,
-                .caps_set = p->caps_set && *p->run_as,  /* only RunAs configurations have a keep-list */
-                .caps = p->caps,
-                .no_new_privileges = p->no_new_privileges,
-        };
-        int resource = 0, r;
-
-        r = limits_prepare(p->limits, &resource);
-        if (r < 0) {
-                report_failure(control, r, "Session %s: cannot set the resource limit %s of configuration %s: %s",
-                               p->name, host_limit_name(resource), p->configuration, strerror(-r));
-                return EXIT_WORKER;
-        }
-        r = privdrop(&spec);
-        if (r < 0) {
-                report_failure(control, r, "Failed to drop privileges to %s", p->user);
-                return EXIT_WORKER;
-        }
-        /* As the identity: the directory must be reachable by it.  The
-         * shell and every command start there. */
-        if (chdir(p->working_directory) < 0) {
-                r = -errno;
-                if (!p->working_directory_lenient) {
-                        report_failure(control, r, "Session %s: cannot use the working directory %s of "
-                                       "configuration %s as %s: %s", p->name, p->working_directory,
-                                       p->configuration, p->user, strerror(-r));
-                        return EXIT_WORKER;
-                }
-                log_warning("Session %s: no home directory %s (%s), starting in /",
-                            p->name, p->working_directory, strerror(-r));
-                if (chdir("/") < 0)
-                        return EXIT_WORKER;
-        }
-        return worker_main(p, control);
 }
 
 static uint64_t kv_num(const struct proto_kv *kv, const char *key, uint64_t def) {
@@ -806,7 +760,7 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
 
         pr = pam_start("dwell", p->user, &conv, &pamh);
         if (pr != PAM_SUCCESS) {
-                report_failure(control, -EIO, "PAM could not be started for %s", p->user);
+                host_report_failure(control, -EIO, "PAM could not be started for %s", p->user);
                 return EXIT_PAM;
         }
         (void) pam_set_item(pamh, PAM_RUSER, p->owner);       /* who asked for it */
@@ -814,9 +768,9 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         /* No PAM_RHOST: modules such as pam_access decide on it, and the
          * session's origin is only what its client reported. */
 
-        /* Classic login order: groups, credentials, session, then fork. */
+        /* Classic login order: groups, credentials, session, then the worker. */
         if (initgroups(p->user, p->gid) < 0) {
-                report_failure(control, -errno, "initgroups(%s) failed: %s", p->user, strerror(errno));
+                host_report_failure(control, -errno, "initgroups(%s) failed: %s", p->user, strerror(errno));
                 pam_end(pamh, PAM_SYSTEM_ERR);
                 return EXIT_PAM;
         }
@@ -825,8 +779,8 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
                 log_warning("pam_setcred(%s) failed, ignoring: %s", p->user, pam_strerror(pamh, pr));
         pr = pam_open_session(pamh, 0);
         if (pr != PAM_SUCCESS) {
-                report_failure(control, -EPERM, "PAM refused to open a session for %s: %s",
-                               p->user, pam_strerror(pamh, pr));
+                host_report_failure(control, -EPERM, "PAM refused to open a session for %s: %s",
+                                    p->user, pam_strerror(pamh, pr));
                 pam_setcred(pamh, PAM_DELETE_CRED | PAM_SILENT);
                 pam_end(pamh, pr);
                 return EXIT_PAM;
@@ -834,7 +788,7 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         ps = (PamSession) { .pamh = pamh, .user = p->user, .open = true };
         r = build_env(p, pamh);
         if (r < 0) {
-                report_failure(control, r, "Out of memory building the environment");
+                host_report_failure(control, r, "Out of memory building the environment");
                 status = EXIT_PAM;
                 goto close_session;
         }
@@ -842,21 +796,21 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         if (r >= 0)
                 r = write_info(p, spawn, NULL, false);
         if (r < 0) {
-                report_failure(control, r, "Failed to create the session's files in %s/sessions", p->state_dir);
+                host_report_failure(control, r, "Failed to create the session's files in %s/sessions", p->state_dir);
                 remove_session_files(p, false);
                 status = EXIT_PAM;
                 goto close_session;
         }
 
         if (p->transcript && transcript_open(&transcript, p) < 0) {
-                report_failure(control, -EIO, "Session %s: cannot write its transcript in %s", p->name,
-                               p->transcript_dir);
+                host_report_failure(control, -EIO, "Session %s: cannot write its transcript in %s", p->name,
+                                    p->transcript_dir);
                 remove_session_files(p, false);
                 status = EXIT_PAM;
                 goto close_session;
         }
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mon) < 0) {
-                report_failure(control, -errno, "socketpair failed: %s", strerror(errno));
+                host_report_failure(control, -errno, "socketpair failed: %s", strerror(errno));
                 status = EXIT_WORKER;
                 goto close_session;
         }
@@ -867,23 +821,16 @@ int monitor_run(HostParams *p, const struct proto_kv *spawn, Conn *control) {
         sigprocmask(SIG_BLOCK, &ss, NULL);
         sigfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
         if (sigfd < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
-                report_failure(control, -errno, "Failed to watch the session's processes: %s", strerror(errno));
+                host_report_failure(control, -errno, "Failed to watch the session's processes: %s", strerror(errno));
                 status = EXIT_WORKER;
                 goto close_session;
         }
 
-        pid = fork();
-        if (pid < 0) {
-                report_failure(control, -errno, "fork failed: %s", strerror(errno));
+        /* The worker, in a fresh image of its own (worker-exec.h). */
+        r = worker_spawn(p, spawn, control, mon[1], &pid);
+        if (r < 0) {
                 status = EXIT_WORKER;
                 goto close_session;
-        }
-        if (pid == 0) {
-                /* The worker: no PAM handle use from here (PAM_DATA_SILENT rule). */
-                safe_close(mon[0]);
-                safe_close(sigfd);
-                p->monitor_fd = mon[1];
-                _exit(become_worker(p, control));
         }
 
         /* The monitor keeps nothing of the control connection. */

@@ -3,8 +3,9 @@
  * The session host's root monitor: holds the PAM session of the session
  * identity (the RunAs user, else the owner; PAM_RUSER is the owner) for the
  * life of the session (pam_setcred, pam_open_session ... pam_close_session),
- * forks the worker, which drops to the identity (privdrop.c), and waits for
- * it.  Synchronous: one session, one PAM handle, one child.
+ * forks the worker, which executes a fresh dwell-host in worker mode
+ * (worker-exec.h) and drops to the identity (privdrop.c), and waits for it.
+ * Synchronous: one session, one PAM handle, one child.
  */
 #pragma once
 
@@ -14,6 +15,7 @@
 #include <sys/types.h>
 
 #include "conn.h"
+#include "macro.h"
 #include "proto.h"
 
 typedef struct HostLimit {
@@ -72,6 +74,14 @@ int host_params_from_kv(const struct proto_kv *kv, HostParams *ret);
 void host_params_done(HostParams *p);
 /* "nofile" for RLIMIT_NOFILE, as in the SPAWN keys "limit.NAME". */
 const char *host_limit_name(int resource);
+
+/* Exit statuses of the monitor (and of a worker that could not start),
+ * seen by dwelld. */
+#define EXIT_PAM 200
+#define EXIT_WORKER 201
+
+/* Logs the message and sends it to dwelld as FAILED on c (best effort). */
+void host_report_failure(Conn *c, int error, const char *fmt, ...) _printf_(3, 4);
 
 /* Runs the session: returns the exit status for the monitor process.
  * spawn is dwelld's SPAWN message, kept in the session's info file so that

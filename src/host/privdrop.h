@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Becoming the session identity for good, in the worker (forked by the root
- * monitor, which has already set the supplementary groups with initgroups).
+ * monitor, which has already set the supplementary groups with initgroups,
+ * and executed in worker mode: worker-exec.h).
  *
  *   identity not root, no keep-list: setresgid, setresuid; every capability
  *     set empty (permitted, effective, inheritable, ambient); the bounding

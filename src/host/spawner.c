@@ -9,9 +9,13 @@
  * The clone is made with CLONE_PARENT, so the new session host is dwelld's
  * child, as one dwelld forks and execs itself: dwelld watches and reaps it
  * with the exit status, and the spawner never has children of its own.
- * Sessions share the spawner's pages copy-on-write instead of each loading
+ * Monitors share the spawner's pages copy-on-write instead of each loading
  * and relocating the same libraries, which is what makes a session host
- * cheap in time and in memory.  Before each clone the spawner checks that
+ * cheap in time and in memory.  They also share its address-space layout
+ * and stack canary, which is why the worker, the process that parses what
+ * clients send, is not a fork of its monitor but a new execution of this
+ * program (worker-exec.h) — of /proc/self/exe, the file checked here.
+ * Before each clone the spawner checks that
  * its program and libraries are still the files on disk; if an upgrade
  * replaced one, it refuses (ESTALE) and exits, and dwelld starts a new
  * spawner for that session.
