@@ -116,6 +116,7 @@ void worker_set_reading(Worker *w, bool on);
 /* Queues a command (and starts it if nothing runs); its id, 0 if out of memory. */
 uint32_t worker_queue_command(Worker *w, const char *text, const char *caller);
 void worker_command_free(Command *c);
+void worker_done(Worker *w);
 void worker_finish_command(Worker *w);
 void worker_terminate(Worker *w, uint8_t reason, const char *by);
 /* The runner's callbacks (userdata: the Worker). */

@@ -680,6 +680,28 @@ static int worker_setup(Worker *w) {
         return 0;
 }
 
+/* Frees what the worker holds: clients, commands, the runner (its pipes
+ * and child source), the output buffer, the monitor channel, the loop and
+ * with it every event source left.  The control connection is the caller's. */
+void worker_done(Worker *w) {
+        while (w->clients)
+                client_free(w->clients);
+        while (w->queue) {
+                Command *c = w->queue;
+
+                w->queue = c->next;
+                worker_command_free(c);
+        }
+        w->queue_tail = NULL;
+        w->running = (worker_command_free(w->running), NULL);
+        w->out_src = evloop_source_free(w->out_src);
+        w->err_src = evloop_source_free(w->err_src);
+        w->runner = runner_free(w->runner);
+        w->event = evloop_free(w->event);
+        outbuf_done(&w->out);
+        conn_done(&w->mon);
+}
+
 int worker_main(HostParams *p, Conn *control) {
         Worker w = {
                 .p = p,
@@ -700,6 +722,7 @@ int worker_main(HostParams *p, Conn *control) {
         if (r < 0) {
                 (void) proto_put_failed(&control->out, r, "the session's shell could not be started");
                 (void) conn_flush_all(control, 5000);
+                worker_done(&w);
                 return 1;
         }
         (void) proto_put_ready(&control->out, (uint32_t) getpid(), (uint32_t) w.runner->pid);
@@ -713,5 +736,6 @@ int worker_main(HostParams *p, Conn *control) {
                 (void) conn_flush_all(control, 1000);
         if (w.mon_src)
                 (void) conn_flush_all(&w.mon, 5000);
+        worker_done(&w);
         return r < 0 ? 1 : w.exit_code;
 }

@@ -502,24 +502,9 @@ static void state_init(State *st) {
 }
 
 static void state_done(State *st) {
-        Worker *w = &st->w;
-
         for (size_t k = 0; k < st->n_peers; k++)
                 conn_done(&st->peers[k].conn);
-        while (w->clients)
-                client_free(w->clients);
-        while (w->queue) {
-                Command *c = w->queue;
-                w->queue = c->next;
-                worker_command_free(c);
-        }
-        worker_command_free(w->running);
-        w->out_src = evloop_source_free(w->out_src);
-        w->err_src = evloop_source_free(w->err_src);
-        runner_free(w->runner);
-        w->event = evloop_free(w->event);
-        outbuf_done(&w->out);
-        conn_done(&w->mon);
+        worker_done(&st->w);
         conn_done(&st->ctl);
 }
 
