@@ -321,17 +321,21 @@ static int exec_run(Runner *r, const char *text, RunnerResult *res) {
                 if (asprintf(&res->message, "dwell: command refused: %s is not allowed in configuration %s\n",
                              words[0], r->p->configuration) < 0)
                         res->message = NULL;
-                res->program = TAKE_PTR(words[0]);
+                res->program = strdup(words[0]);       /* not TAKE_PTR: strv_free() stops at a NULL */
                 strv_free(words);
                 return 1;
         }
         /* argv[0] is the allowed path: a multi-call binary reached through
          * another name must not turn into another program. */
-        free(words[0]);
-        words[0] = strdup(path);
-        if (!words[0]) {
-                strv_free(words);
-                return -ENOMEM;
+        {
+                char *p = strdup(path);
+
+                if (!p) {
+                        strv_free(words);
+                        return -ENOMEM;
+                }
+                free(words[0]);
+                words[0] = p;
         }
 
         pid = fork();
