@@ -32,17 +32,7 @@
 #include "audit.h"
 #include "escape.h"
 #include "macro.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                \
-        do {                                                                    \
-                if (!(x)) {                                                     \
-                        fprintf(stderr, "%s:%d: check failed: %s\n",            \
-                                __FILE__, __LINE__, #x);                        \
-                        abort();                                                \
-                }                                                               \
-        } while (0)
+#include "fuzz.h"
 
 #define N_STRINGS 10
 #define N_PIECES (N_STRINGS + 2)

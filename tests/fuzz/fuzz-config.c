@@ -17,17 +17,7 @@
 
 #include "configuration.h"
 #include "macro.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                \
-        do {                                                                    \
-                if (!(x)) {                                                     \
-                        fprintf(stderr, "%s:%d: check failed: %s\n",            \
-                                __FILE__, __LINE__, #x);                        \
-                        abort();                                                \
-                }                                                               \
-        } while (0)
+#include "fuzz.h"
 
 static void check_error(int r, const char *error) {
         unsigned line, column;

@@ -18,8 +18,7 @@
 #include <unistd.h>
 
 #include "macro.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static int read_file(const char *path, uint8_t **ret, size_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;

@@ -25,17 +25,7 @@
 #include "conn.h"
 #include "macro.h"
 #include "proto.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                \
-        do {                                                                    \
-                if (!(x)) {                                                     \
-                        fprintf(stderr, "%s:%d: check failed: %s\n",            \
-                                __FILE__, __LINE__, #x);                        \
-                        abort();                                                \
-                }                                                               \
-        } while (0)
+#include "fuzz.h"
 
 static bool str_eq(const char *a, const char *b) {
         return streq(strempty(a), strempty(b));

@@ -47,21 +47,11 @@
 #include "privdrop.h"
 #include "proto.h"
 #include "worker-internal.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 /* FUZZ_WORKER_TRACE=1: what each step did, on stderr (for writing seeds). */
 static bool trace;
 #define TRACE(...) do { if (trace) fprintf(stderr, __VA_ARGS__); } while (0)
-
-#define CHECK(x)                                                                \
-        do {                                                                    \
-                if (!(x)) {                                                     \
-                        fprintf(stderr, "%s:%d: check failed: %s\n",            \
-                                __FILE__, __LINE__, #x);                        \
-                        abort();                                                \
-                }                                                               \
-        } while (0)
 
 /* command.c links these for runner_child_setup(), which only a real
  * runner's child calls: never here. */
