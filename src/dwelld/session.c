@@ -71,7 +71,7 @@ bool session_visible(const Session *s, const Caller *who) {
 }
 
 bool session_listed(const Session *s) {
-        return !s->removed && s->info.state != SESSION_CLOSED;
+        return !s->removed && !s->start_failed && s->info.state != SESSION_CLOSED;
 }
 
 /* name: a name or an Id; an Id compares as a number. */
@@ -663,6 +663,10 @@ static int on_host_frame(Session *s, Frame *f) {
                             s->info.owner, msg);
                 free(s->broken_reason);
                 s->broken_reason = TAKE_PTR(msg);
+                /* Its monitor exits next; until then nobody sees it (the
+                 * creator is told now, and may at once create it again). */
+                if (s->phase == PHASE_STARTING && !s->adopted)
+                        s->start_failed = true;
                 notify_waiters(s, e < 0 ? e : -EIO, s->broken_reason);
                 return 0;
         case PROTO_MSG_STATUS:

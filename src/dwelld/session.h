@@ -38,6 +38,7 @@ struct Session {
         char *broken_reason;
         bool remove_when_ready;
         bool removed;                   /* remove requested: no longer listed or found, its files go */
+        bool start_failed;              /* the host reported FAILED: going, not listed */
         char *removed_by;
         pid_t monitor_pid;
         pid_t worker_pid;
