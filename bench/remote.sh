@@ -16,11 +16,13 @@
 # a real dwelld) and a private network namespace with a real sshd on
 # 127.0.0.1:22 (tests/integration/ssh-lib.sh), so nothing on the host changes.
 #
-# Usage (root, after `make`):   bench/remote.sh
-# Environment: RUNS (default 30 per command), WARMUP (default 3),
+# Usage (root):   bench/remote.sh   (scripts/bench.sh runs it on its own build)
+# Environment: top_builddir (default: this tree, built with `make`) is the
+# build whose dwelld, dwell and dwell-bridge run, top_srcdir its sources
+# (default: the same); RUNS (default 30 per command), WARMUP (default 3),
 #   BENCH_OUT=FILE also writes the table to FILE (a path outside /tmp, /run,
 #   /home, which the sandbox replaces).
-# Needs: openssh-server, openssh-client, hyperfine (scripts/deps.sh).
+# Needs: openssh-server, openssh-client, hyperfine (scripts/deps.sh bench).
 
 set -eu
 
@@ -30,8 +32,12 @@ top=$(cd "$here/.." && pwd)
 if [ -z "${DWELL_SANDBOX:-}" ]; then
         [ "$(id -u)" -eq 0 ] || { echo "bench/remote.sh: needs root (namespaces)" >&2; exit 77; }
         command -v hyperfine >/dev/null || { echo "bench/remote.sh: hyperfine not installed" >&2; exit 77; }
-        [ -x "$top/src/bridge/dwell-bridge" ] || { echo "bench/remote.sh: build first (make)" >&2; exit 1; }
-        exec "$top/tests/integration/ns-run.sh" "$here/remote.sh"
+        build=${top_builddir:-$top}
+        [ -x "$build/src/bridge/dwell-bridge" ] || {
+                echo "bench/remote.sh: no dwell-bridge in $build: build first (make), or run scripts/bench.sh" >&2
+                exit 1
+        }
+        top_builddir=$build top_srcdir=${top_srcdir:-$build} exec "$top/tests/integration/ns-run.sh" "$here/remote.sh"
 fi
 
 # -- inside the sandbox ----------------------------------------------------------

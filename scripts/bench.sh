@@ -5,26 +5,28 @@
 #                  [--only GROUPS]
 #
 # The dwell benchmark (issue 6), as root on Debian 12:
-#   1. installs what is missing from Debian's packages (tmux, screen, dtach,
-#      hyperfine, gnuplot-nox, python3 and the build dependencies), unless
+#   1. installs what is missing of the build and bench groups of
+#      scripts/deps.sh (tmux, screen, dtach, hyperfine, gnuplot-nox,
+#      openssh-server/-client, python3 and the build dependencies), unless
 #      --no-install-check;
 #   2. builds dwell optimised (-O2, no sanitizers) in bench/build/head from
 #      the committed tree (git HEAD), or with --worktree in
 #      bench/build/worktree from the working tree, uncommitted changes
-#      included; the in-tree build is never touched — bench/build.sh;
+#      included; the in-tree build is never touched, nor needed — bench/build.sh;
 #   3. runs bench/inside.sh in the integration tests' sandbox
 #      (tests/integration/ns-run.sh: private mount/pid/uts namespaces, test
 #      users, a real dwelld from the optimised build) — every case, dwell and
 #      its peers side by side, interleaved round by round;
-#   4. runs bench/remote.sh (the ssh rows), if it exists, unless --no-remote;
+#   4. runs bench/remote.sh (the ssh rows) on the same optimised build,
+#      unless --no-remote;
 #   5. writes DIR/RESULTS.md, DIR/results.json and DIR/scaling.png (default
 #      DIR: bench/) and prints each goal with its measured ratio, met or not.
 #
 # --quick: smaller sizes and counts (under 2 minutes); the full run takes
 # about 10 minutes on 2 cores. --only create,scaling (a comma-separated
-# list of create, invoke, replay, tput, pty, bash, scaling) runs only those
-# groups of local cases (the report leaves the others empty; with --only,
-# bench/remote.sh is not run). Exit status: 0 if every case ran (goals not
+# list of create, invoke, replay, tput, pty, bash, scaling and remote) runs
+# only those groups (the report leaves the others empty; remote: the ssh
+# rows of bench/remote.sh). Exit status: 0 if every case ran (goals not
 # met do not fail it), 1 if something failed. See bench/README.md.
 set -eu
 
@@ -38,7 +40,7 @@ while [ $# -gt 0 ]; do
         --worktree) source=worktree;;
         --outdir) outdir=${2:?--outdir needs a directory}; shift;;
         --only) only=${2:?--only needs a list of groups}; shift;;
-        -h|--help) sed -n '3,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+        -h|--help) sed -n '3,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
         *) echo "bench.sh: unknown argument $1" >&2; exit 2;;
         esac
         shift
@@ -50,19 +52,7 @@ start=$(date +%s)
 
 # ------------------------------------------------------------------ 1. packages
 if [ "$install" = 1 ]; then
-        "$top/scripts/deps.sh"
-        missing=
-        for p in tmux screen dtach hyperfine gnuplot-nox python3; do
-                [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] ||
-                        missing="$missing $p"
-        done
-        if [ -n "$missing" ]; then
-                echo "bench.sh: installing:$missing" >&2
-                export DEBIAN_FRONTEND=noninteractive
-                apt-get update -qq >&2
-                # shellcheck disable=SC2086
-                apt-get install -y -qq --no-install-recommends $missing >&2
-        fi
+        "$top/scripts/deps.sh" build bench
 fi
 for c in tmux screen dtach gnuplot python3 setpriv unshare; do
         command -v "$c" >/dev/null || { echo "bench.sh: $c is missing (run without --no-install-check)" >&2; exit 1; }
@@ -102,7 +92,12 @@ echo "=== local cases in the sandbox ($([ "$quick" = 1 ] && echo quick || echo f
 qarg=()
 [ "$quick" = 1 ] && qarg=(--quick)
 oarg=()
-[ -n "$only" ] && oarg=(--only "$only") remote=0
+if [ -n "$only" ]; then
+        # remote is not a group of the local cases: the others are.
+        case ",$only," in *,remote,*) ;; *) remote=0;; esac
+        local_only=$(printf '%s' ",$only," | sed 's/,remote,/,/g; s/^,*//; s/,*$//')
+        oarg=(--only "$local_only")
+fi
 rc=0
 top_srcdir=$build top_builddir=$build timeout -k 10 1200 \
         "$top/tests/integration/ns-run.sh" "$top/bench/inside.sh" "${qarg[@]}" "${oarg[@]}" --out "$run/raw.json" \
@@ -117,9 +112,9 @@ fi
 if [ "$remote" = 1 ] && [ -x "$top/bench/remote.sh" ]; then
         echo "=== remote cases (bench/remote.sh) ===" >&2
         rrc=0
-        # remote.sh runs its own sandbox on the in-tree build (it needs dwell-bridge).
+        # remote.sh runs its own sandbox (with sshd), on the optimised build.
         rruns=(); [ "$quick" = 1 ] && rruns=(RUNS=8 WARMUP=1)
-        env "${rruns[@]}" timeout -k 10 600 \
+        env "${rruns[@]}" top_srcdir="$build" top_builddir="$build" timeout -k 10 600 \
                 "$top/bench/remote.sh" "${qarg[@]}" >"$run/remote.md" 2>"$run/remote.err" </dev/null || rrc=$?
         if [ "$rrc" -ne 0 ]; then
                 echo "bench.sh: bench/remote.sh failed (exit $rrc); its stderr:" >&2

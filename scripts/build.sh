@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: ISC
 #
-# Installs missing build dependencies, then builds dwell in the source tree:
+# Installs missing build dependencies (scripts/deps.sh build), then builds
+# dwell in the source tree:
 # ./autogen.sh && ./configure && make. An existing configured tree is reused
 # (make re-runs autoconf/configure by itself when their inputs changed).
 # Extra arguments are passed to configure on a first configuration.

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: ISC
 #
-# Installs missing dependencies, builds, and runs the whole test suite:
+# Installs the missing packages of the build and test groups
+# (scripts/deps.sh build test), builds, and runs the whole test suite:
 #   1. `make check`: unit tests (ASan/UBSan), the fuzz corpus replay and the
 #      man page lint — counted per TAP result line (each `ok`/`not ok` of
 #      every TAP program is one test; a program that fails to build or
@@ -37,6 +38,13 @@ finish() {
         [ "$failed" -eq 0 ]
         exit
 }
+
+# ------------------------------------------------------------------ packages
+echo "=== packages (scripts/deps.sh build test) ==="
+if ! "$top/scripts/deps.sh" build test; then
+        failed=$((failed + 1))
+        summary+=("packages (scripts/deps.sh build test): FAILED (tests that need them fail or skip)")
+fi
 
 # ------------------------------------------------------------------ build
 echo "=== build ==="

@@ -1,7 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: ISC
 #
-# Installs missing dependencies, builds dwell, and starts a throw-away sandbox
+# Installs what is missing of the packages needed to build and run dwell
+# (scripts/deps.sh's build group, nothing more; a held apt lock is waited
+# for), builds dwell in this tree, and starts a throw-away sandbox
 # (the test harness, tests/integration/ns-run.sh: private namespaces, test
 # users alice/bob/carol with passwords alice-pw/bob-pw/carol-pw, a real PAM
 # stack) with dwelld from the build tree on built-in defaults.
@@ -13,7 +15,8 @@
 #   printed nsenter commands from another terminal. Ctrl-C ends it.
 #
 # Either way everything dies with the sandbox's pid namespace; the host's
-# users and PAM files are not touched. Needs root.
+# users and PAM files are not touched, no service is installed, enabled or
+# started. Needs root.
 #   TRY_USER=bob scripts/try.sh   opens the shell as bob instead.
 set -eu
 
