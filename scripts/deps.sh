@@ -5,6 +5,10 @@
 # that are missing. Quiet and idempotent when everything is present; runs
 # `apt-get update` only when something has to be installed. Needs root for
 # the installation (and only then).
+#
+#   scripts/deps.sh         what building and testing dwell needs
+#   scripts/deps.sh deb     what building and checking the Debian packages
+#                           needs (scripts/build-deb.sh)
 set -eu
 
 PACKAGES="
@@ -38,6 +42,15 @@ screen
 dtach
 gnuplot-nox
 "
+
+# The Debian packaging tools (debian/control's Build-Depends are above).
+DEB_PACKAGES="
+debhelper
+dpkg-dev
+fakeroot
+lintian
+"
+[ "${1-}" = deb ] && PACKAGES=$DEB_PACKAGES
 
 missing=
 for p in $PACKAGES; do
