@@ -17,6 +17,8 @@
 #   bench  build, plus what the benchmarks need: tmux, screen, dtach,
 #          hyperfine, gnuplot-nox, openssh-server/-client and iproute2 (the
 #          remote rows) (scripts/bench.sh)
+#   deb    build, plus the Debian packaging tools: debhelper, dpkg-dev,
+#          fakeroot, lintian (scripts/build-deb.sh)
 #   all    every group
 # --list prints the packages of the groups instead, one per line.
 #
@@ -67,6 +69,13 @@ screen
 dtach
 gnuplot-nox
 "
+# The Debian packaging tools (debian/control's Build-Depends are in BUILD).
+DEB="
+debhelper
+dpkg-dev
+fakeroot
+lintian
+"
 BENCH="
 tmux
 screen
@@ -84,9 +93,9 @@ groups=
 for a in "$@"; do
         case "$a" in
         --list) list=1;;
-        -h|--help) sed -n '3,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
-        build|test|bench|all) groups="$groups $a";;
-        *) echo "deps.sh: unknown group '$a' (expected build, test, bench or all)" >&2; exit 2;;
+        -h|--help) sed -n '3,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+        build|test|bench|deb|all) groups="$groups $a";;
+        *) echo "deps.sh: unknown group '$a' (expected build, test, bench, deb or all)" >&2; exit 2;;
         esac
 done
 [ -n "$groups" ] || groups=build
@@ -95,7 +104,8 @@ for g in $groups; do
         build) packages="$packages $BUILD";;
         test) packages="$packages $BUILD $TEST";;
         bench) packages="$packages $BUILD $BENCH";;
-        all) packages="$packages $BUILD $TEST $BENCH";;
+        deb) packages="$packages $BUILD $DEB";;
+        all) packages="$packages $BUILD $TEST $BENCH $DEB";;
         esac
 done
 # shellcheck disable=SC2086 # one word per package

@@ -16,9 +16,14 @@
 #      users and PAM files are unchanged;
 #   3. a bounded libFuzzer run of each fuzz target (DWELL_TEST_FUZZ_SECONDS,
 #      default 30; 0 skips) — one test per target;
-#   4. the benchmark harness in quick mode (tests/bench-smoke.sh; skip with
+#   4. the Debian packages (skip with DWELL_TEST_DEB=0) — three tests: they
+#      build (scripts/build-deb.sh, twice: debian/changelog's version and a
+#      higher one to upgrade to), lintian has no error and no warning, and
+#      tests/package/t-package.sh installs, uses, upgrades and purges them in
+#      a throw-away systemd container;
+#   5. the benchmark harness in quick mode (tests/bench-smoke.sh; skip with
 #      DWELL_TEST_BENCH=0) — one test: every case ran;
-#   5. `make distcheck` — one test (skip with DWELL_TEST_DISTCHECK=0).
+#   6. `make distcheck` — one test (skip with DWELL_TEST_DISTCHECK=0).
 # The last line printed is exactly "N passed, N failed"; the exit status is
 # non-zero if anything failed. Reads nothing from stdin.
 set -u
@@ -147,6 +152,48 @@ fi
 rm -f "$ilog"
 passed=$((passed + i_pass))
 failed=$((failed + i_fail))
+
+# ------------------------------------------------------------------ Debian packages
+# Built without their `make check` (DEB_BUILD_OPTIONS=nocheck): the same
+# sources passed it above.
+if [ "${DWELL_TEST_DEB:-1}" = 1 ]; then
+        echo "=== Debian packages (build, lintian, install/upgrade/purge) ==="
+        debdir=$top/build-deb
+        rm -rf "$debdir"
+        t0=$SECONDS
+        if DEB_BUILD_OPTIONS=nocheck "$top/scripts/build-deb.sh" >"$top/build-deb.log" 2>&1 &&
+           DEB_BUILD_OPTIONS=nocheck DWELL_DEB_OUT=$debdir/upgrade \
+           DWELL_DEB_VERSION="$(dpkg-parsechangelog -l "$top/debian/changelog" -S Version)+upgrade1" \
+                "$top/scripts/build-deb.sh" >>"$top/build-deb.log" 2>&1; then
+                passed=$((passed + 1))
+                summary+=("Debian packages build (twice, for the upgrade): passed ($((SECONDS - t0)) s)")
+                t0=$SECONDS
+                if lintian -I --pedantic --fail-on error,warning "$debdir"/dwell_*.changes >"$top/lintian.log" 2>&1; then
+                        passed=$((passed + 1))
+                        summary+=("lintian: no error, no warning ($((SECONDS - t0)) s)")
+                else
+                        cat "$top/lintian.log"
+                        failed=$((failed + 1))
+                        summary+=("lintian: FAILED (see lintian.log)")
+                fi
+                t0=$SECONDS
+                plog=$(mktemp)
+                if DWELL_TEST_NO_DAEMON=1 DWELL_TEST_TIMEOUT=300 \
+                        bash "$top/tests/integration/run.sh" "$top/tests/package/t-package.sh" >"$plog" 2>&1; then
+                        passed=$((passed + 1))
+                        summary+=("package install/upgrade/purge (tests/package/t-package.sh): passed ($((SECONDS - t0)) s)")
+                else
+                        cat "$plog"
+                        failed=$((failed + 1))
+                        summary+=("package install/upgrade/purge (tests/package/t-package.sh): FAILED")
+                fi
+                rm -f "$plog"
+        else
+                tail -n 60 "$top/build-deb.log"
+                failed=$((failed + 1))
+                summary+=("Debian packages build: FAILED (see build-deb.log; lintian and the package test did not run)")
+        fi
+fi
 
 # ------------------------------------------------------------------ bench smoke
 # The benchmark harness in quick mode: every case must run (not how fast).
