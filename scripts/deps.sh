@@ -34,6 +34,7 @@ openssh-server
 openssh-client
 hyperfine
 tmux
+jq
 screen
 dtach
 gnuplot-nox

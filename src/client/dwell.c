@@ -43,6 +43,7 @@ static const Verb *const verbs[] = {
         &verb_receive,
         &verb_remove,
         &verb_config,
+        &verb_wait,
 };
 
 static void help(void) {
@@ -146,6 +147,12 @@ int request_parse_option(int opt, const char *arg, struct proto_request *req) {
                 return 1;
         case ARG_NO_WAIT:
                 req->flags |= PROTO_REQ_F_NO_WAIT;
+                return 1;
+        case ARG_ON_FINISH:
+                if (!arg[0] || strlen(arg) > PROTO_MAX_TEXT)
+                        return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                            "invalid --on-finish command (1 to %u bytes)", PROTO_MAX_TEXT);
+                req->on_finish = (char *) arg;
                 return 1;
         default:
                 return 0;

@@ -790,6 +790,7 @@ static void dispatch(Request *r) {
         case PROTO_REQ_DISCONNECT:
         case PROTO_REQ_CONNECT:
         case PROTO_REQ_RECEIVE:
+        case PROTO_REQ_WAIT:
                 do_session_verb(r);
                 break;
         case PROTO_REQ_CONFIG_LIST:
