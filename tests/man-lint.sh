@@ -1,20 +1,23 @@
 #!/bin/sh
 # SPDX-License-Identifier: ISC
-# Lints every manual page in man/ with mandoc (when configure found it) and
-# groff; any diagnostic fails the page.  Output is TAP.
-# Environment (set by make check): top_srcdir, MANDOC, GROFF.
+# Lints every manual page with mandoc (when configure found it) and groff;
+# any diagnostic fails the page.  The pages are generated from man/*.in
+# (configured paths substituted), so the generated ones in $top_builddir/man
+# are linted, and a placeholder left unsubstituted fails too.  Output is TAP.
+# Environment (set by make check): top_srcdir, top_builddir, MANDOC, GROFF.
 
 top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-$top_srcdir}
 MANDOC=${MANDOC:-}
 GROFF=${GROFF:-groff}
 
 pages=
-for f in "$top_srcdir"/man/*.1 "$top_srcdir"/man/*.5 "$top_srcdir"/man/*.8; do
+for f in "$top_builddir"/man/*.1 "$top_builddir"/man/*.5 "$top_builddir"/man/*.8; do
     [ -f "$f" ] && pages="$pages $f"
 done
 
 if [ -z "$pages" ]; then
-    echo "1..0 # SKIP no manual pages in $top_srcdir/man"
+    echo "1..0 # SKIP no manual pages in $top_builddir/man (make them first)"
     exit 0
 fi
 
@@ -53,6 +56,10 @@ for f in $pages; do
             out="${out:+$out
 }$gout"
         fi
+    fi
+    if grep -q '@[a-z]*@' "$f"; then
+        out="${out:+$out
+}$(grep -n '@[a-z]*@' "$f" | sed 's/^/unsubstituted placeholder: /')"
     fi
     if [ -n "$out" ]; then
         echo "not ok $i - $name"

@@ -96,8 +96,15 @@ int base64_encode(const uint8_t *p, size_t n, char **ret);     /* standard alpha
 /* A copy of s fit for a terminal (see table_add), at most max characters. */
 char *terminal_sanitize(const char *s, size_t max);
 void json_print_session(FILE *f, const struct proto_session *s);
-int print_sessions(const struct proto_session *sessions, size_t n, bool long_format);
-int print_table(const struct proto_session *sessions, size_t n, bool long_format);
+/* The table's columns: the six of `list`, those and Owner (`list
+ * --all-users`), or all of them (`list -l`). */
+typedef enum TableFormat {
+        TABLE_SHORT,
+        TABLE_OWNER,
+        TABLE_LONG,
+} TableFormat;
+int print_sessions(const struct proto_session *sessions, size_t n, TableFormat format);
+int print_table(const struct proto_session *sessions, size_t n, TableFormat format);
 int print_session(const struct proto_session *s);
 
 /* A table whose column widths come from its content; cells are made safe
@@ -242,6 +249,6 @@ extern const char *multi_label;         /* the child's host, for prompts */
  * sets *ret_child and arg_host, and the caller goes on to run the verb. */
 int multi_run(char **hosts, size_t n_hosts, const char *verb, bool *ret_child);
 int multi_send_error(uint16_t code, const char *message);
-int multi_send_sessions(const struct proto_session *s, size_t n, bool long_format, bool listing);
+int multi_send_sessions(const struct proto_session *s, size_t n, TableFormat format, bool listing);
 /* Serializes PAM prompts of the children on the one terminal. */
 void multi_conv_lock(bool lock);

@@ -352,13 +352,16 @@ static int table_add_session(Table *t, const struct proto_session *s) {
         return 0;
 }
 
-int print_table(const struct proto_session *sessions, size_t n, bool long_format) {
+int print_table(const struct proto_session *sessions, size_t n, TableFormat format) {
         static const char *const header[] = {
                 "Id", "Name", "Host", "State", "Configuration", "Availability",
                 "Owner", "RunAs", "IdleTimeout", "Buffering", "Buffered", "Dropped", "Origin", "Reason",
                 "LastCommand", "LastStatus", "Command",
         };
-        _cleanup_(table_done) Table t = { .n_columns = long_format ? ELEMENTSOF(header) : 6 };
+        /* Owner is the seventh column, in both wider formats. */
+        _cleanup_(table_done) Table t = {
+                .n_columns = format == TABLE_LONG ? ELEMENTSOF(header) : format == TABLE_OWNER ? 7 : 6,
+        };
         int r;
 
         for (size_t i = 0; i < t.n_columns; i++) {
@@ -375,11 +378,11 @@ int print_table(const struct proto_session *sessions, size_t n, bool long_format
 }
 
 /* A listing: the table, or a JSON array of session objects. */
-int print_sessions(const struct proto_session *sessions, size_t n, bool long_format) {
+int print_sessions(const struct proto_session *sessions, size_t n, TableFormat format) {
         if (multi_result_fd >= 0)
-                return multi_send_sessions(sessions, n, long_format, true);
+                return multi_send_sessions(sessions, n, format, true);
         if (!arg_json)
-                return print_table(sessions, n, long_format);
+                return print_table(sessions, n, format);
 
         fputc('[', stdout);
         for (size_t i = 0; i < n; i++) {
@@ -393,9 +396,9 @@ int print_sessions(const struct proto_session *sessions, size_t n, bool long_for
 /* One session (new, invoke -d): a table with its header, or one object. */
 int print_session(const struct proto_session *s) {
         if (multi_result_fd >= 0)
-                return multi_send_sessions(s, 1, false, false);
+                return multi_send_sessions(s, 1, TABLE_SHORT, false);
         if (!arg_json)
-                return print_table(s, 1, false);
+                return print_table(s, 1, TABLE_SHORT);
         json_print_session(stdout, s);
         fputc('\n', stdout);
         return 0;

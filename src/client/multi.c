@@ -44,6 +44,7 @@
 #define RESULT_MAX (64u * 1024u * 1024u)
 #define END_F_LONG 0x01u
 #define END_F_LISTING 0x02u
+#define END_F_OWNER 0x04u
 
 unsigned arg_throttle = 32;
 int multi_result_fd = -EBADF;
@@ -96,7 +97,7 @@ int multi_send_error(uint16_t code, const char *message) {
         return result_send(&b);
 }
 
-int multi_send_sessions(const struct proto_session *s, size_t n, bool long_format, bool listing) {
+int multi_send_sessions(const struct proto_session *s, size_t n, TableFormat format, bool listing) {
         Buf b;
         int r;
 
@@ -112,7 +113,8 @@ int multi_send_sessions(const struct proto_session *s, size_t n, bool long_forma
                         return r;
         }
         buf_init(&b, PROTO_HEADER_SIZE + 4);
-        r = proto_put_u32_msg(&b, PROTO_MSG_END, (long_format ? END_F_LONG : 0) | (listing ? END_F_LISTING : 0));
+        r = proto_put_u32_msg(&b, PROTO_MSG_END, (format == TABLE_LONG ? END_F_LONG : 0) |
+                              (format == TABLE_OWNER ? END_F_OWNER : 0) | (listing ? END_F_LISTING : 0));
         if (r < 0) {
                 buf_done(&b);
                 return r;
@@ -404,12 +406,15 @@ static void print_json_results(Job *jobs, size_t n_jobs, bool listing) {
 
 static int print_results(Job *jobs, size_t n_jobs, bool listing) {
         _cleanup_free_ struct proto_session *all = NULL;
-        bool long_format = false;
+        TableFormat format = TABLE_SHORT;
         size_t n = 0;
 
         for (size_t i = 0; i < n_jobs; i++) {
                 n += jobs[i].n_sessions;
-                long_format = long_format || (jobs[i].end_flags & END_F_LONG);
+                if (jobs[i].end_flags & END_F_LONG)
+                        format = TABLE_LONG;
+                else if ((jobs[i].end_flags & END_F_OWNER) && format == TABLE_SHORT)
+                        format = TABLE_OWNER;
                 listing = listing || (jobs[i].end_flags & END_F_LISTING);
         }
         if (arg_json) {
@@ -426,7 +431,7 @@ static int print_results(Job *jobs, size_t n_jobs, bool listing) {
         for (size_t i = 0; i < n_jobs; i++)
                 for (size_t k = 0; k < jobs[i].n_sessions; k++)
                         all[n++] = jobs[i].sessions[k];
-        return print_table(all, n, long_format);
+        return print_table(all, n, format);
 }
 
 int multi_run(char **hosts, size_t n_hosts, const char *verb, bool *ret_child) {

@@ -168,11 +168,15 @@ const Verb verb_invoke = {
         "      --on-finish CMD          with -d: when the command ends, run CMD (/bin/sh -c, as the session's\n"
         "                               user, DWELL_SESSION, DWELL_COMMAND_ID, DWELL_EXIT_STATUS set;\n"
         "                               killed after 60 s)\n"
-        "  -n, --name NAME              name of the session created when SESSION is not given\n"
-        "  -c, --config CONFIG          configuration of the session created when SESSION is not given\n"
-        "      --idle-timeout DUR       idle timeout of the session created (90s, 30m, 2h, 1d)\n"
-        "      --output-buffering MODE  block or drop when the output buffer is full\n"
+        "      --output-buffering MODE  block or drop when the output buffer is full (for an existing\n"
+        "                               session: from now on)\n"
         "      --credential USER        authenticate as USER (password prompted)\n"
-        "  -h, --help                   show this help\n",
+        "  -h, --help                   show this help\n"
+        "\n"
+        "Only when a new session is created, that is without SESSION:\n"
+        "  -n, --name NAME              its name (with -d: your session NAME, created if there is none)\n"
+        "  -c, --config CONFIG          its configuration\n"
+        "      --idle-timeout DUR       its idle timeout (90s, 30m, 2h, 1d); with -d, also an existing\n"
+        "                               session's\n",
         .run = verb_invoke_run,
 };

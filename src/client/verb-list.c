@@ -3,7 +3,8 @@
  * dwell list [NAME|ID ...] [-c CONFIG] [--state STATE] [-l] [--all-users]
  *
  * Lists the sessions the caller may see (REQ_LIST; with --all-users, root
- * and the daemon's admin_groups see everyone's).  State and Availability
+ * and the daemon's admin_groups see everyone's, with an Owner column),
+ * sorted by Id.  State and Availability
  * are relative to this client, so a session another client holds shows as
  * Disconnected/Busy.  The filters are applied here: an argument of digits
  * matches the Id, anything else the name; -c the configuration; --state
@@ -57,6 +58,12 @@ static size_t filter_apply(const ListFilter *flt, struct proto_session *s, size_
         return k;
 }
 
+static int cmp_session_id(const void *a, const void *b) {
+        const struct proto_session *x = a, *y = b;
+
+        return x->id < y->id ? -1 : x->id > y->id;
+}
+
 static int parse_state(const char *arg) {
         for (int st = 1; st < _SESSION_STATE_MAX; st++)
                 if (strcasecmp(arg, session_state_to_string((uint8_t) st)) == 0)
@@ -79,7 +86,7 @@ static int verb_list_run(const Verb *v, int argc, char *argv[]) {
         struct proto_session *sessions = NULL;
         ListFilter flt = {};
         bool long_format = false;
-        size_t n = 0;
+        size_t n = 0, n_shown;
         int opt, r;
 
         while ((opt = getopt_long(argc, argv, ":hc:l", options, NULL)) >= 0)
@@ -117,7 +124,12 @@ static int verb_list_run(const Verb *v, int argc, char *argv[]) {
         r = session_list(req.flags, req.credential, &sessions, &n);
         if (r < 0)
                 return r;
-        r = print_sessions(sessions, filter_apply(&flt, sessions, n), long_format);
+        n_shown = filter_apply(&flt, sessions, n);
+        /* dwelld lists the newest first; rows are shown by Id. */
+        if (n_shown > 1)
+                qsort(sessions, n_shown, sizeof *sessions, cmp_session_id);
+        r = print_sessions(sessions, n_shown,
+                           long_format ? TABLE_LONG : req.flags & PROTO_REQ_F_ALL_USERS ? TABLE_OWNER : TABLE_SHORT);
         session_array_free(sessions, n);
         return r;
 }
@@ -131,7 +143,7 @@ const Verb verb_list = {
         "  -c, --config CONFIG    only sessions of this configuration\n"
         "      --state STATE      only sessions in this state (Opened, Disconnected, Broken, Closed)\n"
         "  -l, --long             also show Owner, RunAs, IdleTimeout, Buffering, Buffered, Dropped, Command\n"
-        "      --all-users        every user's sessions (root and admin groups)\n"
+        "      --all-users        every user's sessions, with their Owner (root and admin groups)\n"
         "      --credential USER  authenticate as USER (password prompted) and see USER's sessions\n"
         "  -h, --help             show this help\n",
         .run = verb_list_run,

@@ -28,9 +28,11 @@ static void help(void) {
                "     --socket PATH       Listen on PATH (default %s/dwelld.sock)\n"
                "     --config-dir DIR    Configuration directory (default %s)\n"
                "     --state-dir DIR     Runtime directory (default %s)\n"
-               "     --check-config [DIR]\n"
-               "                         Check the configuration files in DIR (default: the\n"
-               "                         configuration directory) and exit\n",
+               "     --check-config [PATH]\n"
+               "                         Check the configuration files in PATH and exit: a\n"
+               "                         configuration directory (default: the one above) or\n"
+               "                         one file (dwelld.yaml or a configuration NAME.yaml);\n"
+               "                         prints every error; fails if PATH does not exist\n",
                DWELL_RUNDIR, DWELL_SYSCONFDIR, DWELL_RUNDIR);
 }
 

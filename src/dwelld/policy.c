@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -83,13 +84,28 @@ static SessionConfig *find_in(SessionConfig **v, size_t n, const char *name) {
         return NULL;
 }
 
+/* A rejected file: every error on its own log line, then one
+ * config-rejected event whose reason carries them all (the parser keeps at
+ * most 20, then "and N more") and whose message names the first. */
 static void audit_config(AuditEvent e, const char *path, const char *error, const char *action) {
         AuditFields f = AUDIT_FIELDS_INIT;
+        unsigned n = 0;
 
         f.file = path;
         f.reason = error;
-        if (e == AUDIT_CONFIG_LOADED)
+        if (e == AUDIT_CONFIG_LOADED) {
                 audit_log(e, LOG_INFO, &f, "Configuration loaded: %s", path);
+                return;
+        }
+        for (const char *l = error; l && *l; n++) {
+                const char *nl = strchrnul(l, '\n');
+
+                log_warning("%.*s", (int) (nl - l), l);
+                l = *nl ? nl + 1 : nl;
+        }
+        if (n > 1)
+                audit_log(e, LOG_WARNING, &f, "Configuration rejected: %.*s (and %u more lines); %s",
+                          (int) (strchr(error, '\n') - error), error, n - 1, action);
         else
                 audit_log(e, LOG_WARNING, &f, "Configuration rejected: %s; %s", error ? error : path, action);
 }
@@ -186,12 +202,46 @@ void policy_free(Manager *m) {
         m->n_configs = 0;
 }
 
+/* --check-config on one file: dwelld.yaml by its name, else a session
+ * configuration (NAME.yaml). */
+static int check_file(const char *path) {
+        _cleanup_free_ char *error = NULL;
+        const char *base = strrchr(path, '/');
+        int r;
+
+        base = base ? base + 1 : path;
+        if (streq(base, "dwelld.yaml")) {
+                DaemonConfig d;
+
+                config_daemon_init(&d);
+                r = config_daemon_load_file(path, &lookup, &d, &error);
+                config_daemon_done(&d);
+        } else
+                r = config_session_load_file(path, &lookup, NULL, &error);
+        if (r < 0) {
+                fprintf(stderr, "%s\n", error ? error : path);
+                return r;
+        }
+        printf("%s: ok\n", path);
+        return 0;
+}
+
 int policy_check(const char *dir) {
         _cleanup_free_ char *daemon = NULL, *sessions = NULL;
         char **files = NULL;
         size_t n = 0;
         int failed = 0, r;
+        struct stat st;
         DaemonConfig d;
+
+        /* A path that is not there is an error, not an empty configuration. */
+        if (stat(dir, &st) < 0) {
+                r = -errno;
+                fprintf(stderr, "%s: %s\n", dir, strerror(-r));
+                return r;
+        }
+        if (!S_ISDIR(st.st_mode))
+                return check_file(dir);
 
         if (asprintf(&daemon, "%s/dwelld.yaml", dir) < 0 || asprintf(&sessions, "%s/configurations.d", dir) < 0)
                 return -ENOMEM;

@@ -24,8 +24,10 @@ typedef struct Caller {
 /* Loads dwelld.yaml and configurations.d/ (reload: keep what fails). */
 int policy_load(Manager *m, bool reload);
 void policy_free(Manager *m);
-/* --check-config: parses everything in dir, prints every error; <0 if any. */
-int policy_check(const char *dir);
+/* --check-config: parses everything in a configuration directory (or one
+ * file: dwelld.yaml or a NAME.yaml), prints every error; <0 if any, or if
+ * path does not exist. */
+int policy_check(const char *path);
 
 SessionConfig *policy_find(Manager *m, const char *name);
 bool policy_may_use(const SessionConfig *c, const Caller *who);

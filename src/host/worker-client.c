@@ -443,15 +443,22 @@ static void apply_options(Worker *w, const struct proto_request *req, bool idle_
                 worker_set_reading(w, true);
 }
 
+/* The shell is gone: nothing can run in the session any more.  invoke and
+ * connect are refused alike; receive still hands out the last output. */
+static bool refuse_broken(Worker *w, Client *c) {
+        if (!w->shell_dead)
+                return false;
+        reply_once(c, PROTO_ERR_UNAVAILABLE, "session %s is broken (%s); remove it", w->p->name,
+                   w->broken_reason);
+        return true;
+}
+
 static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) {
         bool hook = !!*strempty(h->req.on_finish);
         uint32_t id;
 
-        if (w->shell_dead) {
-                reply_once(c, PROTO_ERR_UNAVAILABLE, "session %s is broken (%s); remove it", w->p->name,
-                           w->broken_reason);
+        if (refuse_broken(w, c))
                 return;
-        }
         if (hook && !(h->req.flags & PROTO_REQ_F_DISCONNECTED)) {
                 reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "--on-finish applies only to invoke -d");
                 return;
@@ -590,8 +597,8 @@ void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
                 return;
         }
         if (w->client) {
-                reply_once(c, PROTO_ERR_BUSY, "session %s is connected to another client (%s)",
-                           w->p->name, w->client->who);
+                reply_once(c, PROTO_ERR_BUSY, "session %s is connected to another client (%s); "
+                           "to take it over, run: dwell disconnect %s", w->p->name, w->client->who, w->p->name);
                 return;
         }
         switch (h->verb) {
@@ -600,6 +607,8 @@ void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
                 break;
         case PROTO_REQ_CONNECT:
         case PROTO_REQ_RECEIVE:
+                if (h->verb == PROTO_REQ_CONNECT && refuse_broken(w, c))
+                        break;
                 apply_options(w, &h->req, false);
                 attach(w, c, 0);
                 worker_send_status(w);

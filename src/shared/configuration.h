@@ -7,8 +7,8 @@
  * The parse functions are pure: they take a buffer and a file name (used
  * only in messages) and do no I/O; users and groups are checked through
  * the ConfigLookup callbacks the caller passes (NULL: not checked).
- * Parsing is strict.  Every error is -EINVAL plus an allocated message of
- * the form
+ * Parsing is strict.  A file with errors gives -EINVAL plus an allocated
+ * message naming every error, one per line, in the order of the file:
  *
  *     FILE:LINE:COLUMN: KEY: what is wrong
  *     FILE:LINE:COLUMN: syntax error: PROBLEM
@@ -16,7 +16,13 @@
  * with LINE and COLUMN 1-based and pointing at the offending key or value;
  * KEY is dotted for nested keys ("access.users", "limits.nofile").  Errors
  * that belong to no key (empty file, top level not a mapping) have no KEY
- * part.  -ENOMEM comes without a message.
+ * part.  At most YAML_ERRORS_MAX (20) lines are kept, then a last line
+ * "FILE: and N more errors".  A syntax error ends the parse (libyaml cannot
+ * go on), so it is reported alone.  -ENOMEM comes without a message.
+ *
+ * The code: yaml-walk.c (the tree, typed values, error collection, shared
+ * by the three schemas), config-session.c, config-daemon.c and
+ * config-options.c (one schema each).
  *
  * Strictness beyond "unknown key / wrong type", by design:
  *   - one YAML document; anchors, aliases and explicit tags are refused;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: ISC */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,4 +69,40 @@ char **strv_split(const char *s, char sep) {
                 p = e + 1;
         }
         return v;
+}
+
+size_t strv_length(char *const *v) {
+        size_t n = 0;
+
+        while (v && v[n])
+                n++;
+        return n;
+}
+
+int strv_consume(char ***v, char *s) {
+        size_t n = strv_length(*v);
+        char **t;
+
+        if (!s)
+                return -ENOMEM;
+        t = reallocarray(*v, n + 2, sizeof(char *));
+        if (!t) {
+                free(s);
+                return -ENOMEM;
+        }
+        t[n] = s;
+        t[n + 1] = NULL;
+        *v = t;
+        return 0;
+}
+
+bool strv_equal(char *const *a, char *const *b) {
+        size_t n = strv_length(a);
+
+        if (n != strv_length(b))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(a[i], b[i]) != 0)
+                        return false;
+        return true;
 }

@@ -3,8 +3,9 @@
  * Fuzz target for the configuration parser: the input is one file, read
  * as a session configuration, as dwelld.yaml and as options.yaml (no user
  * or group look-ups).  Checks, beyond the sanitizers':
- *   - a failure is -EINVAL with a "fuzz.yaml:LINE:COLUMN: " message (or
- *     -ENOMEM), and returns no object;
+ *   - a failure is -EINVAL with a message of one "fuzz.yaml:LINE:COLUMN: "
+ *     line per error, at most 20 then "and N more" (or -ENOMEM), and
+ *     returns no object;
  *   - an accepted session configuration formats to text that parses back
  *     to an equal configuration.
  * Any violation abort()s.
@@ -29,16 +30,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
                 }                                                               \
         } while (0)
 
+/* Every line "fuzz.yaml:LINE:COLUMN: ...", at most 20 of them, then
+ * possibly "fuzz.yaml: and N more errors". */
 static void check_error(int r, const char *error) {
-        unsigned line, column;
-        int n = 0;
+        unsigned lines = 0;
 
         if (r == -ENOMEM)
                 return;
         CHECK(r == -EINVAL);
-        CHECK(error);
-        CHECK(sscanf(error, "fuzz.yaml:%u:%u: %n", &line, &column, &n) == 2 && n > 0);
-        CHECK(line >= 1 && column >= 1);
+        CHECK(error && *error);
+        for (const char *s = error; s; lines++) {
+                const char *nl = strchr(s, '\n');
+                unsigned line, column, more;
+                int n = 0;
+
+                if (sscanf(s, "fuzz.yaml: and %u more error%n", &more, &n) == 1 && n > 0) {
+                        CHECK(lines == 20 && more >= 1 && !nl);
+                        break;
+                }
+                CHECK(sscanf(s, "fuzz.yaml:%u:%u: %n", &line, &column, &n) == 2 && n > 0);
+                CHECK(line >= 1 && column >= 1);
+                CHECK(!nl || nl - s > n);
+                s = nl ? nl + 1 : NULL;
+        }
+        CHECK(lines >= 1 && lines <= 21);
 }
 
 static void round_trip(const SessionConfig *c) {

@@ -8,7 +8,8 @@
 #     ExecStart= pointing at the build tree's dwelld (verify insists that the
 #     binary exists), and verified together with units/dwelld.socket;
 #   - Documentation= man pages are checked too: MANPATH points at a man/
-#     tree made of the project's own pages (verify runs `man` for each);
+#     tree made of the project's own pages, rendered from man/*.in (verify
+#     runs `man` for each);
 #   - verify writes /run/systemd/systemd-units-load, so it runs in a private
 #     mount namespace with a tmpfs on /run/systemd;
 #   - warnings ("Unknown key ..., ignoring") leave verify's exit status 0:
@@ -52,11 +53,13 @@ else
         pass "every @placeholder@ in the units is substituted"
 fi
 
-# man(1) wants man/manN/page.N.
-for f in "$top_srcdir"/man/*.[0-9]; do
-        sec=${f##*.}
+# man(1) wants man/manN/page.N; the pages are rendered from man/*.in.
+for f in "$top_srcdir"/man/*.[0-9].in; do
+        page=${f##*/}
+        page=${page%.in}
+        sec=${page##*.}
         install -d "$T/man/man$sec"
-        ln -s "$f" "$T/man/man$sec/"
+        render "$f" > "$T/man/man$sec/$page"
 done
 
 verify() {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * config: session configurations (every key, defaults, a table of bad
- * files with their exact file:line:column messages, the format/parse round
+ * files with their exact file:line:column messages, files with several
+ * errors reported together, the format/parse round
  * trip), dwelld.yaml, options.yaml, file names, the file loaders, and the
  * shipped policy files under $top_srcdir/policy.
  */
@@ -703,6 +704,98 @@ static void test_files(void) {
         ok(r < 0 && error && strstr(error, "not a regular file"), "a directory is not a configuration file");
 }
 
+/* ---------------------------------------------------------------- several errors */
+
+static const struct {
+        const char *text;
+        const char *message;
+} several[] = {
+        /* three independent errors, in the order of the file */
+        { "shel: /bin/sh\ntranscript: yes\nlimits:\n  nofile: lots\n",
+          "t.yaml:1:1: shel: unknown key (did you mean \"shell\"?)\n"
+          "t.yaml:2:13: transcript: expected true or false, got \"yes\"\n"
+          "t.yaml:4:11: limits.nofile: expected a number or infinity, got \"lots\"" },
+        /* several in one list, nested mappings and a combination */
+        { "access:\n  users: [mallory, alice, alice]\n  groups: [nogroup]\n"
+          "commands: [df, /bin/ls, /bin/ls]\nenvironment:\n  1BAD: x\n  GOOD: [y]\n"
+          "capabilities: [CAP_NET_ADMIN]\n",
+          "t.yaml:2:11: access.users: unknown user \"mallory\"\n"
+          "t.yaml:2:27: access.users: \"alice\" listed twice\n"
+          "t.yaml:3:12: access.groups: unknown group \"nogroup\"\n"
+          "t.yaml:4:12: commands: \"df\" is not an absolute path\n"
+          "t.yaml:4:25: commands: \"/bin/ls\" listed twice\n"
+          "t.yaml:6:3: environment.1BAD: invalid variable name \"1BAD\" (letters, digits and _, not starting "
+          "with a digit, at most 128)\n"
+          "t.yaml:7:9: environment.GOOD: expected a value, got a list\n"
+          "t.yaml:8:1: capabilities: requires run_as (sessions running as the caller get no capabilities)" },
+        /* a refused key does not bring a misleading second error */
+        { "run_as: nosuchuser\ncapabilities: [CAP_NET_ADMIN]\naccess:\n  users: alice\n"
+          "max_idle_timeout: forever\nidle_timeout: 13h\n",
+          "t.yaml:1:9: run_as: unknown user \"nosuchuser\"\n"
+          "t.yaml:4:10: access.users: expected a list, got a scalar\n"
+          "t.yaml:5:19: max_idle_timeout: invalid duration \"forever\" (use a number of seconds or 30s, 5m, 2h, "
+          "1d, 1h30m)" },
+        /* duplicate keys after a refused one */
+        { "? [a]\n: 1\nshell: bash\nshell: /bin/sh\n",
+          "t.yaml:1:3: keys must be strings, got a list\n"
+          "t.yaml:3:8: shell: \"bash\" is not an absolute path\n"
+          "t.yaml:4:1: shell: duplicate key (already given at line 3)" },
+};
+
+static void test_several_errors(void) {
+        _cleanup_free_ char *text = NULL, *error = NULL;
+        size_t size = 0, lines = 0;
+        UserOptions o;
+        DaemonConfig d;
+        FILE *f;
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(several); i++) {
+                SessionConfig *c = NULL;
+                _cleanup_free_ char *e = NULL;
+
+                r = parse(several[i].text, &c, &e);
+                if (!ok(r == -EINVAL && !c && e && streq(e, several[i].message), "several errors #%zu", i)) {
+                        diag("want: %s", several[i].message);
+                        diag("got:  %s", strempty(e));
+                }
+                config_session_unref(c);
+        }
+
+        /* dwelld.yaml and options.yaml */
+        static const char daemon_text[] = "socket: run/x\nmax_sessions: 0\nadmin_groups: [wheel, nogroup]\nfoo: 1\n";
+        static const char options_text[] = "idle_timeout: 0\noutput_buffering: fast\n";
+
+        r = config_daemon_parse(daemon_text, strlen(daemon_text), "d.yaml", &lookup, &d, &error);
+        ok(r == -EINVAL && error && streq(error,
+                "d.yaml:1:9: socket: \"run/x\" is not an absolute path\n"
+                "d.yaml:2:15: max_sessions: must be at least 1 (omit the key for no limit)\n"
+                "d.yaml:3:23: admin_groups: unknown group \"nogroup\"\n"
+                "d.yaml:4:1: foo: unknown key"), "dwelld.yaml: four errors");
+        free(error);
+        error = NULL;
+        r = config_user_options_parse(options_text, strlen(options_text), "o.yaml", &o, &error);
+        ok(r == -EINVAL && error && streq(error,
+                "o.yaml:1:15: idle_timeout: must be greater than 0\n"
+                "o.yaml:2:19: output_buffering: expected block or drop, got \"fast\""), "options.yaml: two errors");
+        free(error);
+        error = NULL;
+
+        /* the bound: 30 unknown keys give 20 lines and a count */
+        f = open_memstream(&text, &size);
+        if (!f)
+                return;
+        for (int i = 0; i < 30; i++)
+                fprintf(f, "unknown%02d: 1\n", i);
+        fclose(f);
+        r = parse(text, NULL, &error);
+        for (const char *s = error; s && *s; s = strchr(s, '\n') ? strchr(s, '\n') + 1 : "")
+                lines++;
+        ok(r == -EINVAL && error && lines == 21 && strstr(error, "t.yaml:20:1: unknown19: unknown key\n") &&
+           !strstr(error, "unknown20") && strstr(error, "\nt.yaml: and 10 more errors") &&
+           error[strlen(error) - 1] != '\n', "at most 20 errors, then \"and N more\"");
+}
+
 /* ---------------------------------------------------------------- shipped policy */
 
 static bool strv_contains_for_test(char * const *l, const char *s) {
@@ -776,6 +869,7 @@ int main(void) {
         test_defaults();
         test_misc_good();
         test_bad();
+        test_several_errors();
         test_no_lookup();
         test_daemon();
         test_user_options();
