@@ -126,7 +126,8 @@ void json_print_seconds(FILE *f, uint64_t usec);
 /* user-options.c: ~/.config/dwell/options.yaml fills what the command line
  * left unset (idle timeout, output buffering) in a request that may create
  * a session.  A missing file is fine; a broken one is reported. */
-int user_options_apply(struct proto_request *req);
+/* session: the idle timeout and buffering; hook: on_finish (invoke -d). */
+int user_options_apply(struct proto_request *req, bool session, bool hook);
 
 /* session-io.c: one request per connection. */
 #define CLIENT_MAX_IN (2 * (PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD))

@@ -142,9 +142,10 @@ static int verb_invoke_run(const Verb *v, int argc, char *argv[]) {
         if (r < 0)
                 return r;
         req.command = command;
-        /* Only a request that may create a session takes the user's defaults. */
-        if (!req.session[0]) {
-                r = user_options_apply(&req);
+        /* Only a request that may create a session takes the user's session
+         * defaults; every invoke -d without --on-finish its default hook. */
+        if (!req.session[0] || (req.flags & PROTO_REQ_F_DISCONNECTED && !req.on_finish)) {
+                r = user_options_apply(&req, !req.session[0], req.flags & PROTO_REQ_F_DISCONNECTED);
                 if (r < 0)
                         return r;
         }

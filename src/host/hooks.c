@@ -17,7 +17,9 @@
  *   - it is killed when the session ends.
  * Each hook's end is an audit event (hook-finished) with the hook's text,
  * its exit status and duration, and a reason when it was killed or
- * skipped.
+ * skipped.  Whether a hook may be given at all is dwelld's decision (the
+ * configuration's allow_on_finish; its on_finish is the default hook);
+ * the worker itself refuses hooks in a restricted session.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -463,7 +463,10 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
                 reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "--on-finish applies only to invoke -d");
                 return;
         }
-        /* A hook is a shell command line: a restricted session runs none. */
+        /* A hook is a shell command line: a restricted session runs none
+         * (a default one, from the user's options file, is just dropped). */
+        if (hook && w->p->commands && (h->req.flags & PROTO_REQ_F_HOOK_DEFAULT))
+                hook = false;
         if (hook && w->p->commands) {
                 reply_once(c, PROTO_ERR_PERMISSION_DENIED,
                            "configuration %s runs only its allowed programs: --on-finish hooks are not allowed",
@@ -478,7 +481,7 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
                         return;
                 }
                 apply_options(w, &h->req, true);
-                id = worker_queue_command(w, h->req.command, h->caller, h->req.on_finish);
+                id = worker_queue_command(w, h->req.command, h->caller, hook ? h->req.on_finish : NULL);
                 w->temporary = false;
                 worker_session_info(w, &s, SESSION_DISCONNECTED);
                 (void) proto_put_session(&c->conn.out, PROTO_MSG_SESSION, &s);

@@ -156,6 +156,8 @@ typedef enum ProtoDetach {
 #define PROTO_REQ_F_DISCONNECTED 0x01u  /* invoke -d */
 #define PROTO_REQ_F_NO_WAIT      0x02u  /* receive --no-wait */
 #define PROTO_REQ_F_ALL_USERS    0x04u  /* list --all-users (root, admins) */
+#define PROTO_REQ_F_HOOK_DEFAULT 0x08u  /* on_finish is a default (options.yaml, the configuration), not
+                                         * --on-finish: dropped, not refused, where hooks are not allowed */
 
 struct proto_request {
         uint32_t flags;

@@ -114,6 +114,37 @@ expect_match "$ERR" 'hooks are not allowed' "  ... with a clear message"
 capture bob dwell wait w1
 expect_rc 255 "bob cannot wait on alice's session"
 
+# -- the configuration's allow_on_finish and on_finish; options.yaml's on_finish --
+capture alice dwell new -n nh -c nohooks
+capture alice dwell invoke -d nh --on-finish "touch $drop/nohooks" -- true
+expect_rc 255 "allow_on_finish: false: --on-finish refused"
+expect_match "$ERR" 'does not allow --on-finish hooks' "  ... saying the configuration does not allow hooks"
+expect_match "$(grep 'AUDIT access-denied' "$DWELL_LOG_DIR/dwelld.log")" 'DWELL_SESSION_NAME=nh .*does not allow --on-finish'         "  ... audited (access-denied)"
+capture alice dwell new -n hk -c hooked
+capture alice dwell invoke -d hk -- 'sh -c "exit 2"'
+wait_for "[ -s /home/alice/conf-hook.out ]" 10
+expect_eq "$(cat /home/alice/conf-hook.out 2>&1)" "conf hk 1 2" "the configuration's on_finish runs after invoke -d"
+printf '%s\n' "on_finish: 'echo \"opt \$DWELL_SESSION \$DWELL_EXIT_STATUS\" > \"\$HOME/opt-hook.out\"'" |
+        as_user alice sh -c 'mkdir -p ~/.config/dwell && cat > ~/.config/dwell/options.yaml'
+capture alice dwell invoke -d w1 -- 'sh -c "exit 5"'
+expect_rc 0 "with options.yaml's on_finish: invoke -d w1"
+wait_for "[ -s /home/alice/opt-hook.out ]" 10
+expect_eq "$(cat /home/alice/opt-hook.out 2>&1)" "opt w1 5" "  ... the user's default hook runs"
+rm -f /home/alice/opt-hook.out /home/alice/conf-hook.out
+capture alice dwell invoke -d hk -- true
+wait_for "[ -s /home/alice/opt-hook.out ]" 10
+expect_eq "$(cat /home/alice/opt-hook.out 2>&1)/$(cat /home/alice/conf-hook.out 2>/dev/null)" "opt hk 0/" \
+        "  ... and wins over the configuration's"
+rm -f /home/alice/opt-hook.out
+capture alice dwell invoke -d nh -- true
+expect_rc 0 "  ... where hooks are not allowed, the user's default is dropped, not refused"
+capture alice dwell invoke -d r1 -- /bin/echo restricted
+expect_rc 0 "  ... also in a restricted configuration"
+capture alice dwell wait nh r1
+sleep 0.5
+[ -e /home/alice/opt-hook.out ] && fail "  ... and does not run" || pass "  ... and does not run"
+as_user alice rm -f /home/alice/.config/dwell/options.yaml
+
 # -- attacks: a hook that leaves a process behind; piles of hooks; floods --------------
 capture alice dwell new -n h
 capture alice dwell invoke -d h --on-finish "sleep 997 & echo \$! > $drop/bg.pid; yes | head -c 20000000" -- true
