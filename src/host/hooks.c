@@ -47,6 +47,7 @@ static uint64_t mono_usec(void) {
 static void hook_free(Hook *h) {
         if (h) {
                 free(h->text);
+                free(h->caller);
                 free(h);
         }
 }
@@ -57,7 +58,7 @@ static void hook_audit(Worker *w, const Hook *h, int status, int64_t duration, c
         worker_event(w, AUDIT_HOOK_FINISHED, "command_id", worker_num(nb, h->cmd_id), "command", h->text,
                      "exit_status", status >= 0 ? worker_num(sb, (uint64_t) status) : NULL,
                      "duration_usec", duration >= 0 ? worker_num(db, (uint64_t) duration) : NULL,
-                     "caller", w->p->owner, "reason", reason, NULL);
+                     "caller", h->caller, "reason", reason, NULL);
 }
 
 /* The environment: the session's, without any DWELL_SESSION,
@@ -195,8 +196,8 @@ void worker_hook_queue(Worker *w, const Command *c, int status) {
         if (!c->on_finish || w->terminating)
                 return;
         h = calloc(1, sizeof *h);
-        if (!h || !(h->text = strdup(c->on_finish))) {
-                free(h);
+        if (!h || !(h->text = strdup(c->on_finish)) || !(h->caller = strdup(strempty(c->caller)))) {
+                hook_free(h);
                 log_warning("Out of memory: the hook of command %u is not run", c->id);
                 return;
         }

@@ -34,6 +34,7 @@ typedef struct Command {
 typedef struct Hook {
         struct Hook *next;
         char *text;
+        char *caller;                   /* who gave it (the command's caller) */
         uint32_t cmd_id;
         int exit_status;                /* the command's */
 } Hook;

@@ -49,7 +49,7 @@ expect_eq "$(cat "$drop/hook.out" 2>&1)" "w1 1 4 alice" \
         "the hook ran as alice with DWELL_SESSION, DWELL_COMMAND_ID, DWELL_EXIT_STATUS"
 wait_for "grep -q 'AUDIT hook-finished: .*DWELL_SESSION_NAME=w1 .*DWELL_COMMAND_ID=1 .*DWELL_EXIT_STATUS=0' '$DWELL_LOG_DIR/dwelld.log'" 5
 expect_match "$(grep 'AUDIT hook-finished' "$DWELL_LOG_DIR/dwelld.log")" \
-        'DWELL_SESSION_NAME=w1 .*DWELL_COMMAND_ID=1 DWELL_COMMAND=.*hook.out.* DWELL_EXIT_STATUS=0 ' \
+        'DWELL_SESSION_NAME=w1 .*DWELL_CALLER=alice .*DWELL_COMMAND_ID=1 DWELL_COMMAND=.*hook.out.* DWELL_EXIT_STATUS=0 ' \
         "  ... audited: hook-finished with the hook's text and exit status"
 capture alice dwell receive w1
 expect_rc 4 "wait did not consume the output: receive w1 exits 4"
