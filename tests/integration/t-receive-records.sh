@@ -7,6 +7,7 @@
 #     text, started), its output chunks (command, stream, data as UTF-8 or
 #     data_base64 for bytes that are not UTF-8) and an exit object
 #     (command, exit_status, started <= finished, dropped); receive exits 9;
+#     in drop mode, dropped objects and the exit object's dropped add up;
 #   - on a terminal (the client in a tmux pane) a header line per command
 #     (its Id, start time and text) and "exited with status N" after a
 #     failed one;
@@ -64,6 +65,17 @@ expect_eq "$(printf '%s\n' "$lines" | jq -c -s '[.[] | .type] | map(select(. != 
 dwell_json alice receive rec
 expect_rc 9 "a second --json receive: nothing left, same status"
 expect_eq "$OUT" "" "  ... and prints nothing"
+
+# -- --json receive in drop mode: what was dropped ------------------------
+capture alice dwell new -n lossy -c small
+run_d lossy 'seq 1 100000'
+dwell_json alice receive lossy
+expect_rc 0 "--json receive lossy (drop mode, 589 KiB into 64 KiB)"
+dropped=$(printf '%s\n' "$OUT" | jq -s '[.[] | select(.type == "dropped") | .bytes] | add')
+expect_eq "$(printf '%s\n' "$OUT" | jq -s '.[] | select(.type == "exit") | .dropped')" "$dropped" \
+        "  ... the exit object's dropped is the sum of the dropped objects' bytes ($dropped)"
+got=$(printf '%s\n' "$OUT" | jq -j -s '[.[] | select(.type == "output") | .data] | add' | wc -c)
+expect_eq "$((got + dropped))" "$(seq 1 100000 | wc -c)" "  ... output received plus dropped is all of it"
 
 # -- list -l / --json list: the last command ------------------------------
 dwell_json alice list rec
