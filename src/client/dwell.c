@@ -41,9 +41,9 @@ static const Verb *const verbs[] = {
         &verb_disconnect,
         &verb_connect,
         &verb_receive,
+        &verb_wait,
         &verb_remove,
         &verb_config,
-        &verb_wait,
 };
 
 static void help(void) {
@@ -71,7 +71,7 @@ static void help(void) {
                "the terminal, or from the first line of stdin when there is none) and acts as USER.\n"
                "new and invoke take the idle timeout and buffering mode not given on the command\n"
                "line from ~/.config/dwell/options.yaml ($XDG_CONFIG_HOME/dwell/options.yaml), else\n"
-               "from the configuration.\n",
+               "from the configuration; invoke -d without --on-finish takes that file's on_finish.\n",
                DEFAULT_SOCKET);
 }
 
