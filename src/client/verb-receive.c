@@ -8,7 +8,16 @@
  * end, disconnects and exits with the last finished command's exit status
  * (0 if none finished).  With --no-wait it stops as soon as the buffered
  * output is out, even if a command still runs.  --output-buffering changes
- * the session's mode from now on.
+ * the session's mode from now on.  --fail: a failed command received makes
+ * the exit status non-zero even if the last one succeeded.
+ *
+ * Presentation (session-io.c): to a terminal, a header line per command
+ * and its non-zero status after it; with --json, JSON Lines (one object per
+ * record); to anything else the output bytes exactly, so that a pipe or a
+ * file resumes byte for byte.  Headers are presentation only: raw output
+ * is written and acknowledged as without them.  A JSON line is
+ * acknowledged once written whole (no intents): a receive killed between
+ * the two shows that record again, which its seq and offset tell.
  *
  * Failures exit 255: bad options; dwelld unreachable or refusing (not-found,
  * ambiguous, permission-denied, busy when another client is connected, auth-failed);
