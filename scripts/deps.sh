@@ -65,6 +65,7 @@ openssh-server
 openssh-client
 iproute2
 tmux
+jq
 screen
 dtach
 gnuplot-nox

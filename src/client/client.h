@@ -51,6 +51,7 @@ extern const Verb verb_connect;
 extern const Verb verb_receive;
 extern const Verb verb_remove;
 extern const Verb verb_config;
+extern const Verb verb_wait;
 
 /* Long-only option ids shared by the verbs. */
 enum {
@@ -61,6 +62,10 @@ enum {
         ARG_ALL_USERS,
         ARG_NO_WAIT,
         ARG_ALL,
+        ARG_ON_FINISH,
+        ARG_FAIL,
+        ARG_TIMEOUT,
+        ARG_ANY,
 };
 
 /* dwell.c: option helpers.  All print their own error. */
@@ -84,6 +89,12 @@ int client_error(int r, uint16_t code, const char *fmt, ...) _printf_(3, 4);
 unsigned client_errors_reported(void);
 int client_notice(const char *fmt, ...) _printf_(1, 2);
 void json_print_string(FILE *f, const char *s);
+/* n bytes as a JSON string (NUL and invalid UTF-8 included: escaped, U+FFFD). */
+void json_print_bytes(FILE *f, const uint8_t *s, size_t n);
+bool utf8_valid(const uint8_t *s, size_t n);
+int base64_encode(const uint8_t *p, size_t n, char **ret);     /* standard alphabet, padded */
+/* A copy of s fit for a terminal (see table_add), at most max characters. */
+char *terminal_sanitize(const char *s, size_t max);
 void json_print_session(FILE *f, const struct proto_session *s);
 /* The table's columns: the six of `list`, those and Owner (`list
  * --all-users`), or all of them (`list -l`). */
@@ -115,7 +126,8 @@ void json_print_seconds(FILE *f, uint64_t usec);
 /* user-options.c: ~/.config/dwell/options.yaml fills what the command line
  * left unset (idle timeout, output buffering) in a request that may create
  * a session.  A missing file is fine; a broken one is reported. */
-int user_options_apply(struct proto_request *req);
+/* session: the idle timeout and buffering; hook: on_finish (invoke -d). */
+int user_options_apply(struct proto_request *req, bool session, bool hook);
 
 /* session-io.c: one request per connection. */
 #define CLIENT_MAX_IN (2 * (PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD))
@@ -169,6 +181,13 @@ typedef enum OutKind {
         OUT_SINK,               /* a character device that never blocks (/dev/null) */
 } OutKind;
 
+/* How receive shows the records (invoke and connect: always raw). */
+typedef enum Presentation {
+        PRESENT_RAW,            /* output bytes exactly as produced, nothing else */
+        PRESENT_TERMINAL,       /* stdout is a terminal: a header line per command, failures noted */
+        PRESENT_JSON,           /* --json: one JSON object per line per record (JSON Lines) */
+} Presentation;
+
 typedef struct Stream {
         Conn *conn;
         char *name;             /* session name, for messages */
@@ -182,6 +201,10 @@ typedef struct Stream {
         int last_status;        /* last EXIT or SYNCED status, -1 = none */
         bool detach_ok;         /* connect: DETACHED is a notice, not a failure */
         uint8_t out_kind[2];    /* OutKind of stdout, stderr */
+        uint8_t present;        /* Presentation */
+        uint32_t header_cmd;    /* PRESENT_TERMINAL: the command whose header was printed last */
+        bool mid_line;          /* PRESENT_TERMINAL: the last byte written was not a newline */
+        int failed_status;      /* the last non-zero EXIT status received, 0 = none */
 } Stream;
 
 /* Takes ATTACHED; the stream borrows c. */

@@ -41,6 +41,7 @@ static const Verb *const verbs[] = {
         &verb_disconnect,
         &verb_connect,
         &verb_receive,
+        &verb_wait,
         &verb_remove,
         &verb_config,
 };
@@ -70,7 +71,7 @@ static void help(void) {
                "the terminal, or from the first line of stdin when there is none) and acts as USER.\n"
                "new and invoke take the idle timeout and buffering mode not given on the command\n"
                "line from ~/.config/dwell/options.yaml ($XDG_CONFIG_HOME/dwell/options.yaml), else\n"
-               "from the configuration.\n",
+               "from the configuration; invoke -d without --on-finish takes that file's on_finish.\n",
                DEFAULT_SOCKET);
 }
 
@@ -146,6 +147,12 @@ int request_parse_option(int opt, const char *arg, struct proto_request *req) {
                 return 1;
         case ARG_NO_WAIT:
                 req->flags |= PROTO_REQ_F_NO_WAIT;
+                return 1;
+        case ARG_ON_FINISH:
+                if (!arg[0] || strlen(arg) > PROTO_MAX_TEXT)
+                        return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                            "invalid --on-finish command (1 to %u bytes)", PROTO_MAX_TEXT);
+                req->on_finish = (char *) arg;
                 return 1;
         default:
                 return 0;

@@ -97,10 +97,43 @@ static size_t utf8_valid_len(const uint8_t *s, size_t n) {
         return len;
 }
 
-void json_print_string(FILE *f, const char *str) {
-        const uint8_t *s = (const uint8_t *) strempty(str);
-        size_t n = strlen(str ? str : "");
+int base64_encode(const uint8_t *p, size_t n, char **ret) {
+        static const char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
 
+        if (!out)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i += 3) {
+                uint32_t v = (uint32_t) p[i] << 16 | (i + 1 < n ? (uint32_t) p[i + 1] << 8 : 0) |
+                             (i + 2 < n ? p[i + 2] : 0);
+
+                *o++ = table[v >> 18 & 63];
+                *o++ = table[v >> 12 & 63];
+                *o++ = i + 1 < n ? table[v >> 6 & 63] : '=';
+                *o++ = i + 2 < n ? table[v & 63] : '=';
+        }
+        *o = 0;
+        *ret = out;
+        return 0;
+}
+
+bool utf8_valid(const uint8_t *s, size_t n) {
+        while (n > 0) {
+                size_t len = utf8_valid_len(s, n);
+
+                if (len == 0)
+                        return false;
+                s += len;
+                n -= len;
+        }
+        return true;
+}
+
+void json_print_string(FILE *f, const char *str) {
+        json_print_bytes(f, (const uint8_t *) strempty(str), strlen(str ? str : ""));
+}
+
+void json_print_bytes(FILE *f, const uint8_t *s, size_t n) {
         fputc('"', f);
         while (n > 0) {
                 size_t len = utf8_valid_len(s, n);
@@ -176,6 +209,14 @@ void json_print_session(FILE *f, const struct proto_session *s) {
                 json_print_string(f, s->command);
                 fputc('}', f);
         }
+        fputs(", \"last_command\": ", f);
+        if (s->last_command_id == 0)
+                fputs("null", f);
+        else {
+                fprintf(f, "{\"id\": %" PRIu32 ", \"text\": ", s->last_command_id);
+                json_print_string(f, s->last_command);
+                fprintf(f, ", \"exit_status\": %" PRIi32 "}", s->last_exit_status);
+        }
         /* Reported by the client that created the session (dwell-bridge: the
          * SSH client's address); null for a local client. */
         fputs(", \"origin\": ", f);
@@ -222,6 +263,12 @@ static char *cell_sanitize(const char *str, size_t max, size_t *ret_width) {
         out[o] = 0;
         *ret_width = width;
         return out;
+}
+
+char *terminal_sanitize(const char *s, size_t max) {
+        size_t width;
+
+        return cell_sanitize(s, max, &width);
 }
 
 void table_done(Table *t) {
@@ -272,7 +319,8 @@ int table_print(Table *t, FILE *f) {
 }
 
 static int table_add_session(Table *t, const struct proto_session *s) {
-        char id[16], idle[64], buffered[64], dropped[64];
+        char id[16], idle[64], buffered[64], dropped[64], last_status[16] = "-";
+        _cleanup_free_ char *last = NULL;
         const char *row[] = {
                 id, s->name, s->host, session_state_to_string(s->state), s->configuration,
                 availability_to_string(s->availability),
@@ -284,13 +332,20 @@ static int table_add_session(Table *t, const struct proto_session *s) {
                 format_size(dropped, sizeof dropped, s->dropped),
                 s->origin && s->origin[0] ? s->origin : "-",
                 s->reason && s->reason[0] ? s->reason : "-",
+                "-", last_status,       /* LastCommand (below), LastStatus */
                 s->command_id != 0 ? s->command : "-",
         };
         int r;
 
         snprintf(id, sizeof id, "%" PRIu32, s->id);
+        if (s->last_command_id != 0) {
+                if (asprintf(&last, "%" PRIu32 ": %s", s->last_command_id, strempty(s->last_command)) < 0)
+                        return -ENOMEM;
+                row[ELEMENTSOF(row) - 3] = last;
+                snprintf(last_status, sizeof last_status, "%" PRIi32, s->last_exit_status);
+        }
         for (size_t i = 0; i < t->n_columns; i++) {
-                r = table_add(t, row[i], i + 1 == ELEMENTSOF(row) ? COMMAND_COLUMN_MAX : SIZE_MAX);
+                r = table_add(t, row[i], i == ELEMENTSOF(row) - 3 || i + 1 == ELEMENTSOF(row) ? COMMAND_COLUMN_MAX : SIZE_MAX);
                 if (r < 0)
                         return r;
         }
@@ -300,7 +355,8 @@ static int table_add_session(Table *t, const struct proto_session *s) {
 int print_table(const struct proto_session *sessions, size_t n, TableFormat format) {
         static const char *const header[] = {
                 "Id", "Name", "Host", "State", "Configuration", "Availability",
-                "Owner", "RunAs", "IdleTimeout", "Buffering", "Buffered", "Dropped", "Origin", "Reason", "Command",
+                "Owner", "RunAs", "IdleTimeout", "Buffering", "Buffered", "Dropped", "Origin", "Reason",
+                "LastCommand", "LastStatus", "Command",
         };
         /* Owner is the seventh column, in both wider formats. */
         _cleanup_(table_done) Table t = {

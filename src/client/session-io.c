@@ -31,10 +31,12 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <stdarg.h>
 #include <termios.h>
 #include <time.h>
 
 #include "client.h"
+#include "parse-util.h"
 
 #define STREAM_CONTINUE 100     /* internal: keep going */
 #define DETACH_FLUSH_MS 1000
@@ -659,12 +661,153 @@ static int stream_write_data(Stream *s, int fd, const struct proto_record *rec) 
         return stream_ack(s, rec->seq, base + done);
 }
 
+/* --- receive's presentations ------------------------------------------ */
+
+#define HEADER_TEXT_MAX 200     /* characters of command text in a terminal header */
+
+static void format_time(char *buf, size_t size, uint64_t usec) {
+        time_t t = (time_t) (usec / USEC_PER_SEC);
+        struct tm tm;
+
+        if (usec == 0 || !localtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+                snprintf(buf, size, "?");
+}
+
+/* Presentation text goes through stdout's FILE; output data is written to
+ * the descriptors directly: flush before and after mixing them. */
+static int present_flush(Stream *s) {
+        if (fflush(stdout) != 0 || ferror(stdout))
+                return stream_output_failed(s, errno > 0 ? -errno : -EIO);
+        return 0;
+}
+
+/* A header or footer line on a terminal, on a line of its own. */
+static int present_line(Stream *s, const char *fmt, ...) _printf_(2, 3);
+static int present_line(Stream *s, const char *fmt, ...) {
+        va_list ap;
+
+        if (s->mid_line)
+                fputc('\n', stdout);
+        va_start(ap, fmt);
+        vfprintf(stdout, fmt, ap);
+        va_end(ap);
+        fputc('\n', stdout);
+        s->mid_line = false;
+        return present_flush(s);
+}
+
+static int present_header(Stream *s, const struct proto_record *rec) {
+        _cleanup_free_ char *text = NULL;
+        char when[64];
+
+        s->header_cmd = rec->cmd_id;
+        if (rec->kind != RECORD_START)
+                /* Its START went to an earlier receive. */
+                return present_line(s, "==> command %" PRIu32 " (continued)", rec->cmd_id);
+        text = rec->size > 0 ? strndup((const char *) rec->data, rec->size) : strdup("");
+        if (text) {
+                char *t = terminal_sanitize(text, HEADER_TEXT_MAX);
+                free(text);
+                text = t;
+        }
+        format_time(when, sizeof when, rec->value > 0 ? (uint64_t) rec->value : 0);
+        return present_line(s, "==> command %" PRIu32 ", started %s: %s", rec->cmd_id, when, text ? text : "?");
+}
+
+static void json_print_usec(uint64_t usec) {
+        if (usec == 0)
+                fputs("null", stdout);
+        else
+                json_print_seconds(stdout, usec);
+}
+
+/* One JSON Lines object per record (doc/protocol.md, "receive --json"). */
+static int present_json(Stream *s, const struct proto_record *rec) {
+        switch (rec->kind) {
+        case RECORD_STDOUT:
+        case RECORD_STDERR:
+                printf("{\"type\": \"output\", \"command\": %" PRIu32 ", \"stream\": \"%s\", \"seq\": %" PRIu64
+                       ", \"offset\": %" PRIi64 ", ", rec->cmd_id, rec->kind == RECORD_STDOUT ? "stdout" : "stderr",
+                       rec->seq, rec->value);
+                if (utf8_valid(rec->data, rec->size)) {
+                        fputs("\"data\": ", stdout);
+                        json_print_bytes(stdout, rec->data, rec->size);
+                } else {
+                        _cleanup_free_ char *b64 = NULL;
+
+                        if (base64_encode(rec->data, rec->size, &b64) < 0)
+                                return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+                        printf("\"data_base64\": \"%s\"", b64);
+                }
+                fputs("}\n", stdout);
+                break;
+        case RECORD_START:
+                printf("{\"type\": \"start\", \"command\": %" PRIu32 ", \"text\": ", rec->cmd_id);
+                json_print_bytes(stdout, rec->data, rec->size);
+                fputs(", \"started\": ", stdout);
+                json_print_usec(rec->value > 0 ? (uint64_t) rec->value : 0);
+                fputs("}\n", stdout);
+                break;
+        case RECORD_EXIT: {
+                struct proto_exit_info info = {};
+
+                (void) proto_exit_info_decode(rec->data, rec->size, &info);
+                printf("{\"type\": \"exit\", \"command\": %" PRIu32 ", \"exit_status\": %" PRIi64 ", \"started\": ",
+                       rec->cmd_id, rec->value);
+                json_print_usec(info.started);
+                fputs(", \"finished\": ", stdout);
+                json_print_usec(info.finished);
+                printf(", \"dropped\": %" PRIu64 "}\n", info.dropped);
+                break;
+        }
+        case RECORD_DROPPED:
+                printf("{\"type\": \"dropped\", \"command\": %" PRIu32 ", \"bytes\": %" PRIi64 "}\n",
+                       rec->cmd_id, rec->value);
+                break;
+        }
+        return present_flush(s);
+}
+
 static int stream_handle_record(Stream *s, Frame *f, StreamUntil until) {
         struct proto_record rec;
         int r = 0;
 
         if (proto_get_record(&f->payload, &rec) < 0)
                 return stream_lost(s, -EBADMSG);
+        if (rec.kind == RECORD_EXIT && rec.value != 0)
+                s->failed_status = rec.value < 0 || rec.value > EXIT_DWELL_FAILURE ? EXIT_DWELL_FAILURE : (int) rec.value;
+        if (s->present == PRESENT_JSON) {
+                /* Written whole, then acknowledged: a receive killed in
+                 * between shows the record again (seq and offset tell). */
+                r = present_json(s, &rec);
+                if (r < 0)
+                        return r;
+                if (rec.kind == RECORD_EXIT) {
+                        stream_note_exit(s, rec.value);
+                        if (s->have_cmd && rec.cmd_id == s->cmd_id)
+                                s->exited = true;
+                }
+                r = stream_ack(s, rec.seq, rec.kind == RECORD_STDOUT || rec.kind == RECORD_STDERR ?
+                               (uint64_t) MAX(rec.value, 0) + rec.size : rec.size);
+                if (r < 0)
+                        return r;
+                return until == STREAM_UNTIL_EXIT && s->exited ? STREAM_DONE : STREAM_CONTINUE;
+        }
+        if (s->present == PRESENT_TERMINAL) {
+                if (rec.kind == RECORD_START ||
+                    (rec.cmd_id != s->header_cmd && (rec.kind == RECORD_STDOUT || rec.kind == RECORD_STDERR))) {
+                        r = present_header(s, &rec);
+                        if (r < 0)
+                                return r;
+                }
+                if (rec.kind == RECORD_EXIT && rec.value != 0) {
+                        r = present_line(s, "==> command %" PRIu32 " exited with status %" PRIi64, rec.cmd_id, rec.value);
+                        if (r < 0)
+                                return r;
+                }
+                if ((rec.kind == RECORD_STDOUT || rec.kind == RECORD_STDERR) && rec.size > 0)
+                        s->mid_line = rec.data[rec.size - 1] != '\n';
+        }
         switch (rec.kind) {
         case RECORD_STDOUT:
         case RECORD_STDERR:

@@ -6,11 +6,15 @@
  *
  *     idle_timeout: 30m
  *     output_buffering: drop
+ *     on_finish: 'notify-send "dwell: $DWELL_SESSION: $DWELL_EXIT_STATUS"'
  *
- * Only the verbs that may create a session read it (new; invoke without
- * SESSION), and only to fill what the command line left unset; dwelld
- * falls back to the configuration's values for what is still unset, and
- * checks the result against the configuration's max_idle_timeout.
+ * The session settings are read only by the verbs that may create a
+ * session (new; invoke without SESSION), and only to fill what the command
+ * line left unset; dwelld falls back to the configuration's values for
+ * what is still unset, and checks the result against the configuration's
+ * max_idle_timeout.  on_finish is the hook of every invoke -d without
+ * --on-finish; it is sent as a default (PROTO_REQ_F_HOOK_DEFAULT), which a
+ * configuration that allows no hooks drops instead of refusing.
  *
  * A missing file is fine.  A file that cannot be read or parsed is an
  * error (config-error) before anything is sent, reported with the parser's
@@ -57,10 +61,12 @@ static int user_options_path(char **ret) {
         return 0;
 }
 
-int user_options_apply(struct proto_request *req) {
+int user_options_apply(struct proto_request *req, bool session, bool hook) {
         _cleanup_free_ char *path = NULL, *error = NULL;
-        UserOptions o = {};
+        static UserOptions o;   /* on_finish stays in use by req */
         int r;
+
+        o = (UserOptions) {};
 
         r = user_options_path(&path);
         if (r == -ENOENT)
@@ -76,9 +82,13 @@ int user_options_apply(struct proto_request *req) {
         if (r < 0)
                 return client_error(r, PROTO_ERR_CONFIG_ERROR, "%s", error ? error : path);
 
-        if (req->idle_timeout == 0)
+        if (session && req->idle_timeout == 0)
                 req->idle_timeout = o.idle_timeout;
-        if (req->buffering == BUFFERING_UNSET)
+        if (session && req->buffering == BUFFERING_UNSET)
                 req->buffering = (uint8_t) o.output_buffering;
+        if (hook && !req->on_finish && o.on_finish[0]) {
+                req->on_finish = o.on_finish;
+                req->flags |= PROTO_REQ_F_HOOK_DEFAULT;
+        }
         return 0;
 }

@@ -2,7 +2,7 @@
 /*
  * dwell invoke [SESSION] [-d|--disconnected] [-n NAME] [-c CONFIG]
  *              [--idle-timeout DUR] [--output-buffering MODE]
- *              [--credential USER] -- COMMAND...
+ *              [--on-finish CMD] [--credential USER] -- COMMAND...
  *
  * Runs COMMAND (the words after "--", joined by single spaces, as ssh
  * does) in SESSION's shell, or without SESSION in a temporary session that
@@ -18,7 +18,9 @@
  * With -d the command is started and the session disconnected at once; the
  * session row (or JSON object) is printed and dwell exits 0; `dwell
  * receive` collects the output later.  -d into a busy session fails at once
- * (busy).
+ * (busy).  --on-finish CMD (only with -d) has the session's worker run CMD
+ * with /bin/sh as the session's identity when the command ends, with
+ * DWELL_SESSION, DWELL_COMMAND_ID and DWELL_EXIT_STATUS set (src/host/hooks.c).
  *
  * Failures exit 255 with one "dwell: " line: bad options or no command;
  * dwelld unreachable or refusing (not-found, ambiguous, permission-denied, busy,
@@ -72,6 +74,7 @@ static int parse_options(const Verb *v, int argc, char *argv[], struct proto_req
                 { "idle-timeout",     required_argument, NULL, ARG_IDLE_TIMEOUT     },
                 { "output-buffering", required_argument, NULL, ARG_OUTPUT_BUFFERING },
                 { "credential",       required_argument, NULL, ARG_CREDENTIAL       },
+                { "on-finish",        required_argument, NULL, ARG_ON_FINISH        },
                 {}
         };
         int r;
@@ -79,6 +82,8 @@ static int parse_options(const Verb *v, int argc, char *argv[], struct proto_req
         r = verb_parse_options(v, argc, argv, ":hdn:c:", options, req, NULL, NULL);
         if (r <= 0)
                 return r < 0 ? r : 1;   /* 1: --help, done, exit 0 */
+        if (req->on_finish && !(req->flags & PROTO_REQ_F_DISCONNECTED))
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "invoke: --on-finish applies only with -d");
         if (argc - optind > 1)
                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
                                     "invoke: unexpected argument '%s' (the command goes after '--')", argv[optind + 1]);
@@ -137,9 +142,10 @@ static int verb_invoke_run(const Verb *v, int argc, char *argv[]) {
         if (r < 0)
                 return r;
         req.command = command;
-        /* Only a request that may create a session takes the user's defaults. */
-        if (!req.session[0]) {
-                r = user_options_apply(&req);
+        /* Only a request that may create a session takes the user's session
+         * defaults; every invoke -d without --on-finish its default hook. */
+        if (!req.session[0] || (req.flags & PROTO_REQ_F_DISCONNECTED && !req.on_finish)) {
+                r = user_options_apply(&req, !req.session[0], req.flags & PROTO_REQ_F_DISCONNECTED);
                 if (r < 0)
                         return r;
         }
@@ -155,11 +161,14 @@ static int verb_invoke_run(const Verb *v, int argc, char *argv[]) {
 
 const Verb verb_invoke = {
         .name = "invoke",
-        .synopsis = "[SESSION] [-d] [-n NAME] [-c CONFIG] [--idle-timeout DUR] [--output-buffering MODE] [--credential USER] -- COMMAND...",
+        .synopsis = "[SESSION] [-d [--on-finish CMD]] [-n NAME] [-c CONFIG] [--idle-timeout DUR] [--output-buffering MODE] [--credential USER] -- COMMAND...",
         .help =
         "Run COMMAND in SESSION (or in a temporary session), stream its output and exit with its status.\n"
         "\n"
         "  -d, --disconnected           start the command, disconnect at once and print the session\n"
+        "      --on-finish CMD          with -d: when the command ends, run CMD (/bin/sh -c, as the session's\n"
+        "                               user, DWELL_SESSION, DWELL_COMMAND_ID, DWELL_EXIT_STATUS set;\n"
+        "                               killed after 60 s)\n"
         "      --output-buffering MODE  block or drop when the output buffer is full (for an existing\n"
         "                               session: from now on)\n"
         "      --credential USER        authenticate as USER (password prompted)\n"

@@ -43,7 +43,7 @@ static int verb_new_run(const Verb *v, int argc, char *argv[]) {
         if (optind < argc)
                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
                                     "new: unexpected argument '%s' (the name is given with -n)", argv[optind]);
-        r = user_options_apply(&req);
+        r = user_options_apply(&req, true, false);
         if (r < 0)
                 return r;
 

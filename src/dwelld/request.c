@@ -468,6 +468,47 @@ static void wait_on(Request *r, Session *s) {
         (void) arm_timer(r, REQUEST_WAIT_TIMEOUT);
 }
 
+/* invoke -d: the configuration's allow_on_finish and on_finish.  An
+ * explicit --on-finish where hooks are not allowed is refused; a default
+ * one (the user's options.yaml) is dropped.  Without a hook, the
+ * configuration's on_finish is the default. */
+static int check_on_finish(Request *r, Session *s) {
+        const SessionConfig *c;
+        char why[256];
+
+        if (r->verb != PROTO_REQ_INVOKE || !(r->req.flags & PROTO_REQ_F_DISCONNECTED))
+                return 0;
+        c = s->config ?: policy_find(r->manager, s->info.configuration);
+        if (!c)
+                return 0;
+        if (*strempty(r->req.on_finish) && !c->allow_on_finish) {
+                if (r->req.flags & PROTO_REQ_F_HOOK_DEFAULT) {
+                        free(r->req.on_finish);
+                        r->req.on_finish = NULL;
+                        return 0;
+                }
+                if (c->commands)
+                        snprintf(why, sizeof why, "configuration %s runs only its allowed programs: "
+                                 "--on-finish hooks are not allowed", c->name);
+                else
+                        snprintf(why, sizeof why, "configuration %s does not allow --on-finish hooks "
+                                 "(allow_on_finish: false)", c->name);
+                audit_denied(r, s, why);
+                request_reply_error(r, PROTO_ERR_PERMISSION_DENIED, "%s", why);
+                return -EPERM;
+        }
+        if (!*strempty(r->req.on_finish) && c->on_finish) {
+                free(r->req.on_finish);
+                r->req.on_finish = strdup(c->on_finish);
+                if (!r->req.on_finish) {
+                        request_reply_error(r, PROTO_ERR_UNAVAILABLE, "out of memory");
+                        return -ENOMEM;
+                }
+                r->req.flags |= PROTO_REQ_F_HOOK_DEFAULT;
+        }
+        return 0;
+}
+
 /* Passes the connection to the session's worker; the request is done. */
 static void handoff(Request *r, Session *s) {
         struct proto_handoff h = {
@@ -493,6 +534,9 @@ static void handoff(Request *r, Session *s) {
                 reply_not_found(r);
                 return;
         }
+        if (check_on_finish(r, s) < 0)
+                return;
+        h.req = r->req;         /* as check_on_finish() left it */
         k = session_handoff(s, TAKE_FD(r->conn.fd), &h);
         if (k < 0) {
                 log_error_errno(k, "Failed to hand a client to session %u: %m", s->info.id);
@@ -790,6 +834,7 @@ static void dispatch(Request *r) {
         case PROTO_REQ_DISCONNECT:
         case PROTO_REQ_CONNECT:
         case PROTO_REQ_RECEIVE:
+        case PROTO_REQ_WAIT:
                 do_session_verb(r);
                 break;
         case PROTO_REQ_CONFIG_LIST:

@@ -595,6 +595,18 @@ static void on_event(const HostParams *p, Transcript *t, const struct proto_kv *
                           strempty(reason));
                 transcript_line(t, "broken: %s", strempty(reason));
                 break;
+        case AUDIT_HOOK_FINISHED: {
+                char st[32] = "no exit status";
+
+                if (f.exit_status >= 0)
+                        snprintf(st, sizeof st, "exit status %d", f.exit_status);
+                audit_log(e, reason ? LOG_NOTICE : priority, &f,
+                          "Session %u (%s): the --on-finish hook of command %u ended (%s)%s%s: %s", p->id, p->name,
+                          f.command_id, st, reason ? "; " : "", strempty(reason), strempty(command));
+                transcript_line(t, "hook of command %u ended (%s)%s%s", f.command_id, st, reason ? "; " : "",
+                                strempty(reason));
+                break;
+        }
         case AUDIT_IDLE_TIMEOUT:
                 audit_log(e, priority, &f, "Session %u (%s) of %s idle for %s: removed", p->id, p->name, p->owner,
                           strempty(reason));

@@ -21,6 +21,7 @@
 
 #define CLIENT_HIGH_WATER (512u * 1024)         /* queued bytes before we wait for the socket */
 #define INVOKE_WAIT_LIMIT (240 * USEC_PER_SEC)  /* a synchronous invoke waits this long for a busy shell */
+#define WAITERS_MAX 32u                         /* `dwell wait` clients of one session at a time */
 
 static void client_lost(Worker *w, const char *why);
 
@@ -266,7 +267,7 @@ static int on_client_frame(Worker *w, Client *c, Frame *f) {
                 if (w->shell_dead)
                         return proto_put_error(&c->conn.out, PROTO_ERR_UNAVAILABLE,
                                                "the session's shell has exited; remove the session");
-                if (worker_queue_command(w, text, c->caller) == 0)
+                if (worker_queue_command(w, text, c->caller, NULL) == 0)
                         return -ENOMEM;
                 return 0;
         case PROTO_MSG_DETACH:
@@ -298,6 +299,11 @@ static int on_client_io_cb(EvSource *s, int fd, uint32_t revents, void *userdata
         r = conn_fill(&c->conn);
         if (r == -EAGAIN)
                 return 0;
+        if (c->verb == PROTO_REQ_WAIT) {
+                /* A waiter sends nothing: it left, or broke the protocol. */
+                client_free(c);
+                return 0;
+        }
         if (r <= 0) {
                 if (c->closing)
                         client_free(c);
@@ -448,10 +454,25 @@ static bool refuse_broken(Worker *w, Client *c) {
 }
 
 static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) {
+        bool hook = !!*strempty(h->req.on_finish);
         uint32_t id;
 
         if (refuse_broken(w, c))
                 return;
+        if (hook && !(h->req.flags & PROTO_REQ_F_DISCONNECTED)) {
+                reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "--on-finish applies only to invoke -d");
+                return;
+        }
+        /* A hook is a shell command line: a restricted session runs none
+         * (a default one, from the user's options file, is just dropped). */
+        if (hook && w->p->commands && (h->req.flags & PROTO_REQ_F_HOOK_DEFAULT))
+                hook = false;
+        if (hook && w->p->commands) {
+                reply_once(c, PROTO_ERR_PERMISSION_DENIED,
+                           "configuration %s runs only its allowed programs: --on-finish hooks are not allowed",
+                           w->p->configuration);
+                return;
+        }
         if (h->req.flags & PROTO_REQ_F_DISCONNECTED) {
                 struct proto_session s;
 
@@ -460,7 +481,7 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
                         return;
                 }
                 apply_options(w, &h->req, true);
-                id = worker_queue_command(w, h->req.command, h->caller);
+                id = worker_queue_command(w, h->req.command, h->caller, hook ? h->req.on_finish : NULL);
                 w->temporary = false;
                 worker_session_info(w, &s, SESSION_DISCONNECTED);
                 (void) proto_put_session(&c->conn.out, PROTO_MSG_SESSION, &s);
@@ -478,7 +499,7 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
         attach(w, c, c->invoke_cmd);
         if (worker_busy(w))
                 (void) evloop_add_time_relative(w->event, &c->wait_src, INVOKE_WAIT_LIMIT, on_invoke_wait_cb, c);
-        id = worker_queue_command(w, h->req.command, h->caller);
+        id = worker_queue_command(w, h->req.command, h->caller, NULL);
         if (id != c->invoke_cmd)
                 log_warning("Command ids out of step (%u, %u)", id, c->invoke_cmd);
         worker_send_status(w);
@@ -497,6 +518,70 @@ static void handoff_disconnect(Worker *w, Client *c, const struct proto_handoff 
         worker_send_status(w);
 }
 
+static int on_waiter_heartbeat_cb(EvSource *s, uint64_t usec, void *userdata) {
+        Client *c = userdata;
+
+        /* Only to find out that a waiter is gone: a failed write frees it. */
+        (void) evloop_source_set_time_relative(s, (uint64_t) c->w->p->heartbeat_ms * 1000);
+        (void) evloop_source_set_enabled(s, EVLOOP_ONESHOT);
+        (void) proto_put_empty(&c->conn.out, PROTO_MSG_HEARTBEAT);
+        client_flush(c);
+        return 0;
+}
+
+static void waiter_answer(Worker *w, Client *c) {
+        struct proto_synced y = {
+                .running = 0,
+                .last_cmd = w->last_cmd,
+                .last_status = w->last_cmd ? w->last_status : -1,
+        };
+
+        c->hb_src = evloop_source_free(c->hb_src);
+        if (w->terminating)
+                (void) proto_put_error(&c->conn.out, PROTO_ERR_UNAVAILABLE, "the session was removed");
+        else
+                (void) proto_put_synced(&c->conn.out, &y);
+        c->closing = true;
+        client_flush(c);
+}
+
+void worker_wake_waiters(Worker *w) {
+        Client *next;
+
+        if (!w->terminating && !w->shell_dead && (worker_busy(w) || w->exit_pending))
+                return;
+        for (Client *c = w->clients; c; c = next) {
+                next = c->all_next;
+                if (c->verb == PROTO_REQ_WAIT && !c->closing)
+                        waiter_answer(w, c);
+        }
+}
+
+/* dwell wait: not attached, so it neither holds the session nor consumes
+ * output; answered with SYNCED once nothing runs or is queued. */
+static void handoff_wait(Worker *w, Client *c) {
+        uint64_t hb = (uint64_t) w->p->heartbeat_ms * 1000;
+        unsigned n = 0;
+
+        for (Client *o = w->clients; o; o = o->all_next)
+                if (o != c && o->verb == PROTO_REQ_WAIT && !o->closing)
+                        n++;
+        if (n >= WAITERS_MAX) {
+                reply_once(c, PROTO_ERR_LIMIT_EXCEEDED, "session %s already has %u waiting clients", w->p->name, n);
+                return;
+        }
+        if (w->shell_dead || (!worker_busy(w) && !w->exit_pending)) {
+                waiter_answer(w, c);
+                return;
+        }
+        if (hb > 0)
+                (void) evloop_add_time_relative(w->event, &c->hb_src, hb, on_waiter_heartbeat_cb, c);
+        /* The request's first answer, at once: accepted, waiting.  (A
+         * failed write frees c.) */
+        (void) proto_put_empty(&c->conn.out, PROTO_MSG_HEARTBEAT);
+        client_flush(c);
+}
+
 void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
         Client *c = client_new(w, fd, h);
 
@@ -508,6 +593,10 @@ void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
         }
         if (h->verb == PROTO_REQ_DISCONNECT) {
                 handoff_disconnect(w, c, h);
+                return;
+        }
+        if (h->verb == PROTO_REQ_WAIT) {
+                handoff_wait(w, c);
                 return;
         }
         if (w->client) {

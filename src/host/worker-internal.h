@@ -25,9 +25,19 @@ typedef struct Command {
         uint32_t id;
         char *text;
         char *caller;                   /* who asked for it */
+        char *on_finish;                /* a hook to run when it ends (invoke -d --on-finish), or NULL */
         uint64_t started_real;          /* when the worker passed it to the runner: CLOCK_REALTIME usec */
         uint64_t started_mono;          /* ... CLOCK_MONOTONIC usec, for its duration */
 } Command;
+
+/* An --on-finish hook due to run, or running (hooks.c). */
+typedef struct Hook {
+        struct Hook *next;
+        char *text;
+        char *caller;                   /* who gave it (the command's caller) */
+        uint32_t cmd_id;
+        int exit_status;                /* the command's */
+} Hook;
 
 typedef struct Client Client;
 struct Client {
@@ -87,8 +97,18 @@ struct Worker {
         RunnerStatusSource exit_source_pending;
         uint32_t last_cmd;
         int32_t last_status;
+        char *last_text;                /* the last finished command's text, or NULL */
         bool temporary;
         uint32_t temp_cmd;              /* temporary session: the command that ends it */
+
+        /* --on-finish hooks: one runs at a time, at most HOOK_MAX_PENDING wait. */
+        Hook *hooks, *hooks_tail;
+        unsigned n_hooks;               /* waiting, not counting the running one */
+        Hook *hook;                     /* running */
+        pid_t hook_pid;
+        uint64_t hook_started_mono;
+        bool hook_killed;
+        EvSource *hook_child_src, *hook_timer_src;
 
         Client *client;                 /* the connected one */
         Client *clients;                /* every live one, also those answered and closing */
@@ -114,7 +134,7 @@ void worker_idle_start(Worker *w);
 void worker_idle_stop(Worker *w);
 void worker_set_reading(Worker *w, bool on);
 /* Queues a command (and starts it if nothing runs); its id, 0 if out of memory. */
-uint32_t worker_queue_command(Worker *w, const char *text, const char *caller);
+uint32_t worker_queue_command(Worker *w, const char *text, const char *caller, const char *on_finish);
 void worker_command_free(Command *c);
 void worker_done(Worker *w);
 void worker_finish_command(Worker *w);
@@ -125,6 +145,14 @@ void worker_runner_gone(Runner *r, int status, void *userdata);
 /* Watches the runner's output pipes. */
 int worker_watch_output(Worker *w);
 
+/* hooks.c */
+#define HOOK_TIMEOUT (60 * USEC_PER_SEC)        /* a hook still running then is killed */
+#define HOOK_MAX_PENDING 8u                     /* hooks waiting for the running one; more are skipped */
+/* Command c ended with status: queue its hook, if it has one. */
+void worker_hook_queue(Worker *w, const Command *c, int status);
+/* Kills the running hook and forgets the waiting ones (the session ends). */
+void worker_hooks_done(Worker *w);
+
 /* worker-client.c */
 /* Sends buffered records to the connected client, as far as its socket takes them. */
 void worker_pump(Worker *w);
@@ -132,3 +160,5 @@ void worker_pump(Worker *w);
 void worker_handoff(Worker *w, int fd, const struct proto_handoff *h);
 void client_detach(Worker *w, Client *c, uint8_t reason, const char *by);
 void client_free(Client *c);
+/* The session became idle (or cannot run anything more): answer `dwell wait`. */
+void worker_wake_waiters(Worker *w);

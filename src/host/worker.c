@@ -80,6 +80,9 @@ void worker_session_info(Worker *w, struct proto_session *s, uint8_t state) {
                 .dropped = w->out.dropped,
                 .command_id = w->running ? w->running->id : 0,
                 .command = w->running ? w->running->text : (char *) "",
+                .last_command_id = w->last_cmd,
+                .last_command = w->last_text ?: (char *) "",
+                .last_exit_status = w->last_cmd ? w->last_status : -1,
                 .created = w->p->created,
                 .idle_since = w->idle_since,
                 .holder = strdup(holder),
@@ -359,11 +362,11 @@ static void start_next(Worker *w) {
         if (w->client && w->client->wait_src && w->client->invoke_cmd == c->id)
                 w->client->wait_src = evloop_source_free(w->client->wait_src);
 
-        (void) outbuf_append(&w->out, c->id, RECORD_START, 0, c->text, strlen(c->text), NULL);
-        log_debug("Command %u started: %s", c->id, c->text);
-        w->dropped_before = w->out.dropped;
         c->started_real = clock_usec(CLOCK_REALTIME);
         c->started_mono = clock_usec(CLOCK_MONOTONIC);
+        (void) outbuf_append(&w->out, c->id, RECORD_START, (int64_t) c->started_real, c->text, strlen(c->text), NULL);
+        log_debug("Command %u started: %s", c->id, c->text);
+        w->dropped_before = w->out.dropped;
         worker_event(w, AUDIT_COMMAND_STARTED, "command_id", worker_num(nb, c->id), "command", c->text,
                   "caller", c->caller, NULL);
         r = runner_run(w->runner, c->text, &res);
@@ -385,13 +388,12 @@ static void start_next(Worker *w) {
         worker_send_status(w);
 }
 
-uint32_t worker_queue_command(Worker *w, const char *text, const char *caller) {
+uint32_t worker_queue_command(Worker *w, const char *text, const char *caller, const char *on_finish) {
         Command *c = calloc(1, sizeof *c);
 
-        if (!c || !(c->text = strdup(text)) || !(c->caller = strdup(strempty(caller)))) {
-                if (c)
-                        free(c->text);
-                free(c);
+        if (!c || !(c->text = strdup(text)) || !(c->caller = strdup(strempty(caller))) ||
+            (on_finish && *on_finish && !(c->on_finish = strdup(on_finish)))) {
+                worker_command_free(c);
                 return 0;
         }
         c->id = ++w->next_cmd;
@@ -408,6 +410,7 @@ void worker_command_free(Command *c) {
         if (c) {
                 free(c->text);
                 free(c->caller);
+                free(c->on_finish);
                 free(c);
         }
 }
@@ -418,9 +421,23 @@ void worker_finish_command(Worker *w) {
         if (!c || !w->exit_pending || !drain_pipes(w))
                 return;
         w->exit_pending = false;
-        (void) outbuf_append(&w->out, c->id, RECORD_EXIT, w->exit_status_pending, NULL, 0, NULL);
+        {
+                /* When it ran and how much of its output was dropped, for
+                 * the reader's per-command records. */
+                struct proto_exit_info info = {
+                        .started = c->started_real,
+                        .finished = clock_usec(CLOCK_REALTIME),
+                        .dropped = w->out.dropped - w->dropped_before,
+                };
+                uint8_t data[PROTO_EXIT_INFO_SIZE];
+
+                proto_exit_info_encode(&info, data);
+                (void) outbuf_append(&w->out, c->id, RECORD_EXIT, w->exit_status_pending, data, sizeof data, NULL);
+        }
         w->last_cmd = c->id;
         w->last_status = w->exit_status_pending;
+        free(w->last_text);
+        w->last_text = strdup(c->text);
         w->running = NULL;
         log_debug("Command %u finished with status %d", c->id, w->last_status);
         {
@@ -446,9 +463,11 @@ void worker_finish_command(Worker *w) {
         }
         if (w->temporary && c->id == w->temp_cmd)
                 w->state = SESSION_CLOSED;      /* dwelld hides it; gone once delivered */
+        worker_hook_queue(w, c, w->last_status);
         worker_command_free(c);
         start_next(w);
         worker_send_status(w);
+        worker_wake_waiters(w);
 }
 
 void worker_runner_done(Runner *r, int status, RunnerStatusSource src, void *userdata) {
@@ -493,6 +512,7 @@ void worker_runner_gone(Runner *r, int status, void *userdata) {
          * what is buffered until the session is removed. */
         worker_event(w, AUDIT_SESSION_BROKEN, "reason", w->broken_reason, NULL);
         worker_send_status(w);
+        worker_wake_waiters(w);
         worker_pump(w);
 }
 
@@ -512,6 +532,8 @@ void worker_terminate(Worker *w, uint8_t reason, const char *by) {
         w->state = SESSION_CLOSED;
         worker_idle_stop(w);
         worker_send_status(w);
+        worker_hooks_done(w);
+        worker_wake_waiters(w);
         if (w->client)
                 client_detach(w, w->client, reason, by);
         /* The shell, or the running command, and its process group. */
@@ -694,6 +716,9 @@ void worker_done(Worker *w) {
         }
         w->queue_tail = NULL;
         w->running = (worker_command_free(w->running), NULL);
+        worker_hooks_done(w);
+        free(w->last_text);
+        w->last_text = NULL;
         w->out_src = evloop_source_free(w->out_src);
         w->err_src = evloop_source_free(w->err_src);
         w->runner = runner_free(w->runner);

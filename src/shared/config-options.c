@@ -4,6 +4,7 @@
  * yaml-walk.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +12,7 @@
 #include "macro.h"
 #include "yaml-walk.h"
 
-static const char * const user_option_keys[] = { "idle_timeout", "output_buffering", NULL };
+static const char * const user_option_keys[] = { "idle_timeout", "output_buffering", "on_finish", NULL };
 
 static int option_key(YamlWalk *w, const char *key, const char *path, const YamlNode *k,
                       const YamlNode *v, void *userdata) {
@@ -21,6 +22,14 @@ static int option_key(YamlWalk *w, const char *key, const char *path, const Yaml
         (void) k;
         if (streq(key, "idle_timeout"))
                 return yaml_get_duration(w, v, key, false, CONFIG_TIMEOUT_MAX, &o->idle_timeout);
+        if (streq(key, "on_finish")) {
+                const char *t;
+                int r = yaml_get_command(w, v, key, CONFIG_HOOK_MAX, &t);
+
+                if (r >= 0)
+                        snprintf(o->on_finish, sizeof o->on_finish, "%s", t);
+                return r;
+        }
         /* yaml_walk_map() passes known keys only */
         return yaml_get_buffering(w, v, "output_buffering", &o->output_buffering);
 }

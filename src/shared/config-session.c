@@ -153,6 +153,7 @@ static void session_config_free(SessionConfig *c) {
         strv_free(c->commands);
         strv_free(c->environment);
         free(c->working_directory);
+        free(c->on_finish);
         free(c);
 }
 
@@ -166,6 +167,7 @@ static SessionConfig *session_config_new(void) {
         c->max_idle_timeout = CONFIG_DEFAULT_MAX_IDLE_TIMEOUT;
         c->output_buffering = BUFFERING_BLOCK;
         c->output_buffer_size = CONFIG_DEFAULT_OUTPUT_BUFFER_SIZE;
+        c->allow_on_finish = true;
         return c;
 }
 
@@ -203,7 +205,7 @@ static const char * const session_keys[] = {
         "description", "access", "run_as", "share_with_access", "capabilities",
         "no_new_privileges", "shell", "commands", "environment", "working_directory",
         "umask", "idle_timeout", "max_idle_timeout", "output_buffering", "output_buffer_size",
-        "max_sessions", "max_sessions_per_user", "transcript", "limits", NULL,
+        "max_sessions", "max_sessions_per_user", "transcript", "limits", "on_finish", "allow_on_finish", NULL,
 };
 
 static const char * const access_keys[] = { "users", "groups", NULL };
@@ -212,6 +214,7 @@ static const char * const access_keys[] = { "users", "groups", NULL };
 typedef struct SessionWalk {
         SessionConfig *c;
         const YamlNode *k_share, *k_caps, *k_shell, *k_commands, *k_run_as, *k_access;
+        const YamlNode *k_on_finish, *v_allow_on_finish;
         const YamlNode *v_idle, *v_share;       /* set when the value was accepted */
         bool nnp_set;
         bool max_idle_bad;                      /* max_idle_timeout given but refused */
@@ -536,6 +539,21 @@ static int session_key(YamlWalk *w, const char *key, const char *path, const Yam
                 return yaml_get_count(w, v, key, &c->max_sessions_per_user);
         if (streq(key, "transcript"))
                 return yaml_get_bool(w, v, key, &c->transcript);
+        if (streq(key, "on_finish")) {
+                const char *t;
+
+                s->k_on_finish = k;
+                r = yaml_get_command(w, v, key, CONFIG_HOOK_MAX, &t);
+                if (r >= 0)
+                        r = yaml_get_string(w, v, key, &c->on_finish);
+                return r;
+        }
+        if (streq(key, "allow_on_finish")) {
+                r = yaml_get_bool(w, v, key, &c->allow_on_finish);
+                if (r >= 0)
+                        s->v_allow_on_finish = v;
+                return r;
+        }
         assert(streq(key, "limits"));
         return parse_limits(w, v, c);
 }
@@ -564,6 +582,14 @@ static int session_check_combinations(YamlWalk *w, const SessionWalk *s) {
         else if (r != -ENOMEM && s->v_share && c->share_with_access && !s->k_access)
                 r = yaml_fail(w, s->v_share, "share_with_access", "requires an access list (it would share "
                               "sessions with everyone)");
+        if (r != -ENOMEM && s->k_on_finish && s->k_commands)
+                r = yaml_fail(w, s->k_on_finish, "on_finish", "requires a shell (a configuration with commands "
+                              "runs no hooks)");
+        else if (r != -ENOMEM && s->k_on_finish && s->v_allow_on_finish && !c->allow_on_finish)
+                r = yaml_fail(w, s->k_on_finish, "on_finish", "cannot be set with allow_on_finish: false");
+        if (r != -ENOMEM && s->v_allow_on_finish && c->allow_on_finish && s->k_commands)
+                r = yaml_fail(w, s->v_allow_on_finish, "allow_on_finish", "cannot be true with commands "
+                              "(a configuration with commands runs no hooks)");
         if (r != -ENOMEM && s->v_idle && !s->max_idle_bad && c->idle_timeout > c->max_idle_timeout)
                 r = yaml_fail(w, s->v_idle, "idle_timeout", "%s exceeds max_idle_timeout %s",
                               format_duration(b1, sizeof b1, c->idle_timeout),
@@ -590,6 +616,8 @@ static int session_parse_tree(YamlWalk *w, const YamlNode *root, SessionConfig *
                 c->idle_timeout = MIN(c->idle_timeout, c->max_idle_timeout);
         if (!s.nnp_set)
                 c->no_new_privileges = !!c->run_as;
+        if (c->commands)
+                c->allow_on_finish = false;     /* no shell: no hooks */
         if (!c->commands && !c->shell) {
                 c->shell = strdup(CONFIG_DEFAULT_SHELL);
                 if (!c->shell)
@@ -812,6 +840,13 @@ int config_session_format(const SessionConfig *c, FILE *f) {
         if (c->max_sessions_per_user > 0)
                 fprintf(f, "max_sessions_per_user: %" PRIu32 "\n", c->max_sessions_per_user);
         fprintf(f, "transcript: %s\n", c->transcript ? "true" : "false");
+        if (c->on_finish) {
+                fputs("on_finish: ", f);
+                fput_quoted(f, c->on_finish);
+                fputc('\n', f);
+        }
+        if (!c->commands)
+                fprintf(f, "allow_on_finish: %s\n", c->allow_on_finish ? "true" : "false");
 
         bool any = false;
         for (size_t t = 0; t < ELEMENTSOF(limit_table); t++) {
@@ -862,7 +897,9 @@ bool config_session_equal(const SessionConfig *a, const SessionConfig *b) {
             a->output_buffer_size != b->output_buffer_size ||
             a->max_sessions != b->max_sessions ||
             a->max_sessions_per_user != b->max_sessions_per_user ||
-            a->transcript != b->transcript)
+            a->transcript != b->transcript ||
+            !streq_ptr(a->on_finish, b->on_finish) ||
+            a->allow_on_finish != b->allow_on_finish)
                 return false;
         for (size_t i = 0; i < ELEMENTSOF(a->limits); i++)
                 if (a->limits[i].set != b->limits[i].set ||

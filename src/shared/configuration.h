@@ -140,6 +140,12 @@ typedef struct SessionConfig {
 
         bool transcript;
 
+        /* --on-finish hooks (dwell invoke -d): on_finish is run after every
+         * detached command that names no hook of its own (NULL: none);
+         * allow_on_finish false refuses hooks.  Neither with commands. */
+        char *on_finish;
+        bool allow_on_finish;                   /* default true */
+
         ConfigLimit limits[RLIM_NLIMITS];       /* indexed by RLIMIT_* */
 } SessionConfig;
 
@@ -171,9 +177,12 @@ typedef struct DaemonConfig {
         uint64_t auth_lockout_window;           /* usec, default 15min */
 } DaemonConfig;
 
+#define CONFIG_HOOK_MAX 4096u                   /* bytes of an on_finish command (PROTO_MAX_TEXT) */
+
 typedef struct UserOptions {
         uint64_t idle_timeout;                  /* usec; 0: not set */
         Buffering output_buffering;             /* BUFFERING_UNSET: not set */
+        char on_finish[CONFIG_HOOK_MAX + 1];    /* invoke -d's default --on-finish; "": not set */
 } UserOptions;
 
 /* Session configurations.  The object is reference counted so that a

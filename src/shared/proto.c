@@ -81,7 +81,8 @@ static int put_request_fields(Buf *b, const struct proto_request *r) {
             (k = buf_put_str(b, r->credential)) < 0 ||
             (k = buf_put_str(b, r->command)) < 0 ||
             (k = buf_put_u64(b, r->idle_timeout)) < 0 ||
-            (k = buf_put_u8(b, r->buffering)) < 0)
+            (k = buf_put_u8(b, r->buffering)) < 0 ||
+            (k = buf_put_str(b, r->on_finish)) < 0)
                 return k;
         return 0;
 }
@@ -101,7 +102,8 @@ static int get_request_fields(Buf *p, struct proto_request *r) {
             (k = buf_get_str(p, PROTO_MAX_NAME, &r->credential)) < 0 ||
             (k = buf_get_str(p, PROTO_MAX_COMMAND, &r->command)) < 0 ||
             (k = buf_get_u64(p, &r->idle_timeout)) < 0 ||
-            (k = buf_get_u8(p, &r->buffering)) < 0)
+            (k = buf_get_u8(p, &r->buffering)) < 0 ||
+            (k = buf_get_str(p, PROTO_MAX_TEXT, &r->on_finish)) < 0)
                 goto fail;
         if (r->buffering >= _BUFFERING_MAX) {
                 k = -EBADMSG;
@@ -129,6 +131,7 @@ void proto_request_done(struct proto_request *r) {
         free(r->config);
         free(r->credential);
         free(r->command);
+        free(r->on_finish);
         *r = (struct proto_request) {};
 }
 
@@ -185,7 +188,10 @@ int proto_put_session_fields(Buf *b, const struct proto_session *s) {
             (r = buf_put_u64(b, s->idle_since)) < 0 ||
             (r = buf_put_str(b, s->holder)) < 0 ||
             (r = buf_put_str(b, s->origin)) < 0 ||
-            (r = buf_put_str(b, s->reason)) < 0)
+            (r = buf_put_str(b, s->reason)) < 0 ||
+            (r = buf_put_u32(b, s->last_command_id)) < 0 ||
+            (r = buf_put_str(b, s->last_command)) < 0 ||
+            (r = buf_put_i32(b, s->last_exit_status)) < 0)
                 return r;
         return 0;
 }
@@ -219,7 +225,10 @@ int proto_get_session(Buf *p, struct proto_session *s) {
             (r = buf_get_u64(p, &s->idle_since)) < 0 ||
             (r = buf_get_str(p, PROTO_MAX_TEXT, &s->holder)) < 0 ||
             (r = buf_get_str(p, PROTO_MAX_TEXT, &s->origin)) < 0 ||
-            (r = buf_get_str(p, PROTO_MAX_TEXT, &s->reason)) < 0)
+            (r = buf_get_str(p, PROTO_MAX_TEXT, &s->reason)) < 0 ||
+            (r = buf_get_u32(p, &s->last_command_id)) < 0 ||
+            (r = buf_get_str(p, PROTO_MAX_COMMAND, &s->last_command)) < 0 ||
+            (r = buf_get_i32(p, &s->last_exit_status)) < 0)
                 goto fail;
         if (s->state >= _SESSION_STATE_MAX || s->availability >= _AVAILABILITY_MAX ||
             s->buffering >= _BUFFERING_MAX) {
@@ -243,6 +252,7 @@ void proto_session_done(struct proto_session *s) {
         free(s->holder);
         free(s->origin);
         free(s->reason);
+        free(s->last_command);
         *s = (struct proto_session) {};
 }
 
@@ -293,6 +303,26 @@ int proto_get_record(Buf *p, struct proto_record *rec) {
         if (rec->kind == 0 || rec->kind >= _RECORD_KIND_MAX)
                 return -EBADMSG;
         rec->value = (int64_t) v;
+        return 0;
+}
+
+void proto_exit_info_encode(const struct proto_exit_info *e, uint8_t ret[static PROTO_EXIT_INFO_SIZE]) {
+        const uint64_t v[3] = { e->started, e->finished, e->dropped };
+
+        for (size_t i = 0; i < 3; i++)
+                for (size_t k = 0; k < 8; k++)
+                        ret[i * 8 + k] = (uint8_t) (v[i] >> (8 * k));
+}
+
+int proto_exit_info_decode(const uint8_t *data, size_t size, struct proto_exit_info *ret) {
+        uint64_t v[3] = {};
+
+        if (size != PROTO_EXIT_INFO_SIZE)
+                return -EBADMSG;
+        for (size_t i = 0; i < 3; i++)
+                for (size_t k = 0; k < 8; k++)
+                        v[i] |= (uint64_t) data[i * 8 + k] << (8 * k);
+        *ret = (struct proto_exit_info) { .started = v[0], .finished = v[1], .dropped = v[2] };
         return 0;
 }
 
@@ -577,7 +607,8 @@ const char *proto_msg_to_string(uint16_t type) {
                 { PROTO_REQ_INVOKE, "REQ_INVOKE" }, { PROTO_REQ_REMOVE, "REQ_REMOVE" },
                 { PROTO_REQ_DISCONNECT, "REQ_DISCONNECT" }, { PROTO_REQ_CONNECT, "REQ_CONNECT" },
                 { PROTO_REQ_RECEIVE, "REQ_RECEIVE" }, { PROTO_REQ_CONFIG_LIST, "REQ_CONFIG_LIST" },
-                { PROTO_REQ_CONFIG_SHOW, "REQ_CONFIG_SHOW" }, { PROTO_MSG_ORIGIN, "ORIGIN" },
+                { PROTO_REQ_CONFIG_SHOW, "REQ_CONFIG_SHOW" },
+                { PROTO_REQ_WAIT, "REQ_WAIT" }, { PROTO_MSG_ORIGIN, "ORIGIN" },
                 { PROTO_MSG_CONV_REPLY, "CONV_REPLY" }, { PROTO_MSG_ERROR, "ERROR" },
                 { PROTO_MSG_OK, "OK" }, { PROTO_MSG_SESSION, "SESSION" }, { PROTO_MSG_END, "END" },
                 { PROTO_MSG_CONV_PROMPT, "CONV_PROMPT" }, { PROTO_MSG_KV, "KV" },

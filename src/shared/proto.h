@@ -35,7 +35,7 @@
 
 #include "buf.h"
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 #define PROTO_HEADER_SIZE 8
 #define PROTO_FLAG_FD 0x01u
 
@@ -58,6 +58,7 @@ typedef enum ProtoMsg {
         PROTO_REQ_RECEIVE,
         PROTO_REQ_CONFIG_LIST,
         PROTO_REQ_CONFIG_SHOW,
+        PROTO_REQ_WAIT,                 /* handed to the worker, which answers SYNCED once idle (not attached) */
         _PROTO_REQ_LAST,
 
         PROTO_MSG_ORIGIN = 120,         /* bridge -> dwelld: str origin (SSH_CONNECTION), before the request;
@@ -138,8 +139,8 @@ typedef enum Buffering {
 typedef enum RecordKind {
         RECORD_STDOUT = 1,
         RECORD_STDERR,
-        RECORD_START,           /* data: the command text */
-        RECORD_EXIT,            /* value: exit status (128+N for signal N) */
+        RECORD_START,           /* value: start time (CLOCK_REALTIME usec); data: the command text */
+        RECORD_EXIT,            /* value: exit status (128+N for signal N); data: struct proto_exit_info */
         RECORD_DROPPED,         /* value: bytes of this command discarded (drop mode) */
         _RECORD_KIND_MAX,
 } RecordKind;
@@ -155,6 +156,8 @@ typedef enum ProtoDetach {
 #define PROTO_REQ_F_DISCONNECTED 0x01u  /* invoke -d */
 #define PROTO_REQ_F_NO_WAIT      0x02u  /* receive --no-wait */
 #define PROTO_REQ_F_ALL_USERS    0x04u  /* list --all-users (root, admins) */
+#define PROTO_REQ_F_HOOK_DEFAULT 0x08u  /* on_finish is a default (options.yaml, the configuration), not
+                                         * --on-finish: dropped, not refused, where hooks are not allowed */
 
 struct proto_request {
         uint32_t flags;
@@ -165,6 +168,7 @@ struct proto_request {
         char *command;          /* invoke */
         uint64_t idle_timeout;  /* usec, 0 = not given */
         uint8_t buffering;      /* Buffering */
+        char *on_finish;        /* invoke -d --on-finish: a hook run when the command ends; "" = none */
 };
 
 /* Field order is not wire order (proto_put_session() has that): what
@@ -192,6 +196,9 @@ struct proto_session {
         char *holder;           /* connected client, "" = none */
         char *origin;           /* origin reported by the creating client ("" = local) */
         char *reason;           /* why the session is Broken ("" otherwise) */
+        uint32_t last_command_id;       /* last finished command, 0 = none */
+        char *last_command;             /* its text */
+        int32_t last_exit_status;       /* its exit status, -1 = none */
 };
 
 struct proto_record {
@@ -243,6 +250,17 @@ int proto_session_copy(const struct proto_session *s, struct proto_session *ret)
 
 int proto_put_record(Buf *b, const struct proto_record *r);
 int proto_get_record(Buf *p, struct proto_record *ret);
+
+/* The data of an EXIT record: three u64, little endian. */
+#define PROTO_EXIT_INFO_SIZE 24u
+struct proto_exit_info {
+        uint64_t started;       /* CLOCK_REALTIME usec */
+        uint64_t finished;      /* CLOCK_REALTIME usec */
+        uint64_t dropped;       /* bytes of this command's output discarded (drop mode) */
+};
+void proto_exit_info_encode(const struct proto_exit_info *e, uint8_t ret[static PROTO_EXIT_INFO_SIZE]);
+/* -EBADMSG unless size is PROTO_EXIT_INFO_SIZE. */
+int proto_exit_info_decode(const uint8_t *data, size_t size, struct proto_exit_info *ret);
 
 int proto_put_str_msg(Buf *b, uint16_t type, const char *s);
 int proto_get_str_msg(Buf *p, size_t max, char **ret);

@@ -401,6 +401,21 @@ int yaml_get_string(YamlWalk *w, const YamlNode *n, const char *key, char **ret)
         return 0;
 }
 
+int yaml_get_command(YamlWalk *w, const YamlNode *n, const char *key, size_t max, const char **ret) {
+        const char *s;
+        int r = yaml_get_scalar(w, n, key, &s);
+
+        if (r < 0)
+                return r;
+        if (!s[0] || strlen(s) > max)
+                return yaml_fail(w, n, key, "must be a command of 1 to %zu bytes", max);
+        for (const char *p = s; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return yaml_fail(w, n, key, "must be one line without control characters");
+        *ret = s;
+        return 0;
+}
+
 int yaml_get_bool(YamlWalk *w, const YamlNode *n, const char *key, bool *ret) {
         char q[YAML_QUOTE_MAX];
         const char *s;

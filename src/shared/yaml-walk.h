@@ -86,6 +86,8 @@ const char *yaml_kind_name(const YamlNode *n);
 /* Typed values. */
 int yaml_get_scalar(YamlWalk *w, const YamlNode *n, const char *key, const char **ret);
 int yaml_get_string(YamlWalk *w, const YamlNode *n, const char *key, char **ret); /* replaces *ret */
+/* A command line: 1..max bytes, no newline or other control character. */
+int yaml_get_command(YamlWalk *w, const YamlNode *n, const char *key, size_t max, const char **ret);
 int yaml_get_bool(YamlWalk *w, const YamlNode *n, const char *key, bool *ret);
 int yaml_get_count(YamlWalk *w, const YamlNode *n, const char *key, uint32_t *ret); /* 1..UINT32_MAX */
 int yaml_get_duration(YamlWalk *w, const YamlNode *n, const char *key, bool allow_zero, uint64_t max,

@@ -343,7 +343,7 @@ static void run_loop(State *st) {
 
 static const uint16_t verbs[] = {
         PROTO_REQ_INVOKE, PROTO_REQ_INVOKE, PROTO_REQ_CONNECT, PROTO_REQ_RECEIVE, PROTO_REQ_DISCONNECT,
-        PROTO_REQ_LIST,
+        PROTO_REQ_LIST, PROTO_REQ_WAIT,
 };
 
 static void step_handoff(State *st, Input *in) {

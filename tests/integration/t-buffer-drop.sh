@@ -40,7 +40,7 @@ check_session() {
         capture alice dwell list -l "$s"
         expect_eq "$(lcol "$OUT" "$s" Buffering)" drop "  ... list -l: Buffering drop"
         expect_match "$(lcol "$OUT" "$s" Dropped)" '^[0-9.]*[1-9][0-9.]*[KMG]?i?B$' "  ... list -l: Dropped > 0"
-        expect_no_match "$OUT" "seq 1 $N" "  ... list -l: no command running"
+        expect_match "$OUT" "^[0-9]+ +$s .* -\$" "  ... list -l: no command running (Command -)"
 
         dwell_json alice list "$s"
         expect_eq "$(json_eval "$OUT" 'd[0]["output_buffering"]' 2>&1)" drop "  ... list --json: output_buffering drop"

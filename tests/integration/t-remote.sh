@@ -12,7 +12,8 @@
 #   - alice from "another machine" (key "desktop", another ssh_config) lists
 #     r1 Disconnected/None, with the origin the bridge reported in list -l
 #     and --json (but not as its PAM session's PAM_RHOST: it is unverified); her `receive r1 >> FILE` exits 0 and FILE is exactly
-#     1..40: nothing missing, nothing repeated;
+#     1..40: nothing missing, nothing repeated; `wait r2` over ssh returns
+#     with r2's command's status, leaving its output for receive;
 #   - bob over SSH cannot see r1 (empty list; receive: not-found); with
 #     --credential alice and alice's password on stdin he can;
 #   - an sshd without the subsystem: dwell falls back to running the bridge
@@ -106,7 +107,7 @@ capture alice "$DESKTOP" dwell -H "$H" list r1
 expect_match "$OUT" '^[0-9]+ +r1 +dwell-test +Disconnected +default +None$' \
         "alice from another key/ssh client: r1 is Disconnected/None"
 capture alice "$DESKTOP" dwell -H "$H" list -l r1
-expect_match "$OUT" '^Id +Name .* Dropped +Origin +Reason +Command$' "  ... list -l has an Origin column"
+expect_match "$OUT" '^Id +Name .* Dropped +Origin +Reason +LastCommand +LastStatus +Command$' "  ... list -l has an Origin column"
 expect_match "$OUT" ' ssh 127\.0\.0\.1 port [0-9]+ ' "  ... showing the origin the bridge reported"
 capture alice "$DESKTOP" dwell -H "$H" --json list r1
 expect_match "$(json_eval "$OUT" 'd[0]["origin"]' 2>&1)" '^ssh 127\.0\.0\.1 port [0-9]+$' \
@@ -121,6 +122,12 @@ as_user alice "$DESKTOP" dwell -H "$H" receive r1 >>"$recv" 2>"$recv.err2" || rc
 expect_eq "$rc" 0 "alice (other key): receive r1 exits 0"
 expect_eq "$(cat "$recv")" "$(seq 1 40)" "  ... both receives together: exactly 1..40, none missing, none repeated"
 expect_eq "$(cat "$recv.err2")" "" "  ... nothing on stderr"
+capture alice "$DESKTOP" dwell -H "$H" invoke -d -n r2 -- 'echo r2; sleep 1; sh -c "exit 6"'
+capture alice "$DESKTOP" dwell -H "$H" wait r2
+expect_rc 6 "alice over ssh: wait r2 returns when the command is done, with its status (6)"
+capture alice "$DESKTOP" dwell -H "$H" receive r2
+expect_eq "$RC/$OUT" "6/r2" "  ... its output left for receive"
+capture alice "$DESKTOP" dwell -H "$H" remove r2
 
 # -- bob ---------------------------------------------------------------------------
 capture bob "$BOB" dwell -H bob@127.0.0.1:2222 list

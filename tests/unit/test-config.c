@@ -189,6 +189,7 @@ static void test_defaults(void) {
         ok(!c->access_restricted && !c->access_users && !c->access_groups, "default: everyone");
         is_str(c->run_as, NULL, "default: runs as the caller");
         ok(!c->share_with_access, "default: no sharing");
+        ok(c->allow_on_finish && !c->on_finish, "default: hooks allowed, none by default");
         ok(!c->capabilities_set && c->capabilities == 0, "default: capabilities not set");
         ok(!c->no_new_privileges, "default: no_new_privileges false without run_as");
         is_str(c->shell, "/bin/bash", "default shell");
@@ -370,6 +371,16 @@ static const struct {
         { "share_with_access: true\n", "t.yaml:1:20: share_with_access: requires run_as" },
         { "run_as: root\nshare_with_access: true\n",
           "t.yaml:2:20: share_with_access: requires an access list (it would share sessions with everyone)" },
+        /* hooks */
+        { "on_finish: \"\"\n", "t.yaml:1:12: on_finish: must be a command of 1 to 4096 bytes" },
+        { "on_finish: \"a\\nb\"\n", "t.yaml:1:12: on_finish: must be one line without control characters" },
+        { "on_finish: [a]\n", "t.yaml:1:12: on_finish: expected a value, got a list" },
+        { "commands: [/bin/true]\non_finish: mail\n",
+          "t.yaml:2:1: on_finish: requires a shell (a configuration with commands runs no hooks)" },
+        { "allow_on_finish: false\non_finish: mail\n",
+          "t.yaml:2:1: on_finish: cannot be set with allow_on_finish: false" },
+        { "commands: [/bin/true]\nallow_on_finish: true\n",
+          "t.yaml:2:18: allow_on_finish: cannot be true with commands (a configuration with commands runs no hooks)" },
         /* environment */
         { "environment:\n  LANG: C\n  LANG: C.UTF-8\n",
           "t.yaml:3:3: environment.LANG: duplicate key (already given at line 2)" },
@@ -534,7 +545,7 @@ static void test_user_options(void) {
                 { "idle_timeout: [1h]\n", "o.yaml:1:15: idle_timeout: expected a value, got a list" },
         };
         _cleanup_free_ char *error = NULL;
-        const char *good = "idle_timeout: 4h\noutput_buffering: drop\n";
+        const char *good = "idle_timeout: 4h\noutput_buffering: drop\non_finish: 'mail -s \"$DWELL_SESSION\" me'\n";
         UserOptions o;
         int r;
 
@@ -542,6 +553,7 @@ static void test_user_options(void) {
         is_int(r, 0, "options.yaml parses");
         is_int(o.idle_timeout, 4 * 3600 * SEC, "options.yaml: idle_timeout");
         is_int(o.output_buffering, BUFFERING_DROP, "options.yaml: output_buffering");
+        is_str(o.on_finish, "mail -s \"$DWELL_SESSION\" me", "options.yaml: on_finish");
 
         r = config_user_options_parse("{}\n", 3, "o.yaml", &o, &error);
         ok(r == 0 && o.idle_timeout == 0 && o.output_buffering == BUFFERING_UNSET, "options.yaml: {} sets nothing");

@@ -102,7 +102,10 @@ static bool session_eq(const struct proto_session *a, const struct proto_session
                 a->created == b->created && a->idle_since == b->idle_since &&
                 streq(strempty(a->holder), strempty(b->holder)) &&
                 streq(strempty(a->origin), strempty(b->origin)) &&
-                streq(strempty(a->reason), strempty(b->reason));
+                streq(strempty(a->reason), strempty(b->reason)) &&
+                a->last_command_id == b->last_command_id &&
+                streq(strempty(a->last_command), strempty(b->last_command)) &&
+                a->last_exit_status == b->last_exit_status;
 }
 
 static bool request_eq(const struct proto_request *a, const struct proto_request *b) {
@@ -112,7 +115,8 @@ static bool request_eq(const struct proto_request *a, const struct proto_request
                 streq(strempty(a->config), strempty(b->config)) &&
                 streq(strempty(a->credential), strempty(b->credential)) &&
                 streq(strempty(a->command), strempty(b->command)) &&
-                a->idle_timeout == b->idle_timeout && a->buffering == b->buffering;
+                a->idle_timeout == b->idle_timeout && a->buffering == b->buffering &&
+                streq(strempty(a->on_finish), strempty(b->on_finish));
 }
 
 static struct proto_session sample_session(void) {
@@ -139,6 +143,9 @@ static struct proto_session sample_session(void) {
                 .holder = NULL,
                 .origin = (char *) "192.0.2.1 5555 192.0.2.2 22",
                 .reason = (char *) "shell exited with status 0",
+                .last_command_id = 41,
+                .last_command = (char *) "make clean",
+                .last_exit_status = -1,
         };
 }
 
@@ -324,6 +331,7 @@ static void test_request(void) {
         static const uint16_t types[] = {
                 PROTO_REQ_NEW, PROTO_REQ_LIST, PROTO_REQ_INVOKE, PROTO_REQ_REMOVE, PROTO_REQ_DISCONNECT,
                 PROTO_REQ_CONNECT, PROTO_REQ_RECEIVE, PROTO_REQ_CONFIG_LIST, PROTO_REQ_CONFIG_SHOW,
+                PROTO_REQ_WAIT,
         };
         struct proto_request in = {
                 .flags = PROTO_REQ_F_DISCONNECTED | PROTO_REQ_F_NO_WAIT,
@@ -334,6 +342,7 @@ static void test_request(void) {
                 .command = (char *) "echo 'hi there' | tr a-z A-Z",
                 .idle_timeout = UINT64_C(3600000000),
                 .buffering = BUFFERING_DROP,
+                .on_finish = (char *) "curl -d \"$DWELL_EXIT_STATUS\" https://hook.example/",
         }, out;
         Buf b, p;
         uint16_t type;
@@ -355,8 +364,8 @@ static void test_request(void) {
         proto_put_request(&b, PROTO_REQ_NEW, &in);
         copy = payload_copy(&b, PROTO_REQ_NEW, &len);
         check_strict("request", copy, len, dec_request);
-        /* buffering out of range */
-        copy[len - 1] = _BUFFERING_MAX;
+        /* buffering out of range (it comes before on_finish, a str) */
+        copy[len - 1 - 4 - strlen(in.on_finish)] = _BUFFERING_MAX;
         buf_init_view(&p, copy, len);
         is_int(proto_get_request(&p, &out), -EBADMSG, "request with unknown buffering rejected");
         free(copy);
@@ -1217,6 +1226,22 @@ static void test_conn_bad_frames(void) {
         conn_done(&b);
 }
 
+static void test_exit_info(void) {
+        struct proto_exit_info in = {
+                .started = UINT64_C(1796609257762097),
+                .finished = UINT64_MAX,
+                .dropped = 0x0102030405060708u,
+        }, out = {};
+        uint8_t data[PROTO_EXIT_INFO_SIZE];
+
+        proto_exit_info_encode(&in, data);
+        ok(data[16] == 0x08 && data[23] == 0x01, "exit info: little endian");
+        ok(proto_exit_info_decode(data, sizeof data, &out) == 0 && out.started == in.started &&
+           out.finished == in.finished && out.dropped == in.dropped, "exit info round trip");
+        is_int(proto_exit_info_decode(data, sizeof data - 1, &out), -EBADMSG, "exit info: short data rejected");
+        is_int(proto_exit_info_decode(NULL, 0, &out), -EBADMSG, "exit info: none (version 1) rejected");
+}
+
 int main(void) {
         plan(0);
         test_header();
@@ -1225,6 +1250,7 @@ int main(void) {
         test_error();
         test_session();
         test_record();
+        test_exit_info();
         test_kv();
         test_handoff();
         test_small_messages();
