@@ -19,6 +19,7 @@
 
 #include "client.h"
 #include "parse-util.h"
+#include "utf8.h"
 
 #define COMMAND_COLUMN_MAX 40   /* characters of command text in `list -l` */
 
@@ -68,35 +69,6 @@ int client_notice(const char *fmt, ...) {
 }
 
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_valid_len(const uint8_t *s, size_t n) {
-        uint32_t cp;
-        size_t len;
-
-        if (s[0] < 0x80)
-                return 1;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf)
-                len = 2, cp = s[0] & 0x1f;
-        else if (s[0] >= 0xe0 && s[0] <= 0xef)
-                len = 3, cp = s[0] & 0x0f;
-        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-                len = 4, cp = s[0] & 0x07;
-        else
-                return 0;
-        if (len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = cp << 6 | (s[i] & 0x3f);
-        }
-        /* Overlong forms, UTF-16 surrogates, beyond U+10FFFF. */
-        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-                return 0;
-        return len;
-}
-
 int base64_encode(const uint8_t *p, size_t n, char **ret) {
         static const char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
@@ -119,7 +91,7 @@ int base64_encode(const uint8_t *p, size_t n, char **ret) {
 
 bool utf8_valid(const uint8_t *s, size_t n) {
         while (n > 0) {
-                size_t len = utf8_valid_len(s, n);
+                size_t len = utf8_decode(s, n, NULL);
 
                 if (len == 0)
                         return false;
@@ -136,7 +108,7 @@ void json_print_string(FILE *f, const char *str) {
 void json_print_bytes(FILE *f, const uint8_t *s, size_t n) {
         fputc('"', f);
         while (n > 0) {
-                size_t len = utf8_valid_len(s, n);
+                size_t len = utf8_decode(s, n, NULL);
 
                 if (len == 0) {
                         fputs("\\ufffd", f);
@@ -238,7 +210,7 @@ static char *cell_sanitize(const char *str, size_t max, size_t *ret_width) {
         if (!out)
                 return NULL;
         while (n > 0) {
-                size_t len = utf8_valid_len(s, n);
+                size_t len = utf8_decode(s, n, NULL);
 
                 if (width == max) {
                         /* More is left: end in "..." at max - 3 characters. */

@@ -16,6 +16,7 @@
 #include "macro.h"
 #include "parse-util.h"
 #include "strv.h"
+#include "utf8.h"
 #include "yaml-walk.h"
 
 /* ---------------------------------------------------------------- names */
@@ -684,48 +685,17 @@ int config_session_load_file(const char *path, const ConfigLookup *lookup,
 
 /* ---------------------------------------------------------------- formatting */
 
-/* Decodes one UTF-8 sequence; returns its length, or 0 if invalid. */
-static size_t utf8_decode(const unsigned char *s, uint32_t *ret) {
-        uint32_t c;
-        size_t n;
-
-        if (s[0] < 0x80) {
-                *ret = s[0];
-                return 1;
-        } else if ((s[0] & 0xe0) == 0xc0) {
-                c = s[0] & 0x1f;
-                n = 2;
-        } else if ((s[0] & 0xf0) == 0xe0) {
-                c = s[0] & 0x0f;
-                n = 3;
-        } else if ((s[0] & 0xf8) == 0xf0) {
-                c = s[0] & 0x07;
-                n = 4;
-        } else
-                return 0;
-        for (size_t i = 1; i < n; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                c = (c << 6) | (s[i] & 0x3f);
-        }
-        if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) || (n == 4 && c < 0x10000) ||
-            c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-                return 0;
-        *ret = c;
-        return n;
-}
-
 /* A YAML double-quoted scalar that libyaml reads back byte for byte:
  * everything that YAML would not take literally (controls, line breaks
  * such as NEL, LS and PS, the BOM, non-characters) is escaped.  Invalid
  * UTF-8 (never produced by the parser) becomes U+FFFD. */
 static void fput_quoted(FILE *f, const char *str) {
-        const unsigned char *s = (const unsigned char *) str;
+        const uint8_t *s = (const uint8_t *) str, *end = s + strlen(str);
 
         fputc('"', f);
         while (*s) {
                 uint32_t c;
-                size_t n = utf8_decode(s, &c);
+                size_t n = utf8_decode(s, (size_t) (end - s), &c);
 
                 if (n == 0) {
                         fputs("\\uFFFD", f);
