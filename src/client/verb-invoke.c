@@ -30,6 +30,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client.h"
 
@@ -99,9 +100,15 @@ static int invoke_stream(Conn *c, Frame *attached) {
         conn_consume(c, attached);
         if (r < 0)
                 return r;
+        s.stdin_fd = STDIN_FILENO;      /* the command's stdin, until its end or the command's */
+        stream_catch_sigint();
         r = stream_run(&s, STREAM_UNTIL_EXIT, -EBADF);
         /* Leave politely either way; a lost connection makes this a no-op. */
         stream_detach(&s);
+        if (r == STREAM_USER_DETACH) {
+                client_notice("detached from session %s; the command goes on (dwell receive %s)", s.name, s.name);
+                return 130;
+        }
         return r < 0 ? r : stream_exit_status(&s);
 }
 

@@ -788,6 +788,7 @@ static void dispatch(Request *r) {
                 do_remove(r);
                 break;
         case PROTO_REQ_DISCONNECT:
+        case PROTO_REQ_STOP:
         case PROTO_REQ_CONNECT:
         case PROTO_REQ_RECEIVE:
                 do_session_verb(r);

@@ -27,6 +27,8 @@ typedef struct Command {
         char *caller;                   /* who asked for it */
         uint64_t started_real;          /* when the worker passed it to the runner: CLOCK_REALTIME usec */
         uint64_t started_mono;          /* ... CLOCK_MONOTONIC usec, for its duration */
+        int drop_signal;                /* dropped by dwell stop --all: ends at once with 128 + this */
+        char *dropped_by;
 } Command;
 
 typedef struct Client Client;
@@ -49,6 +51,9 @@ struct Client {
         struct proto_resume resume;     /* its stdout and stderr */
         bool synced_sent;
         struct proto_synced synced;
+        uint32_t stdin_credit;          /* invoke: stdin bytes it may still send */
+        bool stdin_eof;                 /* invoke: STDIN_EOF arrived */
+        uint64_t last_interrupt;        /* CLOCK_MONOTONIC usec of its last INTERRUPT acted on */
 };
 
 /* A write a client announced (ACK with an intent) and has not yet
@@ -90,6 +95,14 @@ struct Worker {
         bool temporary;
         uint32_t temp_cmd;              /* temporary session: the command that ends it */
 
+        /* The stdin of a synchronous invoke's command: what its client
+         * sent (within PROTO_STDIN_WINDOW), written to the command's pipe. */
+        Buf stdin_buf;
+        uint32_t stdin_cmd;             /* the command it is for, 0: none */
+        bool stdin_eof;                 /* ... ends after stdin_buf */
+        int stdin_w;                    /* the running command's stdin (write end), -EBADF: closed */
+        EvSource *stdin_src;
+
         Client *client;                 /* the connected one */
         Client *clients;                /* every live one, also those answered and closing */
         uint64_t idle_timeout;
@@ -122,8 +135,18 @@ void worker_terminate(Worker *w, uint8_t reason, const char *by);
 /* The runner's callbacks (userdata: the Worker). */
 void worker_runner_done(Runner *r, int status, RunnerStatusSource src, void *userdata);
 void worker_runner_gone(Runner *r, int status, void *userdata);
+void worker_runner_restarted(Runner *r, void *userdata);
 /* Watches the runner's output pipes. */
 int worker_watch_output(Worker *w);
+/* Passes buffered stdin on to the running command, grants the client
+ * more, closes the command's stdin after STDIN_EOF. */
+void worker_stdin_flush(Worker *w);
+/* The command's client is gone: its stdin ends after what it sent. */
+void worker_stdin_client_gone(Worker *w, Client *c);
+/* dwell stop / Ctrl-C: sig to the running command's processes; with
+ * all, the queued commands are dropped too.  Audited.  Returns the number
+ * of processes signalled. */
+int worker_stop_command(Worker *w, int sig, bool all, const char *by);
 
 /* worker-client.c */
 /* Sends buffered records to the connected client, as far as its socket takes them. */

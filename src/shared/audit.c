@@ -41,6 +41,7 @@ static const struct {
         [AUDIT_CONFIG_LOADED] = { "config-loaded", "f9ca854b3fa04a039786b87673e89709" },
         [AUDIT_CONFIG_REJECTED] = { "config-rejected", "acc7d9d4d2904f5e848682c4e1de93c5" },
         [AUDIT_ADMIN_LIST] = { "admin-list", "dadc941e47ac4d9393425b4d619fc5f8" },
+        [AUDIT_COMMAND_STOPPED] = { "command-stopped", "ef1bf3b3729643869f83dc5efe66f520" },
 };
 
 const char *audit_event_to_string(AuditEvent e) {

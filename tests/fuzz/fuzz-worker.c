@@ -480,7 +480,9 @@ static void state_init(State *st) {
                 .idle_timeout = st->p.idle_timeout,
                 .state = SESSION_DISCONNECTED,
                 .last_status = -1,
+                .stdin_w = -EBADF,
         };
+        buf_init(&st->w.stdin_buf, PROTO_STDIN_WINDOW);
         conn_init(&st->w.mon, -EBADF, 4096, 64u * 1024 * 1024);
         CHECK(evloop_new(&st->w.event) == 0);
 
