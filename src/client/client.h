@@ -47,6 +47,7 @@ extern const Verb verb_new;
 extern const Verb verb_list;
 extern const Verb verb_invoke;
 extern const Verb verb_disconnect;
+extern const Verb verb_stop;
 extern const Verb verb_connect;
 extern const Verb verb_receive;
 extern const Verb verb_remove;
@@ -61,6 +62,7 @@ enum {
         ARG_ALL_USERS,
         ARG_NO_WAIT,
         ARG_ALL,
+        ARG_SIGNAL,
 };
 
 /* dwell.c: option helpers.  All print their own error. */
