@@ -4,12 +4,17 @@
  *
  * Connects to SESSION and stays connected: first the output produced while
  * it was disconnected (up to the first SYNCED), then a prompt "[NAME]$ "
- * on stderr.  Each non-empty line is sent as a RUN and its output is
- * streamed until the session is idle again; then the next prompt.  With
- * stdin not a terminal the lines of stdin are run the same way, without a
- * prompt.  End of input (Ctrl-D) or a line "exit" disconnects (DETACH) and
- * exits 0; the session and anything still running in it stay.  Lines are
- * read plainly (no line editing); while a command runs stdin is not read.
+ * on stderr.  Each command - a line, or the lines that complete it as
+ * `bash -n` finds (continued after a "> " prompt) - is sent as a RUN and
+ * its output is streamed until the session is idle again; then the next
+ * prompt.  With stdin not a terminal the lines of stdin are run the same
+ * way, without a prompt.  End of input (Ctrl-D) or a line "exit [N]"
+ * disconnects (DETACH) and exits 0; the session and anything still running
+ * in it stay.  Lines are read plainly (no line editing); what is typed
+ * while a command runs is kept for after it, and Ctrl-D then (on a
+ * terminal) disconnects at once.  Ctrl-C at the prompt drops what was
+ * typed; while a command runs it interrupts the command, and a second one
+ * within a second disconnects.
  * The connection is serviced all the time, heartbeats included, so a user
  * thinking at the prompt is not taken for a lost client.
  *
@@ -310,8 +315,9 @@ const Verb verb_connect = {
         .name = "connect",
         .synopsis = "SESSION [--output-buffering MODE] [--credential USER]",
         .help =
-        "Connect to SESSION: show what it produced while disconnected, then run each line typed\n"
-        "(or each line of stdin) in it.  Ctrl-D or 'exit' disconnects; the session stays.\n"
+        "Connect to SESSION: show what it produced while disconnected, then run each command typed\n"
+        "(or read from stdin) in it; an incomplete line continues after '> '.  Ctrl-C interrupts the\n"
+        "running command (twice: disconnects).  Ctrl-D or 'exit' disconnects; the session stays.\n"
         "\n"
         "      --output-buffering MODE  block or drop when the output buffer is full (from now on)\n"
         "      --credential USER        authenticate as USER (password prompted)\n"

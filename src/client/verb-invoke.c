@@ -9,7 +9,10 @@
  * is removed when the command ends.  The command's stdout and stderr are
  * streamed to ours and dwell exits with its exit status (128+N for a
  * signal).  A synchronous invoke into a session that runs another command
- * waits for it (dwelld gives up after a while: timeout).
+ * waits for it (dwelld gives up after a while: timeout).  Our stdin goes to
+ * the command (STDIN frames within the window the worker grants, then
+ * STDIN_EOF); SIGINT interrupts the command (INTERRUPT), a second one
+ * within a second leaves it running and exits 130.
  *
  * A session created here (no SESSION) takes what the command line leaves
  * unset of the idle timeout and buffering mode from
@@ -165,6 +168,8 @@ const Verb verb_invoke = {
         .synopsis = "[SESSION] [-d] [-n NAME] [-c CONFIG] [--idle-timeout DUR] [--output-buffering MODE] [--credential USER] -- COMMAND...",
         .help =
         "Run COMMAND in SESSION (or in a temporary session), stream its output and exit with its status.\n"
+        "Standard input goes to COMMAND (end-of-file with -d).  Ctrl-C interrupts COMMAND; a second\n"
+        "Ctrl-C within a second leaves it running and disconnects.\n"
         "\n"
         "  -d, --disconnected           start the command, disconnect at once and print the session\n"
         "  -n, --name NAME              name of the session created when SESSION is not given\n"
