@@ -30,6 +30,7 @@
  * worker silent for three heartbeat intervals (the output is kept: `dwell
  * receive NAME` gets it); our stdout closed (the rest stays buffered).
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,13 +98,21 @@ static int parse_options(const Verb *v, int argc, char *argv[], struct proto_req
 
 static int invoke_stream(Conn *c, Frame *attached) {
         _cleanup_(stream_done) Stream s = {};
+        _cleanup_close_ int devnull = -EBADF;
         int r;
 
         r = stream_attach(&s, c, attached);
         conn_consume(c, attached);
         if (r < 0)
                 return r;
-        s.stdin_fd = STDIN_FILENO;      /* the command's stdin, until its end or the command's */
+        /* The command's stdin, until its end or the command's.  With
+         * several hosts (-H a,b) one stdin cannot feed them all: the
+         * commands read end-of-file. */
+        s.stdin_fd = STDIN_FILENO;
+        if (multi_label) {
+                devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                s.stdin_fd = devnull;
+        }
         stream_catch_sigint();
         r = stream_run(&s, STREAM_UNTIL_EXIT, -EBADF);
         /* Leave politely either way; a lost connection makes this a no-op. */
