@@ -178,6 +178,7 @@ typedef struct Stream {
         bool started;           /* a START arrived since stream_send_run() */
         bool exited;            /* the invoked command's EXIT arrived */
         int last_status;        /* last EXIT or SYNCED status, -1 = none */
+        bool running;           /* the last SYNCED said a command runs (or is queued) */
         bool detach_ok;         /* connect: DETACHED is a notice, not a failure */
         uint8_t out_kind[2];    /* OutKind of stdout, stderr */
         /* invoke: our stdin goes to the command, within the window the

@@ -764,6 +764,7 @@ static int stream_handle_synced(Stream *s, Frame *f, StreamUntil until) {
                 return stream_lost(s, -EBADMSG);
         if (y.last_status >= 0)
                 stream_note_exit(s, y.last_status);
+        s->running = y.running;
 
         switch (until) {
         case STREAM_UNTIL_SYNCED:

@@ -191,12 +191,12 @@ static bool text_incomplete(const char *text) {
 /* Waits for the command just sent to finish, reading what is typed ahead
  * meanwhile.  0 to go on, 1 to leave (detached, Ctrl-D on a terminal, two
  * Ctrl-C), <0. */
-static int connect_wait_run(Stream *s, LineReader *lr, bool tty) {
+static int connect_wait_run(Stream *s, LineReader *lr, bool tty, StreamUntil until) {
         size_t len = lr->len;
         StreamInput in = { .fd = STDIN_FILENO, .buf = lr->buf, .len = &len, .size = sizeof lr->buf - 1 };
         int r;
 
-        r = stream_run_reading(s, STREAM_UNTIL_RUN_DONE, lr->eof ? NULL : &in);
+        r = stream_run_reading(s, until, lr->eof ? NULL : &in);
         lr->len = len;
         if (r == STREAM_INPUT_EOF) {
                 if (tty) {
@@ -204,7 +204,7 @@ static int connect_wait_run(Stream *s, LineReader *lr, bool tty) {
                         return 1;
                 }
                 lr->eof = true;         /* input ends: run what was read, then leave */
-                r = stream_run(s, STREAM_UNTIL_RUN_DONE, -EBADF);
+                r = stream_run(s, until, -EBADF);
         }
         if (r == STREAM_USER_DETACH) {
                 client_notice("disconnected from session %s; the command goes on", s->name);
@@ -226,6 +226,12 @@ static int connect_prompt_loop(Stream *s) {
 
         if (!lr || !text)
                 return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+        /* A command running when we connected: followed to its end first. */
+        if (s->running) {
+                r = connect_wait_run(s, lr, tty, STREAM_UNTIL_IDLE);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+        }
         for (;;) {
                 if (tty)
                         fprintf(stderr, tlen == 0 ? "[%s]$ " : "> ", s->name);
@@ -264,7 +270,7 @@ static int connect_prompt_loop(Stream *s) {
                 r = stream_send_run(s, text);
                 if (r < 0)
                         return r;
-                r = connect_wait_run(s, lr, tty);
+                r = connect_wait_run(s, lr, tty, STREAM_UNTIL_RUN_DONE);
                 if (r != 0)
                         return r < 0 ? r : 0;
         }

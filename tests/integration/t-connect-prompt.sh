@@ -9,6 +9,8 @@
 #   - Ctrl-C while a command runs interrupts it (the shell goes on, $? is
 #     130), not the client; the session's state is intact;
 #   - Ctrl-D while a command runs disconnects at once, the command goes on;
+#   - connecting while a command runs follows it to its end before the
+#     prompt;
 #   - `exit 3` at the prompt disconnects (exit 0), the session stays;
 #   - from a pipe (no terminal) a multi-line block runs as typed.
 
@@ -96,7 +98,10 @@ expect_eq "$(running)" "sleep 1001" "  ... and the command goes on"
 capture alice dwell stop s
 wait_for '[ -z "$(running)" ]' 5
 
+capture alice dwell invoke -d s -- 'sleep 2; echo first-done'
 start_tmux
+expect_eq "$(screen | grep -v '^$' | grep -A1 -x 'first-done')" 'first-done
+[s]$' "connecting while a command runs: its output to its end, then the prompt"
 keys 'exit 3' Enter
 wait_for "screen | grep -q '^connect-exit='" 5
 expect_match "$(screen)" '^connect-exit=0$' "'exit 3' at the prompt disconnects (exit 0)"
