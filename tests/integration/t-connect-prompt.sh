@@ -12,6 +12,7 @@
 #   - connecting while a command runs follows it to its end before the
 #     prompt;
 #   - `exit 3` at the prompt disconnects (exit 0), the session stays;
+#   - `invoke` from a terminal passes each line as it is typed;
 #   - from a pipe (no terminal) a multi-line block runs as typed.
 
 . "$(dirname "$0")/lib.sh"
@@ -32,8 +33,9 @@ mount --bind /dev/pts/ptmx /dev/ptmx
 TMUX_SOCK=$DWELL_SANDBOX/tmux.sock
 home=$(getent passwd alice | cut -d: -f6)
 tm() { tmux -S "$TMUX_SOCK" "$@"; }
-connect_cmd="cd $home && setpriv --reuid alice --regid alice --init-groups --reset-env env HOME=$home USER=alice \
-PATH=$DWELL_BIN_DIR:/usr/bin:/bin LANG=C.UTF-8 TERM=xterm dwell connect s; echo connect-exit=\$?; sleep 600"
+as_alice="cd $home && setpriv --reuid alice --regid alice --init-groups --reset-env env HOME=$home USER=alice \
+PATH=$DWELL_BIN_DIR:/usr/bin:/bin LANG=C.UTF-8 TERM=xterm"
+connect_cmd="$as_alice dwell connect s; echo connect-exit=\$?; sleep 600"
 tmux_n=0
 start_tmux() {          # a new tmux server (socket) each time: none lingers in the way
         tm kill-server 2>/dev/null || true
@@ -107,6 +109,24 @@ wait_for "screen | grep -q '^connect-exit='" 5
 expect_match "$(screen)" '^connect-exit=0$' "'exit 3' at the prompt disconnects (exit 0)"
 capture alice dwell invoke s -- 'echo $KEEP'
 expect_eq "$RC:$OUT" "0:kept" "  ... and the session stays, with its state"
+# invoke from a terminal: its input goes line by line, so a command can ask.
+connect_cmd="$as_alice dwell invoke s -- 'read -r a; echo \"got \$a\"; read -r b; echo \"got \$b\"'; echo invoke-exit=\$?; sleep 600"
+start_tmux() {
+        tm kill-server 2>/dev/null || true
+        tmux_n=$((tmux_n + 1))
+        TMUX_SOCK=$DWELL_SANDBOX/tmux.$tmux_n.sock
+        tm -f /dev/null new-session -d -x 150 -y 50 "$connect_cmd"
+        track_pid "$(tm display-message -p '#{pid}')"
+}
+start_tmux
+wait_for '[ -n "$(running)" ]' 5
+keys 'first answer' Enter
+wait_for "screen | grep -q '^got first answer'" 5
+expect_match "$(screen)" '^got first answer$' "invoke from a terminal: a line typed reaches the command at once"
+keys 'second' Enter
+wait_for "screen | grep -q '^invoke-exit='" 5
+expect_match "$(screen)" '^got second$' "  ... and the next one"
+expect_match "$(screen)" '^invoke-exit=0$' "  ... the invoke ends with the command"
 tm kill-server 2>/dev/null || true
 
 # From a pipe: a multi-line block runs as typed.
