@@ -329,8 +329,11 @@ static int exec_run(Runner *r, const char *text, RunnerResult *res) {
                 if (asprintf(&res->message, "dwell: command refused: %s is not allowed in configuration %s\n",
                              words[0], r->p->configuration) < 0)
                         res->message = NULL;
+                /* (strv_free() would stop at the NULL TAKE_PTR leaves.) */
                 res->program = TAKE_PTR(words[0]);
-                strv_free(words);
+                for (char **w = words + 1; *w; w++)
+                        free(*w);
+                free(words);
                 return 1;
         }
         /* argv[0] is the allowed path: a multi-call binary reached through
