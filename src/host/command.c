@@ -398,7 +398,7 @@ static int exec_signal_command(Runner *r, int sig) {
         if (x->child <= 0)
                 return 0;
         exec_signal(x, sig);
-        if (sig != SIGCONT && sig != SIGKILL)
+        if (sig_needs_cont(sig))
                 exec_signal(x, SIGCONT);
         return 1;
 }

@@ -21,6 +21,7 @@
  */
 #pragma once
 
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -124,6 +125,12 @@ int runner_child_setup(const HostParams *p);
 /* Opens fd (a pipe end) again through /proc/self/fd, with flags (and
  * O_CLOEXEC): a new open file description of the same pipe. */
 int proc_fd_reopen(int fd, int flags);
+/* Whether a stopped process must be continued for sig to act (every
+ * signal but CONT, KILL and the stop signals). */
+static inline bool sig_needs_cont(int sig) {
+        return sig != SIGCONT && sig != SIGKILL && sig != SIGSTOP && sig != SIGTSTP && sig != SIGTTIN &&
+               sig != SIGTTOU;
+}
 /* The status of an exited child as a shell reports it. */
 int runner_exit_status(const siginfo_t *si);
 

@@ -732,7 +732,7 @@ static int shell_signal_command(Runner *r, int sig) {
                                 continue;
                         if (kill((pid_t) pid, sig) == 0) {
                                 n++;
-                                if (sig != SIGCONT && sig != SIGKILL)
+                                if (sig_needs_cont(sig))
                                         (void) kill((pid_t) pid, SIGCONT);
                         }
                 }
