@@ -13,6 +13,8 @@
 #     (status 0, 4), the session goes on with its state;
 #   - the session stays Disconnected (not Broken) throughout, and the
 #     command-finished events carry the statuses;
+#   - the state channel flooded by a child (ignored) or with junk by the
+#     shell itself (dropped: the last good state is used);
 #   - the restarted shell's pid reaches dwelld (a READY it accepts), and a
 #     shell killed by a signal dwell did not send still makes the session
 #     Broken (t-broken).
@@ -95,6 +97,25 @@ if grep -q "Session shell .*restarted as pid" "$DWELL_LOG_DIR/dwelld.log"; then
         pass "the worker logs each restart"
 else
         fail "the worker logs each restart" "$(grep -i restart "$DWELL_LOG_DIR/dwelld.log" | tail -3)"
+fi
+
+# The state channel (fd 63 in the shell) is open during a command, so it
+# can be written to: by a child (not the shell: ignored), or by the shell
+# itself with junk (more than 2 MiB: that state is dropped, the last good
+# one is used).  The session goes on either way.
+capture alice dwell invoke s -- 'head -c 20000000 /dev/zero >&63; printf "forged\0" >&63; CHILDJUNK=1; exit 4'
+expect_rc 4 "a child floods the state channel, then exit 4"
+capture alice dwell invoke s -- 'echo "$VAR $CHILDJUNK"'
+expect_eq "$OUT" "kept 1" "  ... ignored: the shell's own state was restored"
+capture alice dwell invoke s -- 'builtin printf "%*s" 3000000 x >&63; SHELLJUNK=1; exit 5'
+expect_rc 5 "the shell itself writes 3 MB of junk there, then exit 5"
+capture alice dwell invoke s -- 'echo "$VAR ${SHELLJUNK:-lost}"'
+expect_eq "$RC:$OUT" "0:kept lost" "  ... that state is dropped; the last good one is restored"
+if grep -q "ignored .* bytes on the state channel from pid" "$DWELL_LOG_DIR/dwelld.log" &&
+   grep -q "the state the shell wrote is too long" "$DWELL_LOG_DIR/dwelld.log"; then
+        pass "  ... both are logged"
+else
+        fail "  ... both are logged" "$(grep -i 'state' "$DWELL_LOG_DIR/dwelld.log" | tail -5)"
 fi
 
 # One invoke after another in a loop: exit in every one.
