@@ -563,6 +563,7 @@ static int shell_start(Runner *r) {
                 return -errno;
         sh->stdin_r = in[0];
         safe_close(in[1]);
+        (void) fcntl(sh->stdin_r, F_SETPIPE_SZ, 256 * 1024);     /* fewer wake-ups for big inputs */
         /* Our own reader, non-blocking (a description of its own: the
          * shell's stays blocking), to drop what a command left unread. */
         sh->stdin_drain = proc_fd_reopen(sh->stdin_r, O_RDONLY | O_NONBLOCK);
@@ -623,7 +624,6 @@ static int shell_run(Runner *r, const char *text, RunnerResult *res) {
         r->stdin_fd = proc_fd_reopen(sh->stdin_r, O_WRONLY | O_NONBLOCK);
         if (r->stdin_fd < 0)
                 log_warning_errno(r->stdin_fd, "Failed to open the command's standard input: %m");
-        (void) fcntl(r->stdin_fd, F_SETPIPE_SZ, 256 * 1024);
         new_nonce(sh->nonce);
         sh->signalled = false;
         sh->cmd_start_ticks = boottime_ticks();
