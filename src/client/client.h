@@ -47,6 +47,7 @@ extern const Verb verb_new;
 extern const Verb verb_list;
 extern const Verb verb_invoke;
 extern const Verb verb_disconnect;
+extern const Verb verb_stop;
 extern const Verb verb_connect;
 extern const Verb verb_receive;
 extern const Verb verb_remove;
@@ -66,6 +67,7 @@ enum {
         ARG_FAIL,
         ARG_TIMEOUT,
         ARG_ANY,
+        ARG_SIGNAL,
 };
 
 /* dwell.c: option helpers.  All print their own error. */
@@ -170,6 +172,9 @@ typedef enum StreamResult {
         STREAM_DONE = 0,        /* the condition was met */
         STREAM_DETACHED,        /* DETACHED arrived (detach_ok) and was reported */
         STREAM_INPUT,           /* the input fd is readable */
+        STREAM_INTERRUPTED,     /* STREAM_UNTIL_INPUT: Ctrl-C (SIGINT) at the prompt */
+        STREAM_USER_DETACH,     /* a second Ctrl-C within a second: leave, the command goes on */
+        STREAM_INPUT_EOF,       /* watch_input: end of input (Ctrl-D) while a command runs */
 } StreamResult;
 
 /* What our stdout/stderr is decides how output is written (see
@@ -199,19 +204,41 @@ typedef struct Stream {
         bool started;           /* a START arrived since stream_send_run() */
         bool exited;            /* the invoked command's EXIT arrived */
         int last_status;        /* last EXIT or SYNCED status, -1 = none */
+        bool running;           /* the last SYNCED said a command runs (or is queued) */
         bool detach_ok;         /* connect: DETACHED is a notice, not a failure */
         uint8_t out_kind[2];    /* OutKind of stdout, stderr */
         uint8_t present;        /* Presentation */
         uint32_t header_cmd;    /* PRESENT_TERMINAL: the command whose header was printed last */
         bool mid_line;          /* PRESENT_TERMINAL: the last byte written was not a newline */
         int failed_status;      /* the last non-zero EXIT status received, 0 = none */
+        /* invoke: our stdin goes to the command, within the window the
+         * worker grants (STDIN_WINDOW); -EBADF: not passed on */
+        int stdin_fd;
+        uint32_t stdin_credit;
+        bool stdin_done;        /* STDIN_EOF sent */
+        int64_t last_interrupt_ms;      /* the last Ctrl-C passed on as INTERRUPT */
 } Stream;
 
 /* Takes ATTACHED; the stream borrows c. */
 int stream_attach(Stream *s, Conn *c, Frame *attached);
+/* invoke and connect: from now on SIGINT (Ctrl-C) interrupts the running
+ * command: the first is sent to the worker as INTERRUPT, a second within a
+ * second ends stream_run() with STREAM_USER_DETACH (at connect's prompt:
+ * STREAM_INTERRUPTED). */
+void stream_catch_sigint(void);
 void stream_done(Stream *s);
 /* >= 0: a StreamResult; < 0: failure, reported. */
 int stream_run(Stream *s, StreamUntil until, int input_fd);
+/* Reads from input_fd while waiting for until (not STREAM_UNTIL_INPUT):
+ * appended to buf (len of size), for connect's typed-ahead lines; end of
+ * input ends stream_run() with STREAM_INPUT_EOF. */
+typedef struct StreamInput {
+        int fd;
+        char *buf;
+        size_t *len;
+        size_t size;
+} StreamInput;
+int stream_run_reading(Stream *s, StreamUntil until, StreamInput *in);
 int stream_send_run(Stream *s, const char *command);
 /* Sends DETACH and flushes, best effort. */
 void stream_detach(Stream *s);

@@ -39,6 +39,7 @@ static const Verb *const verbs[] = {
         &verb_list,
         &verb_invoke,
         &verb_disconnect,
+        &verb_stop,
         &verb_connect,
         &verb_receive,
         &verb_wait,

@@ -494,6 +494,63 @@ int session_list(uint32_t flags, const char *credential, struct proto_session **
 static int stream_lost(Stream *s, int r);
 static int stream_send(Stream *s, int r);
 
+static volatile sig_atomic_t sigint_pending = 0;
+
+static void sigint_cb(int sig) {
+        sigint_pending = 1;
+}
+
+/* No SA_RESTART: poll() returns at once with EINTR. */
+void stream_catch_sigint(void) {
+        struct sigaction sa = { .sa_handler = sigint_cb };
+
+        sigemptyset(&sa.sa_mask);
+        (void) sigaction(SIGINT, &sa, NULL);
+}
+
+/* Ctrl-C while attached: STREAM_CONTINUE after sending INTERRUPT,
+ * STREAM_INTERRUPTED at the prompt, STREAM_USER_DETACH for a second one
+ * within a second. */
+static int stream_sigint(Stream *s, StreamUntil until) {
+        int64_t now = clock_now_ms();
+        int r;
+
+        sigint_pending = 0;
+        if (until == STREAM_UNTIL_INPUT)
+                return STREAM_INTERRUPTED;
+        if (s->last_interrupt_ms > 0 && now - s->last_interrupt_ms < 1000)
+                return STREAM_USER_DETACH;
+        s->last_interrupt_ms = now;
+        r = stream_send(s, proto_put_empty(&s->conn->out, PROTO_MSG_INTERRUPT));
+        return r < 0 ? r : STREAM_CONTINUE;
+}
+
+/* Our stdin is readable: pass a piece of it on (or its end). */
+static int stream_pass_stdin(Stream *s) {
+        uint8_t buf[64 * 1024];
+        size_t start;
+        ssize_t n;
+        int r;
+
+        n = read(s->stdin_fd, buf, MIN(sizeof buf, (size_t) s->stdin_credit));
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                return STREAM_CONTINUE;
+        if (n <= 0) {
+                /* End of input (or an unreadable stdin): the command reads EOF. */
+                s->stdin_done = true;
+                r = stream_send(s, proto_put_empty(&s->conn->out, PROTO_MSG_STDIN_EOF));
+                return r < 0 ? r : STREAM_CONTINUE;
+        }
+        r = proto_begin(&s->conn->out, PROTO_MSG_STDIN, 0, &start);
+        if (r >= 0)
+                r = buf_put(&s->conn->out, buf, (size_t) n);
+        if (r >= 0)
+                r = proto_end(&s->conn->out, start);
+        s->stdin_credit -= (uint32_t) n;
+        r = stream_send(s, r);
+        return r < 0 ? r : STREAM_CONTINUE;
+}
+
 /* The first frame to the worker: what our stdout and stderr are, so that
  * a write announced by a client that died can be measured (see
  * stream_write_data()). */
@@ -532,6 +589,7 @@ int stream_attach(Stream *s, Conn *c, Frame *attached) {
                 .name = strdup(strempty(session.name)),
                 .heartbeat_ms = hb,
                 .last_status = -1,
+                .stdin_fd = -EBADF,
         };
         proto_session_done(&session);
         if (!s->name)
@@ -849,6 +907,7 @@ static int stream_handle_synced(Stream *s, Frame *f, StreamUntil until) {
                 return stream_lost(s, -EBADMSG);
         if (y.last_status >= 0)
                 stream_note_exit(s, y.last_status);
+        s->running = y.running;
 
         switch (until) {
         case STREAM_UNTIL_SYNCED:
@@ -903,6 +962,14 @@ static int stream_handle_frame(Stream *s, Frame *f, StreamUntil until) {
         case PROTO_MSG_HEARTBEAT:
         case PROTO_MSG_OK:
                 return STREAM_CONTINUE;
+        case PROTO_MSG_STDIN_WINDOW: {
+                uint32_t n;
+
+                if (proto_get_u32_msg(&f->payload, &n) < 0 || n > PROTO_STDIN_WINDOW - s->stdin_credit)
+                        return stream_lost(s, -EBADMSG);
+                s->stdin_credit += n;
+                return STREAM_CONTINUE;
+        }
         case PROTO_MSG_ERROR:
                 r = session_report_error(f);
                 /* A refused RUN at the connect prompt: back to the prompt. */
@@ -941,16 +1008,28 @@ static int stream_timers(Stream *s, bool got_data) {
         return 0;
 }
 
-/* Waits for bytes from the worker, room to send, input, or a timer. */
-static int stream_wait(Stream *s, int input_fd) {
-        struct pollfd p[2] = {
+/* Waits for bytes from the worker, room to send, input, our stdin (for the
+ * command), a Ctrl-C, or a timer. */
+static int stream_wait(Stream *s, StreamUntil until, int input_fd, StreamInput *in) {
+        bool want_stdin = s->stdin_fd >= 0 && !s->stdin_done && s->stdin_credit > 0 &&
+                          conn_pending(s->conn) < PROTO_MAX_PAYLOAD;
+        struct pollfd p[3] = {
                 { .fd = s->conn->fd, .events = POLLIN | (conn_pending(s->conn) > 0 ? POLLOUT : 0) },
-                { .fd = input_fd, .events = POLLIN },
+                { .fd = in ? in->fd : input_fd, .events = POLLIN },
+                { .fd = want_stdin ? s->stdin_fd : -1, .events = POLLIN },
         };
         bool got_data = false;
         int n, r;
 
-        n = poll(p, input_fd >= 0 ? 2 : 1, stream_poll_timeout(s, clock_now_ms()));
+        if (p[1].fd < 0)
+                p[1].fd = -1;
+        if (in && *in->len >= in->size)
+                p[1].fd = -1;           /* typed ahead a whole buffer: wait */
+        if (sigint_pending)
+                return stream_sigint(s, until);
+        n = poll(p, 3, stream_poll_timeout(s, clock_now_ms()));
+        if (n < 0 && errno == EINTR && sigint_pending)
+                return stream_sigint(s, until);
         if (n < 0)
                 return errno == EINTR ? STREAM_CONTINUE : stream_lost(s, -errno);
 
@@ -970,12 +1049,26 @@ static int stream_wait(Stream *s, int input_fd) {
         r = stream_timers(s, got_data);
         if (r < 0)
                 return r;
+        if (p[2].fd >= 0 && p[2].revents) {
+                r = stream_pass_stdin(s);
+                if (r != STREAM_CONTINUE)
+                        return r;
+        }
+        if (in && p[1].fd >= 0 && p[1].revents) {
+                ssize_t k = read(in->fd, in->buf + *in->len, in->size - *in->len);
+
+                if (k == 0 || (k < 0 && errno != EINTR && errno != EAGAIN))
+                        return STREAM_INPUT_EOF;
+                if (k > 0)
+                        *in->len += (size_t) k;
+                return STREAM_CONTINUE;
+        }
         if (input_fd >= 0 && p[1].revents)
                 return STREAM_INPUT;
         return STREAM_CONTINUE;
 }
 
-int stream_run(Stream *s, StreamUntil until, int input_fd) {
+static int stream_loop(Stream *s, StreamUntil until, int input_fd, StreamInput *in) {
         Frame f;
         int r;
 
@@ -987,8 +1080,16 @@ int stream_run(Stream *s, StreamUntil until, int input_fd) {
                         r = stream_handle_frame(s, &f, until);
                         conn_consume(s->conn, &f);
                 } else
-                        r = stream_wait(s, until == STREAM_UNTIL_INPUT ? input_fd : -EBADF);
+                        r = stream_wait(s, until, until == STREAM_UNTIL_INPUT ? input_fd : -EBADF, in);
                 if (r != STREAM_CONTINUE)
                         return r;
         }
+}
+
+int stream_run(Stream *s, StreamUntil until, int input_fd) {
+        return stream_loop(s, until, input_fd, NULL);
+}
+
+int stream_run_reading(Stream *s, StreamUntil until, StreamInput *in) {
+        return stream_loop(s, until, -EBADF, in);
 }

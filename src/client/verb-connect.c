@@ -4,12 +4,17 @@
  *
  * Connects to SESSION and stays connected: first the output produced while
  * it was disconnected (up to the first SYNCED), then a prompt "[NAME]$ "
- * on stderr.  Each non-empty line is sent as a RUN and its output is
- * streamed until the session is idle again; then the next prompt.  With
- * stdin not a terminal the lines of stdin are run the same way, without a
- * prompt.  End of input (Ctrl-D) or a line "exit" disconnects (DETACH) and
- * exits 0; the session and anything still running in it stay.  Lines are
- * read plainly (no line editing); while a command runs stdin is not read.
+ * on stderr.  Each command - a line, or the lines that complete it as
+ * `bash -n` finds (continued after a "> " prompt) - is sent as a RUN and
+ * its output is streamed until the session is idle again; then the next
+ * prompt.  With stdin not a terminal the lines of stdin are run the same
+ * way, without a prompt.  End of input (Ctrl-D) or a line "exit [N]"
+ * disconnects (DETACH) and exits 0; the session and anything still running
+ * in it stay.  Lines are read plainly (no line editing); what is typed
+ * while a command runs is kept for after it, and Ctrl-D then (on a
+ * terminal) disconnects at once.  Ctrl-C at the prompt drops what was
+ * typed; while a command runs it interrupts the command, and a second one
+ * within a second disconnects.
  * The connection is serviced all the time, heartbeats included, so a user
  * thinking at the prompt is not taken for a lost client.
  *
@@ -21,14 +26,19 @@
  * session (e.g. not allowed by its configuration) prints the error and
  * returns to the prompt.
  */
+#include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "client.h"
 
 #define LINE_DETACHED 2
+#define LINE_INTERRUPTED 3
 
 typedef struct LineReader {
         size_t len;             /* bytes in buf */
@@ -50,6 +60,8 @@ static int line_fill(LineReader *lr, Stream *s) {
                 return r;
         if (r == STREAM_DETACHED)
                 return LINE_DETACHED;
+        if (r == STREAM_INTERRUPTED)
+                return LINE_INTERRUPTED;
         k = read(STDIN_FILENO, lr->buf + lr->len, sizeof lr->buf - 1 - lr->len);
         if (k < 0)
                 return errno == EINTR || errno == EAGAIN ? 0 :
@@ -61,7 +73,7 @@ static int line_fill(LineReader *lr, Stream *s) {
 }
 
 /* 1 and *ret = the next line (valid until the next call), 0 at the end of
- * input, LINE_DETACHED, or <0. */
+ * input, LINE_DETACHED, LINE_INTERRUPTED, or <0. */
 static int line_next(LineReader *lr, Stream *s, char **ret) {
         char *nl;
         int r;
@@ -95,35 +107,172 @@ static bool line_is(const char *line, const char *word) {
         return strncmp(line, word, n) == 0 && line[n + strspn(line + n, " \t\r")] == 0;
 }
 
+/* "exit" or "exit N" alone on a line: leave (the session stays). */
+static bool line_is_exit(const char *line) {
+        line += strspn(line, " \t");
+        if (strncmp(line, "exit", 4) != 0)
+                return false;
+        line += 4;
+        if (*line && !strchr(" \t\r", *line))
+                return false;
+        line += strspn(line, " \t");
+        line += strspn(line, "0123456789");
+        return line[strspn(line, " \t\r")] == 0;
+}
+
+/* Whether bash would need more lines to complete text (an open quote, a
+ * compound command without its end, an unterminated here-document, a
+ * trailing backslash): `bash -n` parses it without running anything.  A
+ * bash parser decides, not ours; it is the client's own bash (LC_ALL=C for
+ * its messages), so options the session's shell has set (extglob) are not
+ * known to it — that only makes a line count as complete, and the session's
+ * shell then parses it with its options.  No bash: every line is complete. */
+static bool text_incomplete(const char *text) {
+        static const char *const markers[] = {
+                "unexpected end of file", "unexpected EOF while looking for matching",
+                "delimited by end-of-file",
+        };
+        size_t len = strlen(text), end = len, nb = 0;
+        int in[2], err[2];
+        char msg[2048];
+        size_t got = 0;
+        pid_t pid;
+
+        /* A trailing backslash continues the line (bash -n takes it as the end). */
+        if (end > 0 && text[end - 1] == '\n')
+                end--;
+        while (nb < end && text[end - 1 - nb] == '\\')
+                nb++;
+        if (nb % 2 == 1)
+                return true;
+        if (pipe2(in, O_CLOEXEC) < 0)
+                return false;
+        if (pipe2(err, O_CLOEXEC) < 0) {
+                safe_close(in[0]);
+                safe_close(in[1]);
+                return false;
+        }
+        pid = fork();
+        if (pid == 0) {
+                char *argv[] = { (char *) "bash", (char *) "--norc", (char *) "--noprofile", (char *) "-n", NULL };
+                int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+                (void) signal(SIGINT, SIG_DFL);
+                if (dup2(in[0], 0) < 0 || dup2(err[1], 2) < 0 || devnull < 0 || dup2(devnull, 1) < 0)
+                        _exit(127);
+                (void) setenv("LC_ALL", "C", 1);
+                execvp("bash", argv);
+                _exit(127);
+        }
+        safe_close(in[0]);
+        safe_close(err[1]);
+        if (pid > 0)
+                (void) loop_write(in[1], text, len);
+        safe_close(in[1]);
+        while (pid > 0 && got < sizeof msg - 1) {
+                ssize_t k = read(err[0], msg + got, sizeof msg - 1 - got);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                got += (size_t) k;
+        }
+        msg[got] = 0;
+        safe_close(err[0]);
+        if (pid > 0)
+                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        for (size_t i = 0; i < ELEMENTSOF(markers); i++)
+                if (strstr(msg, markers[i]))
+                        return true;
+        return false;
+}
+
+/* Waits for the command just sent to finish, reading what is typed ahead
+ * meanwhile.  0 to go on, 1 to leave (detached, Ctrl-D on a terminal, two
+ * Ctrl-C), <0. */
+static int connect_wait_run(Stream *s, LineReader *lr, bool tty, StreamUntil until) {
+        size_t len = lr->len;
+        StreamInput in = { .fd = STDIN_FILENO, .buf = lr->buf, .len = &len, .size = sizeof lr->buf - 1 };
+        int r;
+
+        r = stream_run_reading(s, until, lr->eof ? NULL : &in);
+        lr->len = len;
+        if (r == STREAM_INPUT_EOF) {
+                if (tty) {
+                        client_notice("disconnected from session %s; the command goes on", s->name);
+                        return 1;
+                }
+                lr->eof = true;         /* input ends: run what was read, then leave */
+                r = stream_run(s, until, -EBADF);
+        }
+        if (r == STREAM_USER_DETACH) {
+                client_notice("disconnected from session %s; the command goes on", s->name);
+                return 1;
+        }
+        if (r < 0)
+                return r;
+        return r == STREAM_DETACHED ? 1 : 0;
+}
+
 /* The prompt loop; returns 0 when the user leaves or we were detached. */
 static int connect_prompt_loop(Stream *s) {
         _cleanup_free_ LineReader *lr = calloc(1, sizeof(LineReader));
+        _cleanup_free_ char *text = malloc(PROTO_MAX_COMMAND + 2);
         bool tty = isatty(STDIN_FILENO);
         char *line = NULL;
+        size_t tlen = 0;
         int r;
 
-        if (!lr)
+        if (!lr || !text)
                 return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+        /* A command running when we connected: followed to its end first. */
+        if (s->running) {
+                r = connect_wait_run(s, lr, tty, STREAM_UNTIL_IDLE);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+        }
         for (;;) {
                 if (tty)
-                        fprintf(stderr, "[%s]$ ", s->name);
+                        fprintf(stderr, tlen == 0 ? "[%s]$ " : "> ", s->name);
                 r = line_next(lr, s, &line);
+                if (r == LINE_INTERRUPTED) {
+                        /* Ctrl-C at the prompt: what was typed is dropped. */
+                        if (tty)
+                                fputc('\n', stderr);
+                        tlen = 0;
+                        continue;
+                }
                 if (r == 0 && tty)
                         fputc('\n', stderr);
-                if (r <= 0 || r == LINE_DETACHED)
+                if (r < 0 || r == LINE_DETACHED)
                         return r < 0 ? r : 0;
-                if (line_is(line, ""))
-                        continue;
-                if (line_is(line, "exit"))
+                if (r == 0 && tlen == 0)
                         return 0;
-                r = stream_send_run(s, line);
+                if (r > 0) {
+                        if (tlen == 0 && line_is(line, ""))
+                                continue;
+                        if (tlen == 0 && line_is_exit(line))
+                                return 0;
+                        if (tlen + strlen(line) + 1 > PROTO_MAX_COMMAND) {
+                                (void) client_error(-E2BIG, PROTO_ERR_INVALID_ARGUMENT,
+                                                    "command too long (at most %u bytes); dropped", PROTO_MAX_COMMAND);
+                                tlen = 0;
+                                continue;
+                        }
+                        tlen += (size_t) sprintf(text + tlen, "%s\n", line);
+                        if (text_incomplete(text) && !lr->eof)
+                                continue;
+                }
+                /* A whole command (or the end of input): run it. */
+                text[tlen > 0 ? tlen - 1 : 0] = 0;
+                tlen = 0;
+                r = stream_send_run(s, text);
                 if (r < 0)
                         return r;
-                r = stream_run(s, STREAM_UNTIL_RUN_DONE, -EBADF);
-                if (r < 0)
-                        return r;
-                if (r == STREAM_DETACHED)
-                        return 0;
+                r = connect_wait_run(s, lr, tty, STREAM_UNTIL_RUN_DONE);
+                if (r != 0)
+                        return r < 0 ? r : 0;
         }
 }
 
@@ -136,6 +285,7 @@ static int connect_session(Conn *c, Frame *attached) {
         if (r < 0)
                 return r;
         s.detach_ok = true;
+        stream_catch_sigint();
 
         r = stream_run(&s, STREAM_UNTIL_SYNCED, -EBADF);
         if (r == STREAM_DONE)
@@ -171,8 +321,9 @@ const Verb verb_connect = {
         .name = "connect",
         .synopsis = "SESSION [--output-buffering MODE] [--credential USER]",
         .help =
-        "Connect to SESSION: show what it produced while disconnected, then run each line typed\n"
-        "(or each line of stdin) in it.  Ctrl-D or 'exit' disconnects; the session stays.\n"
+        "Connect to SESSION: show what it produced while disconnected, then run each command typed\n"
+        "(or read from stdin) in it; an incomplete line continues after '> '.  Ctrl-C interrupts the\n"
+        "running command (twice: disconnects).  Ctrl-D or 'exit' disconnects; the session stays.\n"
         "\n"
         "      --output-buffering MODE  block or drop when the output buffer is full (from now on)\n"
         "      --credential USER        authenticate as USER (password prompted)\n"

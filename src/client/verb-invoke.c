@@ -9,7 +9,10 @@
  * is removed when the command ends.  The command's stdout and stderr are
  * streamed to ours and dwell exits with its exit status (128+N for a
  * signal).  A synchronous invoke into a session that runs another command
- * waits for it (dwelld gives up after a while: timeout).
+ * waits for it (dwelld gives up after a while: timeout).  Our stdin goes to
+ * the command (STDIN frames within the window the worker grants, then
+ * STDIN_EOF); SIGINT interrupts the command (INTERRUPT), a second one
+ * within a second leaves it running and exits 130.
  *
  * A session created here (no SESSION) takes what the command line leaves
  * unset of the idle timeout and buffering mode from
@@ -29,9 +32,11 @@
  * worker silent for three heartbeat intervals (the output is kept: `dwell
  * receive NAME` gets it); our stdout closed (the rest stays buffered).
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client.h"
 
@@ -98,15 +103,29 @@ static int parse_options(const Verb *v, int argc, char *argv[], struct proto_req
 
 static int invoke_stream(Conn *c, Frame *attached) {
         _cleanup_(stream_done) Stream s = {};
+        _cleanup_close_ int devnull = -EBADF;
         int r;
 
         r = stream_attach(&s, c, attached);
         conn_consume(c, attached);
         if (r < 0)
                 return r;
+        /* The command's stdin, until its end or the command's.  With
+         * several hosts (-H a,b) one stdin cannot feed them all: the
+         * commands read end-of-file. */
+        s.stdin_fd = STDIN_FILENO;
+        if (multi_label) {
+                devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                s.stdin_fd = devnull;
+        }
+        stream_catch_sigint();
         r = stream_run(&s, STREAM_UNTIL_EXIT, -EBADF);
         /* Leave politely either way; a lost connection makes this a no-op. */
         stream_detach(&s);
+        if (r == STREAM_USER_DETACH) {
+                client_notice("detached from session %s; the command goes on (dwell receive %s)", s.name, s.name);
+                return 130;
+        }
         return r < 0 ? r : stream_exit_status(&s);
 }
 
@@ -164,6 +183,8 @@ const Verb verb_invoke = {
         .synopsis = "[SESSION] [-d [--on-finish CMD]] [-n NAME] [-c CONFIG] [--idle-timeout DUR] [--output-buffering MODE] [--credential USER] -- COMMAND...",
         .help =
         "Run COMMAND in SESSION (or in a temporary session), stream its output and exit with its status.\n"
+        "Standard input goes to COMMAND (end-of-file with -d).  Ctrl-C interrupts COMMAND; a second\n"
+        "Ctrl-C within a second leaves it running and disconnects.\n"
         "\n"
         "  -d, --disconnected           start the command, disconnect at once and print the session\n"
         "      --on-finish CMD          with -d: when the command ends, run CMD (/bin/sh -c, as the session's\n"

@@ -832,6 +832,7 @@ static void dispatch(Request *r) {
                 do_remove(r);
                 break;
         case PROTO_REQ_DISCONNECT:
+        case PROTO_REQ_STOP:
         case PROTO_REQ_CONNECT:
         case PROTO_REQ_RECEIVE:
         case PROTO_REQ_WAIT:

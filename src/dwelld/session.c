@@ -633,6 +633,18 @@ static int on_host_frame(Session *s, Frame *f) {
 
         switch (f->type) {
         case PROTO_MSG_READY:
+                if (s->phase == PHASE_READY) {
+                        /* The worker restarted the session's shell (a
+                         * command ended it): its new pid.  The worker's own
+                         * pid cannot change. */
+                        r = proto_get_ready(&f->payload, &wpid, &spid);
+                        if (r < 0)
+                                return r;
+                        if ((pid_t) wpid != s->worker_pid || spid == 0)
+                                return -EBADMSG;
+                        s->shell_pid = (pid_t) spid;
+                        return 0;
+                }
                 if (s->phase != PHASE_STARTING)
                         return -EBADMSG;
                 r = proto_get_ready(&f->payload, &wpid, &spid);

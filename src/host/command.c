@@ -42,6 +42,7 @@ void runner_init(Runner *r, const RunnerOps *ops, EvLoop *e, const HostParams *p
                 .cb = *cb,
                 .out_fd = -EBADF,
                 .err_fd = -EBADF,
+                .stdin_fd = -EBADF,
         };
 }
 
@@ -49,6 +50,7 @@ Runner *runner_free(Runner *r) {
         if (r) {
                 r->out_fd = safe_close(r->out_fd);
                 r->err_fd = safe_close(r->err_fd);
+                r->stdin_fd = safe_close(r->stdin_fd);
                 r->ops->free(r);
         }
         return NULL;
@@ -95,6 +97,15 @@ int runner_child_setup(const HostParams *p) {
                 return r;
         }
         return 0;
+}
+
+int proc_fd_reopen(int fd, int flags) {
+        char path[64];
+        int k;
+
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        k = open(path, flags | O_CLOEXEC);
+        return k < 0 ? -errno : k;
 }
 
 int runner_exit_status(const siginfo_t *si) {
@@ -262,13 +273,10 @@ static int exec_start(Runner *r) {
         return 0;
 }
 
-_noreturn_ static void exec_child(ExecRunner *x, const char *path, char **argv) {
-        int devnull;
-
+_noreturn_ static void exec_child(ExecRunner *x, const char *path, char **argv, int in) {
         if (dup2(x->out_w, 1) < 0 || dup2(x->err_w, 2) < 0)
                 _exit(126);
-        devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (devnull < 0 || dup2(devnull, 0) < 0)
+        if (in < 0 || dup2(in, 0) < 0)
                 _exit(126);
         (void) close_range(3, ~0U, 0);
         if (runner_child_setup(x->r.p) < 0)
@@ -296,7 +304,7 @@ static int exec_run(Runner *r, const char *text, RunnerResult *res) {
         char **words = NULL, *error = NULL;
         const char *path;
         pid_t pid;
-        int k;
+        int k, in[2];
 
         *res = (RunnerResult) {};
         k = command_split(text, &words, &error);
@@ -338,8 +346,8 @@ static int exec_run(Runner *r, const char *text, RunnerResult *res) {
                 words[0] = p;
         }
 
-        pid = fork();
-        if (pid < 0) {
+        /* Its stdin: a pipe the worker fills and closes. */
+        if (pipe2(in, O_CLOEXEC) < 0) {
                 k = errno;
                 *res = (RunnerResult) { .status = 126 };
                 if (asprintf(&res->message, "dwell: cannot start %s: %s\n", path, strerror(k)) < 0)
@@ -347,8 +355,21 @@ static int exec_run(Runner *r, const char *text, RunnerResult *res) {
                 strv_free(words);
                 return 1;
         }
+        pid = fork();
         if (pid == 0)
-                exec_child(x, path, words);
+                exec_child(x, path, words, in[0]);
+        safe_close(in[0]);
+        if (pid < 0) {
+                k = errno;
+                safe_close(in[1]);
+                *res = (RunnerResult) { .status = 126 };
+                if (asprintf(&res->message, "dwell: cannot start %s: %s\n", path, strerror(k)) < 0)
+                        res->message = NULL;
+                strv_free(words);
+                return 1;
+        }
+        (void) fd_nonblock(in[1], true);
+        r->stdin_fd = in[1];
         strv_free(words);
         x->child = pid;
         k = evloop_add_child(r->event, &x->child_src, pid, on_exec_child_cb, x);
@@ -370,6 +391,17 @@ static void exec_signal(ExecRunner *x, int sig) {
                 return;
         (void) kill(-x->child, sig);
         (void) kill(x->child, sig);     /* in case it has not made its group yet */
+}
+
+static int exec_signal_command(Runner *r, int sig) {
+        ExecRunner *x = (ExecRunner *) r;
+
+        if (x->child <= 0)
+                return 0;
+        exec_signal(x, sig);
+        if (sig_needs_cont(sig))
+                exec_signal(x, SIGCONT);
+        return 1;
 }
 
 static int exec_stop(Runner *r) {
@@ -398,6 +430,7 @@ static void exec_free(Runner *r) {
 
 static const RunnerOps exec_ops = {
         .run = exec_run,
+        .signal = exec_signal_command,
         .stop = exec_stop,
         .kill = exec_kill,
         .free = exec_free,

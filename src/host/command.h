@@ -21,6 +21,7 @@
  */
 #pragma once
 
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -48,6 +49,9 @@ typedef struct RunnerCallbacks {
          * status), or, after runner_stop(), every process it started is
          * gone. */
         void (*gone)(Runner *r, int status, void *userdata);
+        /* The shell ended during a command and a new one took over (its
+         * pid is r->pid); done() follows.  May be NULL. */
+        void (*restarted)(Runner *r, void *userdata);
         void *userdata;
 } RunnerCallbacks;
 
@@ -66,6 +70,9 @@ typedef struct RunnerOps {
         /* 0: the command started, done() follows; 1: it ended at once, as
          * *res says; < 0: failure (out of memory). */
         int (*run)(Runner *r, const char *text, RunnerResult *res);
+        /* sig to the running command's processes: the number signalled.
+         * May be NULL. */
+        int (*signal)(Runner *r, int sig);
         /* SIGHUP, SIGCONT and SIGTERM to everything the runner started.
          * Returns 1 if gone() follows, 0 if nothing was running. */
         int (*stop)(Runner *r);
@@ -81,6 +88,8 @@ struct Runner {
         int out_fd;                     /* read, non-blocking: the commands' stdout */
         int err_fd;                     /* read, non-blocking: the commands' stderr */
         pid_t pid;                      /* the shell; 0 when there is no persistent process */
+        int stdin_fd;                   /* set by run(): write end of the command's stdin, non-blocking,
+                                         * the worker's to fill and close (-EBADF: none) */
         bool stopping;
         unsigned ignored_reports;       /* status reports ignored (not the running command's); the worker resets it */
 };
@@ -91,6 +100,9 @@ int runner_new_exec(EvLoop *e, const HostParams *p, const RunnerCallbacks *cb, R
 
 static inline int runner_run(Runner *r, const char *text, RunnerResult *res) {
         return r->ops->run(r, text, res);
+}
+static inline int runner_signal(Runner *r, int sig) {
+        return r->ops->signal ? r->ops->signal(r, sig) : 0;
 }
 static inline int runner_stop(Runner *r) {
         r->stopping = true;
@@ -110,6 +122,15 @@ int runner_output_pipes(int ret_read[2], int ret_write[2]);
  * a new session, the umask and the resource limits.  On failure writes a
  * message to stderr (so call it after stderr is in place) and returns < 0. */
 int runner_child_setup(const HostParams *p);
+/* Opens fd (a pipe end) again through /proc/self/fd, with flags (and
+ * O_CLOEXEC): a new open file description of the same pipe. */
+int proc_fd_reopen(int fd, int flags);
+/* Whether a stopped process must be continued for sig to act (every
+ * signal but CONT, KILL and the stop signals). */
+static inline bool sig_needs_cont(int sig) {
+        return sig != SIGCONT && sig != SIGKILL && sig != SIGSTOP && sig != SIGTSTP && sig != SIGTTIN &&
+               sig != SIGTTOU;
+}
 /* The status of an exited child as a shell reports it. */
 int runner_exit_status(const siginfo_t *si);
 

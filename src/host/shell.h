@@ -17,3 +17,6 @@
  * commands such as "exec 3>file" do not clobber them. */
 #define SHELL_TEXT_FD 61
 #define SHELL_STATUS_FD 62
+#define SHELL_STDIN_FD 60      /* the commands' standard input (a pipe) */
+#define SHELL_STATE_FD 63      /* write: the state the shell leaves when it ends */
+

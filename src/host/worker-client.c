@@ -9,6 +9,7 @@
  * drives this file with arbitrary frame sequences.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #define CLIENT_HIGH_WATER (512u * 1024)         /* queued bytes before we wait for the socket */
 #define INVOKE_WAIT_LIMIT (240 * USEC_PER_SEC)  /* a synchronous invoke waits this long for a busy shell */
 #define WAITERS_MAX 32u                         /* `dwell wait` clients of one session at a time */
+#define INTERRUPT_INTERVAL (USEC_PER_SEC / 5)   /* INTERRUPTs closer together than this are ignored */
 
 static void client_lost(Worker *w, const char *why);
 
@@ -112,6 +114,7 @@ void client_free(Client *c) {
         w = c->w;
         if (w->client == c)
                 w->client = NULL;
+        worker_stdin_client_gone(w, c);
         if (c->all_prev)
                 c->all_prev->all_next = c->all_next;
         else
@@ -275,6 +278,50 @@ static int on_client_frame(Worker *w, Client *c, Frame *f) {
                 if (r < 0)
                         return r;
                 return -ECONNRESET;
+        case PROTO_MSG_STDIN: {
+                size_t n = buf_len(&f->payload);
+
+                /* Only a synchronous invoke sends stdin, and never more
+                 * than it was granted: the worker holds at most the window. */
+                if (c->verb != PROTO_REQ_INVOKE || c->stdin_eof || n > c->stdin_credit)
+                        return -EBADMSG;
+                c->stdin_credit -= (uint32_t) n;
+                if (w->stdin_cmd != c->invoke_cmd || n == 0)
+                        return 0;       /* its command has ended: dropped */
+                r = buf_put(&w->stdin_buf, buf_ptr(&f->payload), n);
+                if (r < 0)
+                        return -EBADMSG;
+                worker_stdin_flush(w);
+                return 0;
+        }
+        case PROTO_MSG_STDIN_EOF:
+                r = proto_expect_end(&f->payload);
+                if (r < 0)
+                        return r;
+                if (c->verb != PROTO_REQ_INVOKE || c->stdin_eof)
+                        return -EBADMSG;
+                c->stdin_eof = true;
+                if (w->stdin_cmd == c->invoke_cmd) {
+                        w->stdin_eof = true;
+                        worker_stdin_flush(w);
+                }
+                return 0;
+        case PROTO_MSG_INTERRUPT: {
+                uint64_t now = worker_now(w);
+
+                r = proto_expect_end(&f->payload);
+                if (r < 0)
+                        return r;
+                if (c->verb != PROTO_REQ_INVOKE && c->verb != PROTO_REQ_CONNECT)
+                        return -EBADMSG;
+                /* Its own command only (an invoke's), and not in a flood. */
+                if (!w->running || (c->verb == PROTO_REQ_INVOKE && w->running->id != c->invoke_cmd) ||
+                    (c->last_interrupt && now - c->last_interrupt < INTERRUPT_INTERVAL))
+                        return 0;
+                c->last_interrupt = now;
+                (void) worker_stop_command(w, SIGINT, false, c->caller);
+                return 0;
+        }
         default:
                 return -EBADMSG;
         }
@@ -497,6 +544,12 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
         if (w->temporary)
                 w->temp_cmd = c->invoke_cmd;    /* before it is queued: it may end at once */
         attach(w, c, c->invoke_cmd);
+        /* Its stdin: the client may send a window's worth at once. */
+        buf_consume(&w->stdin_buf, buf_len(&w->stdin_buf));
+        w->stdin_cmd = c->invoke_cmd;
+        w->stdin_eof = false;
+        c->stdin_credit = PROTO_STDIN_WINDOW;
+        (void) proto_put_u32_msg(&c->conn.out, PROTO_MSG_STDIN_WINDOW, PROTO_STDIN_WINDOW);
         if (worker_busy(w))
                 (void) evloop_add_time_relative(w->event, &c->wait_src, INVOKE_WAIT_LIMIT, on_invoke_wait_cb, c);
         id = worker_queue_command(w, h->req.command, h->caller, NULL);
@@ -582,6 +635,19 @@ static void handoff_wait(Worker *w, Client *c) {
         client_flush(c);
 }
 
+/* dwell stop: from anyone dwelld lets reconnect, also while another
+ * client holds the session. */
+static void handoff_stop(Worker *w, Client *c, const struct proto_handoff *h) {
+        int sig = *strempty(h->req.command) ? parse_signal(h->req.command) : SIGTERM;
+
+        if (sig < 0) {
+                reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "unknown signal: %s", h->req.command);
+                return;
+        }
+        (void) worker_stop_command(w, sig, h->req.flags & PROTO_REQ_F_STOP_ALL, h->caller);
+        reply_once(c, 0, NULL);
+}
+
 void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
         Client *c = client_new(w, fd, h);
 
@@ -597,6 +663,10 @@ void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
         }
         if (h->verb == PROTO_REQ_WAIT) {
                 handoff_wait(w, c);
+                return;
+        }
+        if (h->verb == PROTO_REQ_STOP) {
+                handoff_stop(w, c, h);
                 return;
         }
         if (w->client) {

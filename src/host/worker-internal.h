@@ -28,6 +28,8 @@ typedef struct Command {
         char *on_finish;                /* a hook to run when it ends (invoke -d --on-finish), or NULL */
         uint64_t started_real;          /* when the worker passed it to the runner: CLOCK_REALTIME usec */
         uint64_t started_mono;          /* ... CLOCK_MONOTONIC usec, for its duration */
+        int drop_signal;                /* dropped by dwell stop --all: ends at once with 128 + this */
+        char *dropped_by;
 } Command;
 
 /* An --on-finish hook due to run, or running (hooks.c). */
@@ -59,6 +61,9 @@ struct Client {
         struct proto_resume resume;     /* its stdout and stderr */
         bool synced_sent;
         struct proto_synced synced;
+        uint32_t stdin_credit;          /* invoke: stdin bytes it may still send */
+        bool stdin_eof;                 /* invoke: STDIN_EOF arrived */
+        uint64_t last_interrupt;        /* CLOCK_MONOTONIC usec of its last INTERRUPT acted on */
 };
 
 /* A write a client announced (ACK with an intent) and has not yet
@@ -109,6 +114,13 @@ struct Worker {
         uint64_t hook_started_mono;
         bool hook_killed;
         EvSource *hook_child_src, *hook_timer_src;
+        /* The stdin of a synchronous invoke's command: what its client
+         * sent (within PROTO_STDIN_WINDOW), written to the command's pipe. */
+        Buf stdin_buf;
+        uint32_t stdin_cmd;             /* the command it is for, 0: none */
+        bool stdin_eof;                 /* ... ends after stdin_buf */
+        int stdin_w;                    /* the running command's stdin (write end), -EBADF: closed */
+        EvSource *stdin_src;
 
         Client *client;                 /* the connected one */
         Client *clients;                /* every live one, also those answered and closing */
@@ -142,8 +154,18 @@ void worker_terminate(Worker *w, uint8_t reason, const char *by);
 /* The runner's callbacks (userdata: the Worker). */
 void worker_runner_done(Runner *r, int status, RunnerStatusSource src, void *userdata);
 void worker_runner_gone(Runner *r, int status, void *userdata);
+void worker_runner_restarted(Runner *r, void *userdata);
 /* Watches the runner's output pipes. */
 int worker_watch_output(Worker *w);
+/* Passes buffered stdin on to the running command, grants the client
+ * more, closes the command's stdin after STDIN_EOF. */
+void worker_stdin_flush(Worker *w);
+/* The command's client is gone: its stdin ends after what it sent. */
+void worker_stdin_client_gone(Worker *w, Client *c);
+/* dwell stop / Ctrl-C: sig to the running command's processes; with
+ * all, the queued commands are dropped too.  Audited.  Returns the number
+ * of processes signalled. */
+int worker_stop_command(Worker *w, int sig, bool all, const char *by);
 
 /* hooks.c */
 #define HOOK_TIMEOUT (60 * USEC_PER_SEC)        /* a hook still running then is killed */

@@ -346,6 +346,118 @@ static void command_ended_at_once(Worker *w, Command *c, RunnerResult *res) {
         w->exit_source_pending = RUNNER_STATUS_DWELL;
 }
 
+/* ---------------------------------------------------------------- stdin */
+
+static void stdin_close(Worker *w) {
+        w->stdin_src = evloop_source_free(w->stdin_src);
+        w->stdin_w = safe_close(w->stdin_w);
+}
+
+/* The command ended: its stdin too, and what was held for it. */
+static void stdin_end(Worker *w, uint32_t id) {
+        stdin_close(w);
+        if (w->stdin_cmd == id) {
+                buf_consume(&w->stdin_buf, buf_len(&w->stdin_buf));
+                w->stdin_cmd = 0;
+                w->stdin_eof = false;
+        }
+}
+
+static int on_stdin_cb(EvSource *s, int fd, uint32_t revents, void *userdata) {
+        Worker *w = userdata;
+
+        worker_stdin_flush(w);
+        worker_pump(w);
+        return 0;
+}
+
+void worker_stdin_flush(Worker *w) {
+        Client *c = w->client;
+        bool granting = c && !c->closing && c->verb == PROTO_REQ_INVOKE && w->stdin_cmd != 0 &&
+                        c->invoke_cmd == w->stdin_cmd;
+
+        if (w->stdin_w < 0 || !w->running || w->running->id != w->stdin_cmd)
+                return;
+        while (buf_len(&w->stdin_buf) > 0) {
+                ssize_t n = write(w->stdin_w, buf_ptr(&w->stdin_buf), buf_len(&w->stdin_buf));
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN) {
+                        (void) evloop_source_set_enabled(w->stdin_src, EVLOOP_ON);
+                        return;
+                }
+                if (n < 0) {
+                        /* Nobody reads it any more (EPIPE): what is left is dropped. */
+                        buf_consume(&w->stdin_buf, buf_len(&w->stdin_buf));
+                        w->stdin_eof = true;
+                        break;
+                }
+                buf_consume(&w->stdin_buf, (size_t) n);
+                if (granting) {
+                        c->stdin_credit += (uint32_t) n;
+                        (void) proto_put_u32_msg(&c->conn.out, PROTO_MSG_STDIN_WINDOW, (uint32_t) n);
+                }
+        }
+        (void) evloop_source_set_enabled(w->stdin_src, EVLOOP_OFF);
+        if (w->stdin_eof)
+                stdin_close(w);
+}
+
+void worker_stdin_client_gone(Worker *w, Client *c) {
+        if (c->verb != PROTO_REQ_INVOKE || w->stdin_cmd == 0 || c->invoke_cmd != w->stdin_cmd)
+                return;
+        w->stdin_eof = true;
+        worker_stdin_flush(w);
+}
+
+/* Right after the runner was given command c: its stdin is the worker's.
+ * Only a synchronous invoke's command gets what its client sends; every
+ * other command reads end-of-file at once. */
+static void stdin_take(Worker *w, Command *c, bool started) {
+        stdin_close(w);
+        w->stdin_w = TAKE_FD(w->runner->stdin_fd);
+        if (!started || w->stdin_w < 0 || w->stdin_cmd != c->id ||
+            evloop_add_io(w->event, &w->stdin_src, w->stdin_w, EPOLLOUT, on_stdin_cb, w) < 0) {
+                stdin_end(w, c->id);
+                return;
+        }
+        (void) evloop_source_set_enabled(w->stdin_src, EVLOOP_OFF);
+        worker_stdin_flush(w);
+}
+
+/* ----------------------------------------------------------------- stop */
+
+int worker_stop_command(Worker *w, int sig, bool all, const char *by) {
+        const char *name = signal_name(sig);
+        unsigned dropped = 0;
+        char why[160], nb[24], sn[16];
+        int n = 0;
+
+        if (all)
+                for (Command *q = w->queue; q; q = q->next)
+                        if (!q->drop_signal) {
+                                q->drop_signal = sig;
+                                free(q->dropped_by);
+                                q->dropped_by = strdup(strempty(by));
+                                dropped++;
+                        }
+        if (w->running)
+                n = runner_signal(w->runner, sig);
+        if (!name) {
+                snprintf(sn, sizeof sn, "%d", sig);
+                name = sn;
+        }
+        snprintf(why, sizeof why, "signal %s to %d process%s%s; %u queued command%s dropped", name, n,
+                 n == 1 ? "" : "es", w->running ? "" : " (no command running)", dropped, dropped == 1 ? "" : "s");
+        log_info("Session %s: %s by %s", w->p->name, why, strempty(by));
+        worker_event(w, AUDIT_COMMAND_STOPPED, "command_id", w->running ? worker_num(nb, w->running->id) : NULL,
+                     "command", w->running ? w->running->text : NULL, "caller", by, "reason", why, NULL);
+        return n;
+}
+
+/* ---------------------------------------------------------------- queue */
+
 static void start_next(Worker *w) {
         Command *c = w->queue;
         RunnerResult res;
@@ -369,7 +481,16 @@ static void start_next(Worker *w) {
         w->dropped_before = w->out.dropped;
         worker_event(w, AUDIT_COMMAND_STARTED, "command_id", worker_num(nb, c->id), "command", c->text,
                   "caller", c->caller, NULL);
-        r = runner_run(w->runner, c->text, &res);
+        if (c->drop_signal) {
+                /* dwell stop --all: not run. */
+                res = (RunnerResult) { .status = 128 + c->drop_signal };
+                if (asprintf(&res.message, "dwell: not run: dropped by dwell stop --all (%s)\n",
+                             strempty(c->dropped_by)) < 0)
+                        res.message = NULL;
+                r = 1;
+        } else
+                r = runner_run(w->runner, c->text, &res);
+        stdin_take(w, c, r == 0);
         if (r < 0) {
                 log_warning_errno(r, "Failed to start command %u: %m", c->id);
                 res = (RunnerResult) { .status = 126 };
@@ -411,6 +532,7 @@ void worker_command_free(Command *c) {
                 free(c->text);
                 free(c->caller);
                 free(c->on_finish);
+                free(c->dropped_by);
                 free(c);
         }
 }
@@ -421,6 +543,7 @@ void worker_finish_command(Worker *w) {
         if (!c || !w->exit_pending || !drain_pipes(w))
                 return;
         w->exit_pending = false;
+        stdin_end(w, c->id);
         {
                 /* When it ran and how much of its output was dropped, for
                  * the reader's per-command records. */
@@ -475,11 +598,24 @@ void worker_runner_done(Runner *r, int status, RunnerStatusSource src, void *use
 
         if (!w->running)
                 return;
+        stdin_end(w, w->running->id);
         w->exit_pending = true;
         w->exit_status_pending = status;
         w->exit_source_pending = src;
         worker_finish_command(w);
         worker_pump(w);
+}
+
+/* The shell ended during a command and a new one took over: dwelld's idea
+ * of the shell's pid (its process group, killed if the host hangs) follows. */
+void worker_runner_restarted(Runner *r, void *userdata) {
+        Worker *w = userdata;
+
+        if (!w->ctl_src)
+                return;
+        (void) proto_put_ready(&w->ctl->out, (uint32_t) getpid(), (uint32_t) r->pid);
+        if (conn_flush(w->ctl) == 0)
+                (void) evloop_source_set_io_events(w->ctl_src, EPOLLIN | EPOLLOUT);
 }
 
 void worker_runner_gone(Runner *r, int status, void *userdata) {
@@ -642,7 +778,10 @@ static int on_mon_cb(EvSource *s, int fd, uint32_t revents, void *userdata) {
 }
 
 static int worker_setup(Worker *w) {
-        const RunnerCallbacks callbacks = { .done = worker_runner_done, .gone = worker_runner_gone, .userdata = w };
+        const RunnerCallbacks callbacks = {
+                .done = worker_runner_done, .gone = worker_runner_gone, .restarted = worker_runner_restarted,
+                .userdata = w,
+        };
         int r, devnull;
         sigset_t ss;
 
@@ -719,6 +858,8 @@ void worker_done(Worker *w) {
         worker_hooks_done(w);
         free(w->last_text);
         w->last_text = NULL;
+        stdin_close(w);
+        buf_done(&w->stdin_buf);
         w->out_src = evloop_source_free(w->out_src);
         w->err_src = evloop_source_free(w->err_src);
         w->runner = runner_free(w->runner);
@@ -735,10 +876,12 @@ int worker_main(HostParams *p, Conn *control) {
                 .temporary = p->temporary,
                 .state = SESSION_DISCONNECTED,
                 .last_status = -1,
+                .stdin_w = -EBADF,
         };
         int r;
 
         outbuf_init(&w.out, p->buffer_size, p->buffering);
+        buf_init(&w.stdin_buf, PROTO_STDIN_WINDOW);
         /* The monitor channel holds transcript data until the monitor has
          * written it; reading output stops at MON_HIGH_WATER. */
         conn_init(&w.mon, p->monitor_fd, 4096, 64u * 1024 * 1024);

@@ -37,6 +37,7 @@ typedef enum AuditEvent {
         AUDIT_CONFIG_REJECTED,
         AUDIT_ADMIN_LIST,
         AUDIT_HOOK_FINISHED,
+        AUDIT_COMMAND_STOPPED,
         _AUDIT_EVENT_MAX,
         _AUDIT_EVENT_INVALID = -1,
 } AuditEvent;

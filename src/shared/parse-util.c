@@ -6,8 +6,10 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "macro.h"
 #include "parse-util.h"
@@ -239,4 +241,36 @@ bool session_name_valid(const char *s) {
                         return false;
         }
         return true;
+}
+
+static const struct {
+        int sig;
+        const char *name;
+} signal_names[] = {
+        { SIGHUP, "HUP" }, { SIGINT, "INT" }, { SIGQUIT, "QUIT" }, { SIGKILL, "KILL" },
+        { SIGUSR1, "USR1" }, { SIGUSR2, "USR2" }, { SIGALRM, "ALRM" }, { SIGTERM, "TERM" },
+        { SIGCONT, "CONT" }, { SIGSTOP, "STOP" }, { SIGTSTP, "TSTP" }, { SIGWINCH, "WINCH" },
+        { SIGPIPE, "PIPE" }, { SIGABRT, "ABRT" },
+};
+
+const char *signal_name(int sig) {
+        for (size_t i = 0; i < ELEMENTSOF(signal_names); i++)
+                if (signal_names[i].sig == sig)
+                        return signal_names[i].name;
+        return NULL;
+}
+
+int parse_signal(const char *s) {
+        uint32_t n;
+
+        if (!s || !*s)
+                return -EINVAL;
+        if (parse_uint32(s, &n) >= 0)
+                return n >= 1 && n <= 64 ? (int) n : -EINVAL;
+        if (strncasecmp(s, "SIG", 3) == 0)
+                s += 3;
+        for (size_t i = 0; i < ELEMENTSOF(signal_names); i++)
+                if (strcasecmp(s, signal_names[i].name) == 0)
+                        return signal_names[i].sig;
+        return -EINVAL;
 }

@@ -24,3 +24,9 @@ char *format_size(char *buf, size_t n, uint64_t bytes);
 /* Session names: 1-64 of [A-Za-z0-9._-], starting with a letter or '_'
  * (so a name is never mistaken for an Id). */
 bool session_name_valid(const char *s);
+
+/* A signal for dwell stop: a name with or without "SIG" (any case: INT,
+ * SIGTERM, kill) or a number 1..64.  Returns the signal or -EINVAL. */
+int parse_signal(const char *s);
+/* "TERM", "INT", ...; NULL for a signal without a name here. */
+const char *signal_name(int sig);

@@ -21,8 +21,8 @@
  *   dwelld  -> client   ERROR, OK, SESSION..END, CONV_PROMPT
  *   after a session request is authorized dwelld hands the client's
  *   connection to the session's worker (PROTO_MSG_HANDOFF with the fd):
- *   worker  -> client   ATTACHED, RECORD, SYNCED, DETACHED, HEARTBEAT, ERROR, OK
- *   client  -> worker   ACK, RUN, DETACH, HEARTBEAT
+ *   worker  -> client   ATTACHED, RECORD, SYNCED, DETACHED, HEARTBEAT, STDIN_WINDOW, ERROR, OK
+ *   client  -> worker   ACK, RUN, DETACH, HEARTBEAT, STDIN, STDIN_EOF, INTERRUPT
  *   dwelld <-> host     SPAWN, READY, FAILED, STATUS, HANDOFF, TERMINATE
  *   dwelld <-> spawner  SPAWNER, then FORK (+fd) -> FORKED or FAILED
  *
@@ -59,6 +59,7 @@ typedef enum ProtoMsg {
         PROTO_REQ_CONFIG_LIST,
         PROTO_REQ_CONFIG_SHOW,
         PROTO_REQ_WAIT,                 /* handed to the worker, which answers SYNCED once idle (not attached) */
+        PROTO_REQ_STOP,                 /* session; command = signal name ("" = TERM); flags STOP_ALL */
         _PROTO_REQ_LAST,
 
         PROTO_MSG_ORIGIN = 120,         /* bridge -> dwelld: str origin (SSH_CONNECTION), before the request;
@@ -79,12 +80,16 @@ typedef enum ProtoMsg {
         PROTO_MSG_SYNCED,               /* u8 running, u32 last command id, i32 last status (-1: none) */
         PROTO_MSG_DETACHED,             /* u8 reason (ProtoDetach), str by */
         PROTO_MSG_HEARTBEAT,            /* empty; both directions */
+        PROTO_MSG_STDIN_WINDOW,         /* u32 bytes: more stdin the client may send (invoke) */
 
         /* client -> session worker */
         PROTO_MSG_ACK = 320,            /* struct proto_ack */
         PROTO_MSG_RUN,                  /* str command (interactive connect) */
         PROTO_MSG_DETACH,               /* empty: client leaves, session stays */
         PROTO_MSG_RESUME,               /* struct proto_resume: first frame after ATTACHED */
+        PROTO_MSG_STDIN,                /* the payload is stdin data for the invoked command, within the window */
+        PROTO_MSG_STDIN_EOF,            /* empty: the invoked command's stdin ends */
+        PROTO_MSG_INTERRUPT,            /* empty: SIGINT to the running command (Ctrl-C) */
 
         /* dwelld <-> session host (root-only socketpair) */
         PROTO_MSG_SPAWN = 400,          /* dwelld -> monitor: key/value list */
@@ -158,6 +163,12 @@ typedef enum ProtoDetach {
 #define PROTO_REQ_F_ALL_USERS    0x04u  /* list --all-users (root, admins) */
 #define PROTO_REQ_F_HOOK_DEFAULT 0x08u  /* on_finish is a default (options.yaml, the configuration), not
                                          * --on-finish: dropped, not refused, where hooks are not allowed */
+#define PROTO_REQ_F_STOP_ALL     0x10u  /* stop --all: also drop the queued commands */
+
+/* The stdin a synchronous invoke may have in flight: what the worker holds
+ * for a command at most (it grants more with STDIN_WINDOW as it passes
+ * data on to the command). */
+#define PROTO_STDIN_WINDOW (256u * 1024u)
 
 struct proto_request {
         uint32_t flags;

@@ -221,6 +221,10 @@ static void peer_drain(Peer *pe, const OutBuf *o) {
                                 char *by = NULL;
                                 CHECK(proto_get_detached(&f.payload, &reason, &by) == 0);
                                 free(by);
+                        } else if (f.type == PROTO_MSG_STDIN_WINDOW) {
+                                uint32_t n;
+                                /* Never more stdin granted than the worker holds at most. */
+                                CHECK(proto_get_u32_msg(&f.payload, &n) == 0 && n <= PROTO_STDIN_WINDOW);
                         } else if (f.type == PROTO_MSG_SESSION) {
                                 struct proto_session s = {};
                                 CHECK(proto_get_session(&f.payload, &s) == 0);
@@ -423,9 +427,19 @@ static void step_frame(State *st, Input *in, uint8_t op) {
         case 4:
                 (void) proto_put_empty(&frame, PROTO_MSG_DETACH);
                 break;
+
         default: {      /* any type, any payload */
                 uint16_t type = in_u16(in);
                 size_t len = in_u8(in), start;
+
+                /* Types 0xff00.. (unknown anyway) stand for the stdin
+                 * frames, well formed: STDIN of len bytes, STDIN_EOF,
+                 * INTERRUPT. */
+                if (type >= 0xff00)
+                        type = (uint16_t[]) { PROTO_MSG_STDIN, PROTO_MSG_STDIN_EOF, PROTO_MSG_INTERRUPT,
+                                              PROTO_MSG_STDIN }[type & 3];
+                if (type == PROTO_MSG_STDIN_EOF || type == PROTO_MSG_INTERRUPT)
+                        len = 0;
 
                 if (proto_begin(&frame, type, 0, &start) == 0) {
                         for (size_t i = 0; i < len && in->n > 0; i++)
@@ -470,7 +484,9 @@ static void state_init(State *st) {
                 .idle_timeout = st->p.idle_timeout,
                 .state = SESSION_DISCONNECTED,
                 .last_status = -1,
+                .stdin_w = -EBADF,
         };
+        buf_init(&st->w.stdin_buf, PROTO_STDIN_WINDOW);
         conn_init(&st->w.mon, -EBADF, 4096, 64u * 1024 * 1024);
         CHECK(evloop_new(&st->w.event) == 0);
 

@@ -10,9 +10,10 @@
 #     pam-session.log gets "close alice" for it; dwelld's log (no journal
 #     in the sandbox: audit events go to stderr) has a session-broken event
 #     for it; `remove` clears it;
-#   - `quitter` (alice): `dwell invoke quitter -- exit 3` ends the shell:
-#     the session is Broken with the reason "the shell exited with status 3",
-#     its PAM session closed;
+#   - `quitter` (alice): `dwell invoke quitter -- 'kill -KILL $$'` kills the
+#     shell with a signal dwell did not send (`exit` no longer ends a session:
+#     t-command-exit): the session is Broken with the reason "the shell
+#     exited with status 137", its PAM session closed;
 #   - bob's session `bystander` is untouched by all this (its shell state
 #     is still there).
 
@@ -104,15 +105,15 @@ kill -KILL "$sleep_pid" "$shell_pid" 2>/dev/null
 # ---------------------------------------------------------- the shell exits
 capture alice dwell new -n quitter
 expect_rc 0 "alice: new -n quitter"
-capture alice dwell invoke quitter -- 'echo bye; exit 3'
-echo "# invoke quitter -- 'echo bye; exit 3': rc=$RC stdout=$OUT stderr=$ERR"
-expect_match "$OUT" '^bye$' "  ... the output before the exit is delivered"
-expect_rc 3 "  ... invoke exits with the status 3"
+capture alice dwell invoke quitter -- 'echo bye; kill -KILL $$'
+echo "# invoke quitter -- 'echo bye; kill -KILL \$\$': rc=$RC stdout=$OUT stderr=$ERR"
+expect_match "$OUT" '^bye$' "  ... the output before the kill is delivered"
+expect_rc 137 "  ... invoke exits with the status 137"
 wait_for '[ "$(state_of alice quitter | cut -d"|" -f1)" = Broken ]' 10
 st=$(state_of alice quitter)
-expect_eq "$st" "Broken|the shell exited with status 3" "after 'exit 3' quitter is Broken, reason 'the shell exited with status 3'"
+expect_eq "$st" "Broken|the shell exited with status 137" "after the kill quitter is Broken, reason 'the shell exited with status 137'"
 capture alice dwell list -l quitter
-expect_match "$OUT" "quitter .*the shell exited with status 3" "  ... list -l shows the reason"
+expect_match "$OUT" "quitter .*the shell exited with status 137" "  ... list -l shows the reason"
 capture alice dwell invoke quitter -- 'echo again'
 if [ "$RC" = 255 ] && printf '%s' "$ERR" | grep -Eq 'shell .*exited'; then
         pass "  ... a new invoke fails (255) saying the shell exited: $ERR"

@@ -113,8 +113,9 @@ expect_match "$(grep 'AUDIT command-finished:' "$log" | tail -n 1)" 'DWELL_DURAT
 expect_match "$(cat "$log")" 'ignored a status line' "the ignored status lines are logged"
 
 # The variable the text is read into: attributes are cleared; made
-# read-only, the shell exits (the session turns Broken) rather than run
-# the previous command's text again.
+# read-only, the shell exits rather than run the previous command's text
+# again (and, as after any command that ends the shell, a new shell takes
+# over with the session's state, the bootstrap's own variables excepted).
 capture alice dwell invoke work -- 'declare -n __dwell_c=elsewhere; declare -i __dwell_x=1'
 check "a nameref over the bootstrap variable"
 capture alice dwell invoke work -- 'echo stale-text; readonly __dwell_c'
@@ -122,8 +123,10 @@ expect_eq "$OUT" "stale-text" "a command makes the bootstrap variable read-only"
 capture alice dwell invoke work -- 'echo fresh-text'
 expect_no_match "$OUT" 'stale-text' "  ... the next command does not run the previous text again"
 expect_fail "  ... and fails (the shell exited)" test "$RC" = 0
+capture alice dwell invoke work -- 'echo third-text'
+expect_eq "$RC:$OUT" "0:third-text" "  ... the shell was restarted: the command after runs"
 capture alice dwell list work
-expect_match "$OUT" 'Broken' "  ... leaving the session Broken"
+expect_no_match "$OUT" 'Broken' "  ... and the session is not Broken"
 
 capture alice dwell remove work
 expect_rc 0 "alice: dwell remove work"

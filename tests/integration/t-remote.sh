@@ -17,7 +17,9 @@
 #   - bob over SSH cannot see r1 (empty list; receive: not-found); with
 #     --credential alice and alice's password on stdin he can;
 #   - an sshd without the subsystem: dwell falls back to running the bridge
-#     as a command (DWELL_REMOTE_BRIDGE).
+#     as a command (DWELL_REMOTE_BRIDGE);
+#   - stdin over SSH: `printf ... | dwell -H HOST invoke r1 -- cat` and 3 MB
+#     of binary checksummed on the other side.
 
 . "$(dirname "$0")/ssh-lib.sh"
 ssh_private_net "$0" "$@"
@@ -160,6 +162,16 @@ expect_rc 0 "alice over ssh: connect r1 with commands on stdin"
 expect_match "$OUT" '^connected 5 /tmp$' "  ... runs them in the session's shell"
 capture alice "$DESKTOP" dwell -H "$H" list r1
 expect_match "$OUT" ' Disconnected +default +None$' "  ... and leaves it Disconnected/None"
+
+# -- stdin through the bridge --------------------------------------------------
+out=$(printf 'over ssh\n' | as_user alice "$DESKTOP" dwell -H "$H" invoke r1 -- 'cat; echo read-all')
+expect_eq "$out" "over ssh
+read-all" "alice over ssh: stdin reaches the command, end-of-file included"
+head -c 3000000 /dev/urandom >"$DWELL_SANDBOX/r.bin"
+chmod 0644 "$DWELL_SANDBOX/r.bin"
+want=$(sha256sum <"$DWELL_SANDBOX/r.bin" | cut -d' ' -f1)
+got=$(as_user alice "$DESKTOP" dwell -H "$H" invoke r1 -- sha256sum <"$DWELL_SANDBOX/r.bin" | cut -d' ' -f1)
+expect_eq "$got" "$want" "  ... binary-safe (3 MB, sha256)"
 
 capture alice "$DESKTOP" dwell -H "$H" remove r1
 expect_rc 0 "alice over ssh: remove r1"

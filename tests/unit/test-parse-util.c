@@ -5,6 +5,7 @@
  * session names.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -143,6 +144,24 @@ static void test_uint32(void) {
         is_int(v, UINT32_MAX, "untouched by failures");
 }
 
+static void test_signal(void) {
+        is_int(parse_signal("TERM"), SIGTERM, "signal TERM");
+        is_int(parse_signal("sigint"), SIGINT, "signal sigint");
+        is_int(parse_signal("SIGKILL"), SIGKILL, "signal SIGKILL");
+        is_int(parse_signal("Hup"), SIGHUP, "signal Hup");
+        is_int(parse_signal("9"), 9, "signal 9");
+        is_int(parse_signal("64"), 64, "signal 64");
+        is_int(parse_signal("0"), -EINVAL, "signal 0");
+        is_int(parse_signal("65"), -EINVAL, "signal 65");
+        is_int(parse_signal(""), -EINVAL, "signal empty");
+        is_int(parse_signal(NULL), -EINVAL, "signal NULL");
+        is_int(parse_signal("SIG"), -EINVAL, "signal SIG alone");
+        is_int(parse_signal("NOPE"), -EINVAL, "signal NOPE");
+        is_int(parse_signal("-9"), -EINVAL, "signal -9");
+        ok(signal_name(SIGTERM) && strcmp(signal_name(SIGTERM), "TERM") == 0, "signal_name TERM");
+        ok(signal_name(63) == NULL, "signal_name of an unnamed signal");
+}
+
 static void test_format_duration(void) {
         static const struct {
                 uint64_t usec;
@@ -235,6 +254,7 @@ int main(void) {
         test_duration_bad();
         test_size();
         test_uint32();
+        test_signal();
         test_format_duration();
         test_format_size();
         test_names();
