@@ -366,8 +366,13 @@ static int read_state(ShellRunner *sh) {
                                 sh->state_bad = true;
                         }
                         if (nul && !sh->state_bad) {
-                                char *t = strndup((const char *) buf_ptr(&sh->state), buf_len(&sh->state));
+                                /* No NUL in it (the NUL ends it): copy, don't strndup. */
+                                size_t l = buf_len(&sh->state);
+                                char *t = malloc(l + 1);
+
                                 if (t) {
+                                        memcpy(t, buf_ptr(&sh->state), l);
+                                        t[l] = 0;
                                         free(sh->saved);
                                         sh->saved = t;
                                 }

@@ -9,8 +9,10 @@
 # check failed; on failure the tail of dwelld's log is shown.
 #
 #   as_user USER CMD...       run CMD as USER (setpriv, no PAM of its own),
-#                             with HOME/USER/LOGNAME/PATH set and `dwell` on
-#                             PATH; bounded by $CMD_TIMEOUT seconds
+#                             with HOME/USER/LOGNAME/PATH and
+#                             DWELL_PROTO_VERSION (the wire protocol's
+#                             version, from src/shared/proto.h) set and
+#                             `dwell` on PATH; bounded by $CMD_TIMEOUT seconds
 #   capture USER CMD...       as as_user, sets OUT, ERR (stdout, stderr) and RC
 #   dwell_json USER ARGS...   capture USER dwell --json ARGS...
 #   json_len JSON             number of elements of a JSON array (or "invalid")
@@ -55,6 +57,11 @@
 set -u
 
 : "${DWELL_SANDBOX:?lib.sh: run this test through tests/integration/ns-run.sh}"
+# The wire protocol's version, for tests that write frames themselves
+# (given to as_user's commands too): from the sources, never a copy.
+DWELL_PROTO_VERSION=$(sed -n 's/^#define PROTO_VERSION \([0-9]*\).*/\1/p' "$top_srcdir/src/shared/proto.h")
+: "${DWELL_PROTO_VERSION:?lib.sh: no PROTO_VERSION in src/shared/proto.h}"
+export DWELL_PROTO_VERSION
 : "${DWELL_LOG_DIR:=$DWELL_SANDBOX/log}"
 : "${DWELL_BIN_DIR:=$DWELL_SANDBOX/bin}"
 : "${CMD_TIMEOUT:=30}"
@@ -161,6 +168,7 @@ as_user() {
                 setpriv --reuid "$user" --regid "$user" --init-groups --reset-env \
                 env HOME="$home" USER="$user" LOGNAME="$user" \
                 PATH="$DWELL_BIN_DIR:/usr/local/bin:/usr/bin:/bin" LANG=C.UTF-8 \
+                DWELL_PROTO_VERSION="$DWELL_PROTO_VERSION" \
                 "$@")
 }
 

@@ -32,20 +32,20 @@
 # first frame of the answer) or "closed" (no answer).
 send_raw() {
         as_user alice "$PYTHON" - "$DWELL_SOCK" "$@" <<'PY'
-import socket, struct, sys
+import os, socket, struct, sys
 path, origin, verb, session, name, config, command = sys.argv[1:8]
 origin = eval(origin)
 VERBS = {"new": 100, "list": 101, "invoke": 102}
 
 def frame(t, payload):
-    return struct.pack("<IHBB", len(payload), t, 1, 0) + payload
+    return struct.pack("<IHBB", len(payload), t, int(os.environ["DWELL_PROTO_VERSION"]), 0) + payload
 
 def s(b):
     if isinstance(b, str):
         b = b.encode()
     return struct.pack("<I", len(b)) + b
 
-req = struct.pack("<I", 0) + s(session) + s(name) + s(config) + s("") + s(command) + struct.pack("<QB", 0, 0)
+req = struct.pack("<I", 0) + s(session) + s(name) + s(config) + s("") + s(command) + struct.pack("<QB", 0, 0) + s("")
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 sock.settimeout(20)
 sock.connect(path)

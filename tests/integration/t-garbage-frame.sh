@@ -32,13 +32,14 @@ garbage() {
         "$PYTHON" - "$DWELL_SOCK" "$1" <<'PY'
 import os, socket, struct, sys, time
 path, case = sys.argv[1], sys.argv[2]
+V = int(os.environ["DWELL_PROTO_VERSION"])   # the right version: each case is refused for its own reason
 payloads = {
     "random": os.urandom(4096),
-    "oversized": struct.pack("<IHBB", 0xFFFFFFFF, 100, 1, 0) + b"x" * 64,
-    "too-big": struct.pack("<IHBB", 256 * 1024 + 1, 101, 1, 0) + b"\0" * 4096,
+    "oversized": struct.pack("<IHBB", 0xFFFFFFFF, 100, V, 0) + b"x" * 64,
+    "too-big": struct.pack("<IHBB", 256 * 1024 + 1, 101, V, 0) + b"\0" * 4096,
     "version": struct.pack("<IHBB", 4, 101, 99, 0) + b"\0" * 4,
-    "type": struct.pack("<IHBB", 0, 9999, 1, 0),
-    "truncated-field": struct.pack("<IHBB", 4, 100, 1, 0) + struct.pack("<I", 0xFFFFFF00),
+    "type": struct.pack("<IHBB", 0, 9999, V, 0),
+    "truncated-field": struct.pack("<IHBB", 4, 100, V, 0) + struct.pack("<I", 0xFFFFFF00),
 }
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(5)

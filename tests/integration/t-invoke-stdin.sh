@@ -68,15 +68,15 @@ else
         fail "  ... the worker's memory stays bounded" "${rss0} -> ${rss1} KiB"
 fi
 
-# A raw client.  Frame: u32 length, u16 type, u8 version 1, u8 flags.
+# A raw client.  Frame: u32 length, u16 type, u8 version, u8 flags.
 raw() {
         as_user alice "$PYTHON" - "$DWELL_SOCK" "$1" <<'PY'
-import socket, struct, sys, time
+import os, socket, struct, sys, time
 path, case = sys.argv[1], sys.argv[2]
-def frame(t, p=b""): return struct.pack("<IHBB", len(p), t, 1, 0) + p
+def frame(t, p=b""): return struct.pack("<IHBB", len(p), t, int(os.environ["DWELL_PROTO_VERSION"]), 0) + p
 def s_(x): x = x.encode(); return struct.pack("<I", len(x)) + x
 def request(t, session, command="", flags=0):
-    return frame(t, struct.pack("<I", flags) + s_(session) + s_("") + s_("") + s_("") + s_(command) + struct.pack("<QB", 0, 0))
+    return frame(t, struct.pack("<I", flags) + s_(session) + s_("") + s_("") + s_("") + s_(command) + struct.pack("<QB", 0, 0) + s_(""))
 REQ_INVOKE, REQ_CONNECT, STDIN, STDIN_EOF, RESUME, DETACH = 102, 105, 324, 325, 323, 322
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(path)

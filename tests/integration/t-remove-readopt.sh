@@ -6,7 +6,7 @@
 # after `kill -9` never re-adopts it; names stay unique per owner.
 #   - alice: `keep` (live, shell state set), `live` (live), `victim` (Broken:
 #     its worker killed with SIGKILL, as t-broken.sh does), `quitter`
-#     (Broken: its shell exited); bob: `bobkeep` (live, shell state set);
+#     (Broken: its shell killed with SIGKILL); bob: `bobkeep` (live, shell state set);
 #   - alice removes victim, quitter and live: each `remove` succeeds and
 #     leaves no file of the session's InstanceId;
 #   - `kill -9` of dwelld, restart: root's `list --all-users` shows exactly
@@ -92,9 +92,9 @@ kill -KILL "$(pid_of_cmdline "sleep 331")" 2>/dev/null
 
 capture alice dwell new -n quitter
 expect_rc 0 "alice: new -n quitter"
-capture alice dwell invoke quitter -- 'exit 3'
+capture alice dwell invoke quitter -- 'kill -KILL $$'
 wait_for '[ "$(field_of alice quitter state)" = Broken ]' 10
-expect_eq "$(field_of alice quitter state)" Broken "quitter is Broken (its shell exited)"
+expect_eq "$(field_of alice quitter state)" Broken "quitter is Broken (its shell was killed)"
 
 declare -A iid
 for n in keep live victim quitter; do
