@@ -249,6 +249,22 @@ static ssize_t recv_cred(int fd, uint8_t *buf, size_t size, pid_t *ret_pid) {
         return n;
 }
 
+/* The next bytes the shell process itself sent on one of its private
+ * channels; what others sent (its children, background jobs: anything that
+ * inherited the descriptor) is dropped and counted.  As recv_cred(). */
+static ssize_t recv_from_shell(ShellRunner *sh, int fd, uint8_t *buf, size_t size, const char *channel) {
+        for (;;) {
+                pid_t pid;
+                ssize_t n = recv_cred(fd, buf, size, &pid);
+
+                if (n < 0 || (pid > 0 && pid == sh->r.pid))
+                        return n;
+                if (++sh->r.ignored_reports <= IGNORED_LOG_MAX)
+                        log_warning("Session shell: ignored %zd bytes on the %s channel from pid %d, not the shell",
+                                    n, channel, (int) pid);
+        }
+}
+
 /* Reads what the status socket holds.  Only bytes the shell process itself
  * sent count (SCM_CREDENTIALS, checked by the kernel): its children,
  * background jobs and other processes of the user cannot reach the socket
@@ -260,20 +276,12 @@ static int read_status(ShellRunner *sh) {
         for (;;) {
                 uint8_t tmp[256];
                 const uint8_t *p, *nl;
-                pid_t pid;
-                ssize_t n;
+                ssize_t n = recv_from_shell(sh, sh->status_fd, tmp, sizeof tmp, "status");
 
-                n = recv_cred(sh->status_fd, tmp, sizeof tmp, &pid);
                 if (n == -EAGAIN)
                         return 0;
                 if (n < 0)
                         return (int) n;
-                if (pid <= 0 || pid != sh->r.pid) {
-                        if (++sh->r.ignored_reports <= IGNORED_LOG_MAX)
-                                log_warning("Session shell: ignored %zd bytes on the status channel from pid %d, "
-                                            "not the shell", n, (int) pid);
-                        continue;
-                }
                 for (p = tmp; p < tmp + n; p = nl + 1) {
                         nl = memchr(p, '\n', (size_t) (tmp + n - p));
                         if (!nl) {
@@ -343,19 +351,12 @@ static int on_text_cb(EvSource *s, int fd, uint32_t revents, void *userdata) {
 static int read_state(ShellRunner *sh) {
         for (;;) {
                 uint8_t tmp[16384];
-                pid_t pid;
-                ssize_t n = recv_cred(sh->state_fd, tmp, sizeof tmp, &pid);
+                ssize_t n = recv_from_shell(sh, sh->state_fd, tmp, sizeof tmp, "state");
 
                 if (n == -EAGAIN)
                         return 0;
                 if (n < 0)
                         return (int) n;
-                if (pid <= 0 || pid != sh->r.pid) {
-                        if (++sh->r.ignored_reports <= IGNORED_LOG_MAX)
-                                log_warning("Session shell: ignored %zd bytes on the state channel from pid %d, "
-                                            "not the shell", n, (int) pid);
-                        continue;
-                }
                 /* Each state ends with a NUL; the last whole one is kept. */
                 for (const uint8_t *p = tmp, *end = tmp + n; p < end;) {
                         const uint8_t *nul = memchr(p, 0, (size_t) (end - p));
