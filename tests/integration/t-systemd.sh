@@ -28,29 +28,20 @@
 #     session created under it (the checks can fail);
 #   - the session's audit events are in the journal (DWELL_SESSION_NAME=).
 #
-# How: the container's root is an overlay (lower: the host's /, upper: a
-# tmpfs), so nothing of the host changes; dwell's files and a test user
-# (alice, password alice-pw) are put into the upper layer before boot; the
-# container boots basic.target with --private-network; commands run inside
-# with `nsenter -t LEADER -a`. nspawn runs in a private mount namespace
-# (its scratch directories land in tmpfs) and in a cgroup of its own that is
-# removed afterwards. Teardown (trap): SIGTERM to nspawn (orderly halt,
-# DefaultTimeoutStopSec=5s), SIGKILL of the container's init as fallback.
+# How: the container (nspawn-lib.sh) has an overlay of the host's / as its
+# root, with a tmpfs upper layer, so nothing of the host changes; dwell's
+# files, staged as `make install` lays them out, are put into the upper
+# layer before boot, as is the test user alice (password alice-pw); it boots
+# basic.target with --private-network; commands run inside with
+# `nsenter -t LEADER -a`; nspawn, the container and their cgroup are
+# removed when the test exits.
 #
 # Skipped (77) without systemd-nspawn (package systemd-container) or
 # without a cgroup hierarchy nspawn can use.
 
 . "$(dirname "$0")/lib.sh"
-
-command -v systemd-nspawn >/dev/null || { echo "systemd-nspawn not installed (systemd-container)"; exit 77; }
-[ -x /usr/lib/systemd/systemd ] || { echo "no /usr/lib/systemd/systemd"; exit 77; }
-if [ -d /sys/fs/cgroup/systemd ] && [ -d /sys/fs/cgroup/unified ]; then
-        hierarchies="systemd unified"           # hybrid host (as in CI)
-elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-        hierarchies=""                          # pure cgroup2
-else
-        echo "no cgroup hierarchy for systemd-nspawn"; exit 77
-fi
+. "$(dirname "$0")/nspawn-lib.sh"
+nspawn_require
 
 for b in dwelld/dwelld client/dwell host/dwell-host auth/dwell-auth; do
         [ -x "$top_builddir/src/$b" ] || { fail "src/$b is built"; exit 1; }
@@ -97,110 +88,17 @@ cp "$top_srcdir/units/dwelld.socket" "$ST$systemdsystemunitdir/dwelld.socket"
 render "$top_srcdir/units/dwell.conf.in" > "$ST$tmpfilesdir/dwell.conf"
 render "$top_srcdir/pam/dwell.in" > "$ST/etc/pam.d/dwell"
 cp "$top_srcdir/policy/default.yaml" "$ST$confdir/configurations.d/"
-# Boot quickly, halt quickly, no clash of machine ids with the host.
-install -d "$ST/etc/systemd/system.conf.d"
-printf '[Manager]\nDefaultTimeoutStopSec=5s\n' > "$ST/etc/systemd/system.conf.d/dwell-test.conf"
 
 # ------------------------------------------------------------ boot
-CG=dwell-test-$$-$RANDOM
-N= L=
-ci_down() {
-        local h i
-        if [ -n "$N" ] && kill -0 "$N" 2>/dev/null; then
-                kill -TERM "$N"                 # nspawn: orderly halt of the container
-                for ((i = 0; i < 100; i++)); do kill -0 "$N" 2>/dev/null || break; sleep 0.1; done
-        fi
-        if [ -n "$L" ] && kill -0 "$L" 2>/dev/null; then
-                kill -KILL "$L"                 # the container's init: everything inside dies
-                for ((i = 0; i < 50; i++)); do kill -0 "$N" 2>/dev/null || break; sleep 0.1; done
-        fi
-        [ -n "$N" ] && kill -KILL "$N" 2>/dev/null
-        for h in $hierarchies; do
-                [ -d "/sys/fs/cgroup/$h/$CG" ] && find "/sys/fs/cgroup/$h/$CG" -depth -type d -exec rmdir {} \; 2>/dev/null
-        done
-        [ -z "$hierarchies" ] && [ -d "/sys/fs/cgroup/$CG" ] &&
-                find "/sys/fs/cgroup/$CG" -depth -type d -exec rmdir {} \; 2>/dev/null
-        N= L=
-}
-trap 'rc=$?; ci_down; (exit $rc); _lib_exit' EXIT
+# The staging tree goes into the container's upper layer (tar: /lib may be
+# a symlink to usr/lib there).
+nspawn_boot dwell-test '
+        tar -C "$P/stage" -cf - . | tar -C "$R" -xf - --keep-directory-symlink --no-same-owner'
 
-if [ -n "$hierarchies" ]; then
-        for h in $hierarchies; do mkdir -p "/sys/fs/cgroup/$h/$CG"; done
-else
-        mkdir -p "/sys/fs/cgroup/$CG"
-fi
-(
-        if [ -n "$hierarchies" ]; then
-                for h in $hierarchies; do echo "$BASHPID" > "/sys/fs/cgroup/$h/$CG/cgroup.procs"; done
-        else
-                echo "$BASHPID" > "/sys/fs/cgroup/$CG/cgroup.procs"
-        fi
-        exec unshare --mount --propagation private /bin/bash -c '
-                set -e
-                P=$1 ST=$2
-                W=$P/w
-                mkdir -p "$W"
-                mount -t tmpfs -o mode=0755 tmpfs "$W"
-                mkdir "$W/upper" "$W/work" "$W/root"
-                mount -t overlay overlay -o lowerdir=/,upperdir="$W/upper",workdir="$W/work" "$W/root"
-                R=$W/root
-                systemd-id128 new > "$R/etc/machine-id"
-                # (tar: /lib may be a symlink to usr/lib in the target)
-                tar -C "$ST" -cf - . | tar -C "$R" -xf - --keep-directory-symlink --no-same-owner
-                # The test user, in the upper layer only.
-                chroot "$R" useradd -m -s /bin/bash -c "dwell test user" alice
-                echo "alice:alice-pw" | chroot "$R" chpasswd
-                exec systemd-nspawn -q -D "$R" --boot --register=no --keep-unit -M dwell-test \
-                        --private-network --console=read-only -- systemd.unit=basic.target
-        ' ci-up "$P" "$ST"
-) >"$P/nspawn.log" 2>&1 &
-N=$!
-for _ in $(seq 1 100); do
-        L=$(ps -o pid= --ppid "$N" 2>/dev/null | head -n 1 | tr -d ' ') || true
-        [ -n "$L" ] && [ "$(readlink "/proc/$L/exe" 2>/dev/null)" = /usr/lib/systemd/systemd ] && break
-        L=
-        kill -0 "$N" 2>/dev/null || break
-        sleep 0.1
-done
-if [ -z "$L" ]; then
-        fail "the container boots" "$(cat "$P/nspawn.log")"
-        exit 1
-fi
-E=(nsenter -t "$L" -a)
-state=
-for _ in $(seq 1 150); do
-        # "offline" (or nothing) while systemd's private socket is not there yet
-        state=$(timeout 10 "${E[@]}" systemctl is-system-running --wait 2>/dev/null)
-        case $state in running|degraded|maintenance|stopping) break;; esac
-        kill -0 "$L" 2>/dev/null || break
-        sleep 0.2
-done
-case $state in
-running|degraded) pass "a systemd container booted (leader pid $L, state $state)";;
-*) fail "a systemd container booted" "state: '$state'" "$(cat "$P/nspawn.log")"; exit 1;;
-esac
-R=/proc/$L/root
-
-# Inside the container: as root, or as alice (dwell client).
-in_ct() { timeout -k 5 "$CMD_TIMEOUT" "${E[@]}" "$@"; }
-as_alice() {
-        timeout -k 5 "$CMD_TIMEOUT" "${E[@]}" setpriv --reuid alice --regid alice --init-groups \
-                --reset-env env HOME=/home/alice USER=alice LOGNAME=alice \
-                PATH="$bindir:/usr/local/bin:/usr/bin:/bin" LANG=C.UTF-8 \
-                /bin/sh -c 'cd && exec "$@"' sh "$@"
-}
-# As capture, for as_alice.
-ct_capture() {
-        local f
-        f=$(mktemp -d "$P/capture.XXXXXX")
-        RC=0
-        as_alice "$@" >"$f/out" 2>"$f/err" </dev/null || RC=$?
-        OUT=$(cat "$f/out") ERR=$(cat "$f/err")
-        rm -rf "$f"
-}
-show() { in_ct systemctl show -p "$1" --value dwelld.service; }
+# Inside the container: as root (in_ct), or as alice (dwell client, as_alice
+# and ct_capture), with the installed dwell on PATH.
+NSPAWN_PATH="$bindir:/usr/local/bin:/usr/bin:/bin"
 journal() { in_ct journalctl --no-pager -o cat -u dwelld.service; }
-diag_journal() { in_ct journalctl --no-pager -o short-monotonic -u dwelld.socket -u dwelld.service | tail -n 40; }
 
 # ------------------------------------------------------------ socket activation
 # basic.target leaves /run/nologin (pam_nologin: "System is booting up");

@@ -27,7 +27,7 @@
 #     container (/, /run) is the same as before the installation, apart
 #     from what apt, dpkg, the journal and systemd keep of their own.
 #
-# The container is the one of t-systemd.sh (../shared/recipes/real-systemd.md):
+# The container is the one of t-systemd.sh (tests/integration/nspawn-lib.sh):
 # an overlay of the host's / with a tmpfs upper layer, booted by
 # systemd-nspawn with --private-network inside this test's sandbox; nothing
 # of the host changes.  Run it through the sandbox:
@@ -46,15 +46,8 @@
 deb_dir=${DWELL_DEB_DIR:-$top_srcdir/build-deb}
 up_dir=${DWELL_DEB_UPGRADE_DIR:-$deb_dir/upgrade}
 
-command -v systemd-nspawn >/dev/null || { echo "systemd-nspawn not installed (systemd-container)"; exit 77; }
-[ -x /usr/lib/systemd/systemd ] || { echo "no /usr/lib/systemd/systemd"; exit 77; }
-if [ -d /sys/fs/cgroup/systemd ] && [ -d /sys/fs/cgroup/unified ]; then
-        hierarchies="systemd unified"           # hybrid host (as in CI)
-elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-        hierarchies=""                          # pure cgroup2
-else
-        echo "no cgroup hierarchy for systemd-nspawn"; exit 77
-fi
+. "$top_srcdir/tests/integration/nspawn-lib.sh"
+nspawn_require
 
 # ------------------------------------------------------------ versions
 one() {         # one file matching a glob, or nothing
@@ -85,90 +78,13 @@ P=$(mktemp -d "$DWELL_SANDBOX/nspawn.XXXXXX")
 mkdir -p "$P/debs/v1" "$P/debs/v2"
 cp "$deb" "$client" "$P/debs/v1/"
 cp "$up_deb" "$up_client" "$P/debs/v2/"
-CG=dwell-pkg-test-$$-$RANDOM
-N= L=
-ci_down() {
-        local h i
-        if [ -n "$N" ] && kill -0 "$N" 2>/dev/null; then
-                kill -TERM "$N"                 # nspawn: orderly halt of the container
-                for ((i = 0; i < 100; i++)); do kill -0 "$N" 2>/dev/null || break; sleep 0.1; done
-        fi
-        if [ -n "$L" ] && kill -0 "$L" 2>/dev/null; then
-                kill -KILL "$L"                 # the container's init: everything inside dies
-                for ((i = 0; i < 50; i++)); do kill -0 "$N" 2>/dev/null || break; sleep 0.1; done
-        fi
-        [ -n "$N" ] && kill -KILL "$N" 2>/dev/null
-        for h in $hierarchies; do
-                [ -d "/sys/fs/cgroup/$h/$CG" ] && find "/sys/fs/cgroup/$h/$CG" -depth -type d -exec rmdir {} \; 2>/dev/null
-        done
-        [ -z "$hierarchies" ] && [ -d "/sys/fs/cgroup/$CG" ] &&
-                find "/sys/fs/cgroup/$CG" -depth -type d -exec rmdir {} \; 2>/dev/null
-        N= L=
-}
-trap 'rc=$?; ci_down; (exit $rc); _lib_exit' EXIT
+# A container image (as this host may be) forbids starting services from
+# maintainer scripts; a server does not.
+nspawn_boot dwell-pkg-test '
+        rm -f "$R/usr/sbin/policy-rc.d"
+        mkdir -p "$R/root/debs"
+        cp -r "$P/debs/v1" "$P/debs/v2" "$R/root/debs/"'
 
-if [ -n "$hierarchies" ]; then
-        for h in $hierarchies; do mkdir -p "/sys/fs/cgroup/$h/$CG"; done
-else
-        mkdir -p "/sys/fs/cgroup/$CG"
-fi
-(
-        if [ -n "$hierarchies" ]; then
-                for h in $hierarchies; do echo "$BASHPID" > "/sys/fs/cgroup/$h/$CG/cgroup.procs"; done
-        else
-                echo "$BASHPID" > "/sys/fs/cgroup/$CG/cgroup.procs"
-        fi
-        exec unshare --mount --propagation private /bin/bash -c '
-                set -e
-                P=$1
-                W=$P/w
-                mkdir -p "$W"
-                mount -t tmpfs -o mode=0755 tmpfs "$W"
-                mkdir "$W/upper" "$W/work" "$W/root"
-                mount -t overlay overlay -o lowerdir=/,upperdir="$W/upper",workdir="$W/work" "$W/root"
-                R=$W/root
-                systemd-id128 new > "$R/etc/machine-id"
-                mkdir -p "$R/etc/systemd/system.conf.d"
-                printf "[Manager]\nDefaultTimeoutStopSec=5s\n" > "$R/etc/systemd/system.conf.d/nspawn-test.conf"
-                # A container image (as this host may be) forbids starting
-                # services from maintainer scripts; a server does not.
-                rm -f "$R/usr/sbin/policy-rc.d"
-                mkdir -p "$R/root/debs"
-                cp -r "$P/debs/v1" "$P/debs/v2" "$R/root/debs/"
-                # The test user, in the upper layer only.
-                chroot "$R" useradd -m -s /bin/bash -c "dwell test user" alice
-                echo "alice:alice-pw" | chroot "$R" chpasswd
-                exec systemd-nspawn -q -D "$R" --boot --register=no --keep-unit -M dwell-pkg-test \
-                        --private-network --console=read-only -- systemd.unit=basic.target
-        ' ci-up "$P"
-) >"$P/nspawn.log" 2>&1 &
-N=$!
-for _ in $(seq 1 100); do
-        L=$(ps -o pid= --ppid "$N" 2>/dev/null | head -n 1 | tr -d ' ') || true
-        [ -n "$L" ] && [ "$(readlink "/proc/$L/exe" 2>/dev/null)" = /usr/lib/systemd/systemd ] && break
-        L=
-        kill -0 "$N" 2>/dev/null || break
-        sleep 0.1
-done
-if [ -z "$L" ]; then
-        fail "the container boots" "$(cat "$P/nspawn.log")"
-        exit 1
-fi
-E=(nsenter -t "$L" -a)
-state=
-for _ in $(seq 1 150); do
-        state=$(timeout 10 "${E[@]}" systemctl is-system-running --wait 2>/dev/null)
-        case $state in running|degraded|maintenance|stopping) break;; esac
-        kill -0 "$L" 2>/dev/null || break
-        sleep 0.2
-done
-case $state in
-running|degraded) pass "a systemd container booted (leader pid $L, state $state)";;
-*) fail "a systemd container booted" "state: '$state'" "$(cat "$P/nspawn.log")"; exit 1;;
-esac
-R=/proc/$L/root
-
-in_ct() { timeout -k 5 "$CMD_TIMEOUT" "${E[@]}" "$@"; }
 # apt and dpkg: no questions, bounded; offline (the container has only
 # lo: every dependency must already be installed).
 apt_ct() {
@@ -176,21 +92,6 @@ apt_ct() {
                 sh -c 'cd /root/debs && exec apt-get -y -q --no-install-recommends \
                         -o Acquire::Retries=0 "$@"' apt "$@" </dev/null
 }
-as_alice() {
-        timeout -k 5 "$CMD_TIMEOUT" "${E[@]}" setpriv --reuid alice --regid alice --init-groups \
-                --reset-env env HOME=/home/alice USER=alice LOGNAME=alice \
-                PATH="/usr/local/bin:/usr/bin:/bin" LANG=C.UTF-8 \
-                /bin/sh -c 'cd && exec "$@"' sh "$@"
-}
-ct_capture() {
-        local f
-        f=$(mktemp -d "$P/capture.XXXXXX")
-        RC=0
-        as_alice "$@" >"$f/out" 2>"$f/err" </dev/null || RC=$?
-        OUT=$(cat "$f/out") ERR=$(cat "$f/err")
-        rm -rf "$f"
-}
-show() { in_ct systemctl show -p "$1" --value dwelld.service; }
 session_key() {         # Id, InstanceId, name, owner of a session of alice, or nothing
         local k
         ct_capture dwell --json list "$1"
@@ -330,5 +231,5 @@ else
 fi
 
 if [ "$_tap_failed" -gt 0 ]; then
-        in_ct journalctl --no-pager -o short-monotonic -u dwelld.socket -u dwelld.service | tail -n 40 | _diag
+        diag_journal | _diag
 fi
