@@ -5,8 +5,8 @@
 #
 # bob attacks alice's password: 60 `dwell list --credential alice` in
 # parallel (released together from a barrier), each with another guess on
-# stdin (the right one, alice-pw, among them, released 0.3 s after the
-# others), each killed after 3 s whatever happened.  dwelld must run at most a
+# stdin (the right one, alice-pw, among them, released once dwelld holds
+# the 59 others' connections), each killed after 3 s whatever happened.  dwelld must run at most a
 # few of them through PAM (one attempt of a caller at a time, the next one
 # only after a delay after a failure): pam_authenticate calls are counted by
 # the sandbox's pam_exec hook (pam-auth.log).  Every one of the 60 requests
@@ -79,9 +79,14 @@ for i in $(seq 1 60); do
         track_pid $!
 done
 sleep 2
+dwelld_sockets() { find "/proc/$DWELLD_PID/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
+base=$(dwelld_sockets)
 t0=$(date +%s.%N)
 touch "$dir/go"
-sleep 0.3
+# The right password comes last: once dwelld holds the 59 other connections
+# (on a loaded machine starting 59 clients takes longer than any fixed pause).
+wait_for "[ \$(dwelld_sockets) -ge $((base + 59)) ]" 30 ||
+        echo "# dwelld holds $(( $(dwelld_sockets) - base )) new sockets, not 59, when the right password goes"
 touch "$dir/go-late"
 for p in "${pids[@]}"; do wait "$p"; done
 echo "# the 60 clients were done $(echo "$(date +%s.%N) - $t0" | bc) s after the start"
