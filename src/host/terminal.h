@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * A terminal session's screen, kept by the worker (terminal.c) with
+ * libvterm so that a client attaching later sees what a terminal emulator
+ * that had been attached all along would show now.
+ *
+ * The worker feeds every byte the pty produces, attached or not
+ * (terminal_feed), resizes it with the pty (terminal_resize), and on each
+ * attach appends terminal_render() to the client's stream: escape sequences
+ * that make a fresh terminal of the same size show the same scrollback,
+ * screen, cursor and modes.  Lines that scroll off the top are kept in a
+ * compact form (their rendering), up to the configured number of lines.
+ *
+ * Pure: no I/O; replies the emulated terminal owes the program (cursor
+ * position reports, device attributes) and shell-integration marks go to
+ * callbacks.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+typedef struct Terminal Terminal;
+
+#define TERMINAL_MAX_ROWS 1000u
+#define TERMINAL_MAX_COLS 1000u
+#define TERMINAL_MAX_SCROLLBACK 1000000u
+
+/* Shell-integration marks (OSC 133): 'A' prompt starts, 'B' the command
+ * line starts, 'C' the command runs, 'D' it finished; args is the text
+ * after "133;X" without the separating ';' ("" if none), at most
+ * TERMINAL_MAX_MARK bytes (longer marks are ignored). */
+#define TERMINAL_MAX_MARK 4096u
+typedef void (*TerminalMarkFn)(char kind, const char *args, size_t n, void *userdata);
+
+/* Bytes the terminal answers to the program (written to the pty master by
+ * the worker when no client's real terminal answers instead). */
+typedef void (*TerminalReplyFn)(const uint8_t *p, size_t n, void *userdata);
+
+int terminal_new(unsigned rows, unsigned cols, unsigned scrollback_lines, Terminal **ret);
+Terminal *terminal_free(Terminal *t);
+
+void terminal_set_mark_handler(Terminal *t, TerminalMarkFn fn, void *userdata);
+void terminal_set_reply_handler(Terminal *t, TerminalReplyFn fn, void *userdata);
+
+/* Output of the pty (any bytes, any split). */
+void terminal_feed(Terminal *t, const uint8_t *p, size_t n);
+
+/* -EINVAL outside 1..TERMINAL_MAX_ROWS/COLS. */
+int terminal_resize(Terminal *t, unsigned rows, unsigned cols);
+void terminal_get_size(const Terminal *t, unsigned *ret_rows, unsigned *ret_cols);
+
+/* Appends to out what makes a fresh terminal (TERM xterm-compatible) of
+ * t's size show what t shows: a reset, up to max_scrollback lines of
+ * scrollback (printed so they scroll into the outer terminal's history),
+ * the visible screen with its attributes and colours (the alternate
+ * screen's contents when it is active), the title, the cursor's position
+ * and visibility, and the modes a program set (application cursor keys
+ * and keypad, bracketed paste, mouse reporting and its encoding,
+ * alternate screen, origin/autowrap, the scroll region). */
+int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback);
+
+/* The visible screen as text, one line per row, trailing blanks cut,
+ * rows joined with '\n' (tests, the text log). */
+int terminal_screen_text(Terminal *t, char **ret);
+
+/* Lines of scrollback held now. */
+size_t terminal_scrollback_lines(const Terminal *t);
