@@ -34,6 +34,7 @@ static inline void *mfree(void *p) {
 /* Global options (dwell.c). */
 extern const char *arg_socket;
 extern bool arg_json;
+extern bool arg_interleave;            /* fan-out receive: live lines prefixed with their host */
 
 /* One verb: tmux-style command entry; the table lives in dwell.c. */
 typedef struct Verb {
@@ -107,6 +108,13 @@ typedef enum TableFormat {
 } TableFormat;
 int print_sessions(const struct proto_session *sessions, size_t n, TableFormat format);
 int print_table(const struct proto_session *sessions, size_t n, TableFormat format);
+/* The table with a row for each host that failed: its State the failure. */
+typedef struct TableFailure {
+        const char *host;
+        const char *state;
+} TableFailure;
+int print_table_failures(const struct proto_session *sessions, size_t n, TableFormat format,
+                         const TableFailure *failed, size_t n_failed);
 int print_session(const struct proto_session *s);
 
 /* A table whose column widths come from its content; cells are made safe
@@ -217,6 +225,10 @@ typedef struct Stream {
         uint32_t stdin_credit;
         bool stdin_done;        /* STDIN_EOF sent */
         int64_t last_interrupt_ms;      /* the last Ctrl-C passed on as INTERRUPT */
+        /* What came (fan-out summary): output bytes, bytes dropped, and the
+         * earliest start and latest end of the commands whose EXIT came. */
+        uint64_t rx_bytes, rx_dropped;
+        uint64_t rx_started_usec, rx_finished_usec;
 } Stream;
 
 /* Takes ATTACHED; the stream borrows c. */
@@ -256,8 +268,26 @@ typedef struct RemoteHost {
         char port[8];                   /* "" = ssh's default */
 } RemoteHost;
 
-/* [USER@]HOST[:PORT] ([HOST]:PORT for IPv6); prints its own error. */
+/* [USER@]HOST[:PORT] ([HOST]:PORT for IPv6); prints its own error
+ * (naming FILE:LINE if file is given). */
 int remote_parse_host(const char *spec, RemoteHost *ret);
+int remote_parse_host_at(const char *spec, const char *file, unsigned line, RemoteHost *ret);
+
+/* hosts.c: the host list of -H a,b,c, -H @FILE and --hosts-file FILE. */
+#define HOSTS_MAX 4096u
+#define HOSTS_LINE_MAX 2048u
+#define HOSTS_FILE_LINES_MAX 65536u
+
+typedef struct HostList {
+        char **hosts;           /* NULL-terminated */
+        size_t n;
+        bool from_file;         /* some came from a file: fan-out even for one */
+} HostList;
+
+void host_list_done(HostList *l);
+/* -H ARG: a comma-separated list, or @FILE; duplicates dropped. */
+int host_list_add_arg(HostList *l, const char *arg);
+int host_list_add_file(HostList *l, const char *path);
 /* Starts ssh for arg_host; returns our end of its stdin/stdout. */
 int remote_connect(void);
 /* After EOF before any answer: true if ssh reported that the host has no
@@ -267,6 +297,20 @@ bool remote_retry_as_command(void);
 /* Reports the connection to arg_host as lost, with ssh's own reason. */
 int remote_lost(int r);
 
+/* ssh-share.c: one ssh connection per host and run (ControlMaster). */
+bool ssh_share_wanted(void);
+/* Makes the private control directory, prepares the cleanup (atexit and
+ * SIGTERM, SIGHUP, SIGINT); nothing if sharing is off. */
+int ssh_share_setup(char **hosts, size_t n_hosts);
+/* NULL when not sharing. */
+const char *ssh_share_dir(void);
+/* Appends the -o options for ssh to argv (room for 6). */
+int ssh_share_argv(const char **argv, size_t *n);
+/* Ends the masters and removes the directory (in the process that made it). */
+void ssh_share_cleanup(void);
+/* In a forked child: use the masters, leave their end to the owner. */
+void ssh_share_forget(void);
+
 /* multi.c: -H HOST,HOST...: one child dwell per host, at most
  * arg_throttle at a time; their output prefixed with the host, their
  * sessions and errors (sent as frames on multi_result_fd) merged. */
@@ -275,8 +319,12 @@ extern int multi_result_fd;             /* >= 0 in such a child */
 extern const char *multi_label;         /* the child's host, for prompts */
 /* Parent: runs the children and returns the worst exit status.  Child:
  * sets *ret_child and arg_host, and the caller goes on to run the verb. */
-int multi_run(char **hosts, size_t n_hosts, const char *verb, bool *ret_child);
+int multi_run(char **hosts, size_t n_hosts, const char *verb, int argc, char *argv[], bool *ret_child);
 int multi_send_error(uint16_t code, const char *message);
+/* receive: what this host's run got (duration_usec < 0: unknown). */
+int multi_send_stats(uint64_t bytes, uint64_t dropped, int64_t duration_usec);
+/* ssh could not connect to this host. */
+void multi_note_unreachable(void);
 int multi_send_sessions(const struct proto_session *s, size_t n, TableFormat format, bool listing);
 /* Serializes PAM prompts of the children on the one terminal. */
 void multi_conv_lock(bool lock);

@@ -31,8 +31,8 @@
 
 const char *arg_socket = DEFAULT_SOCKET;
 bool arg_json = false;
-static char **arg_hosts = NULL;         /* -H, split at commas */
-static size_t arg_n_hosts = 0;
+bool arg_interleave = false;
+static HostList arg_hosts = {};         /* -H, --hosts-file */
 
 static const Verb *const verbs[] = {
         &verb_new,
@@ -197,41 +197,14 @@ static const Verb *verb_find(const char *name) {
         return NULL;
 }
 
-/* -H a,b,c: the list; each entry checked now, before anything runs. */
-static int parse_hosts(const char *arg) {
-        _cleanup_free_ char *copy = strdup(arg);
-        char *save = NULL;
-        int r;
-
-        if (!copy)
-                return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
-        for (char *h = strtok_r(copy, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
-                RemoteHost parsed;
-                char **a;
-
-                r = remote_parse_host(h, &parsed);
-                if (r < 0)
-                        return r;
-                a = realloc(arg_hosts, (arg_n_hosts + 2) * sizeof(char *));
-                if (!a)
-                        return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
-                arg_hosts = a;
-                arg_hosts[arg_n_hosts] = strdup(h);
-                if (!arg_hosts[arg_n_hosts])
-                        return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
-                arg_hosts[++arg_n_hosts] = NULL;
-        }
-        if (arg_n_hosts == 0)
-                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "empty host list '%s'", arg);
-        return 0;
-}
-
 /* Returns 1 to run a verb (argv[optind] names it), 0 to exit 0, <0 on error. */
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_SOCKET = 0x100, ARG_JSON, ARG_VERSION, ARG_THROTTLE };
+        enum { ARG_SOCKET = 0x100, ARG_JSON, ARG_VERSION, ARG_THROTTLE, ARG_HOSTS_FILE, ARG_INTERLEAVE };
         static const struct option options[] = {
-                { "host",     required_argument, NULL, 'H'          },
-                { "throttle", required_argument, NULL, ARG_THROTTLE },
+                { "host",       required_argument, NULL, 'H'            },
+                { "hosts-file", required_argument, NULL, ARG_HOSTS_FILE },
+                { "throttle",   required_argument, NULL, ARG_THROTTLE   },
+                { "interleave", no_argument,       NULL, ARG_INTERLEAVE },
                 { "socket",  required_argument, NULL, ARG_SOCKET  },
                 { "json",    no_argument,       NULL, ARG_JSON    },
                 { "help",    no_argument,       NULL, 'h'         },
@@ -239,6 +212,9 @@ static int parse_argv(int argc, char *argv[]) {
                 {}
         };
         const char *e = getenv("DWELL_SOCKET");
+        _cleanup_free_ char **host_args = NULL;  /* -H and --hosts-file (a leading '@' for a file) */
+        _cleanup_free_ char **host_files = NULL;
+        size_t n_host_args = 0;
         int c, r;
 
         if (e && e[0])
@@ -248,9 +224,23 @@ static int parse_argv(int argc, char *argv[]) {
         while ((c = getopt_long(argc, argv, "+:hH:", options, NULL)) >= 0)
                 switch (c) {
                 case 'H':
-                        r = parse_hosts(optarg);
-                        if (r < 0)
-                                return r;
+                case ARG_HOSTS_FILE: {
+                        /* Read once all options are known (--json for the errors). */
+                        char **a = realloc(host_args, (n_host_args + 1) * sizeof(char *));
+                        char **fl = realloc(host_files, (n_host_args + 1) * sizeof(char *));
+
+                        if (a)
+                                host_args = a;
+                        if (fl)
+                                host_files = fl;
+                        if (!a || !fl)
+                                return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+                        host_args[n_host_args] = optarg;
+                        host_files[n_host_args++] = c == ARG_HOSTS_FILE ? optarg : NULL;
+                        break;
+                }
+                case ARG_INTERLEAVE:
+                        arg_interleave = true;
                         break;
                 case ARG_THROTTLE: {
                         char *end;
@@ -258,9 +248,11 @@ static int parse_argv(int argc, char *argv[]) {
 
                         errno = 0;
                         v = strtoul(optarg, &end, 10);
-                        if (!optarg[0] || *end || errno || v == 0 || v > 1024 || optarg[0] == '-')
+                        if (!optarg[0] || *end || errno || v == 0 || v > 1024 || optarg[0] == '-') {
+                                _cleanup_free_ char *safe = terminal_sanitize(optarg, 64);
                                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
-                                                    "invalid throttle '%s' (expected 1-1024)", optarg);
+                                                    "invalid throttle '%s' (expected 1-1024)", strempty(safe));
+                        }
                         arg_throttle = (unsigned) v;
                         break;
                 }
@@ -281,6 +273,12 @@ static int parse_argv(int argc, char *argv[]) {
                 default:
                         return verb_bad_option(NULL, c, optind, argv);
                 }
+        for (size_t i = 0; i < n_host_args; i++) {
+                r = host_files[i] ? host_list_add_file(&arg_hosts, host_files[i])
+                                  : host_list_add_arg(&arg_hosts, host_args[i]);
+                if (r < 0)
+                        return r;
+        }
         if (optind >= argc)
                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "missing verb (see 'dwell --help')");
         return 1;
@@ -325,16 +323,26 @@ int main(int argc, char *argv[]) {
                 return finish(client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
                                            "unknown verb '%s' (see 'dwell --help')", argv[optind]));
 
-        if (arg_n_hosts == 1)
-                arg_host = arg_hosts[0];
-        else if (arg_n_hosts > 1) {
-                /* The parent returns the worst status; each child goes on
-                 * below with arg_host set. */
+        if (arg_hosts.n > 0) {
+                /* One connection per host for all the requests of this run
+                 * (ssh's ControlMaster), where ssh is ours to direct. */
+                r = ssh_share_setup(arg_hosts.hosts, arg_hosts.n);
+                if (r < 0)
+                        return finish(r);
+        }
+        if (arg_hosts.n == 1 && !arg_hosts.from_file)
+                arg_host = arg_hosts.hosts[0];
+        else if (arg_hosts.n > 0) {
+                /* Fan-out (several hosts, or a hosts file): the parent
+                 * returns the worst status; each child goes on below with
+                 * arg_host set. */
                 bool child = false;
 
-                r = multi_run(arg_hosts, arg_n_hosts, v->name, &child);
-                if (!child)
+                r = multi_run(arg_hosts.hosts, arg_hosts.n, v->name, argc - optind, argv + optind, &child);
+                if (!child) {
+                        ssh_share_cleanup();
                         return finish(r);
+                }
         }
 
         /* The verb parses argv[optind..] afresh; 0 resets getopt fully. */

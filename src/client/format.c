@@ -325,6 +325,11 @@ static int table_add_session(Table *t, const struct proto_session *s) {
 }
 
 int print_table(const struct proto_session *sessions, size_t n, TableFormat format) {
+        return print_table_failures(sessions, n, format, NULL, 0);
+}
+
+int print_table_failures(const struct proto_session *sessions, size_t n, TableFormat format,
+                         const TableFailure *failed, size_t n_failed) {
         static const char *const header[] = {
                 "Id", "Name", "Host", "State", "Configuration", "Availability",
                 "Owner", "RunAs", "IdleTimeout", "Buffering", "Buffered", "Dropped", "Origin", "Reason",
@@ -346,6 +351,13 @@ int print_table(const struct proto_session *sessions, size_t n, TableFormat form
                 if (r < 0)
                         return r;
         }
+        /* Id, Name, Host, State, and "-" for the rest. */
+        for (size_t i = 0; i < n_failed; i++)
+                for (size_t c = 0; c < t.n_columns; c++) {
+                        r = table_add(&t, c == 2 ? failed[i].host : c == 3 ? failed[i].state : "-", SIZE_MAX);
+                        if (r < 0)
+                                return r;
+                }
         return table_print(&t, stdout);
 }
 

@@ -826,12 +826,35 @@ static int present_json(Stream *s, const struct proto_record *rec) {
         return present_flush(s);
 }
 
+/* The counts of a fan-out's summary (multi.c). */
+static void stream_count_record(Stream *s, const struct proto_record *rec) {
+        struct proto_exit_info info = {};
+
+        switch (rec->kind) {
+        case RECORD_STDOUT:
+        case RECORD_STDERR:
+                s->rx_bytes += rec->size;
+                break;
+        case RECORD_DROPPED:
+                s->rx_dropped += rec->value > 0 ? (uint64_t) rec->value : 0;
+                break;
+        case RECORD_EXIT:
+                if (proto_exit_info_decode(rec->data, rec->size, &info) < 0 || info.started == 0)
+                        break;
+                if (s->rx_started_usec == 0 || info.started < s->rx_started_usec)
+                        s->rx_started_usec = info.started;
+                s->rx_finished_usec = MAX(s->rx_finished_usec, info.finished);
+                break;
+        }
+}
+
 static int stream_handle_record(Stream *s, Frame *f, StreamUntil until) {
         struct proto_record rec;
         int r = 0;
 
         if (proto_get_record(&f->payload, &rec) < 0)
                 return stream_lost(s, -EBADMSG);
+        stream_count_record(s, &rec);
         if (rec.kind == RECORD_EXIT && rec.value != 0)
                 s->failed_status = rec.value < 0 || rec.value > EXIT_DWELL_FAILURE ? EXIT_DWELL_FAILURE : (int) rec.value;
         if (s->present == PRESENT_JSON) {

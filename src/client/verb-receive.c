@@ -42,6 +42,11 @@ static int receive_stream(Conn *c, Frame *attached, bool no_wait, bool fail) {
         s.present = arg_json ? PRESENT_JSON : isatty(STDOUT_FILENO) ? PRESENT_TERMINAL : PRESENT_RAW;
         r = stream_run(&s, no_wait ? STREAM_UNTIL_SYNCED : STREAM_UNTIL_IDLE, -EBADF);
         stream_detach(&s);
+        if (multi_result_fd >= 0)
+                /* A fan-out: the numbers for the summary, even after a failure. */
+                (void) multi_send_stats(s.rx_bytes, s.rx_dropped,
+                                        s.rx_finished_usec >= s.rx_started_usec && s.rx_started_usec > 0 ?
+                                        (int64_t) (s.rx_finished_usec - s.rx_started_usec) : -1);
         if (r < 0)
                 return r;
         r = stream_exit_status(&s);
