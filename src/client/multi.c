@@ -810,10 +810,14 @@ static int print_summary(Job *jobs, size_t n_jobs) {
                         format_size(bytes, sizeof bytes, j->bytes);
                         format_size(dropped, sizeof dropped, j->dropped);
                 }
-                if (verb_is_receive ? j->have_duration : j->started)
-                        format_duration(duration, sizeof duration,
-                                        verb_is_receive ? j->duration_usec :
-                                        (uint64_t) MAX(j->end_ms - j->start_ms, (int64_t) 0) * 1000);
+                if (verb_is_receive ? j->have_duration : j->started) {
+                        uint64_t usec = verb_is_receive ? j->duration_usec :
+                                        (uint64_t) MAX(j->end_ms - j->start_ms, (int64_t) 0) * 1000;
+
+                        /* Milliseconds; whole seconds from a minute on. */
+                        usec -= usec % (usec >= 60 * USEC_PER_SEC ? USEC_PER_SEC : 1000);
+                        format_duration(duration, sizeof duration, usec);
+                }
                 r = table_add(&t, j->host, SIZE_MAX);
                 if (r >= 0)
                         r = table_add(&t, job_status(j, status, sizeof status), SIZE_MAX);
