@@ -368,7 +368,10 @@ bool remote_retry_as_command(void) {
         if (!c->reaped)
                 return false;
         ssh_stderr(c, line, sizeof line, &subsystem_failed);
-        if (!subsystem_failed)
+        /* Over a shared connection (ssh-share.c) the master, not this ssh,
+         * hears the refusal (and says it to /dev/null): this ssh just ends
+         * with 255 and says nothing.  Any failure to connect is said. */
+        if (!subsystem_failed && !(ssh_share_dir() && !line[0] && WIFEXITED(c->status) && WEXITSTATUS(c->status) == 255))
                 return false;
         use_command = true;
         return true;
