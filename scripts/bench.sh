@@ -17,8 +17,9 @@
 #      (tests/integration/ns-run.sh: private mount/pid/uts namespaces, test
 #      users, a real dwelld from the optimised build) — every case, dwell and
 #      its peers side by side, interleaved round by round;
-#   4. runs bench/remote.sh (the ssh rows) on the same optimised build,
-#      unless --no-remote;
+#   4. runs bench/remote.sh (the ssh rows) and bench/fleet.sh (20 hosts:
+#      dwell -H @FILE against ssh in a loop and xargs -P) on the same
+#      optimised build, unless --no-remote;
 #   5. writes DIR/RESULTS.md, DIR/results.json and DIR/scaling.png (default
 #      DIR: bench/) and prints each goal with its measured ratio, met or not.
 #
@@ -123,7 +124,22 @@ if [ "$remote" = 1 ] && [ -x "$top/bench/remote.sh" ]; then
         fi
 fi
 
+# ------------------------------------------------------------------ 4b. fleet
+: > "$run/fleet.md"
+if [ "$remote" = 1 ] && [ -x "$top/bench/fleet.sh" ]; then
+        echo "=== fleet cases (bench/fleet.sh) ===" >&2
+        frc=0
+        fruns=(); [ "$quick" = 1 ] && fruns=(RUNS=3 WARMUP=0)
+        env "${fruns[@]}" top_srcdir="$build" top_builddir="$build" timeout -k 10 900 \
+                "$top/bench/fleet.sh" >"$run/fleet.md" 2>"$run/fleet.err" </dev/null || frc=$?
+        if [ "$frc" -ne 0 ]; then
+                echo "bench.sh: bench/fleet.sh failed (exit $frc); its stderr:" >&2
+                tail -n 20 "$run/fleet.err" >&2
+                { echo; echo "*bench/fleet.sh exited with status $frc.*"; } >>"$run/fleet.md"
+        fi
+fi
+
 # ------------------------------------------------------------------ 5. report (and plot)
 python3 "$top/bench/bench.py" report --raw "$run/raw.json" --machine "$run/machine.json" \
-        --remote "$run/remote.md" --outdir "$outdir"
+        --remote "$run/remote.md" --fleet "$run/fleet.md" --outdir "$outdir"
 echo "report: $outdir/RESULTS.md, $outdir/results.json, $outdir/scaling.png ($(( $(date +%s) - start )) s)"
