@@ -48,7 +48,8 @@ static const Verb *const verbs[] = {
 };
 
 static void help(void) {
-        printf("Usage: dwell [-H [USER@]HOST[:PORT][,HOST...]] [--throttle N] [--socket PATH] [--json] VERB ...\n"
+        printf("Usage: dwell [-H [USER@]HOST[:PORT][,HOST...] | -H @FILE] [--hosts-file FILE] [--throttle N]\n"
+               "             [--interleave] [--socket PATH] [--json] VERB ...\n"
                "\n"
                "Persistent, disconnectable shell sessions on this host, or on others over SSH.\n"
                "\n"
@@ -59,9 +60,13 @@ static void help(void) {
                "Options:\n"
                "  -H, --host [USER@]HOST[:PORT][,...]\n"
                "                     reach dwelld on HOST through 'ssh -s HOST dwell' ($DWELL_SSH\n"
-               "                     replaces ssh); several hosts run in parallel, each output\n"
-               "                     line prefixed with its host\n"
+               "                     replaces ssh; one ssh connection per host and run is shared\n"
+               "                     unless DWELL_SSH_SHARE=0); several hosts run in parallel\n"
+               "  -H @FILE, --hosts-file FILE\n"
+               "                     the hosts of FILE, one per line (# comments)\n"
                "      --throttle N   at most N hosts at a time (default 32)\n"
+               "      --interleave   several hosts: receive prints lines as they come, prefixed\n"
+               "                     with their host, not one block per host\n"
                "      --socket PATH  dwelld's socket (default: $DWELL_SOCKET, else %s)\n"
                "      --json         machine-readable results and errors on stdout\n"
                "  -h, --help         show this help; 'dwell VERB --help' shows a verb's options\n"
@@ -72,7 +77,12 @@ static void help(void) {
                "the terminal, or from the first line of stdin when there is none) and acts as USER.\n"
                "new and invoke take the idle timeout and buffering mode not given on the command\n"
                "line from ~/.config/dwell/options.yaml ($XDG_CONFIG_HOME/dwell/options.yaml), else\n"
-               "from the configuration; invoke -d without --on-finish takes that file's on_finish.\n",
+               "from the configuration; invoke -d without --on-finish takes that file's on_finish.\n"
+               "\n"
+               "With several hosts: list, new and invoke -d print one table (a Host column);\n"
+               "receive prints a block per host, then a summary table (Host, Status, Bytes,\n"
+               "Dropped, Duration); wait the summary; --json one object per host.  The exit\n"
+               "status is 255 if any host was unreachable or failed, else the highest status.\n",
                DEFAULT_SOCKET);
 }
 
