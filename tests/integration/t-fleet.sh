@@ -20,7 +20,8 @@
 #   - ControlMaster: `wait A B` makes two requests per host and one ssh
 #     handshake per host (sshd's "Accepted publickey" lines); with
 #     DWELL_SSH_SHARE=0 two; the control directory is gone afterwards, no ssh
-#     master is left, also after a SIGTERM in the middle of a run;
+#     master is left, also after a SIGTERM in the middle of a fan-out, and
+#     after SIGTERM or SIGINT to a one-host receive;
 #   - attacks on the hosts file: 100k lines, a huge line, control characters,
 #     a host starting with '-' (never an ssh option: its ProxyCommand never
 #     runs), a symbolic link to /etc/shadow (refused, nothing of it shown).
@@ -201,6 +202,24 @@ expect_eq "$rc" 143 "SIGTERM during a fan-out receive: exit 143"
 expect_eq "$(control_dirs)" 0 "  ... the control directory is gone"
 wait_for '[ "$(masters_left)" = 0 ]' 5
 expect_eq "$(masters_left)" 0 "  ... and no ssh master is left"
+
+# One host (no fan-out): SIGTERM and SIGINT end its master too.
+for sig in TERM INT; do
+        (cd /home/alice && exec setpriv --reuid alice --regid alice --init-groups --reset-env env HOME=/home/alice \
+                PATH="$DWELL_BIN_DIR:/usr/bin:/bin" "$SSH" dwell -H h1 receive slow >/dev/null 2>&1) &
+        bg=$!
+        track_pid "$bg"
+        wait_for '[ "$(find /tmp -maxdepth 2 -path "/tmp/dwell-ssh.*/*" -type s 2>/dev/null | wc -l)" -ge 1 ]' 20 ||
+                fail "the master of the one-host receive is up"
+        sleep 0.5
+        kill -"$sig" "$bg"
+        rc=0
+        wait "$bg" || rc=$?
+        expect_eq "$rc" "$((128 + $(kill -l "$sig")))" "SIG$sig during a one-host receive: it dies of it"
+        expect_eq "$(control_dirs)" 0 "  ... the control directory is gone"
+        wait_for '[ "$(masters_left)" = 0 ]' 5
+        expect_eq "$(masters_left)" 0 "  ... and no ssh master is left"
+done
 
 # -- attacks on the hosts file -----------------------------------------------------------
 seq -f 'web%g' 1 100000 > /home/alice/huge
