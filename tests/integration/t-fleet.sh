@@ -203,9 +203,11 @@ expect_eq "$(control_dirs)" 0 "  ... the control directory is gone"
 wait_for '[ "$(masters_left)" = 0 ]' 5
 expect_eq "$(masters_left)" 0 "  ... and no ssh master is left"
 
-# One host (no fan-out): SIGTERM and SIGINT end its master too.
+# One host (no fan-out): SIGTERM and SIGINT end its master too (a
+# background job starts with SIGINT ignored: env gives it back).
 for sig in TERM INT; do
-        (cd /home/alice && exec setpriv --reuid alice --regid alice --init-groups --reset-env env HOME=/home/alice \
+        (cd /home/alice && exec setpriv --reuid alice --regid alice --init-groups --reset-env \
+                env --default-signal=INT HOME=/home/alice \
                 PATH="$DWELL_BIN_DIR:/usr/bin:/bin" "$SSH" dwell -H h1 receive slow >/dev/null 2>&1) &
         bg=$!
         track_pid "$bg"
