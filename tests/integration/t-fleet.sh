@@ -114,6 +114,17 @@ expect_rc 3 "DWELL_SSH_SHARE=0 wait (without h21): exit 3 (h7's)"
 after=$(accepted)
 expect_eq "$((after - before))" "$((2 * N))" "  ... and without sharing: two ssh handshakes per host"
 
+# A DWELL_SSH that is not named ssh: no sharing, unless DWELL_SSH_SHARE=1.
+before=$(accepted)
+capture alice "DWELL_SSH=/usr/bin/env ssh -F /home/alice/.ssh/cfg" dwell -H h1,h2 wait second upgrade
+after=$(accepted)
+expect_eq "$((after - before))" 4 "DWELL_SSH=env ssh ...: not shared (two handshakes per host)"
+before=$(accepted)
+capture alice "DWELL_SSH=/usr/bin/env ssh -F /home/alice/.ssh/cfg" DWELL_SSH_SHARE=1 dwell -H h1,h2 wait second upgrade
+after=$(accepted)
+expect_eq "$((after - before))" 2 "  ... with DWELL_SSH_SHARE=1: shared"
+expect_eq "$(control_dirs)" 0 "  ... and cleaned up"
+
 # -- receive: blocks, then the summary ------------------------------------------------
 capture alice "$SSH" dwell -H @"$fleet" receive upgrade
 expect_rc 255 "-H @FILE receive upgrade: exit 255"
