@@ -21,9 +21,9 @@
  * left in DIR and DIR.  That happens at exit (atexit), and from the handler
  * of SIGTERM, SIGHUP and SIGINT (unless a verb handles SIGINT itself and
  * then exits normally); the handler then dies of the signal.  Only
- * async-signal-safe calls are used on that path (fork, execve, waitpid,
- * getdents64, unlink, rmdir), with every argument vector prepared here
- * beforehand.  If dwell is killed outright (SIGKILL), ControlPersist ends
+ * async-signal-safe calls are used on that path (fork, execv, waitpid,
+ * getdents64, unlink, rmdir), with every argument vector (and the
+ * program's path) prepared beforehand.  If dwell is killed outright (SIGKILL), ControlPersist ends
  * each master 60 s after its last session.
  *
  * When is ssh ours to direct: DWELL_SSH unset (plain "ssh"), or a command
@@ -169,7 +169,7 @@ void ssh_share_cleanup(void) {
                                                 (void) dup2(devnull, STDOUT_FILENO);
                                                 (void) dup2(devnull, STDERR_FILENO);
                                         }
-                                        execvp(exit_argv[i][0], exit_argv[i]);
+                                        execv(exit_argv[i][0], exit_argv[i]);
                                         _exit(127);
                                 }
                                 if (p > 0)
@@ -222,6 +222,31 @@ void ssh_share_forget(void) {
         owner = 0;
 }
 
+/* The program's path as execvp() would find it, looked up now: the cleanup
+ * may run in a signal handler, where only execv() is safe. */
+static char *program_path(const char *name) {
+        const char *path = getenv("PATH");
+
+        if (strchr(name, '/'))
+                return strdup(name);
+        if (!path || !path[0])
+                path = "/usr/local/bin:/usr/bin:/bin";
+        while (*path) {
+                size_t n = strcspn(path, ":");
+                char *full = NULL;
+
+                if (asprintf(&full, "%.*s%s%s", (int) n, path, n > 0 ? "/" : "", name) >= 0) {
+                        if (access(full, X_OK) == 0)
+                                return full;
+                        free(full);
+                }
+                path += n;
+                if (*path == ':')
+                        path++;
+        }
+        return strdup(name);
+}
+
 /* DWELL_SSH's words (or "ssh"), the ControlPath, -O exit, and the host. */
 static char **exit_argv_new(const char *spec) {
         const char *e = getenv("DWELL_SSH");
@@ -243,6 +268,7 @@ static char **exit_argv_new(const char *spec) {
         }
         for (char *save = NULL, *w = strtok_r(base, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
                 argv[n++] = w;
+        argv[0] = program_path(argv[0]);
         argv[n++] = (char *) "-o";
         argv[n++] = opt_path;
         argv[n++] = (char *) "-O";
