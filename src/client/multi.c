@@ -48,9 +48,9 @@
  * Exit status: the worst of the children's: 255 (a host unreachable,
  * dwell's own failure on a host, or a child killed) beats any command
  * status; otherwise the highest.  Interrupted (SIGINT, SIGTERM, SIGHUP):
- * no more hosts are started, those running are passed a SIGTERM (SIGINT
- * from the terminal reaches them by itself), and dwell exits 128+signal
- * once they have ended.
+ * no more hosts are started, the signal is passed on to those running
+ * (SIGHUP as SIGTERM; a SIGINT from the terminal has reached them by
+ * itself), and dwell exits 128+signal once they have ended.
  *
  * Prompts for --credential: the children share the terminal; a lock
  * (a record lock on a memory file the parent made) lets one child prompt at
