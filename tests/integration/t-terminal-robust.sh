@@ -184,7 +184,7 @@ mem_slack=32768
 flood_mib=300
 if [ "${DWELL_TEST_SANITIZED:-0}" = 1 ]; then
         mem_slack=$((512 * 1024))
-        flood_mib=100
+        flood_mib=16
 fi
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo gone; }
 
