@@ -44,6 +44,21 @@
 #define TITLE_MAX 256u
 #define PROBE_MAX 256u
 #define HOLD_MAX (TERMINAL_MAX_MARK + 4096u)
+/* libvterm 0.1.4 writes through a NULL pointer when a wide character
+ * comes in a terminal one column wide: it gets two. */
+#define MIN_COLS 2u
+
+typedef enum Scan {
+        SCAN_GROUND,
+        SCAN_ESC,
+        SCAN_CSI,
+        SCAN_STRING,
+        SCAN_STRING_ESC,
+} Scan;
+
+/* libvterm 0.1.4 keeps 16 CSI arguments and writes past them (it checks
+ * no bound): separators after the 15th are dropped. */
+#define CSI_MAX_SEPARATORS 15u
 
 /* A line of scrollback: its rendering, and whether it is full to its last
  * column (probably a line that wrapped into the next). */
@@ -78,11 +93,16 @@ struct Terminal {
                 VTermColor fg, bg;
         } primary;
 
-        /* An OSC or DCS string not terminated yet, held back (see
-         * terminal_feed()); overlong: one too long to hold is being fed. */
+        /* terminal_feed()'s view of where libvterm's parser is (see
+         * there), and what it holds back: the content of an OSC or DCS
+         * string not terminated yet (overlong: one too long to hold, being
+         * fed as it comes), the first bytes of a UTF-8 sequence. */
+        Scan scan;
+        unsigned csi_separators;
+        bool csi_intermediate, esc_intermediate;
         uint8_t hold[HOLD_MAX];
         size_t hold_len;
-        bool hold_string, overlong;
+        bool overlong;
         /* The first bytes of a UTF-8 sequence, held back likewise. */
         uint8_t utf8[4];
         size_t utf8_len;
@@ -565,6 +585,7 @@ int terminal_new(unsigned rows, unsigned cols, unsigned scrollback_lines, Termin
         t = calloc(1, sizeof *t);
         if (!t)
                 return -ENOMEM;
+        cols = MAX(cols, MIN_COLS);
         t->rows = rows;
         t->cols = cols;
         t->sb_max = scrollback_lines;
@@ -623,33 +644,6 @@ static bool string_end_byte(uint8_t c) {
         return c == 0x07 || c == 0x18 || c == 0x1a || c == 0x1b;       /* BEL, CAN, SUB, ESC */
 }
 
-/* In p[0..n), the offset of the ESC that starts an OSC or DCS string not
- * terminated within p[0..n), or of an ESC that is p's last byte; n if
- * neither. */
-static size_t unterminated_string(const uint8_t *p, size_t n) {
-        size_t i = 0;
-
-        for (;;) {
-                const uint8_t *e = memchr(p + i, 0x1b, n - i);
-                size_t j;
-
-                if (!e)
-                        return n;
-                i = (size_t) (e - p);
-                if (i + 1 == n)
-                        return i;
-                if (p[i + 1] != ']' && p[i + 1] != 'P') {
-                        i++;
-                        continue;
-                }
-                for (j = i + 2; j < n && !string_end_byte(p[j]); j++)
-                        ;
-                if (j == n || (p[j] == 0x1b && j + 1 == n))
-                        return i;
-                i = p[j] != 0x1b ? j + 1 : p[j + 1] == '\\' ? j + 2 : j;
-        }
-}
-
 /* The length of the UTF-8 sequence lead byte c starts (1 if none). */
 static size_t utf8_length(uint8_t c) {
         return c >= 0xf0 && c <= 0xf7 ? 4 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xc0 && c <= 0xdf ? 2 : 1;
@@ -667,115 +661,198 @@ static size_t utf8_incomplete_tail(const uint8_t *p, size_t n) {
         return 0;
 }
 
-/* Feeds libvterm around three bugs of libvterm 0.1.4 (fixed in 0.2): an
- * OSC or DCS string split across two vterm_input_write() calls loses its
- * earlier part (a shell-integration mark split by a pty read would be
- * lost), an ST whose ESC ends one write yields a string of length
- * SIZE_MAX, and a UTF-8 sequence split after ASCII text in the same write
- * decodes as U+FFFD.  So the first bytes of a UTF-8 sequence that ends a
- * write wait for the rest, and an unterminated string (from its ESC ] or ESC P, and a
- * lone ESC at the end of the input) is held back until its end arrives,
- * up to HOLD_MAX bytes; a longer one is fed as it comes (libvterm then
- * keeps only its last part), still never ending a write on an ESC inside
- * it.  This looks for nothing but the ends of strings: the stream's
- * meaning is libvterm's. */
+/* A string whose content began before this chunk ends at p[end - 1]: its
+ * held content and p[*start..end) go to libvterm in one write. */
+static void string_done(Terminal *t, const uint8_t *p, size_t *start, size_t end) {
+        size_t n = end - *start;
+
+        if (t->hold_len > 0) {
+                if (t->hold[t->hold_len - 1] == 0x1b && n > 0 && p[*start] == '\\' &&
+                    (t->overlong || t->hold_len + n > HOLD_MAX)) {
+                        /* Never an ST cut after its ESC. */
+                        write_vt(t, t->hold, t->hold_len - 1);
+                        write_vt(t, (const uint8_t *) "\033\\", 2);
+                        (*start)++, n--;
+                } else if (t->hold_len + n <= HOLD_MAX) {
+                        memcpy(t->hold + t->hold_len, p + *start, n);
+                        t->hold_len += n;
+                        *start = end, n = 0;
+                        write_vt(t, t->hold, t->hold_len);
+                } else
+                        write_vt(t, t->hold, t->hold_len);
+        }
+        write_vt(t, p + *start, n);
+        *start = end;
+        t->hold_len = 0;
+        t->overlong = false;
+}
+
+/* Feeds p[0..n), n <= FEED_CHUNK, in as few writes as the rules allow. */
+static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
+        size_t i = 0, start = 0, content = SIZE_MAX;   /* content: where a string begun here starts */
+
+        if (t->utf8_len > 0) {
+                /* Complete the held UTF-8 sequence, in one write. */
+                size_t need = utf8_length(t->utf8[0]);
+
+                while (t->utf8_len < need && i < n && (p[i] & 0xc0) == 0x80)
+                        t->utf8[t->utf8_len++] = p[i++];
+                if (t->utf8_len < need && i == n)
+                        return;
+                write_vt(t, t->utf8, t->utf8_len);
+                t->utf8_len = 0;
+                start = i;
+        }
+
+        while (i < n) {
+                uint8_t c = p[i];
+
+                switch (t->scan) {
+                case SCAN_GROUND: {
+                        const uint8_t *e = memchr(p + i, 0x1b, n - i);
+
+                        if (!e) {
+                                i = n;
+                                break;
+                        }
+                        i = (size_t) (e - p) + 1;
+                        t->scan = SCAN_ESC;
+                        t->esc_intermediate = false;
+                        break;
+                }
+                case SCAN_ESC:
+                        i++;
+                        if (c == 0x1b)
+                                t->esc_intermediate = false;
+                        else if (c == 0x18 || c == 0x1a)
+                                t->scan = SCAN_GROUND;
+                        else if (c < 0x20 || c == 0x7f)
+                                ;                               /* executed (C0) or ignored (DEL) */
+                        else if (c <= 0x2f)
+                                t->esc_intermediate = true;
+                        else if (c == '[' && !t->esc_intermediate) {
+                                t->scan = SCAN_CSI;
+                                t->csi_separators = 0;
+                                t->csi_intermediate = false;
+                        } else if ((c == ']' || c == 'P') && !t->esc_intermediate) {
+                                t->scan = SCAN_STRING;
+                                content = i;
+                        } else
+                                t->scan = SCAN_GROUND;
+                        break;
+                case SCAN_CSI:
+                        if (c == ';' || c == ':') {
+                                if (t->csi_intermediate)
+                                        t->scan = SCAN_GROUND;  /* an invalid CSI: over */
+                                else if (++t->csi_separators > CSI_MAX_SEPARATORS) {
+                                        write_vt(t, p + start, i - start);
+                                        start = i + 1;          /* dropped */
+                                }
+                        } else if (c >= 0x30 && c <= 0x3f) {
+                                if (t->csi_intermediate)
+                                        t->scan = SCAN_GROUND;
+                        } else if (c >= 0x20 && c <= 0x2f)
+                                t->csi_intermediate = true;
+                        else if (c == 0x1b) {
+                                t->scan = SCAN_ESC;
+                                t->esc_intermediate = false;
+                        } else if (c == 0x18 || c == 0x1a)
+                                t->scan = SCAN_GROUND;
+                        else if (c < 0x20 || c == 0x7f)
+                                ;
+                        else
+                                t->scan = SCAN_GROUND;          /* the final byte, or an invalid one */
+                        i++;
+                        break;
+                case SCAN_STRING: {
+                        size_t j = i;
+
+                        while (j < n && !string_end_byte(p[j]))
+                                j++;
+                        if (j == n) {
+                                i = n;
+                                break;
+                        }
+                        i = j + 1;
+                        if (p[j] == 0x1b) {
+                                t->scan = SCAN_STRING_ESC;
+                                break;
+                        }
+                        t->scan = SCAN_GROUND;
+                        if (content == SIZE_MAX)
+                                string_done(t, p, &start, i);
+                        content = SIZE_MAX;
+                        break;
+                }
+                case SCAN_STRING_ESC:
+                        if (c == '\\') {
+                                i++;
+                                t->scan = SCAN_GROUND;
+                        } else {
+                                /* The string is over unterminated; the
+                                 * ESC starts an escape (libvterm keeps an
+                                 * ESC across writes, but for an ST). */
+                                t->scan = SCAN_ESC;
+                                t->esc_intermediate = false;
+                        }
+                        if (content == SIZE_MAX)
+                                string_done(t, p, &start, i);
+                        content = SIZE_MAX;
+                        break;
+                }
+        }
+
+        if (t->scan != SCAN_STRING && t->scan != SCAN_STRING_ESC) {
+                size_t cut = t->scan == SCAN_GROUND ? utf8_incomplete_tail(p + start, n - start) : 0;
+
+                write_vt(t, p + start, n - start - cut);
+                memcpy(t->utf8, p + n - cut, cut);
+                t->utf8_len = cut;
+                return;
+        }
+        /* Inside a string: its content waits for its end. */
+        if (content != SIZE_MAX) {
+                write_vt(t, p + start, content - start);
+                start = content;
+        }
+        if (!t->overlong && t->hold_len + (n - start) <= HOLD_MAX) {
+                memcpy(t->hold + t->hold_len, p + start, n - start);
+                t->hold_len += n - start;
+                return;
+        }
+        /* Too long to hold: fed as it comes (libvterm keeps its last
+         * part), but never with an ESC at the end of a write. */
+        write_vt(t, t->hold, t->hold_len);
+        t->hold_len = 0;
+        t->overlong = true;
+        if (t->scan == SCAN_STRING_ESC) {
+                write_vt(t, p + start, n - start - 1);
+                t->hold[t->hold_len++] = 0x1b;
+        } else
+                write_vt(t, p + start, n - start);
+}
+
+/* Feeds libvterm, around bugs of libvterm 0.1.4 (fixed in later
+ * versions), without interpreting the stream: libvterm parses it, this
+ * follows only where its parser is between sequences, in CSI arguments
+ * and in OSC/DCS strings.
+ *  - A CSI with more than 16 arguments writes past libvterm's array:
+ *    separators after the 15th are dropped.
+ *  - An OSC or DCS string split across two vterm_input_write() calls
+ *    loses its earlier part (a shell-integration mark cut by a pty read
+ *    would be lost): a string's content waits for its end, up to HOLD_MAX
+ *    bytes (a longer one is fed as it comes).
+ *  - An ST whose ESC ends one write gives a string of length SIZE_MAX:
+ *    never so cut.
+ *  - A UTF-8 sequence split after ASCII text in the same write decodes as
+ *    U+FFFD: its first bytes wait for the rest.
+ * And pieces of at most FEED_CHUNK bytes: libvterm's text callback puts
+ * one uint32_t per remaining byte of a write on the stack. */
 void terminal_feed(Terminal *t, const uint8_t *p, size_t n) {
         while (n > 0) {
-                size_t k, end;
+                size_t k = MIN(n, (size_t) FEED_CHUNK);
 
-                if (t->hold_len > 0 && !t->hold_string) {
-                        /* A lone ESC: does a string start with it? */
-                        if (p[0] == ']' || p[0] == 'P') {
-                                t->hold[t->hold_len++] = p[0];
-                                t->hold_string = true;
-                                p++, n--;
-                        } else {
-                                write_vt(t, t->hold, t->hold_len);
-                                t->hold_len = 0;
-                        }
-                        continue;
-                }
-                if (t->hold_string && t->hold_len > 0 && t->hold[t->hold_len - 1] == 0x1b) {
-                        /* A string's ESC, last of the held bytes: ST if
-                         * a backslash follows, else the string is over
-                         * and the ESC starts an escape (libvterm keeps
-                         * that across writes). */
-                        if (p[0] == '\\') {
-                                write_vt(t, t->hold, t->hold_len - 1);
-                                write_vt(t, (const uint8_t *) "\033\\", 2);
-                                p++, n--;
-                        } else
-                                write_vt(t, t->hold, t->hold_len);
-                        t->hold_len = 0;
-                        t->hold_string = t->overlong = false;
-                        continue;
-                }
-                if (t->hold_len > 0 || t->overlong) {
-                        /* Inside a string: up to its end. */
-                        for (k = 0; k < n && !string_end_byte(p[k]); k++)
-                                ;
-                        if (k < n && (p[k] != 0x1b || k + 1 < n)) {
-                                end = p[k] != 0x1b ? k + 1 : p[k + 1] == '\\' ? k + 2 : k;
-                                if (t->hold_len + end <= HOLD_MAX) {
-                                        memcpy(t->hold + t->hold_len, p, end);
-                                        write_vt(t, t->hold, t->hold_len + end);
-                                } else {
-                                        write_vt(t, t->hold, t->hold_len);
-                                        write_vt(t, p, end);
-                                }
-                                t->hold_len = 0;
-                                t->hold_string = t->overlong = false;
-                                p += end, n -= end;
-                                continue;
-                        }
-                        if (t->hold_len + n <= HOLD_MAX && !t->overlong) {
-                                memcpy(t->hold + t->hold_len, p, n);
-                                t->hold_len += n;
-                                return;
-                        }
-                        /* Too long to hold: fed as it comes, but an ESC
-                         * that ends the input waits for the next byte. */
-                        write_vt(t, t->hold, t->hold_len);
-                        t->hold_len = 0;
-                        t->hold_string = false;
-                        t->overlong = true;
-                        if (p[n - 1] == 0x1b) {
-                                write_vt(t, p, n - 1);
-                                t->hold[t->hold_len++] = 0x1b;
-                                t->hold_string = true;
-                        } else
-                                write_vt(t, p, n);
-                        return;
-                }
-                if (t->utf8_len > 0) {
-                        /* Complete the held UTF-8 sequence with the
-                         * continuation bytes it needs, in one write. */
-                        size_t need = utf8_length(t->utf8[0]);
-
-                        while (t->utf8_len < need && n > 0 && (p[0] & 0xc0) == 0x80) {
-                                t->utf8[t->utf8_len++] = p[0];
-                                p++, n--;
-                        }
-                        if (t->utf8_len < need && n == 0)
-                                return;
-                        write_vt(t, t->utf8, t->utf8_len);
-                        t->utf8_len = 0;
-                        continue;
-                }
-                k = MIN(n, (size_t) FEED_CHUNK);
-                end = unterminated_string(p, k);
-                if (end == k) {
-                        size_t cut = utf8_incomplete_tail(p, k);
-
-                        write_vt(t, p, k - cut);
-                        memcpy(t->utf8, p + k - cut, cut);
-                        t->utf8_len = cut;
-                } else {
-                        write_vt(t, p, end);
-                        memcpy(t->hold, p + end, k - end);
-                        t->hold_len = k - end;
-                        t->hold_string = k - end > 1;
-                }
+                feed_chunk(t, p, k);
                 p += k, n -= k;
         }
 }
@@ -783,6 +860,7 @@ void terminal_feed(Terminal *t, const uint8_t *p, size_t n) {
 int terminal_resize(Terminal *t, unsigned rows, unsigned cols) {
         if (rows < 1 || rows > TERMINAL_MAX_ROWS || cols < 1 || cols > TERMINAL_MAX_COLS)
                 return -EINVAL;
+        cols = MAX(cols, MIN_COLS);
         if (rows == t->rows && cols == t->cols)
                 return 0;
         vterm_set_size(t->vt, (int) rows, (int) cols);

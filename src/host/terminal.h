@@ -49,7 +49,9 @@ void terminal_set_reply_handler(Terminal *t, TerminalReplyFn fn, void *userdata)
 /* Output of the pty (any bytes, any split). */
 void terminal_feed(Terminal *t, const uint8_t *p, size_t n);
 
-/* -EINVAL outside 1..TERMINAL_MAX_ROWS/COLS. */
+/* -EINVAL outside 1..TERMINAL_MAX_ROWS/COLS.  (A width of 1 is kept as 2:
+ * libvterm 0.1.4 crashes on a wide character in one column;
+ * terminal_get_size() says so.) */
 int terminal_resize(Terminal *t, unsigned rows, unsigned cols);
 void terminal_get_size(const Terminal *t, unsigned *ret_rows, unsigned *ret_cols);
 

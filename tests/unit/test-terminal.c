@@ -766,6 +766,28 @@ static void test_modes(void) {
         terminal_screen_text(t, &text);
         is_str(text, "hello \xe4\xb8\xad\xe6\x96\x87 e\xcc\x81!\n\n  x\n\n\n\n\n\n\n", "terminal_screen_text");
         free(text);
+        {
+                /* libvterm 0.1.4 writes past its 16 CSI arguments, and
+                 * through NULL for a wide character in one column. */
+                Buf b;
+                unsigned r, c;
+
+                buf_init(&b, 1 << 16);
+                putf(&b, "\033[2J\033[H\033[");
+                for (unsigned i = 0; i < 3000; i++)
+                        putf(&b, "%u;", i % 7);
+                putf(&b, "31mred\033[m");
+                terminal_feed(t, buf_ptr(&b), buf_len(&b));
+                buf_done(&b);
+                terminal_screen_text(t, &text);
+                ok(strncmp(text, "red", 3) == 0, "a CSI with 3000 arguments");
+                free(text);
+                ok(terminal_resize(t, 3, 1) == 0, "resize to one column");
+                terminal_get_size(t, &r, &c);
+                feed_str(t, "\xe4\xb8\xad\xe6\x96\x87\r\n\xe4\xb8\xad");
+                ok(r == 3 && c == 2, "one column is kept as two (a wide character there crashes libvterm 0.1.4)");
+                terminal_resize(t, 10, 40);
+        }
         ok(terminal_resize(t, 0, 10) == -EINVAL && terminal_resize(t, 10, TERMINAL_MAX_COLS + 1) == -EINVAL,
            "resize out of range refused");
         terminal_free(t);
