@@ -176,51 +176,78 @@ static int put_fmt(Buf *out, const char *fmt, ...) {
         return buf_put(out, tmp, (size_t) n);
 }
 
-static int put_color(Buf *out, const VTermColor *c, bool fg) {
-        if (fg ? color_default_fg(c) : color_default_bg(c))
-                return 0;
-        if (VTERM_COLOR_IS_INDEXED(c)) {
-                uint8_t i = c->indexed.idx;
+static char *write_uint(char *p, unsigned v) {
+        char tmp[10];
+        size_t n = 0;
 
-                if (i < 8)
-                        return put_fmt(out, ";%d", (fg ? 30 : 40) + i);
-                if (i < 16)
-                        return put_fmt(out, ";%d", (fg ? 90 : 100) + i - 8);
-                return put_fmt(out, ";%d;5;%d", fg ? 38 : 48, i);
-        }
-        return put_fmt(out, ";%d;2;%d;%d;%d", fg ? 38 : 48, c->rgb.red, c->rgb.green, c->rgb.blue);
+        do
+                tmp[n++] = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        while (n > 0)
+                *p++ = tmp[--n];
+        return p;
 }
 
-/* A full SGR: reset, then every attribute and colour set. */
-static int put_sgr(Buf *out, const VTermScreenCellAttrs *a, const VTermColor *fg, const VTermColor *bg) {
-        int r;
+static char *write_color(char *p, const VTermColor *c, bool fg) {
+        if (fg ? color_default_fg(c) : color_default_bg(c))
+                return p;
+        *p++ = ';';
+        if (VTERM_COLOR_IS_INDEXED(c)) {
+                unsigned i = c->indexed.idx;
 
-        r = put_str(out, "\033[0");
-        if (r >= 0 && a->bold)
-                r = put_str(out, ";1");
-        if (r >= 0 && a->italic)
-                r = put_str(out, ";3");
-        if (r >= 0 && a->underline == VTERM_UNDERLINE_SINGLE)
-                r = put_str(out, ";4");
-        else if (r >= 0 && a->underline == VTERM_UNDERLINE_DOUBLE)
-                r = put_str(out, ";21");
-        else if (r >= 0 && a->underline == VTERM_UNDERLINE_CURLY)
-                r = put_str(out, ";4:3");
-        if (r >= 0 && a->blink)
-                r = put_str(out, ";5");
-        if (r >= 0 && a->reverse)
-                r = put_str(out, ";7");
-        if (r >= 0 && a->strike)
-                r = put_str(out, ";9");
-        if (r >= 0 && a->font > 0 && a->font <= 9)
-                r = put_fmt(out, ";%d", 10 + a->font);
-        if (r >= 0)
-                r = put_color(out, fg, true);
-        if (r >= 0)
-                r = put_color(out, bg, false);
-        if (r >= 0)
-                r = put_str(out, "m");
-        return r;
+                if (i < 8)
+                        return write_uint(p, (fg ? 30 : 40) + i);
+                if (i < 16)
+                        return write_uint(p, (fg ? 90 : 100) + i - 8);
+                p = write_uint(p, fg ? 38 : 48);
+                memcpy(p, ";5;", 3);
+                return write_uint(p + 3, i);
+        }
+        p = write_uint(p, fg ? 38 : 48);
+        memcpy(p, ";2;", 3);
+        p = write_uint(p + 3, c->rgb.red);
+        *p++ = ';';
+        p = write_uint(p, c->rgb.green);
+        *p++ = ';';
+        return write_uint(p, c->rgb.blue);
+}
+
+/* A full SGR (reset, then every attribute and colour set), at most
+ * SGR_MAX bytes. */
+#define SGR_MAX 64u
+static char *write_sgr(char *p, const VTermScreenCellAttrs *a, const VTermColor *fg, const VTermColor *bg) {
+        memcpy(p, "\033[0", 3);
+        p += 3;
+        if (a->bold)
+                memcpy(p, ";1", 2), p += 2;
+        if (a->italic)
+                memcpy(p, ";3", 2), p += 2;
+        if (a->underline == VTERM_UNDERLINE_SINGLE)
+                memcpy(p, ";4", 2), p += 2;
+        else if (a->underline == VTERM_UNDERLINE_DOUBLE)
+                memcpy(p, ";21", 3), p += 3;
+        else if (a->underline == VTERM_UNDERLINE_CURLY)
+                memcpy(p, ";4:3", 4), p += 4;
+        if (a->blink)
+                memcpy(p, ";5", 2), p += 2;
+        if (a->reverse)
+                memcpy(p, ";7", 2), p += 2;
+        if (a->strike)
+                memcpy(p, ";9", 2), p += 2;
+        if (a->font > 0 && a->font <= 9) {
+                *p++ = ';';
+                p = write_uint(p, 10 + a->font);
+        }
+        p = write_color(p, fg, true);
+        p = write_color(p, bg, false);
+        *p++ = 'm';
+        return p;
+}
+
+static int put_sgr(Buf *out, const VTermScreenCellAttrs *a, const VTermColor *fg, const VTermColor *bg) {
+        char tmp[SGR_MAX];
+
+        return buf_put(out, tmp, (size_t) (write_sgr(tmp, a, fg, bg) - tmp));
 }
 
 /* UTF-8 of a code point fit to be printed: C0, DEL, C1, surrogates and
@@ -317,43 +344,51 @@ static bool attrs_show_on_blank(const VTermScreenCell *c) {
  * pen (the caller emits "\e[0m" before), ends with "\e[0m" if it set one. */
 static int render_cells(Terminal *t, Buf *out, const VTermScreenCell *cells, int n, unsigned *ret_width) {
         Pen pen = { .valid = false };
-        int end = n, r = 0;
+        int end = n, r;
         unsigned width = 0;
+        uint8_t *start;
+        char *p;
 
         while (end > 0 && drawn_blank(t, cells, end - 1, n) && !attrs_show_on_blank(&cells[end - 1]))
                 end--;
 
-        for (int i = 0; i < end && r >= 0;) {
+        r = buf_reserve(out, (size_t) end * (SGR_MAX + 4 * VTERM_MAX_CHARS_PER_CELL) + 8, &start);
+        if (r < 0)
+                return r;
+        p = (char *) start;
+        for (int i = 0; i < end;) {
                 const VTermScreenCell *c = &cells[i];
-                char u[4 * VTERM_MAX_CHARS_PER_CELL];
-                size_t ul = 0;
-                int w = intact_wide(t, cells, i, n) ? 2 : 1;
+                uint32_t ch = c->chars[0];
+                int w = 1;
 
-                if (drawn_blank(t, cells, i, n))
-                        u[ul++] = ' ';
-                else
-                        for (int k = 0; k < VTERM_MAX_CHARS_PER_CELL && c->chars[k]; k++)
-                                ul += utf8_put(c->chars[k], u + ul);
-
-                bool plain = !c->attrs.bold && !c->attrs.italic && !c->attrs.underline && !c->attrs.blink &&
-                        !c->attrs.reverse && !c->attrs.strike && !c->attrs.font &&
-                        color_default_fg(&c->fg) && color_default_bg(&c->bg);
                 if (pen.valid ? !(attrs_equal(&pen.attrs, &c->attrs) && color_equal(&pen.fg, &c->fg) &&
                                   color_equal(&pen.bg, &c->bg))
-                              : !plain) {
-                        r = put_sgr(out, &c->attrs, &c->fg, &c->bg);
+                              : (c->attrs.bold || c->attrs.italic || c->attrs.underline || c->attrs.blink ||
+                                 c->attrs.reverse || c->attrs.strike || c->attrs.font ||
+                                 !color_default_fg(&c->fg) || !color_default_bg(&c->bg))) {
+                        p = write_sgr(p, &c->attrs, &c->fg, &c->bg);
                         pen = (Pen) { .attrs = c->attrs, .fg = c->fg, .bg = c->bg, .valid = true };
                 }
-                if (r >= 0)
-                        r = buf_put(out, u, ul);
+                if (ch > 0x20 && ch < 0x7f && !c->chars[1] && c->width == 1)
+                        *p++ = (char) ch;       /* the common case */
+                else if (drawn_blank(t, cells, i, n))
+                        *p++ = ' ';
+                else {
+                        w = intact_wide(t, cells, i, n) ? 2 : 1;
+                        for (int k = 0; k < VTERM_MAX_CHARS_PER_CELL && c->chars[k]; k++)
+                                p += utf8_put(c->chars[k], p);
+                }
                 width += (unsigned) w;
                 i += w;
         }
-        if (r >= 0 && pen.valid)
-                r = put_str(out, "\033[0m");
+        if (pen.valid) {
+                memcpy(p, "\033[0m", 4);
+                p += 4;
+        }
+        buf_commit(out, (size_t) (p - (char *) start));
         if (ret_width)
                 *ret_width = width;
-        return r;
+        return 0;
 }
 
 /* ------------------------------------------------------------------ scrollback */
@@ -592,7 +627,7 @@ int terminal_new(unsigned rows, unsigned cols, unsigned scrollback_lines, Termin
         t->cursor_visible = true;
         t->cursor_blink = true;
         t->cursor_shape = VTERM_PROP_CURSORSHAPE_BLOCK;
-        buf_init(&t->scratch, (size_t) TERMINAL_MAX_COLS * 64 + 64);
+        buf_init(&t->scratch, (size_t) TERMINAL_MAX_COLS * (SGR_MAX + 4 * VTERM_MAX_CHARS_PER_CELL) + 64);
 
         t->vt = vterm_new((int) rows, (int) cols);
         if (!t->vt) {
@@ -1031,13 +1066,26 @@ static int render_title(Terminal *t, Buf *out) {
         return r;
 }
 
+static const SbLine *sb_line(const Terminal *t, size_t i) {
+        return t->sb[(t->sb_head + i) % t->sb_alloc];
+}
+
+/* Line feeds on the last row: the top n rows go into the history. */
+static int push_rows(Buf *out, unsigned rows, size_t n) {
+        int r = put_fmt(out, "\033[%u;1H", rows);
+
+        for (size_t i = 0; i < n && r >= 0; i++)
+                r = put_str(out, "\n");
+        return r;
+}
+
 int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
         TerminalModes m;
         VTermPos cursor;
         VTermScreenCellAttrs pa;
         VTermValue v;
         VTermColor fg, bg;
-        size_t first, nsb, phys = 0;
+        size_t first, nsb, cur = 0;
         int r;
 
         terminal_get_modes(t, &m);
@@ -1053,33 +1101,49 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
         if (r >= 0 && t->reverse)
                 r = put_str(out, "\033[?5h");
 
-        /* Scrollback: printed line after line from the top, then pushed
-         * off the screen with line feeds on the last row, so that the
-         * outer terminal keeps it in its history. */
+        /* Scrollback: printed from the top of the cleared screen, and
+         * pushed into the outer terminal's history by line feeds on its
+         * last row.  The screen is scrolled that way (with no pen set:
+         * the new line's blanks take the pen's background) before a line
+         * that would not fit, so that a line's own wrapping never
+         * scrolls.  A line full to its last column probably wrapped into
+         * the next: it is let wrap (the next line's first character moves
+         * the cursor down), so that the outer terminal knows them as one
+         * line, when the next one starts with no pen set. */
         nsb = MIN((size_t) max_scrollback, t->sb_count);
         first = t->sb_count - nsb;
-        for (size_t i = 0; i < nsb && r >= 0; i++) {
-                const SbLine *l = t->sb[(t->sb_head + first + i) % t->sb_alloc];
-                /* A full line probably wrapped into the next: let it
-                 * wrap (the next line's first character moves the cursor
-                 * down), so that the outer terminal knows them as one. */
-                bool joined = l->full && l->cols == t->cols && l->width == t->cols && i + 1 < nsb &&
-                        t->sb[(t->sb_head + first + i + 1) % t->sb_alloc]->width > 0;
+        for (size_t i = 0; i < nsb && r >= 0;) {
+                size_t j = i, rows = 0;
 
-                r = buf_put(out, l->data, l->len);
-                if (r >= 0 && !joined)
+                /* The group i..j of lines that wrap into one another. */
+                for (;;) {
+                        const SbLine *l = sb_line(t, first + j);
+                        const SbLine *next = j + 1 < nsb ? sb_line(t, first + j + 1) : NULL;
+
+                        rows += l->width > t->cols ? (l->width + t->cols - 1) / t->cols : 1;
+                        if (!next || !l->full || l->cols != t->cols || l->width != t->cols || next->width == 0 ||
+                            next->width > t->cols || next->data[0] == 0x1b || rows + 1 > t->rows)
+                                break;
+                        j++;
+                }
+                rows = MIN(rows, (size_t) t->rows);
+                if (cur + rows > t->rows) {
+                        r = push_rows(out, t->rows, cur + rows - t->rows);
+                        cur = t->rows - rows;
+                        if (r >= 0)
+                                r = put_fmt(out, "\033[%zu;1H", cur + 1);
+                }
+                for (; i <= j && r >= 0; i++) {
+                        const SbLine *l = sb_line(t, first + i);
+
+                        r = buf_put(out, l->data, l->len);
+                }
+                if (r >= 0)
                         r = put_str(out, "\r\n");
-                if (!joined)
-                        phys += l->width > t->cols ? (l->width + t->cols - 1) / t->cols : 1;
-                else
-                        phys += 1;
+                cur = MIN(cur + rows, (size_t) t->rows - 1);
         }
-        if (r >= 0 && phys > 0) {
-                size_t lf = MIN(phys, (size_t) t->rows - 1);
-
-                r = put_fmt(out, "\033[%u;1H", t->rows);
-                for (size_t i = 0; i < lf && r >= 0; i++)
-                        r = put_str(out, "\n");
+        if (r >= 0 && nsb > 0) {
+                r = push_rows(out, t->rows, cur);
                 if (r >= 0)
                         r = put_str(out, "\033[H\033[2J");
         }
