@@ -98,8 +98,8 @@ struct Terminal {
          * string not terminated yet (overlong: one too long to hold, being
          * fed as it comes), the first bytes of a UTF-8 sequence. */
         Scan scan;
-        unsigned csi_separators;
-        bool csi_intermediate, esc_intermediate;
+        unsigned csi_separators, csi_first;
+        bool csi_intermediate, csi_leader, csi_params, esc_intermediate;
         uint8_t hold[HOLD_MAX];
         size_t hold_len;
         bool overlong;
@@ -696,6 +696,47 @@ static size_t utf8_incomplete_tail(const uint8_t *p, size_t n) {
         return 0;
 }
 
+/* REP, done safely: the glyph left of the cursor printed count times, up
+ * to the end of the line (libvterm's REP does not wrap either). */
+static void repeat_glyph(Terminal *t, unsigned count) {
+        char s[FEED_CHUNK];
+        char g[4 * VTERM_MAX_CHARS_PER_CELL];
+        const VTermLineInfo *li;
+        VTermScreenCell c;
+        VTermPos pos, q;
+        size_t gl = 0, n = 0;
+        unsigned width, w = 1, k;
+
+        vterm_state_get_cursorpos(t->state, &pos);
+        li = vterm_state_get_lineinfo(t->state, pos.row);
+        width = li && li->doublewidth ? t->cols / 2 : t->cols;
+        if (pos.col < 1 || (unsigned) pos.col >= width)
+                return;
+        q = (VTermPos) { .row = pos.row, .col = pos.col - 1 };
+        if (!vterm_screen_get_cell(t->screen, q, &c))
+                return;
+        if (c.chars[0] == (uint32_t) -1) {
+                q.col--;
+                if (q.col < 0 || !vterm_screen_get_cell(t->screen, q, &c) || c.width != 2)
+                        return;
+                w = 2;
+        }
+        if (c.chars[0] == 0 || c.chars[0] == (uint32_t) -1 || glyph_width(t, c.chars[0]) != (int) w)
+                return;
+        for (int i = 0; i < VTERM_MAX_CHARS_PER_CELL && c.chars[i]; i++)
+                gl += utf8_put(c.chars[i], g + gl);
+        k = MIN(count, (width - (unsigned) pos.col) / w);
+        for (unsigned i = 0; i < k; i++) {
+                if (n + gl > sizeof s) {
+                        write_vt(t, (const uint8_t *) s, n);
+                        n = 0;
+                }
+                memcpy(s + n, g, gl);
+                n += gl;
+        }
+        write_vt(t, (const uint8_t *) s, n);
+}
+
 /* A string whose content began before this chunk ends at p[end - 1]: its
  * held content and p[*start..end) go to libvterm in one write. */
 static void string_done(Terminal *t, const uint8_t *p, size_t *start, size_t end) {
@@ -767,8 +808,8 @@ static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
                                 t->esc_intermediate = true;
                         else if (c == '[' && !t->esc_intermediate) {
                                 t->scan = SCAN_CSI;
-                                t->csi_separators = 0;
-                                t->csi_intermediate = false;
+                                t->csi_separators = t->csi_first = 0;
+                                t->csi_intermediate = t->csi_leader = t->csi_params = false;
                         } else if ((c == ']' || c == 'P') && !t->esc_intermediate) {
                                 t->scan = SCAN_STRING;
                                 content = i;
@@ -786,6 +827,27 @@ static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
                         } else if (c >= 0x30 && c <= 0x3f) {
                                 if (t->csi_intermediate)
                                         t->scan = SCAN_GROUND;
+                                else if (c >= 0x3c && !t->csi_params && t->csi_separators == 0)
+                                        t->csi_leader = true;
+                                else if (c <= '9' && t->csi_separators == 0) {
+                                        t->csi_first = MIN(t->csi_first * 10 + (unsigned) (c - '0'), 65535u);
+                                        t->csi_params = true;
+                                }
+                        } else if (c == 'b' && !t->csi_intermediate && !t->csi_leader) {
+                                /* REP: libvterm 0.1.4 repeats the last
+                                 * glyph with its width, looping forever on
+                                 * a width of 0 (before any glyph, or after
+                                 * a lone combining character), writing
+                                 * through NULL for a wide one at the last
+                                 * column.  The CSI is cancelled (CAN) and
+                                 * the glyph left of the cursor printed
+                                 * instead, as a program's REP follows the
+                                 * character it repeats (ncurses' rep). */
+                                write_vt(t, p + start, i - start);
+                                write_vt(t, (const uint8_t *) "\030", 1);
+                                start = i + 1;
+                                t->scan = SCAN_GROUND;
+                                repeat_glyph(t, t->csi_first ? t->csi_first : 1);
                         } else if (c >= 0x20 && c <= 0x2f)
                                 t->csi_intermediate = true;
                         else if (c == 0x1b) {

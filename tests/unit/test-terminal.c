@@ -486,7 +486,10 @@ static void gen_stream(Buf *b, unsigned rows, unsigned cols, unsigned steps, boo
                                 putf(b, "\033[?1049l\033[23;0;0t");
                         break;
                 case 19:
-                        putf(b, "\033[?25%c", rnd_n(4) ? 'h' : 'l');
+                        if (rnd_n(2))
+                                putf(b, "\033[?25%c", rnd_n(4) ? 'h' : 'l');
+                        else
+                                putf(b, "\033[%ub", rnd_n(cols + 3));     /* REP */
                         break;
                 case 20: {
                         static const char *const m[] = {
@@ -781,6 +784,16 @@ static void test_modes(void) {
                 buf_done(&b);
                 terminal_screen_text(t, &text);
                 ok(strncmp(text, "red", 3) == 0, "a CSI with 3000 arguments");
+                free(text);
+                /* REP: libvterm 0.1.4 loops forever before any glyph or
+                 * after a lone combining character, writes through NULL
+                 * for a wide glyph reaching the last column. */
+                feed_str(t, "\033[2J\033[H\033[5b\r\n\xcc\x81\033[3b\r\nab\033[3b\r\n\033[37G\xe4\xb8\xad\033[9b"
+                            "\r\n\033[1;31m=\033[0m\033[9999b");
+                terminal_screen_text(t, &text);
+                ok(strncmp(text, "\n\xcc\x81\nabbbb\n                                    \xe4\xb8\xad\xe4\xb8\xad\n"
+                                 "========================================\n", 1 + 3 + 6 + 36 + 7 + 41) == 0,
+                   "REP repeats the character before it, to the end of the line, and never hangs");
                 free(text);
                 ok(terminal_resize(t, 3, 1) == 0, "resize to one column");
                 terminal_get_size(t, &r, &c);
