@@ -18,7 +18,10 @@
 #   - a client that never reads its socket while the session prints a
 #     flood: the worker keeps draining the pty (the flood ends), stays
 #     bounded in memory, and other sessions and a later client are fine;
-#   - clients that close during the rendering of a full screen.
+#   - clients that close during the rendering of a full screen;
+#   - RunAs and share_with_access: alice's terminal session of a shared
+#     configuration runs as carol, and bob takes it over (after a
+#     disconnect) with its screen.
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/term-lib.sh"
@@ -319,6 +322,28 @@ wait_screen '^client-exit=' 5
 expect_eq "$(tc early-close "$DWELL_SOCK" flood 30)" done "30 clients close during the rendering of the screen"
 expect_eq "$(tc size "$DWELL_SOCK" flood 24 80)" "sz=24 80" "  ... the session still works"
 expect_eq "$(rss_kib "$wpid" | grep -c '^[0-9]')" 1 "  ... its worker is alive"
+
+# --- RunAs and sharing --------------------------------------------------------
+tm_respawn alice "dwell connect -t -c share shared"
+wait_screen '\$$' 10
+keys 'echo "i-am=$(id -un) owner-typed"' Enter
+wait_screen '^i-am=' 5
+expect_match "$(screen)" '^i-am=carol owner-typed$' "a terminal session of a RunAs configuration runs as carol"
+capture bob dwell connect shared
+expect_match "$ERR" 'connected to another client' "bob: busy while alice is attached"
+capture bob dwell disconnect shared
+expect_rc 0 "bob (shared with him) disconnects alice"
+tm_respawn bob "dwell connect shared"
+wait_screen 'owner-typed$' 10
+expect_match "$(screen)" '^i-am=carol owner-typed$' "  ... and attaches: alice's screen"
+keys 'echo "bob-typed-$((1+1))"' Enter
+wait_screen '^bob-typed-2' 5
+expect_match "$(screen)" '^bob-typed-2$' "  ... and types in it"
+tm send-keys -H 1c
+wait_screen '^client-exit=' 5
+capture dave dwell connect shared
+expect_rc 255 "dave (not in the access list) cannot"
+capture alice dwell remove shared
 
 capture alice dwell remove keep
 capture alice dwell remove flood
