@@ -669,6 +669,11 @@ void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
                 handoff_stop(w, c, h);
                 return;
         }
+        if (h->verb == PROTO_REQ_WATCH) {
+                reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "session %s is not a terminal session: only terminal "
+                           "sessions (dwell new -t) can be watched", w->p->name);
+                return;
+        }
         if (w->client) {
                 reply_once(c, PROTO_ERR_BUSY, "session %s is connected to another client (%s); "
                            "to take it over, run: dwell disconnect %s", w->p->name, w->client->who, w->p->name);

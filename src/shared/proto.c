@@ -619,7 +619,7 @@ const char *proto_msg_to_string(uint16_t type) {
                 { PROTO_MSG_FAILED, "FAILED" }, { PROTO_MSG_STATUS, "STATUS" },
                 { PROTO_MSG_HANDOFF, "HANDOFF" }, { PROTO_MSG_TERMINATE, "TERMINATE" },
                 { PROTO_MSG_SPAWNER, "SPAWNER" }, { PROTO_MSG_FORK, "FORK" }, { PROTO_MSG_FORKED, "FORKED" },
-                { PROTO_REQ_STOP, "REQ_STOP" }, { PROTO_MSG_STDIN_WINDOW, "STDIN_WINDOW" },
+                { PROTO_REQ_STOP, "REQ_STOP" }, { PROTO_REQ_WATCH, "REQ_WATCH" }, { PROTO_MSG_STDIN_WINDOW, "STDIN_WINDOW" },
                 { PROTO_MSG_STDIN, "STDIN" }, { PROTO_MSG_STDIN_EOF, "STDIN_EOF" },
                 { PROTO_MSG_INTERRUPT, "INTERRUPT" },
         };

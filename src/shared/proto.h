@@ -60,6 +60,7 @@ typedef enum ProtoMsg {
         PROTO_REQ_CONFIG_SHOW,
         PROTO_REQ_WAIT,                 /* handed to the worker, which answers SYNCED once idle (not attached) */
         PROTO_REQ_STOP,                 /* session; command = signal name ("" = TERM); flags STOP_ALL */
+        PROTO_REQ_WATCH,                /* session: attach read-only to a terminal session */
         _PROTO_REQ_LAST,
 
         PROTO_MSG_ORIGIN = 120,         /* bridge -> dwelld: str origin (SSH_CONNECTION), before the request;
