@@ -230,3 +230,64 @@ int osc133_parse(char kind, const char *args, size_t n, const char *nonce, Osc13
         }
         return 1;
 }
+
+void osc133_state_init(Osc133State *s, const char nonce[static OSC133_NONCE_LEN + 1]) {
+        *s = (Osc133State) { .phase = OSC133_UNKNOWN, .tokens_milli = OSC133_BURST * 1000u };
+        memcpy(s->nonce, nonce, OSC133_NONCE_LEN);
+        s->nonce[OSC133_NONCE_LEN] = 0;
+}
+
+static bool take_token(Osc133State *s, uint64_t now) {
+        if (now > s->tokens_usec) {
+                uint64_t add = (now - s->tokens_usec) * OSC133_PER_SEC / 1000u;   /* thousandths */
+
+                s->tokens_milli = (uint32_t) MIN((uint64_t) s->tokens_milli + add, (uint64_t) OSC133_BURST * 1000u);
+                s->tokens_usec = now;
+        }
+        if (s->tokens_milli < 1000u)
+                return false;
+        s->tokens_milli -= 1000u;
+        return true;
+}
+
+Osc133Action osc133_state_mark(Osc133State *s, char kind, const char *args, size_t n, uint64_t now,
+                               Osc133Mark *m) {
+        bool running = s->phase == OSC133_RUNNING;
+        int r;
+
+        r = osc133_parse(kind, args, n, s->nonce, m);
+        if (r <= 0)
+                return OSC133_NONE;
+        switch (m->kind) {
+        case 'A':
+        case 'B':
+                /* A prompt (readline redraws it, also while a line is
+                 * being edited: "typed" stays). */
+                if (s->phase != OSC133_PROMPT)
+                        s->typed = false;
+                s->phase = OSC133_PROMPT;
+                /* A prompt while a command ran: its D was lost. */
+                return running ? OSC133_FINISH : OSC133_NONE;
+        case 'C':
+                if (!take_token(s, now)) {
+                        s->ignored++;
+                        osc133_mark_done(m);
+                        return OSC133_NONE;
+                }
+                s->phase = OSC133_RUNNING;
+                s->typed = false;
+                return running ? OSC133_FINISH_START : OSC133_START;
+        case 'D':
+                if (!running)
+                        return OSC133_NONE;     /* no command line ran (an empty line, Ctrl-C) */
+                s->phase = OSC133_PROMPT;
+                s->typed = false;
+                return OSC133_FINISH;
+        default:
+                return OSC133_NONE;
+        }
+}
+
+bool osc133_state_idle(const Osc133State *s) {
+        return s->phase == OSC133_PROMPT && !s->typed;
+}

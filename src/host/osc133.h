@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define OSC133_NONCE_LEN 32u
 #define OSC133_CMDLINE_MAX 4096u        /* decoded bytes of a command line kept */
@@ -56,3 +57,42 @@ void osc133_mark_done(Osc133Mark *m);
  * Returns 1 with *ret filled if it carries nonce, 0 if it is not the
  * shell's (no nonce, another nonce, malformed: ignored), -ENOMEM. */
 int osc133_parse(char kind, const char *args, size_t n, const char *nonce, Osc133Mark *ret);
+
+/* The shell's state as its marks tell it, per session. */
+typedef enum Osc133Phase {
+        OSC133_UNKNOWN,         /* no mark yet (not bash, no hooks, or not yet at a prompt) */
+        OSC133_PROMPT,          /* A or B: the shell waits at its prompt */
+        OSC133_RUNNING,         /* C: a command line runs */
+} Osc133Phase;
+
+#define OSC133_BURST 64u                /* command records opened at once, at most ... */
+#define OSC133_PER_SEC 20u              /* ... and so many a second on average */
+
+typedef struct Osc133State {
+        char nonce[OSC133_NONCE_LEN + 1];
+        Osc133Phase phase;
+        bool typed;                     /* a client typed since the prompt appeared */
+        uint32_t tokens_milli;          /* token bucket for records, in thousandths */
+        uint64_t tokens_usec;           /* when it was last filled */
+        uint64_t ignored;               /* marks over the rate, ignored */
+} Osc133State;
+
+void osc133_state_init(Osc133State *s, const char nonce[static OSC133_NONCE_LEN + 1]);
+
+typedef enum Osc133Action {
+        OSC133_NONE,
+        OSC133_START,           /* a command line starts: m->cmdline */
+        OSC133_FINISH,          /* the running one finished: m->status (-1: unknown) */
+        OSC133_FINISH_START,    /* a C while one ran (its D lost): finish it (status -1), start the new one */
+} Osc133Action;
+
+/* Feeds a mark the shell printed (now: CLOCK_MONOTONIC usec).  On
+ * OSC133_START and OSC133_FINISH_START, *m holds the command line (the
+ * caller owns m and calls osc133_mark_done()).  Marks that are not the
+ * shell's are OSC133_NONE; so are C marks over the rate (the command's
+ * output then stays with the previous record). */
+Osc133Action osc133_state_mark(Osc133State *s, char kind, const char *args, size_t n, uint64_t now,
+                               Osc133Mark *m);
+/* Whether a command line may be typed into the pty for the shell: its
+ * last mark was a prompt and nobody typed since. */
+bool osc133_state_idle(const Osc133State *s);

@@ -84,6 +84,59 @@ static void test_parse(void) {
         }
 }
 
+static Osc133Action feed(Osc133State *st, char kind, const char *args, uint64_t now, Osc133Mark *m) {
+        return osc133_state_mark(st, kind, args, strlen(args), now, m);
+}
+
+static void test_state(void) {
+        Osc133State st;
+        Osc133Mark m = { .status = -1 };
+        unsigned started = 0;
+
+        osc133_state_init(&st, NONCE);
+        ok(!osc133_state_idle(&st), "no mark yet: not idle");
+        is_int(feed(&st, 'A', "nonce=" NONCE, 1, &m), OSC133_NONE, "A: nothing to record");
+        ok(osc133_state_idle(&st), "at the prompt: idle");
+        st.typed = true;
+        ok(!osc133_state_idle(&st), "a client typed: not idle");
+        is_int(feed(&st, 'B', "nonce=" NONCE, 2, &m), OSC133_NONE, "B (a redraw)");
+        ok(!osc133_state_idle(&st), "a redrawn prompt keeps what was typed");
+        is_int(feed(&st, 'D', "0;nonce=" NONCE, 3, &m), OSC133_NONE, "D without C: no record (an empty line)");
+        is_int(feed(&st, 'C', "nonce=" NONCE ";cmdline_url=false", 4, &m), OSC133_START, "C starts a record");
+        is_str(m.cmdline, "false", "  with its command line");
+        osc133_mark_done(&m);
+        ok(!osc133_state_idle(&st), "running: not idle");
+        is_int(feed(&st, 'D', "1;nonce=" NONCE "x", 5, &m), OSC133_NONE, "a D with a wrong nonce: ignored");
+        is_int(feed(&st, 'D', "0", 5, &m), OSC133_NONE, "a D without a nonce: ignored");
+        is_int(feed(&st, 'A', "", 5, &m), OSC133_NONE, "an A without a nonce: ignored");
+        ok(!osc133_state_idle(&st), "  still running");
+        is_int(feed(&st, 'D', "1;nonce=" NONCE, 6, &m), OSC133_FINISH, "D finishes it");
+        is_int(m.status, 1, "  with its status");
+        osc133_mark_done(&m);
+        ok(osc133_state_idle(&st), "back at the prompt: idle (nobody typed since)");
+        is_int(feed(&st, 'C', "nonce=" NONCE ";cmdline_url=a", 7, &m), OSC133_START, "C");
+        osc133_mark_done(&m);
+        is_int(feed(&st, 'C', "nonce=" NONCE ";cmdline_url=b", 8, &m), OSC133_FINISH_START, "C while running: D lost");
+        is_str(m.cmdline, "b", "  the new command line");
+        osc133_mark_done(&m);
+        is_int(feed(&st, 'A', "nonce=" NONCE, 9, &m), OSC133_FINISH, "A while running: finishes it");
+        is_int(m.status, -1, "  with no status");
+        osc133_mark_done(&m);
+
+        /* A flood of valid marks: at most OSC133_BURST records at once,
+         * then OSC133_PER_SEC a second. */
+        for (unsigned i = 0; i < 1000; i++) {
+                Osc133Action a = feed(&st, 'C', "nonce=" NONCE, 1000000, &m);
+                started += a == OSC133_START || a == OSC133_FINISH_START;
+                osc133_mark_done(&m);
+                (void) feed(&st, 'D', "0;nonce=" NONCE, 1000000, &m);
+        }
+        ok(started <= OSC133_BURST && started >= OSC133_BURST - 3, "a flood: at most the burst (%u)", started);
+        ok(st.ignored >= 1000 - OSC133_BURST, "  the rest ignored and counted");
+        is_int(feed(&st, 'C', "nonce=" NONCE, 1000000 + 100000, &m), OSC133_START, "0.1 s later: two more tokens");
+        osc133_mark_done(&m);
+}
+
 /* The text of s fed in pieces of size step. */
 static char *text_of(const char *s, size_t step) {
         size_t n = strlen(s), o = 0;
@@ -253,6 +306,7 @@ static void test_bash(void) {
 int main(void) {
         plan(0);
         test_parse();
+        test_state();
         test_text();
         test_bash();
         return done_testing();
