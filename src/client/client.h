@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "macro.h"
 #include "proto.h"
+#include "term-text.h"
 
 #define EXIT_DWELL_FAILURE 255
 
@@ -65,6 +66,7 @@ enum {
         ARG_ALL,
         ARG_ON_FINISH,
         ARG_FAIL,
+        ARG_RAW,
         ARG_TIMEOUT,
         ARG_ANY,
         ARG_SIGNAL,
@@ -217,10 +219,23 @@ typedef struct Stream {
         uint32_t stdin_credit;
         bool stdin_done;        /* STDIN_EOF sent */
         int64_t last_interrupt_ms;      /* the last Ctrl-C passed on as INTERRUPT */
+        /* A terminal session's output is a terminal stream: shown as text
+         * (term-text.h) unless raw (receive --raw).  Text is written
+         * whole and then acknowledged (no announced writes: the text is
+         * not the record's bytes). */
+        bool terminal;          /* ATTACHED said it is a terminal session */
+        bool text;              /* stream_attach(): terminal && !raw */
+        bool raw;               /* set before stream_attach() */
+        TermText tt;
 } Stream;
 
-/* Takes ATTACHED; the stream borrows c. */
+/* Whether a session is a terminal session (proto_session.terminal). */
+#define SESSION_IS_TERMINAL(s) ((void) (s), false)
+
+/* Takes ATTACHED; the stream borrows c.  raw: a terminal session's
+ * output is written as it is (receive --raw), not as text. */
 int stream_attach(Stream *s, Conn *c, Frame *attached);
+int stream_attach_raw(Stream *s, Conn *c, Frame *attached, bool raw);
 /* invoke and connect: from now on SIGINT (Ctrl-C) interrupts the running
  * command: the first is sent to the worker as INTERRUPT, a second within a
  * second ends stream_run() with STREAM_USER_DETACH (at connect's prompt:
