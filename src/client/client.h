@@ -54,6 +54,7 @@ extern const Verb verb_receive;
 extern const Verb verb_remove;
 extern const Verb verb_config;
 extern const Verb verb_wait;
+extern const Verb verb_watch;
 
 /* Long-only option ids shared by the verbs. */
 enum {
@@ -144,6 +145,8 @@ bool term_request_fill(struct proto_request *req);
  * the session's screen, typing, until the detach keys (keys, n), a
  * disconnect or the session's end.  Returns the exit status. */
 int term_attach(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys);
+/* read_only: dwell watch (no input, no window size; only the detach keys count). */
+int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bool read_only);
 
 /* session-io.c: one request per connection. */
 #define CLIENT_MAX_IN (2 * (PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD))
@@ -242,7 +245,7 @@ typedef struct Stream {
 } Stream;
 
 /* Whether a session is a terminal session (proto_session.terminal). */
-#define SESSION_IS_TERMINAL(s) ((void) (s), false)
+#define SESSION_IS_TERMINAL(s) ((s)->terminal)
 
 /* Takes ATTACHED; the stream borrows c.  raw: a terminal session's
  * output is written as it is (receive --raw), not as text. */

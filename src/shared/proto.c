@@ -199,7 +199,8 @@ int proto_put_session_fields(Buf *b, const struct proto_session *s) {
             (r = buf_put_u32(b, s->last_command_id)) < 0 ||
             (r = buf_put_str(b, s->last_command)) < 0 ||
             (r = buf_put_i32(b, s->last_exit_status)) < 0 ||
-            (r = buf_put_u8(b, s->terminal)) < 0)
+            (r = buf_put_u8(b, s->terminal)) < 0 ||
+            (r = buf_put_u32(b, s->watchers)) < 0)
                 return r;
         return 0;
 }
@@ -237,7 +238,8 @@ int proto_get_session(Buf *p, struct proto_session *s) {
             (r = buf_get_u32(p, &s->last_command_id)) < 0 ||
             (r = buf_get_str(p, PROTO_MAX_COMMAND, &s->last_command)) < 0 ||
             (r = buf_get_i32(p, &s->last_exit_status)) < 0 ||
-            (r = buf_get_u8(p, &s->terminal)) < 0)
+            (r = buf_get_u8(p, &s->terminal)) < 0 ||
+            (r = buf_get_u32(p, &s->watchers)) < 0)
                 goto fail;
         if (s->state >= _SESSION_STATE_MAX || s->availability >= _AVAILABILITY_MAX ||
             s->buffering >= _BUFFERING_MAX || s->terminal > 1) {

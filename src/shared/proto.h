@@ -224,6 +224,7 @@ struct proto_session {
         char *last_command;             /* its text */
         int32_t last_exit_status;       /* its exit status, -1 = none */
         uint8_t terminal;               /* a terminal session (a shell on a pty) */
+        uint32_t watchers;              /* clients watching it (dwell watch) */
 };
 
 struct proto_record {
