@@ -261,9 +261,12 @@ Osc133Action osc133_state_mark(Osc133State *s, char kind, const char *args, size
         switch (m->kind) {
         case 'A':
         case 'B':
-                /* A prompt (readline redraws it, also while a line is
-                 * being edited: "typed" stays). */
-                if (s->phase != OSC133_PROMPT)
+                /* A new prompt (A) has an empty line: after a command,
+                 * Ctrl-C, an invoked line dropped.  readline also redraws
+                 * the prompt over a line being edited (Ctrl-L, a resize
+                 * by the typer), which this cannot tell apart; invoke
+                 * needs nobody attached anyway. */
+                if (s->phase != OSC133_PROMPT || m->kind == 'A')
                         s->typed = false;
                 s->phase = OSC133_PROMPT;
                 /* A prompt while a command ran: its D was lost. */

@@ -411,7 +411,9 @@ static int on_client_io_cb(EvSource *s, int fd, uint32_t revents, void *userdata
                         break;
         }
         if (r < 0) {
-                if (c->closing || c->watcher || w->client != c)
+                if (c->closing && c->watcher)
+                        client_flush(c);        /* its error goes out, then it is freed */
+                else if (c->closing || c->watcher || w->client != c)
                         client_free(c);
                 else
                         client_lost(w, r == -ECONNRESET ? "detached" : "protocol error");
@@ -478,6 +480,20 @@ static int on_invoke_wait_cb(EvSource *s, uint64_t usec, void *userdata) {
         client_flush(c);
         session_detached(w);
         return 0;
+}
+
+void client_abandon(Client *c, uint16_t code, const char *message) {
+        Worker *w = c->w;
+
+        c->wait_src = evloop_source_free(c->wait_src);
+        (void) proto_put_error(&c->conn.out, code, message);
+        c->closing = true;
+        if (w->client == c) {
+                w->client = NULL;
+                client_flush(c);
+                session_detached(w);
+        } else
+                client_flush(c);
 }
 
 static Client *client_new(Worker *w, int fd, const struct proto_handoff *h) {

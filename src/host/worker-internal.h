@@ -250,3 +250,5 @@ void worker_marks_invoke_start(Worker *w, Client *c, const char *text);
 void worker_marks_client_gone(Worker *w, Client *c);
 /* worker-client.c: an error answer, the connection closes once it is out. */
 void client_refuse(Client *c, uint16_t code, const char *fmt, ...) _printf_(3, 4);
+/* An attached client gets an error and goes; the session is detached. */
+void client_abandon(Client *c, uint16_t code, const char *message);

@@ -269,8 +269,13 @@ static int on_term_invoke_wait_cb(EvSource *s, uint64_t usec, void *userdata) {
          * program that is not the shell's): drop it as Ctrl-C would. */
         w->term_invoke = NULL;
         worker_term_input(w, (const uint8_t *) "\x03", 1);
-        client_refuse(c, PROTO_ERR_UNAVAILABLE, "the shell of session %s did not run the command line "
-                      "(incomplete, or typed into a program)", w->p->name);
+        {
+                char msg[256];
+
+                snprintf(msg, sizeof msg, "the shell of session %s did not run the command line (incomplete, "
+                         "or typed into a program)", w->p->name);
+                client_abandon(c, PROTO_ERR_UNAVAILABLE, msg);
+        }
         return 0;
 }
 

@@ -358,8 +358,10 @@ int worker_term_frame(Worker *w, Client *c, Frame *f) {
                 log_notice("Session %s: watcher %s sent input: disconnected", w->p->name, c->who);
                 worker_event(w, AUDIT_ACCESS_DENIED, "caller", c->caller, "caller_pid", worker_num(pb, c->caller_pid),
                              "origin", c->origin, "reason", "a watcher (dwell watch) sent input: disconnected", NULL);
-                client_refuse(c, PROTO_ERR_PERMISSION_DENIED, "watchers cannot type in session %s", w->p->name);
-                return 0;
+                /* Answered, then closed once that is out (on_client_io_cb). */
+                (void) proto_put_error(&c->conn.out, PROTO_ERR_PERMISSION_DENIED, "watchers cannot type");
+                c->closing = true;
+                return -EPERM;
         }
         if (!c->term || w->client != c)
                 return -EBADMSG;        /* only the typer types */

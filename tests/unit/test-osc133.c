@@ -100,7 +100,10 @@ static void test_state(void) {
         st.typed = true;
         ok(!osc133_state_idle(&st), "a client typed: not idle");
         is_int(feed(&st, 'B', "nonce=" NONCE, 2, &m), OSC133_NONE, "B (a redraw)");
-        ok(!osc133_state_idle(&st), "a redrawn prompt keeps what was typed");
+        ok(!osc133_state_idle(&st), "the end of a redrawn prompt keeps what was typed");
+        is_int(feed(&st, 'A', "nonce=" NONCE, 2, &m), OSC133_NONE, "A (a new prompt: Ctrl-C)");
+        ok(osc133_state_idle(&st), "a new prompt: the line is empty");
+        st.typed = true;
         is_int(feed(&st, 'D', "0;nonce=" NONCE, 3, &m), OSC133_NONE, "D without C: no record (an empty line)");
         is_int(feed(&st, 'C', "nonce=" NONCE ";cmdline_url=false", 4, &m), OSC133_START, "C starts a record");
         is_str(m.cmdline, "false", "  with its command line");
