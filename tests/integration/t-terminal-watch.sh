@@ -172,8 +172,10 @@ expect_match "$(pane owner)" '^after-big$' "  ... and the typer goes on typing"
 # The bound: at most 16 watchers at once; the rest are refused.
 mkdir -p "$DWELL_SANDBOX/flood"
 for i in $(seq 1 100); do
-        ( sleep 20 | as_user carol script -qfec "dwell watch w" /dev/null >"$DWELL_SANDBOX/flood/$i.out" 2>&1 ) &
+        ( sleep 25 | as_user carol script -qfec "dwell watch w" /dev/null >"$DWELL_SANDBOX/flood/$i.out" 2>&1 ) &
         track_pid $!
+        # In waves of 10, below dwelld's max_pending_per_user (16).
+        [ $((i % 10)) -ne 0 ] || sleep 0.5
 done
 # Refused by the worker (the bound), or before by dwelld's admission
 # control (max_pending_per_user: 100 requests at once).
