@@ -11,6 +11,7 @@
 #     audited (session-watched, with the caller);
 #   - list shows the number of watchers (JSON `watchers`, list -l);
 #   - bob (not an observer) is refused as if the session did not exist,
+#     also after dwelld was killed and re-adopted the session,
 #     audited; carol cannot connect, receive or invoke;
 #   - watching a command session is refused (not a terminal session);
 #   - attacks: a watcher that sends TERM_INPUT itself (raw protocol) is
@@ -101,6 +102,13 @@ expect_match "$(pane gw)" '\$ *$' "observers: [\"@admins\"]: carol (group admins
 watch_tty bob g
 expect_eq "$RC" 255 "  ... bob (not in admins) does not"
 tm kill-session -t gw
+
+# dwelld restarted (kill -9): the session is re-adopted with its observers.
+restart_dwelld KILL
+watch_tty carol w
+expect_match "$OUT" 'watching session w of alice read-only' "after kill -9 of dwelld, carol still watches (observers kept)"
+watch_tty bob w
+expect_eq "$RC" 255 "  ... and bob still does not"
 
 # A command session cannot be watched.
 capture alice dwell new -n cmd
