@@ -277,6 +277,12 @@ static int on_client_frame(Worker *w, Client *c, Frame *f) {
         struct proto_ack ack;
         int r;
 
+        /* A watcher reads the screen and nothing else: it acknowledges
+         * no output (that would consume what receive gets), runs,
+         * interrupts and sends nothing. */
+        if (c->watcher && f->type != PROTO_MSG_HEARTBEAT && f->type != PROTO_MSG_DETACH &&
+            f->type != PROTO_MSG_TERM_INPUT && f->type != PROTO_MSG_TERM_SIZE)
+                return -EBADMSG;
         switch (f->type) {
         case PROTO_MSG_HEARTBEAT:
                 return proto_expect_end(&f->payload);

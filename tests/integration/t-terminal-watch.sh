@@ -131,6 +131,18 @@ req = struct.pack("<I", 0) + s(sys.argv[2]) + s("") + s("") + s("") + s("") + st
 c = socket.socket(socket.AF_UNIX)
 c.connect(sys.argv[1])
 c.sendall(frame(REQ_WATCH, req))
+if sys.argv[3] == "ack":
+    # An acknowledgement of the session's output: not a watcher's to send.
+    time.sleep(1)
+    c.sendall(frame(320, struct.pack("<QQQQ", 1, 0, 0, 0)))
+    c.settimeout(10)
+    try:
+        while c.recv(65536):
+            pass
+        print("closed")
+    except socket.timeout:
+        print("still open")
+    sys.exit(0)
 if sys.argv[3] == "stall":
     print("watching", flush=True)
     time.sleep(120)
@@ -164,6 +176,14 @@ sleep 1
 expect_no_match "$(pane owner)" 'forged-by-watcher' "  ... nothing of it reaches the session"
 expect_match "$(grep 'AUDIT access-denied:' "$DWELL_LOG_DIR/dwelld.log" | grep 'DWELL_CALLER=carol')" 'watcher .*sent input' \
         "  ... audited as access-denied"
+dwell_json alice list w
+buffered=$(json_eval "$OUT" 'd[0]["buffered"]')
+out=$(as_user carol python3 "$DWELL_SANDBOX/rawwatch.py" "${DWELL_SOCK:-/run/dwell/dwelld.sock}" w ack 2>&1)
+expect_eq "$out" "closed" "a watcher that acknowledges output (ACK) is disconnected"
+dwell_json alice list w
+after=$(json_eval "$OUT" 'd[0]["buffered"]')
+[ "$buffered" -gt 0 ] && [ "$after" -ge "$buffered" ] && pass "  ... and consumed none of the session's output ($buffered, $after bytes)" ||
+        fail "  ... and consumed none of the session's output" "buffered before $buffered, after $after"
 as_user carol python3 "$DWELL_SANDBOX/rawwatch.py" "${DWELL_SOCK:-/run/dwell/dwelld.sock}" w stall >"$DWELL_SANDBOX/stall.out" 2>&1 &
 track_pid $!
 wait_for "grep -q watching '$DWELL_SANDBOX/stall.out'" 10
