@@ -17,12 +17,15 @@
  *    screen's buffer back and forth with vterm_state_set_termprop() while
  *    our settermprop callback refuses the change, so that libvterm's state
  *    neither records the switch nor erases the alternate screen.
- * Nothing here parses the stream.
+ * Nothing here interprets the stream: terminal_feed() only follows which
+ * state libvterm's parser is in, to keep libvterm 0.1.4 clear of the bugs
+ * a program's output reaches (see there).
  *
  * Scrollback: the lines libvterm pushes off the top of the primary screen
- * are kept as their rendering (SGR + UTF-8, trailing blanks cut), in a
- * ring of at most scrollback_lines lines, oldest dropped.  libvterm's
- * requests to pull lines back on a resize are declined.
+ * are kept as their rendering (SGR + UTF-8, trailing blanks cut, a flag
+ * for a line full to its last column), in a ring of at most
+ * scrollback_lines lines, oldest dropped.  libvterm's requests to pull
+ * lines back on a resize are declined.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -1158,12 +1161,14 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
 
         /* Leave an alternate screen, soft reset (modes, scroll region,
          * pen, charsets), cursor hidden while drawing, every mode this
-         * render may set off, then a clear screen. */
+         * render may set off, the terminal's own cursor style, then a
+         * clear screen (the main screen: the scrollback printed next goes
+         * into the outer terminal's history). */
         r = put_str(out,
                     "\033[?1047l\033[!p\033(B\033)B\033[?25l\033[0m\033[r"
                     "\033[?1l\033>\033[?2004l\033[?1004l"
                     "\033[?1000l\033[?1002l\033[?1003l\033[?1005l\033[?1006l\033[?1015l"
-                    "\033[?5l\033[?6l\033[?7h\033[H\033[2J");
+                    "\033[?5l\033[?6l\033[?7h\033[0 q\033[H\033[2J");
         if (r >= 0 && t->reverse)
                 r = put_str(out, "\033[?5h");
 
@@ -1279,10 +1284,11 @@ int terminal_screen_text(Terminal *t, char **ret) {
 
         buf_init(&b, (size_t) t->rows * (t->cols * 4 * VTERM_MAX_CHARS_PER_CELL + 1) + 1);
         for (pos.row = 0; pos.row < (int) t->rows && r >= 0; pos.row++) {
-                size_t line_start = buf_len(&b), keep = line_start;
+                size_t keep;
 
                 if (pos.row > 0)
-                        r = buf_put(&b, "\n", 1), line_start = keep = buf_len(&b);
+                        r = buf_put(&b, "\n", 1);
+                keep = buf_len(&b);
                 for (pos.col = 0; pos.col < (int) t->cols && r >= 0; pos.col++) {
                         char u[4 * VTERM_MAX_CHARS_PER_CELL];
                         size_t ul = 0;
@@ -1301,7 +1307,6 @@ int terminal_screen_text(Terminal *t, char **ret) {
                 /* Cut the trailing blanks of this line. */
                 if (r >= 0)
                         b.size = b.offset + keep;
-                (void) line_start;
         }
         if (r >= 0)
                 r = buf_put(&b, "", 1);
