@@ -469,7 +469,7 @@ static int push_cells(Terminal *t, const VTermScreenCell *cells, int cols) {
         l->len = (uint32_t) buf_len(&t->scratch);
         l->cols = (uint16_t) cols;
         l->width = (uint16_t) width;
-        l->full = !cell_is_blank_char(&cells[cols - 1]);
+        l->full = !drawn_blank(t, cells, cols - 1, cols);
         memcpy(l->data, buf_ptr(&t->scratch), l->len);
         (void) sb_append(t, l);
         return 1;
@@ -1071,28 +1071,33 @@ void terminal_get_modes(Terminal *t, TerminalModes *ret) {
 
 /* ------------------------------------------------------------------ render */
 
-static int render_row(Terminal *t, Buf *out, int row) {
-        VTermScreenCell cells[TERMINAL_MAX_COLS];
-        VTermPos pos = { .row = row };
-
-        for (pos.col = 0; pos.col < (int) t->cols; pos.col++) {
-                if (!vterm_screen_get_cell(t->screen, pos, &cells[pos.col]))
-                        memset(&cells[pos.col], 0, sizeof cells[pos.col]);
-                /* libvterm reports cells inverted under DECSCNM, which
-                 * the render sets before drawing. */
-                if (t->reverse)
-                        cells[pos.col].attrs.reverse ^= 1;
-        }
-        return render_cells(t, out, cells, (int) t->cols, NULL);
-}
-
+/* Draws the screen row by row.  A row full to its last column, followed
+ * by one that starts with a character, probably wrapped into it: the next
+ * row is then drawn by letting the line wrap (the cursor, past the last
+ * column, moves down as the next character comes; no row scrolls), so that
+ * the outer terminal knows them as one line. */
 static int render_screen(Terminal *t, Buf *out) {
+        VTermScreenCell cells[TERMINAL_MAX_COLS];
+        bool prev_full = false;
         int r = 0;
 
         for (int row = 0; row < (int) t->rows && r >= 0; row++) {
-                r = put_fmt(out, "\033[%d;1H", row + 1);
+                VTermPos pos = { .row = row };
+                unsigned width = 0;
+
+                for (pos.col = 0; pos.col < (int) t->cols; pos.col++) {
+                        if (!vterm_screen_get_cell(t->screen, pos, &cells[pos.col]))
+                                memset(&cells[pos.col], 0, sizeof cells[pos.col]);
+                        /* libvterm reports cells inverted under DECSCNM,
+                         * which the render sets before drawing. */
+                        if (t->reverse)
+                                cells[pos.col].attrs.reverse ^= 1;
+                }
+                if (!prev_full || drawn_blank(t, cells, 0, (int) t->cols))
+                        r = put_fmt(out, "\033[%d;1H", row + 1);
                 if (r >= 0)
-                        r = render_row(t, out, row);
+                        r = render_cells(t, out, cells, (int) t->cols, &width);
+                prev_full = width == t->cols && !drawn_blank(t, cells, (int) t->cols - 1, (int) t->cols);
         }
         return r;
 }
@@ -1179,8 +1184,8 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
          * that would not fit, so that a line's own wrapping never
          * scrolls.  A line full to its last column probably wrapped into
          * the next: it is let wrap (the next line's first character moves
-         * the cursor down), so that the outer terminal knows them as one
-         * line, when the next one starts with no pen set. */
+         * the cursor down, within the room made for the group), so that
+         * the outer terminal knows them as one line. */
         nsb = MIN((size_t) max_scrollback, t->sb_count);
         first = t->sb_count - nsb;
         for (size_t i = 0; i < nsb && r >= 0;) {
@@ -1193,7 +1198,7 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
 
                         rows += l->width > t->cols ? (l->width + t->cols - 1) / t->cols : 1;
                         if (!next || !l->full || l->cols != t->cols || l->width != t->cols || next->width == 0 ||
-                            next->width > t->cols || next->data[0] == 0x1b || rows + 1 > t->rows)
+                            next->width > t->cols || rows + 1 > t->rows)
                                 break;
                         j++;
                 }
