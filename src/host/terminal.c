@@ -961,7 +961,21 @@ void terminal_feed(Terminal *t, const uint8_t *p, size_t n) {
         }
 }
 
+/* Brings libvterm's parser back to its normal state, where terminal.c may
+ * write sequences of its own: a sequence the program left half-written is
+ * cancelled (CAN) and a held string dropped. */
+static void parser_to_ground(Terminal *t) {
+        if (t->scan == SCAN_GROUND)
+                return;
+        write_vt(t, (const uint8_t *) "\030", 1);
+        t->scan = SCAN_GROUND;
+        t->hold_len = 0;
+        t->overlong = false;
+}
+
 int terminal_resize(Terminal *t, unsigned rows, unsigned cols) {
+        VTermPos pos;
+
         if (rows < 1 || rows > TERMINAL_MAX_ROWS || cols < 1 || cols > TERMINAL_MAX_COLS)
                 return -EINVAL;
         cols = MAX(cols, MIN_COLS);
@@ -974,6 +988,22 @@ int terminal_resize(Terminal *t, unsigned rows, unsigned cols) {
                 t->primary.pos.row = (int) rows - 1;
         if (t->primary.pos.col >= (int) cols)
                 t->primary.pos.col = (int) cols - 1;
+
+        /* libvterm 0.1.4, fewer rows: the lines it pushes into the
+         * scrollback (those down to the last written below the cursor)
+         * move the cursor up by as many, above the screen if it was near
+         * the top, and the next erase or character there writes through
+         * NULL.  A cursor movement brings it back (libvterm clamps the
+         * cursor after a movement). */
+        vterm_state_get_cursorpos(t->state, &pos);
+        if (pos.row < 0 || pos.row >= (int) rows) {
+                char s[32];
+
+                parser_to_ground(t);
+                snprintf(s, sizeof s, "\033[%d%c", pos.row < 0 ? -pos.row : pos.row - (int) rows + 1,
+                         pos.row < 0 ? 'B' : 'A');
+                write_vt(t, (const uint8_t *) s, strlen(s));
+        }
         return 0;
 }
 
@@ -1011,6 +1041,9 @@ void terminal_get_modes(Terminal *t, TerminalModes *ret) {
                 .alt_screen = t->altscreen,
                 .cursor_visible = t->cursor_visible,
                 .reverse_video = t->reverse,
+                .autowrap = true,
+                .scroll_top = 1,
+                .scroll_bottom = t->rows,
         };
         vterm_state_get_cursorpos(t->state, &pos);
         ret->cursor_row = (unsigned) MAX(pos.row, 0);
@@ -1065,6 +1098,34 @@ void terminal_get_modes(Terminal *t, TerminalModes *ret) {
         if (t->mouse == VTERM_PROP_MOUSE_NONE) {
                 VTermValue v = { .number = VTERM_PROP_MOUSE_NONE };
                 vterm_state_set_termprop(t->state, VTERM_PROP_MOUSE, &v);
+        }
+
+        /* Origin mode, autowrap and the scroll region: libvterm answers
+         * DECRQM and DECRQSS written into its input, which is safe only
+         * where its parser is between sequences (terminal_feed() knows:
+         * a query in the middle of the program's sequence would break
+         * it). */
+        if (t->scan == SCAN_GROUND) {
+                static const char query[] = "\033[?6$p\033[?7$p\033P$qr\033\\";
+                const char *a;
+                unsigned top, bottom;
+                char reply[PROBE_MAX + 1];
+
+                t->probe_len = 0;
+                write_vt(t, (const uint8_t *) query, sizeof query - 1);
+                memcpy(reply, t->probe, t->probe_len);
+                reply[t->probe_len] = 0;
+                a = strstr(reply, "\033[?6;");
+                ret->origin_mode = a && a[5] == '1';
+                a = strstr(reply, "\033[?7;");
+                ret->autowrap = !a || a[5] != '2';
+                a = strstr(reply, "\033P1$r");
+                if (a && sscanf(a + 5, "%u;%ur", &top, &bottom) == 2 && top >= 1 && top < bottom &&
+                    bottom <= t->rows) {
+                        ret->scroll_top = top;
+                        ret->scroll_bottom = bottom;
+                }
+                ret->modes_known = true;
         }
         probe_end(t);
 }
@@ -1266,16 +1327,27 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
                 r = put_cursor_style(out, t->cursor_shape, t->cursor_blink,
                                      t->altscreen && (t->primary.shape != VTERM_PROP_CURSORSHAPE_BLOCK || !t->primary.blink));
 
+        /* The scroll region, origin mode (both move the cursor home),
+         * autowrap. */
+        if (r >= 0 && (m.scroll_top != 1 || m.scroll_bottom != t->rows))
+                r = put_fmt(out, "\033[%u;%ur", m.scroll_top, m.scroll_bottom);
+        if (r >= 0 && m.origin_mode)
+                r = put_str(out, "\033[?6h");
+        if (r >= 0 && !m.autowrap)
+                r = put_str(out, "\033[?7l");
+
         /* The pen the program writes with next. */
         if (r >= 0) {
                 get_pen(t, &pa, &fg, &bg);
                 r = put_sgr(out, &pa, &fg, &bg);
         }
 
-        /* The cursor. */
+        /* The cursor (in origin mode, counted from the region's top). */
         vterm_state_get_cursorpos(t->state, &cursor);
         if (r >= 0)
-                r = put_fmt(out, "\033[%d;%dH", MAX(cursor.row, 0) + 1, MAX(cursor.col, 0) + 1);
+                r = put_fmt(out, "\033[%d;%dH",
+                            MAX(cursor.row - (m.origin_mode ? (int) m.scroll_top - 1 : 0), 0) + 1,
+                            MAX(cursor.col, 0) + 1);
         if (r >= 0 && t->cursor_visible)
                 r = put_str(out, "\033[?25h");
         return r;
