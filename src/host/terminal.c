@@ -13,6 +13,9 @@
  *    send for a key, a paste, a mouse click or a focus event
  *    (vterm_keyboard_key, vterm_keyboard_start_paste, vterm_mouse_*,
  *    vterm_state_focus_in) while `probing` diverts its output;
+ *  - origin mode, autowrap and the scroll region from libvterm's answers
+ *    to DECRQM and DECRQSS written into its input, when its parser is
+ *    between sequences (terminal_feed() knows);
  *  - the primary screen while the alternate one is active: switching the
  *    screen's buffer back and forth with vterm_state_set_termprop() while
  *    our settermprop callback refuses the change, so that libvterm's state
