@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "macro.h"
 #include "proto.h"
+#include "term-text.h"
 
 #define EXIT_DWELL_FAILURE 255
 
@@ -54,6 +55,7 @@ extern const Verb verb_receive;
 extern const Verb verb_remove;
 extern const Verb verb_config;
 extern const Verb verb_wait;
+extern const Verb verb_watch;
 
 /* Long-only option ids shared by the verbs. */
 enum {
@@ -66,6 +68,7 @@ enum {
         ARG_ALL,
         ARG_ON_FINISH,
         ARG_FAIL,
+        ARG_RAW,
         ARG_TIMEOUT,
         ARG_ANY,
         ARG_SIGNAL,
@@ -150,6 +153,8 @@ bool term_request_fill(struct proto_request *req);
  * the session's screen, typing, until the detach keys (keys, n), a
  * disconnect or the session's end.  Returns the exit status. */
 int term_attach(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys);
+/* read_only: dwell watch (no input, no window size; only the detach keys count). */
+int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bool read_only);
 
 /* session-io.c: one request per connection. */
 #define CLIENT_MAX_IN (2 * (PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD))
@@ -241,10 +246,23 @@ typedef struct Stream {
          * earliest start and latest end of the commands whose EXIT came. */
         uint64_t rx_bytes, rx_dropped;
         uint64_t rx_started_usec, rx_finished_usec;
+        /* A terminal session's output is a terminal stream: shown as text
+         * (term-text.h) unless raw (receive --raw).  Text is written
+         * whole and then acknowledged (no announced writes: the text is
+         * not the record's bytes). */
+        bool terminal;          /* ATTACHED said it is a terminal session */
+        bool text;              /* stream_attach(): terminal && !raw */
+        bool raw;               /* set before stream_attach() */
+        TermText tt;
 } Stream;
 
-/* Takes ATTACHED; the stream borrows c. */
+/* Whether a session is a terminal session (proto_session.terminal). */
+#define SESSION_IS_TERMINAL(s) ((s)->terminal)
+
+/* Takes ATTACHED; the stream borrows c.  raw: a terminal session's
+ * output is written as it is (receive --raw), not as text. */
 int stream_attach(Stream *s, Conn *c, Frame *attached);
+int stream_attach_raw(Stream *s, Conn *c, Frame *attached, bool raw);
 /* invoke and connect: from now on SIGINT (Ctrl-C) interrupts the running
  * command: the first is sent to the worker as INTERRUPT, a second within a
  * second ends stream_run() with STREAM_USER_DETACH (at connect's prompt:

@@ -43,6 +43,7 @@ static const Verb *const verbs[] = {
         &verb_connect,
         &verb_receive,
         &verb_wait,
+        &verb_watch,
         &verb_remove,
         &verb_config,
 };

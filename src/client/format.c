@@ -196,6 +196,7 @@ void json_print_session(FILE *f, const struct proto_session *s) {
         fputs(", \"reason\": ", f);
         json_print_string_or_null(f, s->reason);
         fprintf(f, ", \"terminal\": %s", s->terminal ? "true" : "false");
+        fprintf(f, ", \"watchers\": %" PRIu32, s->watchers);
         fputc('}', f);
 }
 
@@ -292,7 +293,7 @@ int table_print(Table *t, FILE *f) {
 }
 
 static int table_add_session(Table *t, const struct proto_session *s) {
-        char id[16], idle[64], buffered[64], dropped[64], last_status[16] = "-";
+        char id[16], idle[64], buffered[64], dropped[64], last_status[16] = "-", watchers[16];
         _cleanup_free_ char *last = NULL;
         const char *row[] = {
                 id, s->name, s->host, session_state_to_string(s->state), s->configuration,
@@ -306,12 +307,14 @@ static int table_add_session(Table *t, const struct proto_session *s) {
                 s->origin && s->origin[0] ? s->origin : "-",
                 s->reason && s->reason[0] ? s->reason : "-",
                 s->terminal ? "yes" : "no",
+                watchers,
                 "-", last_status,       /* LastCommand (below), LastStatus */
                 s->command_id != 0 ? s->command : "-",
         };
         int r;
 
         snprintf(id, sizeof id, "%" PRIu32, s->id);
+        snprintf(watchers, sizeof watchers, "%" PRIu32, s->watchers);
         if (s->last_command_id != 0) {
                 if (asprintf(&last, "%" PRIu32 ": %s", s->last_command_id, strempty(s->last_command)) < 0)
                         return -ENOMEM;
@@ -335,7 +338,7 @@ int print_table_failures(const struct proto_session *sessions, size_t n, TableFo
         static const char *const header[] = {
                 "Id", "Name", "Host", "State", "Configuration", "Availability",
                 "Owner", "RunAs", "IdleTimeout", "Buffering", "Buffered", "Dropped", "Origin", "Reason",
-                "Terminal", "LastCommand", "LastStatus", "Command",
+                "Terminal", "Watchers", "LastCommand", "LastStatus", "Command",
         };
         /* Owner is the seventh column, in both wider formats. */
         _cleanup_(table_done) Table t = {

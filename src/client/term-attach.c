@@ -131,6 +131,7 @@ typedef struct Attach {
         const uint8_t *keys;
         size_t n_keys, matched;         /* detach keys typed so far */
         bool stdin_eof;
+        bool read_only;                 /* dwell watch: keys other than the detach keys are dropped */
         char notices[4][PROTO_MAX_TEXT];
         unsigned n_notices;
 } Attach;
@@ -153,7 +154,7 @@ static int send_frame(Attach *a, int r) {
 }
 
 static int send_input(Attach *a, const uint8_t *p, size_t n) {
-        if (n == 0)
+        if (n == 0 || a->read_only)
                 return 0;
         return send_frame(a, proto_put_term_data(&a->conn->out, PROTO_MSG_TERM_INPUT, p, n));
 }
@@ -193,6 +194,8 @@ static int on_keys(Attach *a, const uint8_t *p, size_t n) {
 static int send_size(Attach *a) {
         uint16_t rows, cols;
 
+        if (a->read_only)
+                return 0;       /* the typer's size rules */
         if (!window_size(&rows, &cols))
                 return 0;
         return send_frame(a, proto_put_term_size(&a->conn->out, rows, cols));
@@ -360,17 +363,21 @@ static Leave attach_loop(Attach *a, char *msg, size_t msg_size, int *ret_error) 
         }
 }
 
-static void return_hint(char *buf, size_t size, const char *name) {
+static void return_hint(char *buf, size_t size, const char *name, bool watch) {
         if (arg_host)
-                snprintf(buf, size, "dwell -H %s connect %s", arg_host, name);
+                snprintf(buf, size, "dwell -H %s %s %s", arg_host, watch ? "watch" : "connect", name);
         else
-                snprintf(buf, size, "dwell connect %s", name);
+                snprintf(buf, size, "dwell %s %s", watch ? "watch" : "connect", name);
 }
 
 int term_attach(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys) {
+        return term_attach_full(c, attached, keys, n_keys, false);
+}
+
+int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bool read_only) {
         struct proto_session s;
         char msg[PROTO_MAX_TEXT + 512] = "", hint[PROTO_MAX_NAME * 2 + 64];
-        Attach a = { .conn = c, .keys = keys, .n_keys = n_keys };
+        Attach a = { .conn = c, .keys = keys, .n_keys = n_keys, .read_only = read_only };
         _cleanup_free_ char *name = NULL;
         int error = 0, r;
         Leave how;
@@ -384,7 +391,7 @@ int term_attach(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys) {
         if (!name)
                 return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
         a.name = name;
-        return_hint(hint, sizeof hint, name);
+        return_hint(hint, sizeof hint, name, read_only);
         a.last_rx_ms = clock_now_ms();
         a.next_hb_ms = a.last_rx_ms + a.hb_ms;
 
@@ -410,7 +417,10 @@ int term_attach(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys) {
         switch (how) {
         case LEAVE_DETACH:
         case LEAVE_STDIN:
-                client_notice("detached from %s (%s to return)", name, hint);
+                if (read_only)
+                        client_notice("stopped watching %s (%s to return)", name, hint);
+                else
+                        client_notice("detached from %s (%s to return)", name, hint);
                 return 0;
         case LEAVE_SIGNAL:
                 client_notice("detached from %s (%s; %s to return)", name, strsignal(got_signal), hint);

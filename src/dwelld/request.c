@@ -756,6 +756,30 @@ static void do_remove(Request *r) {
                 wait_on(r, s);
 }
 
+/* watch: the owner and whoever may reconnect to the session, root and
+ * administrators, and the observers of the session's configuration.  A
+ * session the caller may not watch is not found (and the attempt is
+ * audited, reply_not_found()). */
+static void do_watch(Request *r) {
+        bool admin = policy_is_admin(r->manager, &r->as);
+        _cleanup_free_ char *which = NULL;
+        Session *s;
+        int k;
+
+        k = session_lookup_watch(r->manager, &r->as, r->req.session, admin, &s);
+        if (k == -ENOTUNIQ) {
+                which = session_ambiguity_watch(r->manager, &r->as, r->req.session, admin);
+                request_reply_error(r, PROTO_ERR_AMBIGUOUS, "%s", which ? which : "the name matches several "
+                                    "sessions; use the Id");
+                return;
+        }
+        if (k < 0) {
+                reply_not_found(r);
+                return;
+        }
+        handoff(r, s);
+}
+
 /* connect -t NAME: the caller's own session NAME, or a new terminal
  * session of that name (as tmux new -A). */
 static void do_connect_terminal(Request *r) {
@@ -878,6 +902,9 @@ static void dispatch(Request *r) {
         case PROTO_REQ_RECEIVE:
         case PROTO_REQ_WAIT:
                 do_session_verb(r);
+                break;
+        case PROTO_REQ_WATCH:
+                do_watch(r);
                 break;
         case PROTO_REQ_CONFIG_LIST:
         case PROTO_REQ_CONFIG_SHOW:

@@ -639,6 +639,17 @@ static void on_event(const HostParams *p, Transcript *t, const struct proto_kv *
                           strempty(reason));
                 transcript_line(t, "ended: %s", strempty(reason));
                 break;
+        case AUDIT_ACCESS_DENIED:
+                /* The worker refused a client of the session (a watcher that typed). */
+                audit_log(e, LOG_NOTICE, &f, "Access denied to %s (pid %d) in session %u (%s): %s", strempty(caller),
+                          (int) f.caller_pid, p->id, p->name, strempty(reason));
+                transcript_line(t, "access denied to %s: %s", strempty(caller), strempty(reason));
+                break;
+        case AUDIT_SESSION_WATCHED:
+                audit_log(e, LOG_NOTICE, &f, "Session %u (%s) of %s watched by %s (pid %d), read-only",
+                          p->id, p->name, p->owner, strempty(caller), (int) f.caller_pid);
+                transcript_line(t, "watched by %s (pid %d)", strempty(caller), (int) f.caller_pid);
+                break;
         case AUDIT_COMMAND_STOPPED:
                 audit_log(e, LOG_NOTICE, &f, "Session %u (%s): command %u stopped by %s: %s", p->id, p->name,
                           f.command_id, strempty(caller), strempty(reason));

@@ -13,16 +13,22 @@
  *    send for a key, a paste, a mouse click or a focus event
  *    (vterm_keyboard_key, vterm_keyboard_start_paste, vterm_mouse_*,
  *    vterm_state_focus_in) while `probing` diverts its output;
+ *  - origin mode, autowrap and the scroll region from libvterm's answers
+ *    to DECRQM and DECRQSS written into its input, when its parser is
+ *    between sequences (terminal_feed() knows);
  *  - the primary screen while the alternate one is active: switching the
  *    screen's buffer back and forth with vterm_state_set_termprop() while
  *    our settermprop callback refuses the change, so that libvterm's state
  *    neither records the switch nor erases the alternate screen.
- * Nothing here parses the stream.
+ * Nothing here interprets the stream: terminal_feed() only follows which
+ * state libvterm's parser is in, to keep libvterm 0.1.4 clear of the bugs
+ * a program's output reaches (see there).
  *
  * Scrollback: the lines libvterm pushes off the top of the primary screen
- * are kept as their rendering (SGR + UTF-8, trailing blanks cut), in a
- * ring of at most scrollback_lines lines, oldest dropped.  libvterm's
- * requests to pull lines back on a resize are declined.
+ * are kept as their rendering (SGR + UTF-8, trailing blanks cut, a flag
+ * for a line full to its last column), in a ring of at most
+ * scrollback_lines lines, oldest dropped.  libvterm's requests to pull
+ * lines back on a resize are declined.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -466,7 +472,7 @@ static int push_cells(Terminal *t, const VTermScreenCell *cells, int cols) {
         l->len = (uint32_t) buf_len(&t->scratch);
         l->cols = (uint16_t) cols;
         l->width = (uint16_t) width;
-        l->full = !cell_is_blank_char(&cells[cols - 1]);
+        l->full = !drawn_blank(t, cells, cols - 1, cols);
         memcpy(l->data, buf_ptr(&t->scratch), l->len);
         (void) sb_append(t, l);
         return 1;
@@ -958,7 +964,21 @@ void terminal_feed(Terminal *t, const uint8_t *p, size_t n) {
         }
 }
 
+/* Brings libvterm's parser back to its normal state, where terminal.c may
+ * write sequences of its own: a sequence the program left half-written is
+ * cancelled (CAN) and a held string dropped. */
+static void parser_to_ground(Terminal *t) {
+        if (t->scan == SCAN_GROUND)
+                return;
+        write_vt(t, (const uint8_t *) "\030", 1);
+        t->scan = SCAN_GROUND;
+        t->hold_len = 0;
+        t->overlong = false;
+}
+
 int terminal_resize(Terminal *t, unsigned rows, unsigned cols) {
+        VTermPos pos;
+
         if (rows < 1 || rows > TERMINAL_MAX_ROWS || cols < 1 || cols > TERMINAL_MAX_COLS)
                 return -EINVAL;
         cols = MAX(cols, MIN_COLS);
@@ -971,6 +991,22 @@ int terminal_resize(Terminal *t, unsigned rows, unsigned cols) {
                 t->primary.pos.row = (int) rows - 1;
         if (t->primary.pos.col >= (int) cols)
                 t->primary.pos.col = (int) cols - 1;
+
+        /* libvterm 0.1.4, fewer rows: the lines it pushes into the
+         * scrollback (those down to the last written below the cursor)
+         * move the cursor up by as many, above the screen if it was near
+         * the top, and the next erase or character there writes through
+         * NULL.  A cursor movement brings it back (libvterm clamps the
+         * cursor after a movement). */
+        vterm_state_get_cursorpos(t->state, &pos);
+        if (pos.row < 0 || pos.row >= (int) rows) {
+                char s[32];
+
+                parser_to_ground(t);
+                snprintf(s, sizeof s, "\033[%d%c", pos.row < 0 ? -pos.row : pos.row - (int) rows + 1,
+                         pos.row < 0 ? 'B' : 'A');
+                write_vt(t, (const uint8_t *) s, strlen(s));
+        }
         return 0;
 }
 
@@ -1008,6 +1044,9 @@ void terminal_get_modes(Terminal *t, TerminalModes *ret) {
                 .alt_screen = t->altscreen,
                 .cursor_visible = t->cursor_visible,
                 .reverse_video = t->reverse,
+                .autowrap = true,
+                .scroll_top = 1,
+                .scroll_bottom = t->rows,
         };
         vterm_state_get_cursorpos(t->state, &pos);
         ret->cursor_row = (unsigned) MAX(pos.row, 0);
@@ -1063,33 +1102,66 @@ void terminal_get_modes(Terminal *t, TerminalModes *ret) {
                 VTermValue v = { .number = VTERM_PROP_MOUSE_NONE };
                 vterm_state_set_termprop(t->state, VTERM_PROP_MOUSE, &v);
         }
+
+        /* Origin mode, autowrap and the scroll region: libvterm answers
+         * DECRQM and DECRQSS written into its input, which is safe only
+         * where its parser is between sequences (terminal_feed() knows:
+         * a query in the middle of the program's sequence would break
+         * it). */
+        if (t->scan == SCAN_GROUND) {
+                static const char query[] = "\033[?6$p\033[?7$p\033P$qr\033\\";
+                const char *a;
+                unsigned top, bottom;
+                char reply[PROBE_MAX + 1];
+
+                t->probe_len = 0;
+                write_vt(t, (const uint8_t *) query, sizeof query - 1);
+                memcpy(reply, t->probe, t->probe_len);
+                reply[t->probe_len] = 0;
+                a = strstr(reply, "\033[?6;");
+                ret->origin_mode = a && a[5] == '1';
+                a = strstr(reply, "\033[?7;");
+                ret->autowrap = !a || a[5] != '2';
+                a = strstr(reply, "\033P1$r");
+                if (a && sscanf(a + 5, "%u;%ur", &top, &bottom) == 2 && top >= 1 && top < bottom &&
+                    bottom <= t->rows) {
+                        ret->scroll_top = top;
+                        ret->scroll_bottom = bottom;
+                }
+                ret->modes_known = true;
+        }
         probe_end(t);
 }
 
 /* ------------------------------------------------------------------ render */
 
-static int render_row(Terminal *t, Buf *out, int row) {
-        VTermScreenCell cells[TERMINAL_MAX_COLS];
-        VTermPos pos = { .row = row };
-
-        for (pos.col = 0; pos.col < (int) t->cols; pos.col++) {
-                if (!vterm_screen_get_cell(t->screen, pos, &cells[pos.col]))
-                        memset(&cells[pos.col], 0, sizeof cells[pos.col]);
-                /* libvterm reports cells inverted under DECSCNM, which
-                 * the render sets before drawing. */
-                if (t->reverse)
-                        cells[pos.col].attrs.reverse ^= 1;
-        }
-        return render_cells(t, out, cells, (int) t->cols, NULL);
-}
-
+/* Draws the screen row by row.  A row full to its last column, followed
+ * by one that starts with a character, probably wrapped into it: the next
+ * row is then drawn by letting the line wrap (the cursor, past the last
+ * column, moves down as the next character comes; no row scrolls), so that
+ * the outer terminal knows them as one line. */
 static int render_screen(Terminal *t, Buf *out) {
+        VTermScreenCell cells[TERMINAL_MAX_COLS];
+        bool prev_full = false;
         int r = 0;
 
         for (int row = 0; row < (int) t->rows && r >= 0; row++) {
-                r = put_fmt(out, "\033[%d;1H", row + 1);
+                VTermPos pos = { .row = row };
+                unsigned width = 0;
+
+                for (pos.col = 0; pos.col < (int) t->cols; pos.col++) {
+                        if (!vterm_screen_get_cell(t->screen, pos, &cells[pos.col]))
+                                memset(&cells[pos.col], 0, sizeof cells[pos.col]);
+                        /* libvterm reports cells inverted under DECSCNM,
+                         * which the render sets before drawing. */
+                        if (t->reverse)
+                                cells[pos.col].attrs.reverse ^= 1;
+                }
+                if (!prev_full || drawn_blank(t, cells, 0, (int) t->cols))
+                        r = put_fmt(out, "\033[%d;1H", row + 1);
                 if (r >= 0)
-                        r = render_row(t, out, row);
+                        r = render_cells(t, out, cells, (int) t->cols, &width);
+                prev_full = width == t->cols && !drawn_blank(t, cells, (int) t->cols - 1, (int) t->cols);
         }
         return r;
 }
@@ -1158,12 +1230,14 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
 
         /* Leave an alternate screen, soft reset (modes, scroll region,
          * pen, charsets), cursor hidden while drawing, every mode this
-         * render may set off, then a clear screen. */
+         * render may set off, the terminal's own cursor style, then a
+         * clear screen (the main screen: the scrollback printed next goes
+         * into the outer terminal's history). */
         r = put_str(out,
                     "\033[?1047l\033[!p\033(B\033)B\033[?25l\033[0m\033[r"
                     "\033[?1l\033>\033[?2004l\033[?1004l"
                     "\033[?1000l\033[?1002l\033[?1003l\033[?1005l\033[?1006l\033[?1015l"
-                    "\033[?5l\033[?6l\033[?7h\033[H\033[2J");
+                    "\033[?5l\033[?6l\033[?7h\033[0 q\033[H\033[2J");
         if (r >= 0 && t->reverse)
                 r = put_str(out, "\033[?5h");
 
@@ -1174,8 +1248,8 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
          * that would not fit, so that a line's own wrapping never
          * scrolls.  A line full to its last column probably wrapped into
          * the next: it is let wrap (the next line's first character moves
-         * the cursor down), so that the outer terminal knows them as one
-         * line, when the next one starts with no pen set. */
+         * the cursor down, within the room made for the group), so that
+         * the outer terminal knows them as one line. */
         nsb = MIN((size_t) max_scrollback, t->sb_count);
         first = t->sb_count - nsb;
         for (size_t i = 0; i < nsb && r >= 0;) {
@@ -1188,7 +1262,7 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
 
                         rows += l->width > t->cols ? (l->width + t->cols - 1) / t->cols : 1;
                         if (!next || !l->full || l->cols != t->cols || l->width != t->cols || next->width == 0 ||
-                            next->width > t->cols || next->data[0] == 0x1b || rows + 1 > t->rows)
+                            next->width > t->cols || rows + 1 > t->rows)
                                 break;
                         j++;
                 }
@@ -1256,16 +1330,27 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
                 r = put_cursor_style(out, t->cursor_shape, t->cursor_blink,
                                      t->altscreen && (t->primary.shape != VTERM_PROP_CURSORSHAPE_BLOCK || !t->primary.blink));
 
+        /* The scroll region, origin mode (both move the cursor home),
+         * autowrap. */
+        if (r >= 0 && (m.scroll_top != 1 || m.scroll_bottom != t->rows))
+                r = put_fmt(out, "\033[%u;%ur", m.scroll_top, m.scroll_bottom);
+        if (r >= 0 && m.origin_mode)
+                r = put_str(out, "\033[?6h");
+        if (r >= 0 && !m.autowrap)
+                r = put_str(out, "\033[?7l");
+
         /* The pen the program writes with next. */
         if (r >= 0) {
                 get_pen(t, &pa, &fg, &bg);
                 r = put_sgr(out, &pa, &fg, &bg);
         }
 
-        /* The cursor. */
+        /* The cursor (in origin mode, counted from the region's top). */
         vterm_state_get_cursorpos(t->state, &cursor);
         if (r >= 0)
-                r = put_fmt(out, "\033[%d;%dH", MAX(cursor.row, 0) + 1, MAX(cursor.col, 0) + 1);
+                r = put_fmt(out, "\033[%d;%dH",
+                            MAX(cursor.row - (m.origin_mode ? (int) m.scroll_top - 1 : 0), 0) + 1,
+                            MAX(cursor.col, 0) + 1);
         if (r >= 0 && t->cursor_visible)
                 r = put_str(out, "\033[?25h");
         return r;
@@ -1279,10 +1364,11 @@ int terminal_screen_text(Terminal *t, char **ret) {
 
         buf_init(&b, (size_t) t->rows * (t->cols * 4 * VTERM_MAX_CHARS_PER_CELL + 1) + 1);
         for (pos.row = 0; pos.row < (int) t->rows && r >= 0; pos.row++) {
-                size_t line_start = buf_len(&b), keep = line_start;
+                size_t keep;
 
                 if (pos.row > 0)
-                        r = buf_put(&b, "\n", 1), line_start = keep = buf_len(&b);
+                        r = buf_put(&b, "\n", 1);
+                keep = buf_len(&b);
                 for (pos.col = 0; pos.col < (int) t->cols && r >= 0; pos.col++) {
                         char u[4 * VTERM_MAX_CHARS_PER_CELL];
                         size_t ul = 0;
@@ -1301,7 +1387,6 @@ int terminal_screen_text(Terminal *t, char **ret) {
                 /* Cut the trailing blanks of this line. */
                 if (r >= 0)
                         b.size = b.offset + keep;
-                (void) line_start;
         }
         if (r >= 0)
                 r = buf_put(&b, "", 1);

@@ -62,9 +62,9 @@ void terminal_get_size(const Terminal *t, unsigned *ret_rows, unsigned *ret_cols
  * screen's contents when it is active), the title, the cursor's position
  * and visibility, and the modes a program set (application cursor keys
  * and keypad, bracketed paste, focus events, mouse reporting and its
- * encoding, alternate screen, reverse video, cursor style, the pen).  Not
- * the scroll region, origin mode or autowrap, which libvterm 0.1.4 does
- * not tell (see terminal.c).  out must allow
+ * encoding, alternate screen, reverse video, cursor style, the pen, and —
+ * unless the program left a sequence half-written — the scroll region,
+ * origin mode and autowrap).  out must allow
  * about 90 bytes per column more than the rendering takes (a row is
  * reserved at its worst case); -EMSGSIZE otherwise. */
 int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback);
@@ -89,6 +89,12 @@ typedef struct TerminalModes {
         unsigned mouse;         /* 0, 1000, 1002 or 1003 */
         unsigned mouse_encoding; /* 0 (X10), 1005, 1006 or 1015 */
         unsigned cursor_row, cursor_col;        /* 0-based */
+        /* Asked of libvterm (DECRQM, DECRQSS) when its parser is between
+         * sequences (modes_known), else the defaults. */
+        bool modes_known;
+        bool origin_mode;       /* DECOM (?6) */
+        bool autowrap;          /* DECAWM (?7) */
+        unsigned scroll_top, scroll_bottom;     /* DECSTBM, 1-based, inclusive */
 } TerminalModes;
 void terminal_get_modes(Terminal *t, TerminalModes *ret);
 

@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "evloop.h"
 #include "monitor.h"
+#include "osc133.h"
 #include "outbuf.h"
 #include "proto.h"
 
@@ -66,6 +67,7 @@ struct Client {
         uint64_t last_interrupt;        /* CLOCK_MONOTONIC usec of its last INTERRUPT acted on */
         bool term;                      /* attached to a terminal session's terminal (TERM_OUTPUT) */
         bool term_stale;                /* ... fell behind: no live output until drained, then a redraw */
+        bool watcher;                   /* dwell watch: read-only, never the typer */
 };
 
 /* A write a client announced (ACK with an intent) and has not yet
@@ -141,6 +143,15 @@ struct Worker {
         bool pty_paused;                /* reading stopped while the monitor lags */
         bool pty_eof;                   /* no slave side left */
         bool pty_in_overflow;           /* typed input is being dropped (logged once) */
+
+        /* Command records from the shell's OSC 133 marks (worker-marks.c). */
+        bool marks_on;                  /* the shell was given the hooks and a nonce */
+        Osc133State marks;
+        Osc133Action mark_action;       /* what the mark just fed asks for */
+        Osc133Mark mark;
+        char *last_typer;               /* the caller of the client that typed last */
+        Client *term_invoke;            /* an invoke whose line was typed, until its C mark */
+        unsigned n_watchers;
 };
 
 #define MON_HIGH_WATER (4u * 1024 * 1024)       /* transcript data queued: stop reading output */
@@ -217,3 +228,27 @@ int worker_term_frame(Worker *w, Client *c, Frame *f);
 /* c's queued output was all written: a client that fell behind is redrawn. */
 void worker_term_client_drained(Client *c);
 bool worker_terminfo_has(const char *name);
+/* Bytes for the pty, as typed. */
+void worker_term_input(Worker *w, const uint8_t *p, size_t n);
+/* A watcher (dwell watch): the rendered screen, then live output. */
+void worker_term_watch(Worker *w, Client *c);
+
+/* worker-marks.c: command records from the shell's marks; invoke at the prompt. */
+/* Before the shell starts: the hooks and a nonce in its environment (bash only). */
+int worker_marks_env(Worker *w);
+/* Once the terminal state exists: its marks come here. */
+void worker_marks_attach(Worker *w);
+/* The pty's output: fed to the terminal state and recorded, cut at the marks. */
+void worker_marks_feed(Worker *w, const uint8_t *p, size_t n);
+/* A client typed at the terminal. */
+void worker_marks_typed(Worker *w, Client *c);
+void worker_marks_done(Worker *w);
+/* invoke on a terminal session: 1 if c was refused (answered), 0 if it may go on. */
+int worker_marks_invoke(Worker *w, Client *c, const struct proto_handoff *h);
+/* c is attached: its line is typed at the prompt. */
+void worker_marks_invoke_start(Worker *w, Client *c, const char *text);
+void worker_marks_client_gone(Worker *w, Client *c);
+/* worker-client.c: an error answer, the connection closes once it is out. */
+void client_refuse(Client *c, uint16_t code, const char *fmt, ...) _printf_(3, 4);
+/* An attached client gets an error and goes; the session is detached. */
+void client_abandon(Client *c, uint16_t code, const char *message);

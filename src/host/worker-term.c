@@ -120,7 +120,7 @@ static void pty_flush_input(Worker *w) {
 
 /* Bytes for the program: passed on at once as far as the pty takes them,
  * the rest held up to TERM_INPUT_MAX. */
-static void pty_input(Worker *w, const uint8_t *p, size_t n) {
+void worker_term_input(Worker *w, const uint8_t *p, size_t n) {
         size_t room;
 
         if (n == 0 || !w->runner || w->runner->pty_fd < 0)
@@ -146,7 +146,7 @@ static void on_terminal_reply(const uint8_t *p, size_t n, void *userdata) {
          * (they reach it with the output); with none, the emulator does. */
         if (w->client && w->client->term)
                 return;
-        pty_input(w, p, n);
+        worker_term_input(w, p, n);
 }
 
 /* Sends data to the attached terminal clients, each as far as it keeps up. */
@@ -179,7 +179,6 @@ static void term_flush_clients(Worker *w) {
 /* One read of the pty: >0 bytes, 0 the terminal is gone, -EAGAIN, -ENOBUFS (the monitor lags). */
 static int pty_read(Worker *w) {
         static uint8_t chunk[TERM_READ_CHUNK];
-        uint8_t mode = w->out.mode;
         ssize_t n;
 
         if (conn_pending(&w->mon) > MON_HIGH_WATER) {
@@ -192,12 +191,9 @@ static int pty_read(Worker *w) {
                 return errno == EINTR || errno == EAGAIN ? -EAGAIN : 0;   /* EIO: no slave left */
         if (n == 0)
                 return 0;
-        terminal_feed(w->term, chunk, (size_t) n);
-        /* The text log for receive: the pty is drained at all times, so a
-         * full buffer drops its oldest output whatever the buffering mode. */
-        w->out.mode = BUFFERING_DROP;
-        (void) outbuf_append(&w->out, w->running ? w->running->id : 0, RECORD_STDOUT, 0, chunk, (size_t) n, NULL);
-        w->out.mode = mode;
+        /* To the terminal state, and to the output buffer as stdout
+         * records of the command line the shell's marks say runs. */
+        worker_marks_feed(w, chunk, (size_t) n);
         if (w->p->transcript && w->mon_src) {
                 struct proto_record rec = { .kind = RECORD_STDOUT, .data = chunk, .size = (size_t) n };
 
@@ -246,7 +242,11 @@ int worker_term_start(Worker *w, const RunnerCallbacks *cb) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the terminal of session %s: %m", w->p->name);
         terminal_set_reply_handler(w->term, on_terminal_reply, w);
+        worker_marks_attach(w);
         buf_init(&w->pty_in, TERM_INPUT_MAX);
+        r = worker_marks_env(w);
+        if (r < 0)
+                return r;
         r = runner_new_pty(w->event, w->p, cb, rows, cols, &w->runner);
         if (r < 0)
                 return r;
@@ -258,6 +258,7 @@ int worker_term_start(Worker *w, const RunnerCallbacks *cb) {
 }
 
 void worker_term_done(Worker *w) {
+        worker_marks_done(w);
         w->pty_src = evloop_source_free(w->pty_src);
         w->term = terminal_free(w->term);
         buf_done(&w->pty_in);
@@ -328,6 +329,11 @@ int worker_term_attach(Worker *w, Client *c, const struct proto_request *req) {
         return 0;
 }
 
+void worker_term_watch(Worker *w, Client *c) {
+        c->term = true;
+        term_render_to(w, c, true);
+}
+
 void worker_term_client_drained(Client *c) {
         Worker *w = c->w;
 
@@ -343,6 +349,20 @@ int worker_term_frame(Worker *w, Client *c, Frame *f) {
         size_t n;
         int r;
 
+        if (c->watcher) {
+                char pb[24];
+
+                /* The typer's size rules; a watcher never types. */
+                if (f->type == PROTO_MSG_TERM_SIZE)
+                        return 0;
+                log_notice("Session %s: watcher %s sent input: disconnected", w->p->name, c->who);
+                worker_event(w, AUDIT_ACCESS_DENIED, "caller", c->caller, "caller_pid", worker_num(pb, c->caller_pid),
+                             "origin", c->origin, "reason", "a watcher (dwell watch) sent input: disconnected", NULL);
+                /* Answered, then closed once that is out (on_client_io_cb). */
+                (void) proto_put_error(&c->conn.out, PROTO_ERR_PERMISSION_DENIED, "watchers cannot type");
+                c->closing = true;
+                return -EPERM;
+        }
         if (!c->term || w->client != c)
                 return -EBADMSG;        /* only the typer types */
         switch (f->type) {
@@ -350,7 +370,9 @@ int worker_term_frame(Worker *w, Client *c, Frame *f) {
                 r = proto_get_term_data(&f->payload, &p, &n);
                 if (r < 0)
                         return r;
-                pty_input(w, p, n);
+                if (n > 0)
+                        worker_marks_typed(w, c);
+                worker_term_input(w, p, n);
                 return 0;
         case PROTO_MSG_TERM_SIZE:
                 r = proto_get_term_size(&f->payload, &rows, &cols);

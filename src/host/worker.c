@@ -88,6 +88,7 @@ void worker_session_info(Worker *w, struct proto_session *s, uint8_t state) {
                 .origin = w->p->origin,
                 .reason = w->broken_reason,
                 .terminal = w->p->terminal,
+                .watchers = w->n_watchers,
         };
 }
 

@@ -33,6 +33,8 @@
  *   - capabilities and share_with_access require run_as; share_with_access
  *     also requires access (else it would share root sessions with
  *     everyone); access must name at least one user or group;
+ *   - observers: a list of users and "@group"s, or {users: [...], groups:
+ *     [...]} as access; at least one entry; not with commands;
  *   - shell and commands are exclusive; commands must not be empty; both
  *     take absolute, normalized paths; working_directory is "~", "~/..."
  *     or absolute;
@@ -125,6 +127,12 @@ typedef struct SessionConfig {
         bool access_restricted;
         char **access_users;
         char **access_groups;
+
+        /* observers: users and groups that may `dwell watch` (read-only) the
+         * terminal sessions of this configuration, whoever owns them.
+         * NULL-terminated; NULL when none. */
+        char **observer_users;
+        char **observer_groups;
 
         char *run_as;                           /* NULL: the session runs as the caller */
         bool share_with_access;                 /* only with run_as and access */

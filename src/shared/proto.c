@@ -199,7 +199,8 @@ int proto_put_session_fields(Buf *b, const struct proto_session *s) {
             (r = buf_put_u32(b, s->last_command_id)) < 0 ||
             (r = buf_put_str(b, s->last_command)) < 0 ||
             (r = buf_put_i32(b, s->last_exit_status)) < 0 ||
-            (r = buf_put_u8(b, s->terminal)) < 0)
+            (r = buf_put_u8(b, s->terminal)) < 0 ||
+            (r = buf_put_u32(b, s->watchers)) < 0)
                 return r;
         return 0;
 }
@@ -237,7 +238,8 @@ int proto_get_session(Buf *p, struct proto_session *s) {
             (r = buf_get_u32(p, &s->last_command_id)) < 0 ||
             (r = buf_get_str(p, PROTO_MAX_COMMAND, &s->last_command)) < 0 ||
             (r = buf_get_i32(p, &s->last_exit_status)) < 0 ||
-            (r = buf_get_u8(p, &s->terminal)) < 0)
+            (r = buf_get_u8(p, &s->terminal)) < 0 ||
+            (r = buf_get_u32(p, &s->watchers)) < 0)
                 goto fail;
         if (s->state >= _SESSION_STATE_MAX || s->availability >= _AVAILABILITY_MAX ||
             s->buffering >= _BUFFERING_MAX || s->terminal > 1) {
@@ -628,7 +630,7 @@ const char *proto_msg_to_string(uint16_t type) {
                 { PROTO_MSG_FAILED, "FAILED" }, { PROTO_MSG_STATUS, "STATUS" },
                 { PROTO_MSG_HANDOFF, "HANDOFF" }, { PROTO_MSG_TERMINATE, "TERMINATE" },
                 { PROTO_MSG_SPAWNER, "SPAWNER" }, { PROTO_MSG_FORK, "FORK" }, { PROTO_MSG_FORKED, "FORKED" },
-                { PROTO_REQ_STOP, "REQ_STOP" }, { PROTO_MSG_STDIN_WINDOW, "STDIN_WINDOW" },
+                { PROTO_REQ_STOP, "REQ_STOP" }, { PROTO_REQ_WATCH, "REQ_WATCH" }, { PROTO_MSG_STDIN_WINDOW, "STDIN_WINDOW" },
                 { PROTO_MSG_STDIN, "STDIN" }, { PROTO_MSG_STDIN_EOF, "STDIN_EOF" },
                 { PROTO_MSG_INTERRUPT, "INTERRUPT" }, { PROTO_MSG_TERM_OUTPUT, "TERM_OUTPUT" },
                 { PROTO_MSG_TERM_NOTICE, "TERM_NOTICE" }, { PROTO_MSG_TERM_INPUT, "TERM_INPUT" },

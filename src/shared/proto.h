@@ -64,6 +64,7 @@ typedef enum ProtoMsg {
         PROTO_REQ_CONFIG_SHOW,
         PROTO_REQ_WAIT,                 /* handed to the worker, which answers SYNCED once idle (not attached) */
         PROTO_REQ_STOP,                 /* session; command = signal name ("" = TERM); flags STOP_ALL */
+        PROTO_REQ_WATCH,                /* session: attach read-only to a terminal session */
         _PROTO_REQ_LAST,
 
         PROTO_MSG_ORIGIN = 120,         /* bridge -> dwelld: str origin (SSH_CONNECTION), before the request;
@@ -223,6 +224,7 @@ struct proto_session {
         char *last_command;             /* its text */
         int32_t last_exit_status;       /* its exit status, -1 = none */
         uint8_t terminal;               /* a terminal session (a shell on a pty) */
+        uint32_t watchers;              /* clients watching it (dwell watch) */
 };
 
 struct proto_record {

@@ -237,6 +237,7 @@ static char *modes_differ(Terminal *a, Terminal *b) {
 #define M(f) if (x.f != y.f) { snprintf(why, sizeof why, #f ": %d vs %d", (int) x.f, (int) y.f); return why; }
         M(cursor_row) M(cursor_col) M(app_cursor) M(app_keypad) M(bracketed_paste) M(focus_events)
         M(alt_screen) M(cursor_visible) M(reverse_video) M(mouse) M(mouse_encoding)
+        M(modes_known) M(origin_mode) M(autowrap) M(scroll_top) M(scroll_bottom)
 #undef M
         return NULL;
 }
@@ -497,6 +498,7 @@ static void gen_stream(Buf *b, unsigned rows, unsigned cols, unsigned steps, boo
                                 "\033[?1000h", "\033[?1002h", "\033[?1003h", "\033[?1000l", "\033[?1006h",
                                 "\033[?1005h", "\033[?1015h", "\033[?1006l", "\033[?1004h", "\033[?1004l",
                                 "\033[?5h", "\033[?5l", "\033[4 q", "\033[6 q", "\033[0 q", "\033[?12l",
+                                "\033[?6h", "\033[?6l", "\033[?7l", "\033[?7h", "\033[3;7r",
                         };
                         putf(b, "%s", m[rnd_n(ELEMENTSOF(m))]);
                         break;
@@ -743,7 +745,7 @@ static void test_replies_and_marks(void) {
 
 static void test_modes(void) {
         Terminal *t = NULL;
-        TerminalModes m;
+        TerminalModes m = {};
         char *text = NULL;
 
         terminal_new(10, 40, 0, &t);
@@ -758,6 +760,18 @@ static void test_modes(void) {
         feed_str(t, "\033[?1005h");
         terminal_get_modes(t, &m);
         is_int(m.mouse_encoding, 1005, "UTF-8 mouse encoding");
+        feed_str(t, "\033[3;8r\033[?6h\033[?7l");
+        terminal_get_modes(t, &m);
+        ok(m.modes_known && m.origin_mode && !m.autowrap && m.scroll_top == 3 && m.scroll_bottom == 8,
+           "scroll region, origin mode and autowrap asked of libvterm between sequences");
+        feed_str(t, "\033[3");
+        terminal_get_modes(t, &m);
+        ok(!m.modes_known && !m.origin_mode && m.autowrap && m.scroll_top == 1 && m.scroll_bottom == 10,
+           "not asked in the middle of a sequence");
+        feed_str(t, "1mX\033[r\033[?6l\033[?7h");
+        terminal_get_modes(t, &m);
+        ok(m.modes_known && !m.origin_mode && m.autowrap && m.scroll_top == 1 && m.scroll_bottom == 10,
+           "and again after it");
         feed_str(t, "\033[?1015h\033[?1003h");
         terminal_get_modes(t, &m);
         ok(m.mouse_encoding == 1015 && m.mouse == 1003, "urxvt mouse encoding, any-event tracking");
@@ -795,6 +809,14 @@ static void test_modes(void) {
                                  "========================================\n", 1 + 3 + 6 + 36 + 7 + 41) == 0,
                    "REP repeats the character before it, to the end of the line, and never hangs");
                 free(text);
+                /* Fewer rows with text below the cursor: libvterm 0.1.4
+                 * moves the cursor above the screen. */
+                terminal_resize(t, 21, 105);
+                feed_str(t, "\033[2J\033[11H \033[H");
+                terminal_resize(t, 8, 6);
+                feed_str(t, "\033[Kok");
+                terminal_get_modes(t, &m);
+                ok(m.cursor_row == 0 && m.cursor_col == 2, "shrunk below the cursor's text: the cursor stays on the screen");
                 ok(terminal_resize(t, 3, 1) == 0, "resize to one column");
                 terminal_get_size(t, &r, &c);
                 feed_str(t, "\xe4\xb8\xad\xe6\x96\x87\r\n\xe4\xb8\xad");
