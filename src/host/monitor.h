@@ -68,6 +68,8 @@ typedef struct HostParams {
         int monitor_fd;                 /* worker -> monitor: audit events, transcript data */
         bool transcript;
         char *transcript_dir;
+        bool terminal;                  /* a terminal session: its transcript is an asciicast recording */
+        char *term;                     /* TERM of the terminal session ("" if unknown) */
 } HostParams;
 
 int host_params_from_kv(const struct proto_kv *kv, HostParams *ret);
