@@ -141,6 +141,16 @@ void worker_send_status(Worker *w);
 void worker_status_later(Worker *w);
 /* An audit event for the monitor: key, value, key, value, ..., NULL. */
 void worker_event(Worker *w, AuditEvent e, ...);
+/* A terminal session's recording (transcript: true): the bytes read from
+ * the pty and the pty's window size, sent to the monitor with the time
+ * (asciicast.h).  Nothing without a transcript. */
+void worker_record_output(Worker *w, const uint8_t *data, size_t n);
+void worker_record_size(Worker *w, unsigned cols, unsigned rows);
+/* Whether the monitor is behind (more than MON_HIGH_WATER queued for it):
+ * the pty reader then pauses, like the pipes' readers, until on_mon_cb()
+ * sees the queue drained (the recording is complete; a program printing
+ * faster than root writes it waits as on a slow terminal). */
+bool worker_record_congested(Worker *w);
 const char *worker_num(char buf[static 24], uint64_t v);
 void worker_idle_start(Worker *w);
 void worker_idle_stop(Worker *w);
