@@ -53,6 +53,7 @@ extern const Verb verb_receive;
 extern const Verb verb_remove;
 extern const Verb verb_config;
 extern const Verb verb_wait;
+extern const Verb verb_replay;
 
 /* Long-only option ids shared by the verbs. */
 enum {

@@ -45,6 +45,7 @@ static const Verb *const verbs[] = {
         &verb_wait,
         &verb_remove,
         &verb_config,
+        &verb_replay,
 };
 
 static void help(void) {
