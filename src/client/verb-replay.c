@@ -349,10 +349,12 @@ static void write_all(const char *s, size_t n) {
 }
 
 static void player_restore(Player *pl) {
-        /* Whatever modes the recording switched on: normal screen, cursor
-         * shown, colours, keys, mouse and paste modes off. */
+        /* Whatever modes the recording switched on: normal screen (1047,
+         * not 1049: that would also move the cursor back to where a
+         * recording that already left the alternate screen saved it),
+         * cursor shown, colours, keys, mouse and paste modes off. */
         static const char reset[] = "\033[0m\033[?25h\033[?1l\033>\033[?2004l\033[?1000l\033[?1002l"
-                                    "\033[?1003l\033[?1006l\033[?1049l\r\n";
+                                    "\033[?1003l\033[?1006l\033[?1047l\r\n";
 
         if (!pl->tty)
                 return;
