@@ -46,6 +46,7 @@ libsystemd-dev
 libpam0g-dev
 libcap-dev
 libyaml-dev
+libvterm-dev
 libpam-modules
 libpam-runtime
 util-linux

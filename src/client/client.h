@@ -69,6 +69,7 @@ enum {
         ARG_TIMEOUT,
         ARG_ANY,
         ARG_SIGNAL,
+        ARG_DETACH_KEYS,
 };
 
 /* dwell.c: option helpers.  All print their own error. */
@@ -131,6 +132,17 @@ void json_print_seconds(FILE *f, uint64_t usec);
  * a session.  A missing file is fine; a broken one is reported. */
 /* session: the idle timeout and buffering; hook: on_finish (invoke -d). */
 int user_options_apply(struct proto_request *req, bool session, bool hook);
+/* detach_keys from the options file ("" if not set), into ret. */
+int user_options_detach_keys(char *ret, size_t size);
+
+/* term-attach.c: connect to a terminal session. */
+/* Fills req's term, rows and cols from our terminal (stdin and stdout
+ * both terminals); false if we have none. */
+bool term_request_fill(struct proto_request *req);
+/* After ATTACHED (attached, not consumed) of a terminal session: raw mode,
+ * the session's screen, typing, until the detach keys (keys, n), a
+ * disconnect or the session's end.  Returns the exit status. */
+int term_attach(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys);
 
 /* session-io.c: one request per connection. */
 #define CLIENT_MAX_IN (2 * (PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD))

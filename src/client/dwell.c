@@ -147,6 +147,9 @@ int request_parse_option(int opt, const char *arg, struct proto_request *req) {
         case 'd':
                 req->flags |= PROTO_REQ_F_DISCONNECTED;
                 return 1;
+        case 't':
+                req->flags |= PROTO_REQ_F_TERMINAL;
+                return 1;
         case ARG_NO_WAIT:
                 req->flags |= PROTO_REQ_F_NO_WAIT;
                 return 1;

@@ -195,6 +195,7 @@ void json_print_session(FILE *f, const struct proto_session *s) {
         json_print_string_or_null(f, s->origin);
         fputs(", \"reason\": ", f);
         json_print_string_or_null(f, s->reason);
+        fprintf(f, ", \"terminal\": %s", s->terminal ? "true" : "false");
         fputc('}', f);
 }
 
@@ -304,6 +305,7 @@ static int table_add_session(Table *t, const struct proto_session *s) {
                 format_size(dropped, sizeof dropped, s->dropped),
                 s->origin && s->origin[0] ? s->origin : "-",
                 s->reason && s->reason[0] ? s->reason : "-",
+                s->terminal ? "yes" : "no",
                 "-", last_status,       /* LastCommand (below), LastStatus */
                 s->command_id != 0 ? s->command : "-",
         };
@@ -328,7 +330,7 @@ int print_table(const struct proto_session *sessions, size_t n, TableFormat form
         static const char *const header[] = {
                 "Id", "Name", "Host", "State", "Configuration", "Availability",
                 "Owner", "RunAs", "IdleTimeout", "Buffering", "Buffered", "Dropped", "Origin", "Reason",
-                "LastCommand", "LastStatus", "Command",
+                "Terminal", "LastCommand", "LastStatus", "Command",
         };
         /* Owner is the seventh column, in both wider formats. */
         _cleanup_(table_done) Table t = {

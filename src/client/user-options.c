@@ -61,9 +61,10 @@ static int user_options_path(char **ret) {
         return 0;
 }
 
-int user_options_apply(struct proto_request *req, bool session, bool hook) {
+static UserOptions o;           /* on_finish stays in use by req */
+
+static int user_options_load(void) {
         _cleanup_free_ char *path = NULL, *error = NULL;
-        static UserOptions o;   /* on_finish stays in use by req */
         int r;
 
         o = (UserOptions) {};
@@ -81,7 +82,23 @@ int user_options_apply(struct proto_request *req, bool session, bool hook) {
                 return client_error(r, PROTO_ERR_UNAVAILABLE, "out of memory");
         if (r < 0)
                 return client_error(r, PROTO_ERR_CONFIG_ERROR, "%s", error ? error : path);
+        return 0;
+}
 
+int user_options_detach_keys(char *ret, size_t size) {
+        int r = user_options_load();
+
+        if (r < 0)
+                return r;
+        snprintf(ret, size, "%s", o.detach_keys);
+        return 0;
+}
+
+int user_options_apply(struct proto_request *req, bool session, bool hook) {
+        int r = user_options_load();
+
+        if (r < 0)
+                return r;
         if (session && req->idle_timeout == 0)
                 req->idle_timeout = o.idle_timeout;
         if (session && req->buffering == BUFFERING_UNSET)

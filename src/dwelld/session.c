@@ -325,6 +325,13 @@ static int build_spawn(Session *s, const SessionParams *p, struct proto_kv *kv) 
         r = r < 0 ? r : proto_kv_add(kv, "transcript_dir",
                                      s->manager->daemon.transcript_dir ? s->manager->daemon.transcript_dir : DWELL_LOGDIR);
         r = r < 0 ? r : build_spawn_config(p->config, kv);
+        if (p->terminal) {
+                r = r < 0 ? r : proto_kv_add(kv, "terminal", "1");
+                r = r < 0 ? r : proto_kv_add(kv, "term", strempty(p->term));
+                r = r < 0 ? r : kv_addf(kv, "rows", "%u", (unsigned) p->rows);
+                r = r < 0 ? r : kv_addf(kv, "cols", "%u", (unsigned) p->cols);
+                r = r < 0 ? r : kv_addf(kv, "scrollback", "%u", (unsigned) p->config->scrollback);
+        }
         return r;
 }
 
@@ -442,6 +449,7 @@ int session_create(Manager *m, const SessionParams *p, Session **ret) {
                 .holder = strdup(""),
                 .origin = strdup(strempty(p->origin)),
                 .reason = strdup(""),
+                .terminal = p->terminal,
         };
         LIST_PREPEND(m->sessions, s);
         m->n_sessions++;

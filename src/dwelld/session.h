@@ -63,6 +63,9 @@ typedef struct SessionParams {
         uint8_t buffering;
         bool temporary;
         const char *origin;
+        bool terminal;                  /* a terminal session (new -t, connect -t) */
+        const char *term;               /* the creating client's TERM ("" = none) */
+        uint16_t rows, cols;            /* ... its window size (0 = not known) */
 } SessionParams;
 
 int session_create(Manager *m, const SessionParams *p, Session **ret);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "configuration.h"
 #include "log.h"
 #include "monitor.h"
 #include "pam-conv.h"
@@ -196,11 +197,6 @@ static int parse_config_keys(const struct proto_kv *kv, HostParams *p) {
 
         v = proto_kv_get(kv, "transcript");
         p->transcript = v && streq(v, "1");
-        v = proto_kv_get(kv, "terminal");
-        p->terminal = v && streq(v, "1");
-        p->term = strdup(proto_kv_get(kv, "term") ?: "");
-        if (!p->term)
-                return -ENOMEM;
 
         v = proto_kv_get(kv, "no_new_privileges");
         if (v && *v) {
@@ -286,8 +282,28 @@ int host_params_from_kv(const struct proto_kv *kv, HostParams *p) {
 
         if ((r = kv_str_opt(kv, "owner", p->user, &p->owner)) < 0 ||
             (r = kv_str_opt(kv, "run_as", "", &p->run_as)) < 0 ||
+            (r = kv_str_opt(kv, "term", "", &p->term)) < 0 ||
             (r = parse_config_keys(kv, p)) < 0)
                 goto fail;
+        {
+                uint64_t t = 0, rows = 0, cols = 0, sb = CONFIG_DEFAULT_SCROLLBACK;
+
+                /* Absent (an older dwelld's SPAWN): not a terminal session. */
+                if ((proto_kv_get(kv, "terminal") && (r = kv_u64(kv, "terminal", &t)) < 0) ||
+                    (proto_kv_get(kv, "rows") && (r = kv_u64(kv, "rows", &rows)) < 0) ||
+                    (proto_kv_get(kv, "cols") && (r = kv_u64(kv, "cols", &cols)) < 0) ||
+                    (proto_kv_get(kv, "scrollback") && (r = kv_u64(kv, "scrollback", &sb)) < 0))
+                        goto fail;
+                if (rows > PROTO_MAX_TERM_SIZE || cols > PROTO_MAX_TERM_SIZE || sb > CONFIG_SCROLLBACK_MAX ||
+                    (*p->term && !proto_term_valid(p->term))) {
+                        r = -EBADMSG;
+                        goto fail;
+                }
+                p->terminal = t != 0;
+                p->scrollback = (unsigned) sb;
+                p->rows = (unsigned) rows;
+                p->cols = (unsigned) cols;
+        }
         if (!*p->owner) {
                 free(p->owner);
                 if (!(p->owner = strdup(p->user))) {
@@ -617,6 +633,11 @@ static void on_event(const HostParams *p, Transcript *t, const struct proto_kv *
                 audit_log(e, priority, &f, "Session %u (%s) of %s idle for %s: removed", p->id, p->name, p->owner,
                           strempty(reason));
                 transcript_line(t, "idle timeout expired (%s)", strempty(reason));
+                break;
+        case AUDIT_SESSION_ENDED:
+                audit_log(e, LOG_INFO, &f, "Session %u (%s) of %s ended: %s", p->id, p->name, p->owner,
+                          strempty(reason));
+                transcript_line(t, "ended: %s", strempty(reason));
                 break;
         case AUDIT_COMMAND_STOPPED:
                 audit_log(e, LOG_NOTICE, &f, "Session %u (%s): command %u stopped by %s: %s", p->id, p->name,

@@ -69,3 +69,23 @@ int terminal_screen_text(Terminal *t, char **ret);
 
 /* Lines of scrollback held now. */
 size_t terminal_scrollback_lines(const Terminal *t);
+
+/* The modes a program set, as terminal_render() restores them (for tests,
+ * and for a client that must undo them on its own terminal). */
+typedef struct TerminalModes {
+        bool app_cursor;        /* DECCKM (?1) */
+        bool app_keypad;        /* DECKPAM (ESC =) */
+        bool bracketed_paste;   /* ?2004 */
+        bool focus_events;      /* ?1004 */
+        bool alt_screen;        /* ?1049 / ?1047 */
+        bool cursor_visible;    /* ?25 */
+        bool reverse_video;     /* ?5 */
+        unsigned mouse;         /* 0, 1000, 1002 or 1003 */
+        unsigned mouse_encoding; /* 0 (X10), 1005, 1006 or 1015 */
+        unsigned cursor_row, cursor_col;        /* 0-based */
+} TerminalModes;
+void terminal_get_modes(Terminal *t, TerminalModes *ret);
+
+/* Tests: the libvterm screen behind t (what is visible now). */
+struct VTermScreen;
+struct VTermScreen *terminal_vterm_screen(Terminal *t);

@@ -95,8 +95,8 @@ static void cast_begin(Transcript *t, unsigned cols, unsigned rows) {
         snprintf(title, sizeof title, "dwell session %u (%.*s) of %.*s", p->id, (int) PROTO_MAX_NAME,
                  strempty(p->name), 32, strempty(p->owner));
         asciicast_begin(&t->cast, TAKE_PTR(t->pending), t->start, &(AsciicastHeader) {
-                .cols = cols,
-                .rows = rows,
+                .cols = cols ?: p->cols,        /* else the creating client's */
+                .rows = rows ?: p->rows,
                 .timestamp = t->timestamp,
                 .term = p->term && *p->term ? p->term : "xterm-256color",
                 .shell = p->shell,

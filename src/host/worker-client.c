@@ -61,7 +61,7 @@ static void client_read_final(Client *c) {
                 }
 }
 
-static void client_flush(Client *c) {
+void client_flush(Client *c) {
         int r = conn_flush(&c->conn);
 
         if (r < 0) {
@@ -77,6 +77,18 @@ static void client_flush(Client *c) {
                 client_free(c);
                 return;
         }
+        if (r > 0 && c->term_stale) {
+                /* It caught up: a redraw, sent as far as the socket takes it. */
+                worker_term_client_drained(c);
+                r = conn_flush(&c->conn);
+                if (r < 0) {
+                        if (c->w->client != c)
+                                client_free(c);
+                        else
+                                client_lost(c->w, "write failed");
+                        return;
+                }
+        }
         (void) evloop_source_set_io_events(c->io_src, r == 0 ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
@@ -85,8 +97,8 @@ void worker_pump(Worker *w) {
         Client *c = w->client;
         const OutRecord *rec;
 
-        if (!c || c->closing)
-                return;
+        if (!c || c->closing || c->term)
+                return;         /* a terminal client gets TERM_OUTPUT (worker-term.c), no records */
         /* Nothing but ATTACHED before the client's RESUME. */
         while (c->resumed && conn_pending(&c->conn) < CLIENT_HIGH_WATER && (rec = outbuf_peek(&w->out))) {
                 /* A partly acknowledged record goes out from where the
@@ -261,8 +273,11 @@ static int on_client_frame(Worker *w, Client *c, Frame *f) {
                 c->resumed = true;
                 apply_intent(w, c);
                 return 0;
+        case PROTO_MSG_TERM_INPUT:
+        case PROTO_MSG_TERM_SIZE:
+                return worker_term_frame(w, c, f);
         case PROTO_MSG_RUN:
-                if (c->verb != PROTO_REQ_CONNECT)
+                if (c->verb != PROTO_REQ_CONNECT || c->term)
                         return -EBADMSG;
                 r = proto_get_str_msg(&f->payload, PROTO_MAX_COMMAND, &text);
                 if (r < 0)
@@ -506,6 +521,12 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
 
         if (refuse_broken(w, c))
                 return;
+        if (w->p->terminal) {
+                reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "session %s is a terminal session: type commands at "
+                           "its terminal (dwell connect %s); dwell receive %s prints its output", w->p->name,
+                           w->p->name, w->p->name);
+                return;
+        }
         if (hook && !(h->req.flags & PROTO_REQ_F_DISCONNECTED)) {
                 reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "--on-finish applies only to invoke -d");
                 return;
@@ -648,6 +669,22 @@ static void handoff_stop(Worker *w, Client *c, const struct proto_handoff *h) {
         reply_once(c, 0, NULL);
 }
 
+/* connect on a terminal session: the client becomes the typer, its
+ * terminal joined to the session's pty (worker-term.c). */
+static void handoff_term_connect(Worker *w, Client *c, const struct proto_handoff *h) {
+        if (h->req.rows == 0 || h->req.cols == 0) {
+                reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "session %s is a terminal session: dwell connect needs "
+                           "a terminal (its standard input and output); dwell receive %s prints what it showed",
+                           w->p->name, w->p->name);
+                return;
+        }
+        apply_options(w, &h->req, false);
+        attach(w, c, 0);
+        (void) worker_term_attach(w, c, &h->req);
+        worker_send_status(w);
+        client_flush(c);
+}
+
 void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
         Client *c = client_new(w, fd, h);
 
@@ -682,6 +719,10 @@ void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
         case PROTO_REQ_RECEIVE:
                 if (h->verb == PROTO_REQ_CONNECT && refuse_broken(w, c))
                         break;
+                if (h->verb == PROTO_REQ_CONNECT && w->p->terminal) {
+                        handoff_term_connect(w, c, h);
+                        break;
+                }
                 apply_options(w, &h->req, false);
                 attach(w, c, 0);
                 worker_send_status(w);

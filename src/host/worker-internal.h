@@ -64,6 +64,8 @@ struct Client {
         uint32_t stdin_credit;          /* invoke: stdin bytes it may still send */
         bool stdin_eof;                 /* invoke: STDIN_EOF arrived */
         uint64_t last_interrupt;        /* CLOCK_MONOTONIC usec of its last INTERRUPT acted on */
+        bool term;                      /* attached to a terminal session's terminal (TERM_OUTPUT) */
+        bool term_stale;                /* ... fell behind: no live output until drained, then a redraw */
 };
 
 /* A write a client announced (ACK with an intent) and has not yet
@@ -131,10 +133,22 @@ struct Worker {
         bool shell_dead;                /* the runner can run nothing more */
         char broken_reason[64];
         int exit_code;
+
+        /* A terminal session (worker-term.c): the pty master is runner->pty_fd. */
+        struct Terminal *term;
+        EvSource *pty_src;
+        Buf pty_in;                     /* typed bytes the pty has not taken yet */
+        bool pty_paused;                /* reading stopped while the monitor lags */
+        bool pty_eof;                   /* no slave side left */
+        bool pty_in_overflow;           /* typed input is being dropped (logged once) */
 };
+
+#define MON_HIGH_WATER (4u * 1024 * 1024)       /* transcript data queued: stop reading output */
 
 /* worker.c */
 uint64_t worker_now(Worker *w);
+/* Sends what is queued for the monitor, as far as it takes it. */
+void worker_mon_flush(Worker *w);
 bool worker_busy(const Worker *w);
 void worker_session_info(Worker *w, struct proto_session *s, uint8_t state);
 void worker_send_status(Worker *w);
@@ -146,11 +160,10 @@ void worker_event(Worker *w, AuditEvent e, ...);
  * (asciicast.h).  Nothing without a transcript. */
 void worker_record_output(Worker *w, const uint8_t *data, size_t n);
 void worker_record_size(Worker *w, unsigned cols, unsigned rows);
-/* Whether the monitor is behind (more than MON_HIGH_WATER queued for it):
- * the pty reader then pauses, like the pipes' readers, until on_mon_cb()
- * sees the queue drained (the recording is complete; a program printing
- * faster than root writes it waits as on a slow terminal). */
-bool worker_record_congested(Worker *w);
+/* (While more than MON_HIGH_WATER wait for the monitor, the pty reader
+ * pauses like the pipes' readers, until on_mon_cb() sees the queue
+ * drained: the recording is complete, and a program printing faster than
+ * root writes it waits as on a slow terminal.) */
 const char *worker_num(char buf[static 24], uint64_t v);
 void worker_idle_start(Worker *w);
 void worker_idle_stop(Worker *w);
@@ -192,5 +205,24 @@ void worker_pump(Worker *w);
 void worker_handoff(Worker *w, int fd, const struct proto_handoff *h);
 void client_detach(Worker *w, Client *c, uint8_t reason, const char *by);
 void client_free(Client *c);
+/* Writes what is queued for c; may free c (a failed write). */
+void client_flush(Client *c);
 /* The session became idle (or cannot run anything more): answer `dwell wait`. */
 void worker_wake_waiters(Worker *w);
+
+/* worker-term.c: terminal sessions. */
+/* Resolves TERM, sets up the terminal state and starts the login shell
+ * on its pty (the runner). */
+int worker_term_start(Worker *w, const RunnerCallbacks *cb);
+void worker_term_done(Worker *w);
+void worker_term_set_reading(Worker *w, bool on);
+/* Reads what the pty still has (the shell has exited). */
+void worker_term_drain(Worker *w);
+/* c (connect) becomes the typer: the pty takes its size, and it gets the
+ * rendered screen; then live output. */
+int worker_term_attach(Worker *w, Client *c, const struct proto_request *req);
+/* TERM_INPUT and TERM_SIZE. */
+int worker_term_frame(Worker *w, Client *c, Frame *f);
+/* c's queued output was all written: a client that fell behind is redrawn. */
+void worker_term_client_drained(Client *c);
+bool worker_terminfo_has(const char *name);

@@ -169,6 +169,7 @@ static SessionConfig *session_config_new(void) {
         c->output_buffering = BUFFERING_BLOCK;
         c->output_buffer_size = CONFIG_DEFAULT_OUTPUT_BUFFER_SIZE;
         c->allow_on_finish = true;
+        c->scrollback = CONFIG_DEFAULT_SCROLLBACK;
         return c;
 }
 
@@ -206,7 +207,8 @@ static const char * const session_keys[] = {
         "description", "access", "run_as", "share_with_access", "capabilities",
         "no_new_privileges", "shell", "commands", "environment", "working_directory",
         "umask", "idle_timeout", "max_idle_timeout", "output_buffering", "output_buffer_size",
-        "max_sessions", "max_sessions_per_user", "transcript", "limits", "on_finish", "allow_on_finish", NULL,
+        "max_sessions", "max_sessions_per_user", "transcript", "limits", "on_finish", "allow_on_finish",
+        "terminal", "scrollback", NULL,
 };
 
 static const char * const access_keys[] = { "users", "groups", NULL };
@@ -216,6 +218,7 @@ typedef struct SessionWalk {
         SessionConfig *c;
         const YamlNode *k_share, *k_caps, *k_shell, *k_commands, *k_run_as, *k_access;
         const YamlNode *k_on_finish, *v_allow_on_finish;
+        const YamlNode *v_terminal;             /* terminal: allow (accepted) */
         const YamlNode *v_idle, *v_share;       /* set when the value was accepted */
         bool nnp_set;
         bool max_idle_bad;                      /* max_idle_timeout given but refused */
@@ -555,6 +558,29 @@ static int session_key(YamlWalk *w, const char *key, const char *path, const Yam
                         s->v_allow_on_finish = v;
                 return r;
         }
+        if (streq(key, "terminal")) {
+                const char *t;
+
+                r = yaml_get_scalar(w, v, key, &t);
+                if (r < 0)
+                        return r;
+                if (streq(t, "allow")) {
+                        c->terminal = CONFIG_TERMINAL_ALLOW;
+                        s->v_terminal = v;
+                } else if (streq(t, "deny"))
+                        c->terminal = CONFIG_TERMINAL_DENY;
+                else if (streq(t, "default"))
+                        c->terminal = CONFIG_TERMINAL_DEFAULT;
+                else
+                        return yaml_fail(w, v, key, "must be allow, deny or default");
+                return 0;
+        }
+        if (streq(key, "scrollback")) {
+                r = yaml_get_count(w, v, key, &c->scrollback);
+                if (r >= 0 && c->scrollback > CONFIG_SCROLLBACK_MAX)
+                        r = yaml_fail(w, v, key, "at most %u lines", CONFIG_SCROLLBACK_MAX);
+                return r;
+        }
         assert(streq(key, "limits"));
         return parse_limits(w, v, c);
 }
@@ -591,6 +617,9 @@ static int session_check_combinations(YamlWalk *w, const SessionWalk *s) {
         if (r != -ENOMEM && s->v_allow_on_finish && c->allow_on_finish && s->k_commands)
                 r = yaml_fail(w, s->v_allow_on_finish, "allow_on_finish", "cannot be true with commands "
                               "(a configuration with commands runs no hooks)");
+        if (r != -ENOMEM && s->v_terminal && s->k_commands)
+                r = yaml_fail(w, s->v_terminal, "terminal", "cannot be allow with commands (a terminal session "
+                              "runs a shell)");
         if (r != -ENOMEM && s->v_idle && !s->max_idle_bad && c->idle_timeout > c->max_idle_timeout)
                 r = yaml_fail(w, s->v_idle, "idle_timeout", "%s exceeds max_idle_timeout %s",
                               format_duration(b1, sizeof b1, c->idle_timeout),
@@ -817,6 +846,10 @@ int config_session_format(const SessionConfig *c, FILE *f) {
         }
         if (!c->commands)
                 fprintf(f, "allow_on_finish: %s\n", c->allow_on_finish ? "true" : "false");
+        fprintf(f, "terminal: %s\n", c->terminal == CONFIG_TERMINAL_ALLOW ? "allow" :
+                c->terminal == CONFIG_TERMINAL_DENY ? "deny" : "default");
+        if (config_terminal_allowed(c))
+                fprintf(f, "scrollback: %" PRIu32 "\n", c->scrollback);
 
         bool any = false;
         for (size_t t = 0; t < ELEMENTSOF(limit_table); t++) {
@@ -869,7 +902,9 @@ bool config_session_equal(const SessionConfig *a, const SessionConfig *b) {
             a->max_sessions_per_user != b->max_sessions_per_user ||
             a->transcript != b->transcript ||
             !streq_ptr(a->on_finish, b->on_finish) ||
-            a->allow_on_finish != b->allow_on_finish)
+            a->allow_on_finish != b->allow_on_finish ||
+            a->terminal != b->terminal ||
+            a->scrollback != b->scrollback)
                 return false;
         for (size_t i = 0; i < ELEMENTSOF(a->limits); i++)
                 if (a->limits[i].set != b->limits[i].set ||

@@ -41,6 +41,9 @@
  *     max_idle_timeout is an error, while the default idle_timeout (2h) is
  *     lowered to a smaller max_idle_timeout; output_buffer_size is 4KiB..1GiB;
  *   - max_sessions and max_sessions_per_user are >= 1 (omit for no cap);
+ *   - terminal is allow, deny or default (allowed unless commands is set);
+ *     allow with commands is an error (a terminal session runs a shell);
+ *     scrollback is 1..1000000 lines;
  *   - limits: a number or infinity/unlimited for every RLIMIT_*, also a
  *     size for byte limits (as, core, data, fsize, memlock, msgqueue, rss,
  *     stack) and a duration for cpu (stored in seconds) and rttime (usec);
@@ -58,6 +61,16 @@
 #include "parse-util.h"
 #include "proto.h"
 
+typedef enum ConfigTerminal {
+        CONFIG_TERMINAL_DEFAULT,                /* allowed unless commands is set */
+        CONFIG_TERMINAL_ALLOW,
+        CONFIG_TERMINAL_DENY,
+} ConfigTerminal;
+
+/* Whether the configuration lets its users create terminal sessions. */
+#define config_terminal_allowed(c) \
+        ((c)->terminal == CONFIG_TERMINAL_ALLOW || ((c)->terminal == CONFIG_TERMINAL_DEFAULT && !(c)->commands))
+
 #define CONFIG_FILE_MAX (1024 * 1024)           /* config_*_load_file() refuse larger files */
 #define CONFIG_NAME_MAX 64                      /* NAME of NAME.yaml */
 
@@ -66,6 +79,8 @@
 #define CONFIG_DEFAULT_IDLE_TIMEOUT (UINT64_C(2) * 3600 * USEC_PER_SEC)
 #define CONFIG_DEFAULT_MAX_IDLE_TIMEOUT (UINT64_C(12) * 3600 * USEC_PER_SEC)
 #define CONFIG_DEFAULT_OUTPUT_BUFFER_SIZE (UINT64_C(4) << 20)
+#define CONFIG_DEFAULT_SCROLLBACK 10000u        /* lines a terminal session keeps */
+#define CONFIG_SCROLLBACK_MAX 1000000u
 #define CONFIG_DEFAULT_HEARTBEAT_INTERVAL (UINT64_C(10) * USEC_PER_SEC)
 #define CONFIG_DEFAULT_AUTH_CACHE (UINT64_C(10) * USEC_PER_SEC)
 #define CONFIG_DEFAULT_MAX_CONNECTIONS 1024
@@ -140,6 +155,9 @@ typedef struct SessionConfig {
 
         bool transcript;
 
+        ConfigTerminal terminal;                /* terminal sessions (new -t) */
+        uint32_t scrollback;                    /* lines a terminal session keeps */
+
         /* --on-finish hooks (dwell invoke -d): on_finish is run after every
          * detached command that names no hook of its own (NULL: none);
          * allow_on_finish false refuses hooks.  Neither with commands. */
@@ -183,6 +201,7 @@ typedef struct UserOptions {
         uint64_t idle_timeout;                  /* usec; 0: not set */
         Buffering output_buffering;             /* BUFFERING_UNSET: not set */
         char on_finish[CONFIG_HOOK_MAX + 1];    /* invoke -d's default --on-finish; "": not set */
+        char detach_keys[64];                   /* connect to a terminal session: parse_detach_keys(); "": not set */
 } UserOptions;
 
 /* Session configurations.  The object is reference counted so that a

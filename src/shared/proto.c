@@ -82,7 +82,10 @@ static int put_request_fields(Buf *b, const struct proto_request *r) {
             (k = buf_put_str(b, r->command)) < 0 ||
             (k = buf_put_u64(b, r->idle_timeout)) < 0 ||
             (k = buf_put_u8(b, r->buffering)) < 0 ||
-            (k = buf_put_str(b, r->on_finish)) < 0)
+            (k = buf_put_str(b, r->on_finish)) < 0 ||
+            (k = buf_put_str(b, r->term)) < 0 ||
+            (k = buf_put_u16(b, r->rows)) < 0 ||
+            (k = buf_put_u16(b, r->cols)) < 0)
                 return k;
         return 0;
 }
@@ -103,9 +106,12 @@ static int get_request_fields(Buf *p, struct proto_request *r) {
             (k = buf_get_str(p, PROTO_MAX_COMMAND, &r->command)) < 0 ||
             (k = buf_get_u64(p, &r->idle_timeout)) < 0 ||
             (k = buf_get_u8(p, &r->buffering)) < 0 ||
-            (k = buf_get_str(p, PROTO_MAX_TEXT, &r->on_finish)) < 0)
+            (k = buf_get_str(p, PROTO_MAX_TEXT, &r->on_finish)) < 0 ||
+            (k = buf_get_str(p, PROTO_MAX_TERM, &r->term)) < 0 ||
+            (k = buf_get_u16(p, &r->rows)) < 0 ||
+            (k = buf_get_u16(p, &r->cols)) < 0)
                 goto fail;
-        if (r->buffering >= _BUFFERING_MAX) {
+        if (r->buffering >= _BUFFERING_MAX || (*r->term && !proto_term_valid(r->term))) {
                 k = -EBADMSG;
                 goto fail;
         }
@@ -132,6 +138,7 @@ void proto_request_done(struct proto_request *r) {
         free(r->credential);
         free(r->command);
         free(r->on_finish);
+        free(r->term);
         *r = (struct proto_request) {};
 }
 
@@ -191,7 +198,8 @@ int proto_put_session_fields(Buf *b, const struct proto_session *s) {
             (r = buf_put_str(b, s->reason)) < 0 ||
             (r = buf_put_u32(b, s->last_command_id)) < 0 ||
             (r = buf_put_str(b, s->last_command)) < 0 ||
-            (r = buf_put_i32(b, s->last_exit_status)) < 0)
+            (r = buf_put_i32(b, s->last_exit_status)) < 0 ||
+            (r = buf_put_u8(b, s->terminal)) < 0)
                 return r;
         return 0;
 }
@@ -228,10 +236,11 @@ int proto_get_session(Buf *p, struct proto_session *s) {
             (r = buf_get_str(p, PROTO_MAX_TEXT, &s->reason)) < 0 ||
             (r = buf_get_u32(p, &s->last_command_id)) < 0 ||
             (r = buf_get_str(p, PROTO_MAX_COMMAND, &s->last_command)) < 0 ||
-            (r = buf_get_i32(p, &s->last_exit_status)) < 0)
+            (r = buf_get_i32(p, &s->last_exit_status)) < 0 ||
+            (r = buf_get_u8(p, &s->terminal)) < 0)
                 goto fail;
         if (s->state >= _SESSION_STATE_MAX || s->availability >= _AVAILABILITY_MAX ||
-            s->buffering >= _BUFFERING_MAX) {
+            s->buffering >= _BUFFERING_MAX || s->terminal > 1) {
                 r = -EBADMSG;
                 goto fail;
         }
@@ -663,7 +672,9 @@ const char *proto_msg_to_string(uint16_t type) {
                 { PROTO_MSG_SPAWNER, "SPAWNER" }, { PROTO_MSG_FORK, "FORK" }, { PROTO_MSG_FORKED, "FORKED" },
                 { PROTO_REQ_STOP, "REQ_STOP" }, { PROTO_MSG_STDIN_WINDOW, "STDIN_WINDOW" },
                 { PROTO_MSG_STDIN, "STDIN" }, { PROTO_MSG_STDIN_EOF, "STDIN_EOF" },
-                { PROTO_MSG_INTERRUPT, "INTERRUPT" },
+                { PROTO_MSG_INTERRUPT, "INTERRUPT" }, { PROTO_MSG_TERM_OUTPUT, "TERM_OUTPUT" },
+                { PROTO_MSG_TERM_NOTICE, "TERM_NOTICE" }, { PROTO_MSG_TERM_INPUT, "TERM_INPUT" },
+                { PROTO_MSG_TERM_SIZE, "TERM_SIZE" },
                 { PROTO_MSG_REC_OUTPUT, "REC_OUTPUT" }, { PROTO_MSG_REC_SIZE, "REC_SIZE" },
         };
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
@@ -839,4 +850,51 @@ int proto_get_resume(Buf *p, struct proto_resume *ret) {
                 ret->size[i] = v[3 * i + 2];
         }
         return 0;
+}
+
+/* --- terminal sessions ------------------------------------------------- */
+
+int proto_put_term_data(Buf *b, uint16_t type, const void *p, size_t n) {
+        if (n > PROTO_MAX_DATA)
+                return -EMSGSIZE;
+        return FRAME(b, type, 0, buf_put(b, p, n));
+}
+
+int proto_get_term_data(Buf *p, const uint8_t **ret, size_t *ret_n) {
+        size_t n = buf_len(p);
+
+        if (n > PROTO_MAX_DATA)
+                return -EBADMSG;
+        *ret = buf_ptr(p);
+        *ret_n = n;
+        buf_consume(p, n);
+        return 0;
+}
+
+static int put_u16_pair(Buf *b, uint16_t x, uint16_t y) {
+        int r = buf_put_u16(b, x);
+        return r < 0 ? r : buf_put_u16(b, y);
+}
+
+int proto_put_term_size(Buf *b, uint16_t rows, uint16_t cols) {
+        return FRAME(b, PROTO_MSG_TERM_SIZE, 0, put_u16_pair(b, rows, cols));
+}
+
+int proto_get_term_size(Buf *p, uint16_t *ret_rows, uint16_t *ret_cols) {
+        uint16_t rows, cols;
+        int r;
+
+        if ((r = buf_get_u16(p, &rows)) < 0 || (r = buf_get_u16(p, &cols)) < 0 || (r = proto_expect_end(p)) < 0)
+                return r;
+        *ret_rows = rows;
+        *ret_cols = cols;
+        return 0;
+}
+
+bool proto_term_valid(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > PROTO_MAX_TERM || s[0] == '.' || s[0] == '-')
+                return false;
+        return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.+_-") == n;
 }
