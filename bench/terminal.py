@@ -41,15 +41,24 @@ import termios
 import time
 
 USER = "alice"
-PW = pwd.getpwnam(USER)
-HOME = PW.pw_dir
 SANDBOX = os.environ.get("DWELL_SANDBOX", "/run/dwell-sandbox")
 BIN = os.environ.get("DWELL_BIN_DIR", SANDBOX + "/bin")
-ENV = {
-    "HOME": HOME, "USER": USER, "LOGNAME": USER, "SHELL": PW.pw_shell or "/bin/bash",
-    "PATH": BIN + ":/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TERM": "xterm-256color",
-}
-W = HOME + "/tbench"            # alice's scratch directory: sockets, configs, the file
+PW = HOME = W = None
+ENV = {}
+
+
+def setup_user():
+    """The user every client runs as (only inside the sandbox; report needs none)."""
+    global PW, HOME, W, ENV
+    PW = pwd.getpwnam(USER)
+    HOME = PW.pw_dir
+    ENV = {
+        "HOME": HOME, "USER": USER, "LOGNAME": USER, "SHELL": PW.pw_shell or "/bin/bash",
+        "PATH": BIN + ":/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TERM": "xterm-256color",
+    }
+    W = HOME + "/tbench"        # alice's scratch directory: sockets, configs, the file
+
+
 DETACH = {"dwell": b"\x1c", "dtach": b"\x1c", "tmux": b"\x02d", "screen": b"\x01d"}
 
 
@@ -193,6 +202,7 @@ def pct(vals, p):
 
 class Bench:
     def __init__(self, quick, skip):
+        setup_user()
         self.quick = quick
         self.tools = [t for t in ("dwell", "dtach", "tmux", "screen", "ssh") if t not in skip]
         self.rng = random.Random(15)

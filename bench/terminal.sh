@@ -5,8 +5,9 @@
 # benchmarks of issue 15 (bench/terminal.py: echo latency, output throughput,
 # reattach with 10,000 lines of scrollback, memory per idle session), dwell
 # beside dtach, tmux, screen and ssh in one run.  Prints the markdown tables
-# on stdout (bench/RESULTS.md has them) and keeps the raw data in
-# bench/build/terminal.json.
+# on stdout (scripts/bench.sh puts them in bench/RESULTS.md) and keeps the
+# raw data in bench/build/terminal.json (TERMINAL_OUT=FILE: there; a path
+# outside /tmp, /run and /home, which the sandbox replaces).
 #
 # Self-contained, like bench/remote.sh: runs itself inside the integration
 # tests' sandbox (tests/integration/ns-run.sh: a real dwelld, the test users)
@@ -30,7 +31,7 @@ if [ -z "${DWELL_SANDBOX:-}" ]; then
         build=${top_builddir:-$top}
         mkdir -p "$top/bench/build"
         top_builddir=$build top_srcdir=${top_srcdir:-$build} exec "$top/tests/integration/ns-run.sh" \
-                "$here/terminal.sh" "$@" --out "$top/bench/build/terminal.json"
+                "$here/terminal.sh" "$@" --out "${TERMINAL_OUT:-$top/bench/build/terminal.json}"
 fi
 
 # -- inside the sandbox ----------------------------------------------------------
