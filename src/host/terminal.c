@@ -44,6 +44,21 @@
 #define TITLE_MAX 256u
 #define PROBE_MAX 256u
 #define HOLD_MAX (TERMINAL_MAX_MARK + 4096u)
+/* libvterm 0.1.4 writes through a NULL pointer when a wide character
+ * comes in a terminal one column wide: it gets two. */
+#define MIN_COLS 2u
+
+typedef enum Scan {
+        SCAN_GROUND,
+        SCAN_ESC,
+        SCAN_CSI,
+        SCAN_STRING,
+        SCAN_STRING_ESC,
+} Scan;
+
+/* libvterm 0.1.4 keeps 16 CSI arguments and writes past them (it checks
+ * no bound): separators after the 15th are dropped. */
+#define CSI_MAX_SEPARATORS 15u
 
 /* A line of scrollback: its rendering, and whether it is full to its last
  * column (probably a line that wrapped into the next). */
@@ -78,11 +93,16 @@ struct Terminal {
                 VTermColor fg, bg;
         } primary;
 
-        /* An OSC or DCS string not terminated yet, held back (see
-         * terminal_feed()); overlong: one too long to hold is being fed. */
+        /* terminal_feed()'s view of where libvterm's parser is (see
+         * there), and what it holds back: the content of an OSC or DCS
+         * string not terminated yet (overlong: one too long to hold, being
+         * fed as it comes), the first bytes of a UTF-8 sequence. */
+        Scan scan;
+        unsigned csi_separators, csi_first;
+        bool csi_intermediate, csi_leader, csi_params, esc_intermediate;
         uint8_t hold[HOLD_MAX];
         size_t hold_len;
-        bool hold_string, overlong;
+        bool overlong;
         /* The first bytes of a UTF-8 sequence, held back likewise. */
         uint8_t utf8[4];
         size_t utf8_len;
@@ -156,51 +176,78 @@ static int put_fmt(Buf *out, const char *fmt, ...) {
         return buf_put(out, tmp, (size_t) n);
 }
 
-static int put_color(Buf *out, const VTermColor *c, bool fg) {
-        if (fg ? color_default_fg(c) : color_default_bg(c))
-                return 0;
-        if (VTERM_COLOR_IS_INDEXED(c)) {
-                uint8_t i = c->indexed.idx;
+static char *write_uint(char *p, unsigned v) {
+        char tmp[10];
+        size_t n = 0;
 
-                if (i < 8)
-                        return put_fmt(out, ";%d", (fg ? 30 : 40) + i);
-                if (i < 16)
-                        return put_fmt(out, ";%d", (fg ? 90 : 100) + i - 8);
-                return put_fmt(out, ";%d;5;%d", fg ? 38 : 48, i);
-        }
-        return put_fmt(out, ";%d;2;%d;%d;%d", fg ? 38 : 48, c->rgb.red, c->rgb.green, c->rgb.blue);
+        do
+                tmp[n++] = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        while (n > 0)
+                *p++ = tmp[--n];
+        return p;
 }
 
-/* A full SGR: reset, then every attribute and colour set. */
-static int put_sgr(Buf *out, const VTermScreenCellAttrs *a, const VTermColor *fg, const VTermColor *bg) {
-        int r;
+static char *write_color(char *p, const VTermColor *c, bool fg) {
+        if (fg ? color_default_fg(c) : color_default_bg(c))
+                return p;
+        *p++ = ';';
+        if (VTERM_COLOR_IS_INDEXED(c)) {
+                unsigned i = c->indexed.idx;
 
-        r = put_str(out, "\033[0");
-        if (r >= 0 && a->bold)
-                r = put_str(out, ";1");
-        if (r >= 0 && a->italic)
-                r = put_str(out, ";3");
-        if (r >= 0 && a->underline == VTERM_UNDERLINE_SINGLE)
-                r = put_str(out, ";4");
-        else if (r >= 0 && a->underline == VTERM_UNDERLINE_DOUBLE)
-                r = put_str(out, ";21");
-        else if (r >= 0 && a->underline == VTERM_UNDERLINE_CURLY)
-                r = put_str(out, ";4:3");
-        if (r >= 0 && a->blink)
-                r = put_str(out, ";5");
-        if (r >= 0 && a->reverse)
-                r = put_str(out, ";7");
-        if (r >= 0 && a->strike)
-                r = put_str(out, ";9");
-        if (r >= 0 && a->font > 0 && a->font <= 9)
-                r = put_fmt(out, ";%d", 10 + a->font);
-        if (r >= 0)
-                r = put_color(out, fg, true);
-        if (r >= 0)
-                r = put_color(out, bg, false);
-        if (r >= 0)
-                r = put_str(out, "m");
-        return r;
+                if (i < 8)
+                        return write_uint(p, (fg ? 30 : 40) + i);
+                if (i < 16)
+                        return write_uint(p, (fg ? 90 : 100) + i - 8);
+                p = write_uint(p, fg ? 38 : 48);
+                memcpy(p, ";5;", 3);
+                return write_uint(p + 3, i);
+        }
+        p = write_uint(p, fg ? 38 : 48);
+        memcpy(p, ";2;", 3);
+        p = write_uint(p + 3, c->rgb.red);
+        *p++ = ';';
+        p = write_uint(p, c->rgb.green);
+        *p++ = ';';
+        return write_uint(p, c->rgb.blue);
+}
+
+/* A full SGR (reset, then every attribute and colour set), at most
+ * SGR_MAX bytes. */
+#define SGR_MAX 64u
+static char *write_sgr(char *p, const VTermScreenCellAttrs *a, const VTermColor *fg, const VTermColor *bg) {
+        memcpy(p, "\033[0", 3);
+        p += 3;
+        if (a->bold)
+                memcpy(p, ";1", 2), p += 2;
+        if (a->italic)
+                memcpy(p, ";3", 2), p += 2;
+        if (a->underline == VTERM_UNDERLINE_SINGLE)
+                memcpy(p, ";4", 2), p += 2;
+        else if (a->underline == VTERM_UNDERLINE_DOUBLE)
+                memcpy(p, ";21", 3), p += 3;
+        else if (a->underline == VTERM_UNDERLINE_CURLY)
+                memcpy(p, ";4:3", 4), p += 4;
+        if (a->blink)
+                memcpy(p, ";5", 2), p += 2;
+        if (a->reverse)
+                memcpy(p, ";7", 2), p += 2;
+        if (a->strike)
+                memcpy(p, ";9", 2), p += 2;
+        if (a->font > 0 && a->font <= 9) {
+                *p++ = ';';
+                p = write_uint(p, 10 + a->font);
+        }
+        p = write_color(p, fg, true);
+        p = write_color(p, bg, false);
+        *p++ = 'm';
+        return p;
+}
+
+static int put_sgr(Buf *out, const VTermScreenCellAttrs *a, const VTermColor *fg, const VTermColor *bg) {
+        char tmp[SGR_MAX];
+
+        return buf_put(out, tmp, (size_t) (write_sgr(tmp, a, fg, bg) - tmp));
 }
 
 /* UTF-8 of a code point fit to be printed: C0, DEL, C1, surrogates and
@@ -297,43 +344,51 @@ static bool attrs_show_on_blank(const VTermScreenCell *c) {
  * pen (the caller emits "\e[0m" before), ends with "\e[0m" if it set one. */
 static int render_cells(Terminal *t, Buf *out, const VTermScreenCell *cells, int n, unsigned *ret_width) {
         Pen pen = { .valid = false };
-        int end = n, r = 0;
+        int end = n, r;
         unsigned width = 0;
+        uint8_t *start;
+        char *p;
 
         while (end > 0 && drawn_blank(t, cells, end - 1, n) && !attrs_show_on_blank(&cells[end - 1]))
                 end--;
 
-        for (int i = 0; i < end && r >= 0;) {
+        r = buf_reserve(out, (size_t) end * (SGR_MAX + 4 * VTERM_MAX_CHARS_PER_CELL) + 8, &start);
+        if (r < 0)
+                return r;
+        p = (char *) start;
+        for (int i = 0; i < end;) {
                 const VTermScreenCell *c = &cells[i];
-                char u[4 * VTERM_MAX_CHARS_PER_CELL];
-                size_t ul = 0;
-                int w = intact_wide(t, cells, i, n) ? 2 : 1;
+                uint32_t ch = c->chars[0];
+                int w = 1;
 
-                if (drawn_blank(t, cells, i, n))
-                        u[ul++] = ' ';
-                else
-                        for (int k = 0; k < VTERM_MAX_CHARS_PER_CELL && c->chars[k]; k++)
-                                ul += utf8_put(c->chars[k], u + ul);
-
-                bool plain = !c->attrs.bold && !c->attrs.italic && !c->attrs.underline && !c->attrs.blink &&
-                        !c->attrs.reverse && !c->attrs.strike && !c->attrs.font &&
-                        color_default_fg(&c->fg) && color_default_bg(&c->bg);
                 if (pen.valid ? !(attrs_equal(&pen.attrs, &c->attrs) && color_equal(&pen.fg, &c->fg) &&
                                   color_equal(&pen.bg, &c->bg))
-                              : !plain) {
-                        r = put_sgr(out, &c->attrs, &c->fg, &c->bg);
+                              : (c->attrs.bold || c->attrs.italic || c->attrs.underline || c->attrs.blink ||
+                                 c->attrs.reverse || c->attrs.strike || c->attrs.font ||
+                                 !color_default_fg(&c->fg) || !color_default_bg(&c->bg))) {
+                        p = write_sgr(p, &c->attrs, &c->fg, &c->bg);
                         pen = (Pen) { .attrs = c->attrs, .fg = c->fg, .bg = c->bg, .valid = true };
                 }
-                if (r >= 0)
-                        r = buf_put(out, u, ul);
+                if (ch > 0x20 && ch < 0x7f && !c->chars[1] && c->width == 1)
+                        *p++ = (char) ch;       /* the common case */
+                else if (drawn_blank(t, cells, i, n))
+                        *p++ = ' ';
+                else {
+                        w = intact_wide(t, cells, i, n) ? 2 : 1;
+                        for (int k = 0; k < VTERM_MAX_CHARS_PER_CELL && c->chars[k]; k++)
+                                p += utf8_put(c->chars[k], p);
+                }
                 width += (unsigned) w;
                 i += w;
         }
-        if (r >= 0 && pen.valid)
-                r = put_str(out, "\033[0m");
+        if (pen.valid) {
+                memcpy(p, "\033[0m", 4);
+                p += 4;
+        }
+        buf_commit(out, (size_t) (p - (char *) start));
         if (ret_width)
                 *ret_width = width;
-        return r;
+        return 0;
 }
 
 /* ------------------------------------------------------------------ scrollback */
@@ -565,13 +620,14 @@ int terminal_new(unsigned rows, unsigned cols, unsigned scrollback_lines, Termin
         t = calloc(1, sizeof *t);
         if (!t)
                 return -ENOMEM;
+        cols = MAX(cols, MIN_COLS);
         t->rows = rows;
         t->cols = cols;
         t->sb_max = scrollback_lines;
         t->cursor_visible = true;
         t->cursor_blink = true;
         t->cursor_shape = VTERM_PROP_CURSORSHAPE_BLOCK;
-        buf_init(&t->scratch, (size_t) TERMINAL_MAX_COLS * 64 + 64);
+        buf_init(&t->scratch, (size_t) TERMINAL_MAX_COLS * (SGR_MAX + 4 * VTERM_MAX_CHARS_PER_CELL) + 64);
 
         t->vt = vterm_new((int) rows, (int) cols);
         if (!t->vt) {
@@ -623,33 +679,6 @@ static bool string_end_byte(uint8_t c) {
         return c == 0x07 || c == 0x18 || c == 0x1a || c == 0x1b;       /* BEL, CAN, SUB, ESC */
 }
 
-/* In p[0..n), the offset of the ESC that starts an OSC or DCS string not
- * terminated within p[0..n), or of an ESC that is p's last byte; n if
- * neither. */
-static size_t unterminated_string(const uint8_t *p, size_t n) {
-        size_t i = 0;
-
-        for (;;) {
-                const uint8_t *e = memchr(p + i, 0x1b, n - i);
-                size_t j;
-
-                if (!e)
-                        return n;
-                i = (size_t) (e - p);
-                if (i + 1 == n)
-                        return i;
-                if (p[i + 1] != ']' && p[i + 1] != 'P') {
-                        i++;
-                        continue;
-                }
-                for (j = i + 2; j < n && !string_end_byte(p[j]); j++)
-                        ;
-                if (j == n || (p[j] == 0x1b && j + 1 == n))
-                        return i;
-                i = p[j] != 0x1b ? j + 1 : p[j + 1] == '\\' ? j + 2 : j;
-        }
-}
-
 /* The length of the UTF-8 sequence lead byte c starts (1 if none). */
 static size_t utf8_length(uint8_t c) {
         return c >= 0xf0 && c <= 0xf7 ? 4 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xc0 && c <= 0xdf ? 2 : 1;
@@ -667,115 +696,260 @@ static size_t utf8_incomplete_tail(const uint8_t *p, size_t n) {
         return 0;
 }
 
-/* Feeds libvterm around three bugs of libvterm 0.1.4 (fixed in 0.2): an
- * OSC or DCS string split across two vterm_input_write() calls loses its
- * earlier part (a shell-integration mark split by a pty read would be
- * lost), an ST whose ESC ends one write yields a string of length
- * SIZE_MAX, and a UTF-8 sequence split after ASCII text in the same write
- * decodes as U+FFFD.  So the first bytes of a UTF-8 sequence that ends a
- * write wait for the rest, and an unterminated string (from its ESC ] or ESC P, and a
- * lone ESC at the end of the input) is held back until its end arrives,
- * up to HOLD_MAX bytes; a longer one is fed as it comes (libvterm then
- * keeps only its last part), still never ending a write on an ESC inside
- * it.  This looks for nothing but the ends of strings: the stream's
- * meaning is libvterm's. */
+/* REP, done safely: the glyph left of the cursor printed count times, up
+ * to the end of the line (libvterm's REP does not wrap either). */
+static void repeat_glyph(Terminal *t, unsigned count) {
+        char s[FEED_CHUNK];
+        char g[4 * VTERM_MAX_CHARS_PER_CELL];
+        const VTermLineInfo *li;
+        VTermScreenCell c;
+        VTermPos pos, q;
+        size_t gl = 0, n = 0;
+        unsigned width, w = 1, k;
+
+        vterm_state_get_cursorpos(t->state, &pos);
+        li = vterm_state_get_lineinfo(t->state, pos.row);
+        width = li && li->doublewidth ? t->cols / 2 : t->cols;
+        if (pos.col < 1 || (unsigned) pos.col >= width)
+                return;
+        q = (VTermPos) { .row = pos.row, .col = pos.col - 1 };
+        if (!vterm_screen_get_cell(t->screen, q, &c))
+                return;
+        if (c.chars[0] == (uint32_t) -1) {
+                q.col--;
+                if (q.col < 0 || !vterm_screen_get_cell(t->screen, q, &c) || c.width != 2)
+                        return;
+                w = 2;
+        }
+        if (c.chars[0] == 0 || c.chars[0] == (uint32_t) -1 || glyph_width(t, c.chars[0]) != (int) w)
+                return;
+        for (int i = 0; i < VTERM_MAX_CHARS_PER_CELL && c.chars[i]; i++)
+                gl += utf8_put(c.chars[i], g + gl);
+        k = MIN(count, (width - (unsigned) pos.col) / w);
+        for (unsigned i = 0; i < k; i++) {
+                if (n + gl > sizeof s) {
+                        write_vt(t, (const uint8_t *) s, n);
+                        n = 0;
+                }
+                memcpy(s + n, g, gl);
+                n += gl;
+        }
+        write_vt(t, (const uint8_t *) s, n);
+}
+
+/* A string whose content began before this chunk ends at p[end - 1]: its
+ * held content and p[*start..end) go to libvterm in one write. */
+static void string_done(Terminal *t, const uint8_t *p, size_t *start, size_t end) {
+        size_t n = end - *start;
+
+        if (t->hold_len > 0) {
+                if (t->hold[t->hold_len - 1] == 0x1b && n > 0 && p[*start] == '\\' &&
+                    (t->overlong || t->hold_len + n > HOLD_MAX)) {
+                        /* Never an ST cut after its ESC. */
+                        write_vt(t, t->hold, t->hold_len - 1);
+                        write_vt(t, (const uint8_t *) "\033\\", 2);
+                        (*start)++, n--;
+                } else if (t->hold_len + n <= HOLD_MAX) {
+                        memcpy(t->hold + t->hold_len, p + *start, n);
+                        t->hold_len += n;
+                        *start = end, n = 0;
+                        write_vt(t, t->hold, t->hold_len);
+                } else
+                        write_vt(t, t->hold, t->hold_len);
+        }
+        write_vt(t, p + *start, n);
+        *start = end;
+        t->hold_len = 0;
+        t->overlong = false;
+}
+
+/* Feeds p[0..n), n <= FEED_CHUNK, in as few writes as the rules allow. */
+static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
+        size_t i = 0, start = 0, content = SIZE_MAX;   /* content: where a string begun here starts */
+
+        if (t->utf8_len > 0) {
+                /* Complete the held UTF-8 sequence, in one write. */
+                size_t need = utf8_length(t->utf8[0]);
+
+                while (t->utf8_len < need && i < n && (p[i] & 0xc0) == 0x80)
+                        t->utf8[t->utf8_len++] = p[i++];
+                if (t->utf8_len < need && i == n)
+                        return;
+                write_vt(t, t->utf8, t->utf8_len);
+                t->utf8_len = 0;
+                start = i;
+        }
+
+        while (i < n) {
+                uint8_t c = p[i];
+
+                switch (t->scan) {
+                case SCAN_GROUND: {
+                        const uint8_t *e = memchr(p + i, 0x1b, n - i);
+
+                        if (!e) {
+                                i = n;
+                                break;
+                        }
+                        i = (size_t) (e - p) + 1;
+                        t->scan = SCAN_ESC;
+                        t->esc_intermediate = false;
+                        break;
+                }
+                case SCAN_ESC:
+                        i++;
+                        if (c == 0x1b)
+                                t->esc_intermediate = false;
+                        else if (c == 0x18 || c == 0x1a)
+                                t->scan = SCAN_GROUND;
+                        else if (c < 0x20 || c == 0x7f)
+                                ;                               /* executed (C0) or ignored (DEL) */
+                        else if (c <= 0x2f)
+                                t->esc_intermediate = true;
+                        else if (c == '[' && !t->esc_intermediate) {
+                                t->scan = SCAN_CSI;
+                                t->csi_separators = t->csi_first = 0;
+                                t->csi_intermediate = t->csi_leader = t->csi_params = false;
+                        } else if ((c == ']' || c == 'P') && !t->esc_intermediate) {
+                                t->scan = SCAN_STRING;
+                                content = i;
+                        } else
+                                t->scan = SCAN_GROUND;
+                        break;
+                case SCAN_CSI:
+                        if (c == ';' || c == ':') {
+                                if (t->csi_intermediate)
+                                        t->scan = SCAN_GROUND;  /* an invalid CSI: over */
+                                else if (++t->csi_separators > CSI_MAX_SEPARATORS) {
+                                        write_vt(t, p + start, i - start);
+                                        start = i + 1;          /* dropped */
+                                }
+                        } else if (c >= 0x30 && c <= 0x3f) {
+                                if (t->csi_intermediate)
+                                        t->scan = SCAN_GROUND;
+                                else if (c >= 0x3c && !t->csi_params && t->csi_separators == 0)
+                                        t->csi_leader = true;
+                                else if (c <= '9' && t->csi_separators == 0) {
+                                        t->csi_first = MIN(t->csi_first * 10 + (unsigned) (c - '0'), 65535u);
+                                        t->csi_params = true;
+                                }
+                        } else if (c == 'b' && !t->csi_intermediate && !t->csi_leader) {
+                                /* REP: libvterm 0.1.4 repeats the last
+                                 * glyph with its width, looping forever on
+                                 * a width of 0 (before any glyph, or after
+                                 * a lone combining character), writing
+                                 * through NULL for a wide one at the last
+                                 * column.  The CSI is cancelled (CAN) and
+                                 * the glyph left of the cursor printed
+                                 * instead, as a program's REP follows the
+                                 * character it repeats (ncurses' rep). */
+                                write_vt(t, p + start, i - start);
+                                write_vt(t, (const uint8_t *) "\030", 1);
+                                start = i + 1;
+                                t->scan = SCAN_GROUND;
+                                repeat_glyph(t, t->csi_first ? t->csi_first : 1);
+                        } else if (c >= 0x20 && c <= 0x2f)
+                                t->csi_intermediate = true;
+                        else if (c == 0x1b) {
+                                t->scan = SCAN_ESC;
+                                t->esc_intermediate = false;
+                        } else if (c == 0x18 || c == 0x1a)
+                                t->scan = SCAN_GROUND;
+                        else if (c < 0x20 || c == 0x7f)
+                                ;
+                        else
+                                t->scan = SCAN_GROUND;          /* the final byte, or an invalid one */
+                        i++;
+                        break;
+                case SCAN_STRING: {
+                        size_t j = i;
+
+                        while (j < n && !string_end_byte(p[j]))
+                                j++;
+                        if (j == n) {
+                                i = n;
+                                break;
+                        }
+                        i = j + 1;
+                        if (p[j] == 0x1b) {
+                                t->scan = SCAN_STRING_ESC;
+                                break;
+                        }
+                        t->scan = SCAN_GROUND;
+                        if (content == SIZE_MAX)
+                                string_done(t, p, &start, i);
+                        content = SIZE_MAX;
+                        break;
+                }
+                case SCAN_STRING_ESC:
+                        if (c == '\\') {
+                                i++;
+                                t->scan = SCAN_GROUND;
+                        } else {
+                                /* The string is over unterminated; the
+                                 * ESC starts an escape (libvterm keeps an
+                                 * ESC across writes, but for an ST). */
+                                t->scan = SCAN_ESC;
+                                t->esc_intermediate = false;
+                        }
+                        if (content == SIZE_MAX)
+                                string_done(t, p, &start, i);
+                        content = SIZE_MAX;
+                        break;
+                }
+        }
+
+        if (t->scan != SCAN_STRING && t->scan != SCAN_STRING_ESC) {
+                size_t cut = t->scan == SCAN_GROUND ? utf8_incomplete_tail(p + start, n - start) : 0;
+
+                write_vt(t, p + start, n - start - cut);
+                memcpy(t->utf8, p + n - cut, cut);
+                t->utf8_len = cut;
+                return;
+        }
+        /* Inside a string: its content waits for its end. */
+        if (content != SIZE_MAX) {
+                write_vt(t, p + start, content - start);
+                start = content;
+        }
+        if (!t->overlong && t->hold_len + (n - start) <= HOLD_MAX) {
+                memcpy(t->hold + t->hold_len, p + start, n - start);
+                t->hold_len += n - start;
+                return;
+        }
+        /* Too long to hold: fed as it comes (libvterm keeps its last
+         * part), but never with an ESC at the end of a write. */
+        write_vt(t, t->hold, t->hold_len);
+        t->hold_len = 0;
+        t->overlong = true;
+        if (t->scan == SCAN_STRING_ESC) {
+                write_vt(t, p + start, n - start - 1);
+                t->hold[t->hold_len++] = 0x1b;
+        } else
+                write_vt(t, p + start, n - start);
+}
+
+/* Feeds libvterm, around bugs of libvterm 0.1.4 (fixed in later
+ * versions), without interpreting the stream: libvterm parses it, this
+ * follows only where its parser is between sequences, in CSI arguments
+ * and in OSC/DCS strings.
+ *  - A CSI with more than 16 arguments writes past libvterm's array:
+ *    separators after the 15th are dropped.
+ *  - An OSC or DCS string split across two vterm_input_write() calls
+ *    loses its earlier part (a shell-integration mark cut by a pty read
+ *    would be lost): a string's content waits for its end, up to HOLD_MAX
+ *    bytes (a longer one is fed as it comes).
+ *  - An ST whose ESC ends one write gives a string of length SIZE_MAX:
+ *    never so cut.
+ *  - A UTF-8 sequence split after ASCII text in the same write decodes as
+ *    U+FFFD: its first bytes wait for the rest.
+ * And pieces of at most FEED_CHUNK bytes: libvterm's text callback puts
+ * one uint32_t per remaining byte of a write on the stack. */
 void terminal_feed(Terminal *t, const uint8_t *p, size_t n) {
         while (n > 0) {
-                size_t k, end;
+                size_t k = MIN(n, (size_t) FEED_CHUNK);
 
-                if (t->hold_len > 0 && !t->hold_string) {
-                        /* A lone ESC: does a string start with it? */
-                        if (p[0] == ']' || p[0] == 'P') {
-                                t->hold[t->hold_len++] = p[0];
-                                t->hold_string = true;
-                                p++, n--;
-                        } else {
-                                write_vt(t, t->hold, t->hold_len);
-                                t->hold_len = 0;
-                        }
-                        continue;
-                }
-                if (t->hold_string && t->hold_len > 0 && t->hold[t->hold_len - 1] == 0x1b) {
-                        /* A string's ESC, last of the held bytes: ST if
-                         * a backslash follows, else the string is over
-                         * and the ESC starts an escape (libvterm keeps
-                         * that across writes). */
-                        if (p[0] == '\\') {
-                                write_vt(t, t->hold, t->hold_len - 1);
-                                write_vt(t, (const uint8_t *) "\033\\", 2);
-                                p++, n--;
-                        } else
-                                write_vt(t, t->hold, t->hold_len);
-                        t->hold_len = 0;
-                        t->hold_string = t->overlong = false;
-                        continue;
-                }
-                if (t->hold_len > 0 || t->overlong) {
-                        /* Inside a string: up to its end. */
-                        for (k = 0; k < n && !string_end_byte(p[k]); k++)
-                                ;
-                        if (k < n && (p[k] != 0x1b || k + 1 < n)) {
-                                end = p[k] != 0x1b ? k + 1 : p[k + 1] == '\\' ? k + 2 : k;
-                                if (t->hold_len + end <= HOLD_MAX) {
-                                        memcpy(t->hold + t->hold_len, p, end);
-                                        write_vt(t, t->hold, t->hold_len + end);
-                                } else {
-                                        write_vt(t, t->hold, t->hold_len);
-                                        write_vt(t, p, end);
-                                }
-                                t->hold_len = 0;
-                                t->hold_string = t->overlong = false;
-                                p += end, n -= end;
-                                continue;
-                        }
-                        if (t->hold_len + n <= HOLD_MAX && !t->overlong) {
-                                memcpy(t->hold + t->hold_len, p, n);
-                                t->hold_len += n;
-                                return;
-                        }
-                        /* Too long to hold: fed as it comes, but an ESC
-                         * that ends the input waits for the next byte. */
-                        write_vt(t, t->hold, t->hold_len);
-                        t->hold_len = 0;
-                        t->hold_string = false;
-                        t->overlong = true;
-                        if (p[n - 1] == 0x1b) {
-                                write_vt(t, p, n - 1);
-                                t->hold[t->hold_len++] = 0x1b;
-                                t->hold_string = true;
-                        } else
-                                write_vt(t, p, n);
-                        return;
-                }
-                if (t->utf8_len > 0) {
-                        /* Complete the held UTF-8 sequence with the
-                         * continuation bytes it needs, in one write. */
-                        size_t need = utf8_length(t->utf8[0]);
-
-                        while (t->utf8_len < need && n > 0 && (p[0] & 0xc0) == 0x80) {
-                                t->utf8[t->utf8_len++] = p[0];
-                                p++, n--;
-                        }
-                        if (t->utf8_len < need && n == 0)
-                                return;
-                        write_vt(t, t->utf8, t->utf8_len);
-                        t->utf8_len = 0;
-                        continue;
-                }
-                k = MIN(n, (size_t) FEED_CHUNK);
-                end = unterminated_string(p, k);
-                if (end == k) {
-                        size_t cut = utf8_incomplete_tail(p, k);
-
-                        write_vt(t, p, k - cut);
-                        memcpy(t->utf8, p + k - cut, cut);
-                        t->utf8_len = cut;
-                } else {
-                        write_vt(t, p, end);
-                        memcpy(t->hold, p + end, k - end);
-                        t->hold_len = k - end;
-                        t->hold_string = k - end > 1;
-                }
+                feed_chunk(t, p, k);
                 p += k, n -= k;
         }
 }
@@ -783,6 +957,7 @@ void terminal_feed(Terminal *t, const uint8_t *p, size_t n) {
 int terminal_resize(Terminal *t, unsigned rows, unsigned cols) {
         if (rows < 1 || rows > TERMINAL_MAX_ROWS || cols < 1 || cols > TERMINAL_MAX_COLS)
                 return -EINVAL;
+        cols = MAX(cols, MIN_COLS);
         if (rows == t->rows && cols == t->cols)
                 return 0;
         vterm_set_size(t->vt, (int) rows, (int) cols);
@@ -953,13 +1128,26 @@ static int render_title(Terminal *t, Buf *out) {
         return r;
 }
 
+static const SbLine *sb_line(const Terminal *t, size_t i) {
+        return t->sb[(t->sb_head + i) % t->sb_alloc];
+}
+
+/* Line feeds on the last row: the top n rows go into the history. */
+static int push_rows(Buf *out, unsigned rows, size_t n) {
+        int r = put_fmt(out, "\033[%u;1H", rows);
+
+        for (size_t i = 0; i < n && r >= 0; i++)
+                r = put_str(out, "\n");
+        return r;
+}
+
 int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
         TerminalModes m;
         VTermPos cursor;
         VTermScreenCellAttrs pa;
         VTermValue v;
         VTermColor fg, bg;
-        size_t first, nsb, phys = 0;
+        size_t first, nsb, cur = 0;
         int r;
 
         terminal_get_modes(t, &m);
@@ -975,33 +1163,49 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
         if (r >= 0 && t->reverse)
                 r = put_str(out, "\033[?5h");
 
-        /* Scrollback: printed line after line from the top, then pushed
-         * off the screen with line feeds on the last row, so that the
-         * outer terminal keeps it in its history. */
+        /* Scrollback: printed from the top of the cleared screen, and
+         * pushed into the outer terminal's history by line feeds on its
+         * last row.  The screen is scrolled that way (with no pen set:
+         * the new line's blanks take the pen's background) before a line
+         * that would not fit, so that a line's own wrapping never
+         * scrolls.  A line full to its last column probably wrapped into
+         * the next: it is let wrap (the next line's first character moves
+         * the cursor down), so that the outer terminal knows them as one
+         * line, when the next one starts with no pen set. */
         nsb = MIN((size_t) max_scrollback, t->sb_count);
         first = t->sb_count - nsb;
-        for (size_t i = 0; i < nsb && r >= 0; i++) {
-                const SbLine *l = t->sb[(t->sb_head + first + i) % t->sb_alloc];
-                /* A full line probably wrapped into the next: let it
-                 * wrap (the next line's first character moves the cursor
-                 * down), so that the outer terminal knows them as one. */
-                bool joined = l->full && l->cols == t->cols && l->width == t->cols && i + 1 < nsb &&
-                        t->sb[(t->sb_head + first + i + 1) % t->sb_alloc]->width > 0;
+        for (size_t i = 0; i < nsb && r >= 0;) {
+                size_t j = i, rows = 0;
 
-                r = buf_put(out, l->data, l->len);
-                if (r >= 0 && !joined)
+                /* The group i..j of lines that wrap into one another. */
+                for (;;) {
+                        const SbLine *l = sb_line(t, first + j);
+                        const SbLine *next = j + 1 < nsb ? sb_line(t, first + j + 1) : NULL;
+
+                        rows += l->width > t->cols ? (l->width + t->cols - 1) / t->cols : 1;
+                        if (!next || !l->full || l->cols != t->cols || l->width != t->cols || next->width == 0 ||
+                            next->width > t->cols || next->data[0] == 0x1b || rows + 1 > t->rows)
+                                break;
+                        j++;
+                }
+                rows = MIN(rows, (size_t) t->rows);
+                if (cur + rows > t->rows) {
+                        r = push_rows(out, t->rows, cur + rows - t->rows);
+                        cur = t->rows - rows;
+                        if (r >= 0)
+                                r = put_fmt(out, "\033[%zu;1H", cur + 1);
+                }
+                for (; i <= j && r >= 0; i++) {
+                        const SbLine *l = sb_line(t, first + i);
+
+                        r = buf_put(out, l->data, l->len);
+                }
+                if (r >= 0)
                         r = put_str(out, "\r\n");
-                if (!joined)
-                        phys += l->width > t->cols ? (l->width + t->cols - 1) / t->cols : 1;
-                else
-                        phys += 1;
+                cur = MIN(cur + rows, (size_t) t->rows - 1);
         }
-        if (r >= 0 && phys > 0) {
-                size_t lf = MIN(phys, (size_t) t->rows - 1);
-
-                r = put_fmt(out, "\033[%u;1H", t->rows);
-                for (size_t i = 0; i < lf && r >= 0; i++)
-                        r = put_str(out, "\n");
+        if (r >= 0 && nsb > 0) {
+                r = push_rows(out, t->rows, cur);
                 if (r >= 0)
                         r = put_str(out, "\033[H\033[2J");
         }

@@ -49,7 +49,9 @@ void terminal_set_reply_handler(Terminal *t, TerminalReplyFn fn, void *userdata)
 /* Output of the pty (any bytes, any split). */
 void terminal_feed(Terminal *t, const uint8_t *p, size_t n);
 
-/* -EINVAL outside 1..TERMINAL_MAX_ROWS/COLS. */
+/* -EINVAL outside 1..TERMINAL_MAX_ROWS/COLS.  (A width of 1 is kept as 2:
+ * libvterm 0.1.4 crashes on a wide character in one column;
+ * terminal_get_size() says so.) */
 int terminal_resize(Terminal *t, unsigned rows, unsigned cols);
 void terminal_get_size(const Terminal *t, unsigned *ret_rows, unsigned *ret_cols);
 
@@ -59,8 +61,12 @@ void terminal_get_size(const Terminal *t, unsigned *ret_rows, unsigned *ret_cols
  * the visible screen with its attributes and colours (the alternate
  * screen's contents when it is active), the title, the cursor's position
  * and visibility, and the modes a program set (application cursor keys
- * and keypad, bracketed paste, mouse reporting and its encoding,
- * alternate screen, origin/autowrap, the scroll region). */
+ * and keypad, bracketed paste, focus events, mouse reporting and its
+ * encoding, alternate screen, reverse video, cursor style, the pen).  Not
+ * the scroll region, origin mode or autowrap, which libvterm 0.1.4 does
+ * not tell (see terminal.c).  out must allow
+ * about 90 bytes per column more than the rendering takes (a row is
+ * reserved at its worst case); -EMSGSIZE otherwise. */
 int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback);
 
 /* The visible screen as text, one line per row, trailing blanks cut,

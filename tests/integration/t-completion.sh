@@ -86,6 +86,8 @@ check 'dwell -H far --json in' 'invoke' "the verb after global options"
 check 'dwell invoke -' '--config --credential --disconnected --help --idle-timeout --name --output-buffering -c -d -h -n' \
         "invoke's options"
 check 'dwell receive --' '--credential --help --no-wait --output-buffering' "receive's options"
+check 'dwell connect --' '--config --credential --detach-keys --help --output-buffering --terminal' "connect's options"
+check 'dwell new -' '--config --credential --help --idle-timeout --name --output-buffering --terminal -c -h -n -t' "new's options"
 check 'dwell list --' '--all-users --config --credential --help --long --state' "list's options"
 check 'dwell remove --' '--all --credential --help' "remove's options"
 check 'dwell new --output-buffering ' 'block drop' "--output-buffering: block, drop"

@@ -15,6 +15,9 @@
 #   - connect -t creates the session when the caller has none of that name
 #     and attaches to it when it has;
 #   - connect from a pipe is refused, pointing at receive;
+#   - SIGTERM and SIGHUP to the client restore the local terminal too;
+#   - receive prints what the session showed; other users cannot see or
+#     attach to it; the idle timeout removes it;
 #   - `exit` at the session's shell ends the session (audited).
 
 . "$(dirname "$0")/lib.sh"
@@ -29,6 +32,7 @@ capture alice dwell list -l
 expect_match "$OUT" '^ *Id .*Terminal' "list -l has a Terminal column"
 expect_match "$OUT" ' work .* yes( |$)' "  ... yes for the terminal session"
 
+prompt='^alice@[^ ]*:~\$$'
 tm_start alice "dwell connect work" 120 40
 wait_screen '\$$' 10
 expect_match "$(screen)" '^alice@.*:~\$$' "connect: the session's shell prompt"
@@ -101,6 +105,26 @@ expect_rc 0 "dwell disconnect work from another shell"
 wait_screen '^client-exit=' 5
 expect_match "$(screen)" '^dwell: detached from work by alice' "  ... detaches the attached client"
 
+# Signals to the client: detached, the local terminal restored (cooked mode, echo).
+modes='if stty -a | grep -Eq -- "(^| )-(icanon|echo|isig)( |;|$)"; then echo tty=raw; else echo tty=cooked; fi'
+for sig in TERM HUP; do
+        tm respawn-pane -k "$(user_cmd alice "dwell connect work"); echo client-exit=\$?; $modes; sleep 600"
+        wait_screen "$prompt" 10
+        pkill -"$sig" -u alice -x dwell
+        wait_screen '^tty=' 5
+        expect_match "$(screen)" "^dwell: detached from work \(.*; dwell connect work to return\)$" \
+                "SIG$sig to the client: detached, saying so"
+        expect_match "$(screen)" '^tty=cooked$' "  ... and the local terminal is back in cooked mode with echo"
+done
+
+# receive: what the session showed, from its output buffer.
+capture alice dwell receive work
+expect_match "$OUT" 'ad-42' "receive on a terminal session prints what it showed"
+# Other users: not found.
+capture bob dwell connect work
+expect_rc 255 "bob cannot connect to alice's terminal session"
+expect_match "$ERR" 'no such session' "  ... it does not exist for him"
+
 # Not a terminal: refused with a pointer to receive.
 capture alice dwell connect work
 expect_rc 255 "connect with stdin not a terminal is refused"
@@ -137,3 +161,10 @@ expect_match "$(cat "$DWELL_LOG_DIR"/* 2>/dev/null)" 'ended: the shell exited' "
 
 capture alice dwell remove work
 expect_rc 0 "remove work"
+
+# The idle timeout applies as to any session.
+capture alice dwell new -t -n brief --idle-timeout 2s
+expect_rc 0 "new -t --idle-timeout 2s"
+wait_for '[ "$(as_user alice dwell list 2>/dev/null | grep -c brief)" = 0 ]' 10
+dwell_json alice list
+expect_eq "$(json_len "$OUT")" 0 "  ... removed after its idle timeout"

@@ -543,9 +543,13 @@ static void test_user_options(void) {
                 { "idle_timout: 1h\n", "o.yaml:1:1: idle_timout: unknown key (did you mean \"idle_timeout\"?)" },
                 { "[]\n", "o.yaml:1:1: expected a mapping of settings at the top level, got a list" },
                 { "idle_timeout: [1h]\n", "o.yaml:1:15: idle_timeout: expected a value, got a list" },
+                { "detach_keys: ctrl-1\n", "o.yaml:1:14: detach_keys: must be up to 8 comma-separated keys..." },
+                { "detach_keys: a,b,c,d,e,f,g,h,i\n", "o.yaml:1:14: detach_keys: must be up to 8..." },
+                { "detach_keys: ctrl-a,,d\n", "o.yaml:1:14: detach_keys: must be up to 8..." },
         };
         _cleanup_free_ char *error = NULL;
-        const char *good = "idle_timeout: 4h\noutput_buffering: drop\non_finish: 'mail -s \"$DWELL_SESSION\" me'\n";
+        const char *good = "idle_timeout: 4h\noutput_buffering: drop\non_finish: 'mail -s \"$DWELL_SESSION\" me'\n"
+                           "detach_keys: ctrl-a,d\n";
         UserOptions o;
         int r;
 
@@ -554,6 +558,7 @@ static void test_user_options(void) {
         is_int(o.idle_timeout, 4 * 3600 * SEC, "options.yaml: idle_timeout");
         is_int(o.output_buffering, BUFFERING_DROP, "options.yaml: output_buffering");
         is_str(o.on_finish, "mail -s \"$DWELL_SESSION\" me", "options.yaml: on_finish");
+        is_str(o.detach_keys, "ctrl-a,d", "options.yaml: detach_keys");
 
         r = config_user_options_parse("{}\n", 3, "o.yaml", &o, &error);
         ok(r == 0 && o.idle_timeout == 0 && o.output_buffering == BUFFERING_UNSET, "options.yaml: {} sets nothing");

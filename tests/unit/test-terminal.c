@@ -486,7 +486,10 @@ static void gen_stream(Buf *b, unsigned rows, unsigned cols, unsigned steps, boo
                                 putf(b, "\033[?1049l\033[23;0;0t");
                         break;
                 case 19:
-                        putf(b, "\033[?25%c", rnd_n(4) ? 'h' : 'l');
+                        if (rnd_n(2))
+                                putf(b, "\033[?25%c", rnd_n(4) ? 'h' : 'l');
+                        else
+                                putf(b, "\033[%ub", rnd_n(cols + 3));     /* REP */
                         break;
                 case 20: {
                         static const char *const m[] = {
@@ -766,6 +769,38 @@ static void test_modes(void) {
         terminal_screen_text(t, &text);
         is_str(text, "hello \xe4\xb8\xad\xe6\x96\x87 e\xcc\x81!\n\n  x\n\n\n\n\n\n\n", "terminal_screen_text");
         free(text);
+        {
+                /* libvterm 0.1.4 writes past its 16 CSI arguments, and
+                 * through NULL for a wide character in one column. */
+                Buf b;
+                unsigned r, c;
+
+                buf_init(&b, 1 << 16);
+                putf(&b, "\033[2J\033[H\033[");
+                for (unsigned i = 0; i < 3000; i++)
+                        putf(&b, "%u;", i % 7);
+                putf(&b, "31mred\033[m");
+                terminal_feed(t, buf_ptr(&b), buf_len(&b));
+                buf_done(&b);
+                terminal_screen_text(t, &text);
+                ok(strncmp(text, "red", 3) == 0, "a CSI with 3000 arguments");
+                free(text);
+                /* REP: libvterm 0.1.4 loops forever before any glyph or
+                 * after a lone combining character, writes through NULL
+                 * for a wide glyph reaching the last column. */
+                feed_str(t, "\033[2J\033[H\033[5b\r\n\xcc\x81\033[3b\r\nab\033[3b\r\n\033[37G\xe4\xb8\xad\033[9b"
+                            "\r\n\033[1;31m=\033[0m\033[9999b");
+                terminal_screen_text(t, &text);
+                ok(strncmp(text, "\n\xcc\x81\nabbbb\n                                    \xe4\xb8\xad\xe4\xb8\xad\n"
+                                 "========================================\n", 1 + 3 + 6 + 36 + 7 + 41) == 0,
+                   "REP repeats the character before it, to the end of the line, and never hangs");
+                free(text);
+                ok(terminal_resize(t, 3, 1) == 0, "resize to one column");
+                terminal_get_size(t, &r, &c);
+                feed_str(t, "\xe4\xb8\xad\xe6\x96\x87\r\n\xe4\xb8\xad");
+                ok(r == 3 && c == 2, "one column is kept as two (a wide character there crashes libvterm 0.1.4)");
+                terminal_resize(t, 10, 40);
+        }
         ok(terminal_resize(t, 0, 10) == -EINVAL && terminal_resize(t, 10, TERMINAL_MAX_COLS + 1) == -EINVAL,
            "resize out of range refused");
         terminal_free(t);
