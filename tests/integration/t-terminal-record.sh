@@ -84,6 +84,16 @@ expect_match "$cat_out" '^flood-15$' "  ... to the end"
 replay_out=$("$DWELL_BIN_DIR/dwell" replay "$cast" | nocsi)
 expect_match "$replay_out" '(^|\$ )detached-out-2$' "dwell replay (root) plays it"
 
+# Played in a terminal (root's), at 1000 times the speed.
+tmux -S "$DWELL_SANDBOX/replay.sock" -f /dev/null new-session -d -x 100 -y 30 \
+        "$DWELL_BIN_DIR/dwell replay --speed 1000 '$cast'; echo replay-exit=\$?; sleep 600"
+track_pid "$(tmux -S "$DWELL_SANDBOX/replay.sock" display-message -p '#{pid}')"
+wait_for "tmux -S '$DWELL_SANDBOX/replay.sock' capture-pane -p | grep -q '^replay-exit='" 60
+rscreen=$(tmux -S "$DWELL_SANDBOX/replay.sock" capture-pane -p)
+expect_match "$rscreen" '^replay-exit=0$' "dwell replay --speed 1000 in a terminal plays it to the end"
+expect_match "$rscreen" '^flood-15$' "  ... showing the output printed while detached"
+tmux -S "$DWELL_SANDBOX/replay.sock" kill-server 2>/dev/null || true
+
 capture alice cat "$cast"
 expect_eq "$RC" 1 "alice cannot read her session's recording"
 capture alice dwell replay "$cast"
