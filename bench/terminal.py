@@ -24,7 +24,7 @@ master it reads and writes.
               counted once in the total), one SCREEN process per session,
               tmux's one server divided by N.
 
-    terminal.py --out RAW.json [--quick] [--skip dwell,ssh]
+    terminal.py --out RAW.json [--quick] [--skip dwell,ssh] [--only latency,throughput,reattach,memory]
     terminal.py report RAW.json          the markdown tables
 """
 import fcntl
@@ -201,8 +201,9 @@ def pct(vals, p):
 
 
 class Bench:
-    def __init__(self, quick, skip):
+    def __init__(self, quick, skip, only=None):
         setup_user()
+        self.only = only or ["latency", "throughput", "reattach", "memory"]
         self.quick = quick
         self.tools = [t for t in ("dwell", "dtach", "tmux", "screen", "ssh") if t not in skip]
         self.rng = random.Random(15)
@@ -411,18 +412,22 @@ class Bench:
                 terms[tool] = term
             else:
                 term.close()
-        log("latency: %s" % ", ".join(terms))
-        self.latency(terms)
-        log("throughput")
-        self.throughput(terms)
+        if "latency" in self.only:
+            log("latency: %s" % ", ".join(terms))
+            self.latency(terms)
+        if "throughput" in self.only:
+            log("throughput")
+            self.throughput(terms)
         for tool, term in terms.items():
             term.close(DETACH.get(tool) or b"exit\r")
             if tool in ("dwell", "tmux", "screen"):
                 self.remove(tool, "lt")
-        log("reattach")
-        self.reattach()
-        log("memory")
-        self.memory()
+        if "reattach" in self.only:
+            log("reattach")
+            self.reattach()
+        if "memory" in self.only:
+            log("memory")
+            self.memory()
         as_alice(["tmux", "-S", W + "/tmux.sock", "kill-server"])
         return self.res
 
@@ -510,7 +515,8 @@ def main():
         return 0
     out = argv[argv.index("--out") + 1]
     skip = argv[argv.index("--skip") + 1].split(",") if "--skip" in argv else []
-    res = Bench("--quick" in argv, skip).run()
+    only = argv[argv.index("--only") + 1].split(",") if "--only" in argv else None
+    res = Bench("--quick" in argv, skip, only).run()
     with open(out, "w") as f:
         json.dump(res, f, indent=1)
     sys.stdout.write(report(res))

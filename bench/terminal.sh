@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: ISC
 #
-# bench/terminal.sh [--quick] [--skip dwell,ssh] — the terminal-session
+# bench/terminal.sh [--quick] [--skip dwell,ssh] [--only CASES] — the terminal-session
 # benchmarks of issue 15 (bench/terminal.py: echo latency, output throughput,
 # reattach with 10,000 lines of scrollback, memory per idle session), dwell
 # beside dtach, tmux, screen and ssh in one run.  Prints the markdown tables
