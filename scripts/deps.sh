@@ -12,7 +12,8 @@
 #   test   build, plus what the test suite needs: mandoc and groff (man page
 #          lint), clang (fuzzing), systemd and systemd-container (unit checks,
 #          nspawn tests), openssh-server/-client and iproute2 (remote tests),
-#          tmux, screen, dtach, gnuplot-nox (the benchmark smoke test),
+#          tmux, vim, whiptail (terminal sessions driven through tmux),
+#          screen, dtach, gnuplot-nox (the benchmark smoke test),
 #          asciinema (reads terminal sessions' recordings in t-terminal-record)
 #          (scripts/test.sh)
 #   bench  build, plus what the benchmarks need: tmux, screen, dtach,
@@ -67,6 +68,8 @@ openssh-server
 openssh-client
 iproute2
 tmux
+vim
+whiptail
 jq
 screen
 dtach

@@ -48,10 +48,13 @@
  * comes in a terminal one column wide: it gets two. */
 #define MIN_COLS 2u
 
+/* Where libvterm's parser is (its states, mirrored by terminal_feed()). */
 typedef enum Scan {
         SCAN_GROUND,
         SCAN_ESC,
-        SCAN_CSI,
+        SCAN_CSI_LEADER,
+        SCAN_CSI_ARGS,
+        SCAN_CSI_INTERMED,
         SCAN_STRING,
         SCAN_STRING_ESC,
 } Scan;
@@ -99,7 +102,7 @@ struct Terminal {
          * fed as it comes), the first bytes of a UTF-8 sequence. */
         Scan scan;
         unsigned csi_separators, csi_first;
-        bool csi_intermediate, csi_leader, csi_params, esc_intermediate;
+        bool csi_intermediate, csi_leader;
         uint8_t hold[HOLD_MAX];
         size_t hold_len;
         bool overlong;
@@ -675,10 +678,6 @@ static void write_vt(Terminal *t, const uint8_t *p, size_t n) {
                 vterm_input_write(t->vt, (const char *) p, n);
 }
 
-static bool string_end_byte(uint8_t c) {
-        return c == 0x07 || c == 0x18 || c == 0x1a || c == 0x1b;       /* BEL, CAN, SUB, ESC */
-}
-
 /* The length of the UTF-8 sequence lead byte c starts (1 if none). */
 static size_t utf8_length(uint8_t c) {
         return c >= 0xf0 && c <= 0xf7 ? 4 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xc0 && c <= 0xdf ? 2 : 1;
@@ -783,8 +782,7 @@ static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
         while (i < n) {
                 uint8_t c = p[i];
 
-                switch (t->scan) {
-                case SCAN_GROUND: {
+                if (t->scan == SCAN_GROUND) {
                         const uint8_t *e = memchr(p + i, 0x1b, n - i);
 
                         if (!e) {
@@ -793,49 +791,88 @@ static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
                         }
                         i = (size_t) (e - p) + 1;
                         t->scan = SCAN_ESC;
-                        t->esc_intermediate = false;
-                        break;
+                        continue;
                 }
-                case SCAN_ESC:
-                        i++;
-                        if (c == 0x1b)
-                                t->esc_intermediate = false;
-                        else if (c == 0x18 || c == 0x1a)
+                /* As libvterm's parser does in every state: */
+                i++;
+                if (c == 0x00 || c == 0x7f)
+                        continue;                               /* ignored */
+                if (c == 0x18 || c == 0x1a) {                   /* CAN, SUB: back to normal */
+                        if (t->scan == SCAN_STRING || t->scan == SCAN_STRING_ESC) {
+                                if (content == SIZE_MAX)
+                                        string_done(t, p, &start, i);
+                                content = SIZE_MAX;
+                        }
+                        t->scan = SCAN_GROUND;
+                        continue;
+                }
+                if (c == 0x1b) {
+                        t->scan = t->scan == SCAN_STRING ? SCAN_STRING_ESC : SCAN_ESC;
+                        continue;
+                }
+                if (c < 0x20 && !(c == 0x07 && t->scan == SCAN_STRING))
+                        continue;                               /* C0: executed, state kept */
+
+                switch (t->scan) {
+                case SCAN_STRING_ESC:
+                        if (c == '\\') {                        /* ST */
                                 t->scan = SCAN_GROUND;
-                        else if (c < 0x20 || c == 0x7f)
-                                ;                               /* executed (C0) or ignored (DEL) */
-                        else if (c <= 0x2f)
-                                t->esc_intermediate = true;
-                        else if (c == '[' && !t->esc_intermediate) {
-                                t->scan = SCAN_CSI;
-                                t->csi_separators = t->csi_first = 0;
-                                t->csi_intermediate = t->csi_leader = t->csi_params = false;
-                        } else if ((c == ']' || c == 'P') && !t->esc_intermediate) {
+                                if (content == SIZE_MAX)
+                                        string_done(t, p, &start, i);
+                                content = SIZE_MAX;
+                                break;
+                        }
+                        /* The string is over, unterminated (libvterm
+                         * keeps an ESC across writes, but for an ST);
+                         * the ESC starts an escape with this byte. */
+                        if (content == SIZE_MAX)
+                                string_done(t, p, &start, i - 1);
+                        content = SIZE_MAX;
+                        t->scan = SCAN_ESC;
+                        __attribute__((fallthrough));
+                case SCAN_ESC:
+                        if (c == 'P' || c == ']') {             /* DCS, OSC */
                                 t->scan = SCAN_STRING;
                                 content = i;
-                        } else
-                                t->scan = SCAN_GROUND;
+                        } else if (c == '[') {
+                                t->scan = SCAN_CSI_LEADER;
+                                t->csi_separators = t->csi_first = 0;
+                                t->csi_intermediate = t->csi_leader = false;
+                        } else if (c >= 0x30 && c <= 0x7e)
+                                t->scan = SCAN_GROUND;          /* an escape, done */
+                        /* else an intermediate, or a byte libvterm skips */
                         break;
-                case SCAN_CSI:
-                        if (c == ';' || c == ':') {
-                                if (t->csi_intermediate)
-                                        t->scan = SCAN_GROUND;  /* an invalid CSI: over */
-                                else if (++t->csi_separators > CSI_MAX_SEPARATORS) {
-                                        write_vt(t, p + start, i - start);
-                                        start = i + 1;          /* dropped */
-                                }
-                        } else if (c >= 0x30 && c <= 0x3f) {
-                                if (t->csi_intermediate)
-                                        t->scan = SCAN_GROUND;
-                                else if (c >= 0x3c && !t->csi_params && t->csi_separators == 0)
-                                        t->csi_leader = true;
-                                else if (c <= '9' && t->csi_separators == 0) {
+                case SCAN_CSI_LEADER:
+                        if (c >= 0x3c && c <= 0x3f) {
+                                t->csi_leader = true;
+                                break;
+                        }
+                        t->scan = SCAN_CSI_ARGS;
+                        __attribute__((fallthrough));
+                case SCAN_CSI_ARGS:
+                        if (c >= '0' && c <= '9') {
+                                if (t->csi_separators == 0)
                                         t->csi_first = MIN(t->csi_first * 10 + (unsigned) (c - '0'), 65535u);
-                                        t->csi_params = true;
+                                break;
+                        }
+                        if (c == ';' || c == ':') {
+                                if (++t->csi_separators > CSI_MAX_SEPARATORS) {
+                                        write_vt(t, p + start, i - 1 - start);
+                                        start = i;              /* dropped */
                                 }
-                        } else if (c == 'b' && !t->csi_intermediate && !t->csi_leader) {
+                                break;
+                        }
+                        t->scan = SCAN_CSI_INTERMED;
+                        __attribute__((fallthrough));
+                case SCAN_CSI_INTERMED:
+                        if (c >= 0x20 && c <= 0x2f) {
+                                t->csi_intermediate = true;
+                                break;
+                        }
+                        t->scan = SCAN_GROUND;                  /* the final byte, or an invalid CSI */
+                        if (c == 'b' && !t->csi_intermediate && !t->csi_leader) {
                                 /* REP: libvterm 0.1.4 repeats the last
-                                 * glyph with its width, looping forever on
+                                 * glyph by its width, looping forever on
                                  * a width of 0 (before any glyph, or after
                                  * a lone combining character), writing
                                  * through NULL for a wide one at the last
@@ -843,58 +880,25 @@ static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
                                  * the glyph left of the cursor printed
                                  * instead, as a program's REP follows the
                                  * character it repeats (ncurses' rep). */
-                                write_vt(t, p + start, i - start);
+                                write_vt(t, p + start, i - 1 - start);
                                 write_vt(t, (const uint8_t *) "\030", 1);
-                                start = i + 1;
-                                t->scan = SCAN_GROUND;
+                                start = i;
                                 repeat_glyph(t, t->csi_first ? t->csi_first : 1);
-                        } else if (c >= 0x20 && c <= 0x2f)
-                                t->csi_intermediate = true;
-                        else if (c == 0x1b) {
-                                t->scan = SCAN_ESC;
-                                t->esc_intermediate = false;
-                        } else if (c == 0x18 || c == 0x1a)
+                        }
+                        break;
+                case SCAN_STRING:
+                        if (c == 0x07) {                        /* BEL ends it */
                                 t->scan = SCAN_GROUND;
-                        else if (c < 0x20 || c == 0x7f)
-                                ;
-                        else
-                                t->scan = SCAN_GROUND;          /* the final byte, or an invalid one */
-                        i++;
-                        break;
-                case SCAN_STRING: {
-                        size_t j = i;
-
-                        while (j < n && !string_end_byte(p[j]))
-                                j++;
-                        if (j == n) {
-                                i = n;
+                                if (content == SIZE_MAX)
+                                        string_done(t, p, &start, i);
+                                content = SIZE_MAX;
                                 break;
                         }
-                        i = j + 1;
-                        if (p[j] == 0x1b) {
-                                t->scan = SCAN_STRING_ESC;
-                                break;
-                        }
-                        t->scan = SCAN_GROUND;
-                        if (content == SIZE_MAX)
-                                string_done(t, p, &start, i);
-                        content = SIZE_MAX;
-                        break;
-                }
-                case SCAN_STRING_ESC:
-                        if (c == '\\') {
+                        /* The rest of the string's content, quickly. */
+                        while (i < n && p[i] >= 0x20 && p[i] != 0x7f)
                                 i++;
-                                t->scan = SCAN_GROUND;
-                        } else {
-                                /* The string is over unterminated; the
-                                 * ESC starts an escape (libvterm keeps an
-                                 * ESC across writes, but for an ST). */
-                                t->scan = SCAN_ESC;
-                                t->esc_intermediate = false;
-                        }
-                        if (content == SIZE_MAX)
-                                string_done(t, p, &start, i);
-                        content = SIZE_MAX;
+                        break;
+                case SCAN_GROUND:
                         break;
                 }
         }

@@ -125,6 +125,11 @@ capture bob dwell connect work
 expect_rc 255 "bob cannot connect to alice's terminal session"
 expect_match "$ERR" 'no such session' "  ... it does not exist for him"
 
+# invoke: refused (commands are typed at the terminal).
+capture alice dwell invoke work -- 'echo x'
+expect_rc 255 "invoke on a terminal session is refused"
+expect_match "$ERR" 'is a terminal session: type commands at its terminal' "  ... saying why"
+
 # Not a terminal: refused with a pointer to receive.
 capture alice dwell connect work
 expect_rc 255 "connect with stdin not a terminal is refused"
