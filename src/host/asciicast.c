@@ -51,12 +51,24 @@ static int utf8_decode(const uint8_t *s, size_t n, uint32_t *ret_cp) {
         return len;
 }
 
+static void put_u16(FILE *f, uint32_t u) {
+        static const char hex[] = "0123456789abcdef";
+        char e[6] = { '\\', 'u', hex[(u >> 12) & 15], hex[(u >> 8) & 15], hex[(u >> 4) & 15], hex[u & 15] };
+
+        fwrite_unlocked(e, 1, sizeof e, f);
+}
+
 static void put_u(FILE *f, uint32_t cp) {
         if (cp >= 0x10000) {
                 cp -= 0x10000;
-                fprintf(f, "\\u%04x\\u%04x", 0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
+                put_u16(f, 0xd800 + (cp >> 10));
+                put_u16(f, 0xdc00 + (cp & 0x3ff));
         } else
-                fprintf(f, "\\u%04x", cp);
+                put_u16(f, cp);
+}
+
+static bool plain(uint8_t c) {
+        return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
 }
 
 size_t asciicast_escape(FILE *f, const uint8_t *s, size_t n, bool final) {
@@ -64,8 +76,18 @@ size_t asciicast_escape(FILE *f, const uint8_t *s, size_t n, bool final) {
 
         while (i < n) {
                 uint32_t cp;
-                int l = utf8_decode(s + i, n - i, &cp);
+                size_t run = i;
+                int l;
 
+                /* Printable ASCII goes out as it is, a run at a time. */
+                while (run < n && plain(s[run]))
+                        run++;
+                if (run > i) {
+                        fwrite_unlocked(s + i, 1, run - i, f);
+                        i = run;
+                        continue;
+                }
+                l = utf8_decode(s + i, n - i, &cp);
                 if (l == 0 && !final)
                         break;          /* the rest comes with the next event */
                 if (l <= 0) {
@@ -75,18 +97,15 @@ size_t asciicast_escape(FILE *f, const uint8_t *s, size_t n, bool final) {
                 }
                 i += (size_t) l;
                 switch (cp) {
-                case '"':  fputs("\\\"", f); break;
-                case '\\': fputs("\\\\", f); break;
-                case '\n': fputs("\\n", f); break;
-                case '\r': fputs("\\r", f); break;
-                case '\t': fputs("\\t", f); break;
-                case '\b': fputs("\\b", f); break;
-                case '\f': fputs("\\f", f); break;
+                case '"':  fputs_unlocked("\\\"", f); break;
+                case '\\': fputs_unlocked("\\\\", f); break;
+                case '\n': fputs_unlocked("\\n", f); break;
+                case '\r': fputs_unlocked("\\r", f); break;
+                case '\t': fputs_unlocked("\\t", f); break;
+                case '\b': fputs_unlocked("\\b", f); break;
+                case '\f': fputs_unlocked("\\f", f); break;
                 default:
-                        if (cp < 0x20 || cp >= 0x7f)
-                                put_u(f, cp);
-                        else
-                                fputc((int) cp, f);
+                        put_u(f, cp);   /* controls, DEL and everything beyond ASCII */
                 }
         }
         return i;
