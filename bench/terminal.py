@@ -59,7 +59,7 @@ def setup_user():
     W = HOME + "/tbench"        # alice's scratch directory: sockets, configs, the file
 
 
-DETACH = {"dwell": b"\x1c", "dtach": b"\x1c", "tmux": b"\x02d", "screen": b"\x01d"}
+DETACH = {"dwell": b"\x1c", "dwell-rec": b"\x1c", "dtach": b"\x1c", "tmux": b"\x02d", "screen": b"\x01d"}
 
 
 def log(msg):
@@ -205,7 +205,7 @@ class Bench:
         setup_user()
         self.only = only or ["latency", "throughput", "reattach", "memory"]
         self.quick = quick
-        self.tools = [t for t in ("dwell", "dtach", "tmux", "screen", "ssh") if t not in skip]
+        self.tools = [t for t in ("dwell", "dwell-rec", "dtach", "tmux", "screen", "ssh") if t not in skip]
         self.rng = random.Random(15)
         self.res = {"quick": quick, "latency": {}, "throughput": {}, "reattach": {}, "memory": {}, "errors": []}
         self.p = {
@@ -236,6 +236,8 @@ class Bench:
             return Term(["bash", "-l"])
         if tool == "dwell":
             return Term([BIN + "/dwell", "connect", "-t", name])
+        if tool == "dwell-rec":         # transcript: true (bench/terminal.d): recorded by the monitor
+            return Term([BIN + "/dwell", "connect", "-t", "-c", "recorded", name + "-rec"])
         if tool == "dtach":
             return Term(["dtach", "-c", sock, "-r", "none", "bash", "-l"])
         if tool == "tmux":
@@ -269,6 +271,8 @@ class Bench:
     def remove(self, tool, name):
         if tool == "dwell":
             as_alice([BIN + "/dwell", "remove", name])
+        elif tool == "dwell-rec":
+            as_alice([BIN + "/dwell", "remove", name + "-rec"])
         elif tool == "tmux":
             as_alice(["tmux", "-S", W + "/tmux.sock", "kill-session", "-t", name])
         elif tool == "screen":
@@ -420,7 +424,7 @@ class Bench:
             self.throughput(terms)
         for tool, term in terms.items():
             term.close(DETACH.get(tool) or b"exit\r")
-            if tool in ("dwell", "tmux", "screen"):
+            if tool in ("dwell", "dwell-rec", "tmux", "screen"):
                 self.remove(tool, "lt")
         if "reattach" in self.only:
             log("reattach")
@@ -437,7 +441,8 @@ class Bench:
 def report(res):
     out = []
     lat, tp, ra, mem = res["latency"], res["throughput"], res["reattach"], res["memory"]
-    name = {"direct": "bash on the terminal itself", "dwell": "dwell connect", "dtach": "dtach -a",
+    name = {"direct": "bash on the terminal itself", "dwell": "dwell connect",
+            "dwell-rec": "dwell connect, recorded (transcript: true)", "dtach": "dtach -a",
             "tmux": "tmux attach", "screen": "screen -r", "ssh": "ssh -tt (loopback)"}
 
     def ratio(a, b):
@@ -446,7 +451,7 @@ def report(res):
     out.append("#### Keystroke echo latency (a byte to the outer pty until its echo is back)\n")
     out.append("| path | samples | median (ms) | p99 (ms) | median vs dtach |")
     out.append("|---|---:|---:|---:|---:|")
-    for t in ("direct", "dwell", "dtach", "tmux", "screen", "ssh"):
+    for t in ("direct", "dwell", "dwell-rec", "dtach", "tmux", "screen", "ssh"):
         if t in lat:
             r = lat[t]
             out.append("| %s | %d | %.3f | %.3f | %s |" % (name[t], r["n"], r["median_ms"], r["p99_ms"],
@@ -455,7 +460,7 @@ def report(res):
                % res["params"]["file_mib"])
     out.append("| path | runs | median (s) | MiB/s | bytes to the outer pty | MiB/s vs tmux |")
     out.append("|---|---:|---:|---:|---:|---:|")
-    for t in ("direct", "dwell", "dtach", "tmux", "screen", "ssh"):
+    for t in ("direct", "dwell", "dwell-rec", "dtach", "tmux", "screen", "ssh"):
         if t in tp:
             r = tp[t]
             out.append("| %s | %d | %.3f | %.1f | %d | %s |" % (name[t], r["runs"], r["median_s"], r["mib_s"],
