@@ -75,11 +75,11 @@ expect_match "$(screen)" '^size=24 80$' "  ... stty size after leaving top: 24 8
 
 # whiptail, as apt and debconf show their questions.
 keys 'clear; whiptail --yesno "Restart services now?" 10 40; echo "whiptail=$?"' Enter
-wait_screen 'Restart services now' 5
+wait_screen '<Yes>.*<No>' 5
 expect_match "$(screen)" '<Yes>.*<No>' "whiptail --yesno shows its dialog"
 detach
 tm_respawn alice "dwell connect apps"
-wait_screen 'Restart services now' 5
+wait_screen '<Yes>.*<No>' 5
 expect_match "$(screen)" '<Yes>.*<No>' "  ... still there after a detach and reattach"
 keys Tab
 sleep 0.2

@@ -215,7 +215,7 @@ expect_rc 0 "alice: new -t -n keep"
 tm_respawn alice "dwell connect keep"
 wait_screen "$prompt" 10
 keys 'clear; for i in $(seq 1 5); do printf "line %s \033[1;3%sm%s\033[0m\n" $i $i colour$i; done; printf "\033[?25l\033[10;20Hmarked"' Enter
-wait_screen 'marked' 5
+wait_screen '^ +marked' 5
 sleep 0.3
 before=$(screen)
 stop_dwelld KILL
@@ -224,6 +224,7 @@ keys 'echo still-typing' Enter
 wait_screen '^still-typing' 5
 expect_match "$(screen)" '^still-typing$' "the attached client keeps typing into the session without dwelld"
 keys 'clear; for i in $(seq 1 5); do printf "line %s \033[1;3%sm%s\033[0m\n" $i $i colour$i; done; printf "\033[?25l\033[10;20Hmarked"' Enter
+wait_screen '^ +marked' 5
 sleep 0.5
 before=$(screen)
 tm send-keys -H 1c
@@ -234,7 +235,7 @@ dwell_json alice list keep
 expect_eq "$(json_eval "$OUT" '[(s["name"], s["terminal"], s["state"]) for s in d]')" '[["keep", true, "Disconnected"]]' \
         "the restarted dwelld re-adopted the terminal session"
 tm_respawn alice "dwell connect keep"
-wait_screen 'marked' 5
+wait_screen '^ +marked' 5
 sleep 0.3
 expect_eq "$(screen)" "$before" "  ... reattached, its screen is intact"
 expect_eq "$(tm display-message -p '#{cursor_flag}')" 0 "  ... hidden cursor included"
