@@ -1023,6 +1023,14 @@ def cmd_report(argv):
         for e in errs:
             md.append("- " + e.replace("|", "\\|"))
         md.append("")
+    term_file = opt("--terminal")
+    if term_file and os.path.exists(term_file) and os.path.getsize(term_file) > 0:
+        # bench/terminal.sh's run (issue 15), its tables as terminal.py prints them
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import terminal
+        md.append("## Terminal sessions (issue 15)\n")
+        md.append("From `bench/terminal.sh` (see bench/README.md), in the same run.\n")
+        md.append(terminal.report(json.load(open(term_file))))
     prof = os.path.join(os.path.dirname(os.path.abspath(__file__)), "PROFILE.md")
     if os.path.exists(prof):
         md.append(open(prof).read())

@@ -13,7 +13,8 @@
 #          lint), clang (fuzzing), systemd and systemd-container (unit checks,
 #          nspawn tests), openssh-server/-client and iproute2 (remote tests),
 #          tmux, vim, whiptail (terminal sessions driven through tmux),
-#          screen, dtach, gnuplot-nox (the benchmark smoke test)
+#          screen, dtach, gnuplot-nox (the benchmark smoke test),
+#          asciinema (reads terminal sessions' recordings in t-terminal-record)
 #          (scripts/test.sh)
 #   bench  build, plus what the benchmarks need: tmux, screen, dtach,
 #          hyperfine, gnuplot-nox, openssh-server/-client and iproute2 (the
@@ -73,6 +74,7 @@ jq
 screen
 dtach
 gnuplot-nox
+asciinema
 "
 # The Debian packaging tools (debian/control's Build-Depends are in BUILD).
 DEB="

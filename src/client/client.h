@@ -56,6 +56,7 @@ extern const Verb verb_remove;
 extern const Verb verb_config;
 extern const Verb verb_wait;
 extern const Verb verb_watch;
+extern const Verb verb_replay;
 
 /* Long-only option ids shared by the verbs. */
 enum {

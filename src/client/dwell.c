@@ -46,6 +46,7 @@ static const Verb *const verbs[] = {
         &verb_watch,
         &verb_remove,
         &verb_config,
+        &verb_replay,
 };
 
 static void help(void) {

@@ -691,6 +691,20 @@ static void on_frame(const HostParams *p, Transcript *t, PamSession *ps, Frame *
                 proto_kv_done(&kv);
         } else if (f->type == PROTO_MSG_RECORD && proto_get_record(&f->payload, &rec) >= 0)
                 transcript_output(t, rec.cmd_id, rec.kind == RECORD_STDOUT ? 0 : 1, rec.data, rec.size);
+        else if (f->type == PROTO_MSG_REC_OUTPUT) {
+                const uint8_t *data;
+                uint64_t time;
+                size_t n;
+
+                if (proto_get_rec_output(&f->payload, &time, &data, &n) >= 0)
+                        transcript_term_output(t, time, data, n);
+        } else if (f->type == PROTO_MSG_REC_SIZE) {
+                uint16_t cols, rows;
+                uint64_t time;
+
+                if (proto_get_rec_size(&f->payload, &time, &cols, &rows) >= 0)
+                        transcript_term_size(t, time, cols, rows);
+        }
 }
 
 /* The monitor is the session's child subreaper: whatever the session's

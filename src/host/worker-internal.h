@@ -166,6 +166,15 @@ void worker_send_status(Worker *w);
 void worker_status_later(Worker *w);
 /* An audit event for the monitor: key, value, key, value, ..., NULL. */
 void worker_event(Worker *w, AuditEvent e, ...);
+/* A terminal session's recording (transcript: true): the bytes read from
+ * the pty and the pty's window size, sent to the monitor with the time
+ * (asciicast.h).  Nothing without a transcript. */
+void worker_record_output(Worker *w, const uint8_t *data, size_t n);
+void worker_record_size(Worker *w, unsigned cols, unsigned rows);
+/* (While more than MON_HIGH_WATER wait for the monitor, the pty reader
+ * pauses like the pipes' readers, until on_mon_cb() sees the queue
+ * drained: the recording is complete, and a program printing faster than
+ * root writes it waits as on a slow terminal.) */
 const char *worker_num(char buf[static 24], uint64_t v);
 void worker_idle_start(Worker *w);
 void worker_idle_stop(Worker *w);

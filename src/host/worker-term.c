@@ -194,12 +194,8 @@ static int pty_read(Worker *w) {
         /* To the terminal state, and to the output buffer as stdout
          * records of the command line the shell's marks say runs. */
         worker_marks_feed(w, chunk, (size_t) n);
-        if (w->p->transcript && w->mon_src) {
-                struct proto_record rec = { .kind = RECORD_STDOUT, .data = chunk, .size = (size_t) n };
-
-                (void) proto_put_record(&w->mon.out, &rec);
-                worker_mon_flush(w);
-        }
+        /* The recording (asciicast.h): every byte, attached or not. */
+        worker_record_output(w, chunk, (size_t) n);
         term_broadcast(w, chunk, (size_t) n);
         return (int) n;
 }
@@ -289,6 +285,7 @@ static void term_resize(Worker *w, unsigned rows, unsigned cols) {
         if (w->runner && w->runner->pty_fd >= 0)
                 (void) ioctl(w->runner->pty_fd, TIOCSWINSZ, &ws);
         (void) terminal_resize(w->term, rows, cols);
+        worker_record_size(w, cols, rows);
 }
 
 /* What makes c's fresh terminal show the session's: with the scrollback

@@ -161,6 +161,37 @@ void worker_mon_flush(Worker *w) {
         mon_flush(w);
 }
 
+
+static uint64_t now_mono(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+void worker_record_output(Worker *w, const uint8_t *data, size_t n) {
+        uint64_t t;
+
+        if (!w->p->transcript || !w->mon_src)
+                return;
+        t = now_mono();
+        while (n > 0) {
+                size_t k = MIN(n, (size_t) PROTO_MAX_DATA);
+
+                (void) proto_put_rec_output(&w->mon.out, t, data, k);
+                data += k;
+                n -= k;
+        }
+        mon_flush(w);
+}
+
+void worker_record_size(Worker *w, unsigned cols, unsigned rows) {
+        if (!w->p->transcript || !w->mon_src || cols == 0 || rows == 0 || cols > UINT16_MAX || rows > UINT16_MAX)
+                return;
+        (void) proto_put_rec_size(&w->mon.out, now_mono(), (uint16_t) cols, (uint16_t) rows);
+        mon_flush(w);
+}
+
 const char *worker_num(char buf[static 24], uint64_t v) {
         snprintf(buf, 24, "%llu", (unsigned long long) v);
         return buf;

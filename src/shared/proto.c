@@ -317,6 +317,48 @@ int proto_get_record(Buf *p, struct proto_record *rec) {
         return 0;
 }
 
+static int put_rec_output_fields(Buf *b, uint64_t time, const uint8_t *data, size_t size) {
+        int r = buf_put_u64(b, time);
+        return r < 0 ? r : buf_put_bytes(b, data, size);
+}
+
+int proto_put_rec_output(Buf *b, uint64_t time, const uint8_t *data, size_t size) {
+        if (size > PROTO_MAX_DATA)
+                return -EMSGSIZE;
+        return FRAME(b, PROTO_MSG_REC_OUTPUT, 0, put_rec_output_fields(b, time, data, size));
+}
+
+int proto_get_rec_output(Buf *p, uint64_t *ret_time, const uint8_t **ret_data, size_t *ret_size) {
+        int r;
+
+        if ((r = buf_get_u64(p, ret_time)) < 0 ||
+            (r = buf_get_bytes(p, PROTO_MAX_DATA, ret_data, ret_size)) < 0)
+                return r;
+        return proto_expect_end(p);
+}
+
+static int put_rec_size_fields(Buf *b, uint64_t time, uint16_t cols, uint16_t rows) {
+        int r;
+
+        if ((r = buf_put_u64(b, time)) < 0 || (r = buf_put_u16(b, cols)) < 0)
+                return r;
+        return buf_put_u16(b, rows);
+}
+
+int proto_put_rec_size(Buf *b, uint64_t time, uint16_t cols, uint16_t rows) {
+        return FRAME(b, PROTO_MSG_REC_SIZE, 0, put_rec_size_fields(b, time, cols, rows));
+}
+
+int proto_get_rec_size(Buf *p, uint64_t *ret_time, uint16_t *ret_cols, uint16_t *ret_rows) {
+        int r;
+
+        if ((r = buf_get_u64(p, ret_time)) < 0 ||
+            (r = buf_get_u16(p, ret_cols)) < 0 ||
+            (r = buf_get_u16(p, ret_rows)) < 0)
+                return r;
+        return proto_expect_end(p);
+}
+
 void proto_exit_info_encode(const struct proto_exit_info *e, uint8_t ret[static PROTO_EXIT_INFO_SIZE]) {
         const uint64_t v[3] = { e->started, e->finished, e->dropped };
 
@@ -635,6 +677,7 @@ const char *proto_msg_to_string(uint16_t type) {
                 { PROTO_MSG_INTERRUPT, "INTERRUPT" }, { PROTO_MSG_TERM_OUTPUT, "TERM_OUTPUT" },
                 { PROTO_MSG_TERM_NOTICE, "TERM_NOTICE" }, { PROTO_MSG_TERM_INPUT, "TERM_INPUT" },
                 { PROTO_MSG_TERM_SIZE, "TERM_SIZE" },
+                { PROTO_MSG_REC_OUTPUT, "REC_OUTPUT" }, { PROTO_MSG_REC_SIZE, "REC_SIZE" },
         };
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (names[i].type == type)

@@ -112,6 +112,11 @@ typedef enum ProtoMsg {
         PROTO_MSG_SPAWNER = 420,        /* dwelld -> dwell-host, instead of SPAWN: empty, become the spawner */
         PROTO_MSG_FORK,                 /* dwelld -> spawner, with a session's control fd: empty */
         PROTO_MSG_FORKED,               /* spawner -> dwelld: u32 pid of the new session host */
+
+        /* worker -> monitor, for the recording of a terminal session (asciicast.h) */
+        PROTO_MSG_REC_OUTPUT = 430,     /* u64 time (CLOCK_MONOTONIC usec), bytes read from the pty
+                                         * (at most PROTO_MAX_DATA) */
+        PROTO_MSG_REC_SIZE,             /* u64 time, u16 cols, u16 rows: the pty's new window size */
 } ProtoMsg;
 
 typedef enum ProtoError {
@@ -275,6 +280,11 @@ void proto_session_done(struct proto_session *s);
 int proto_session_copy(const struct proto_session *s, struct proto_session *ret);
 
 int proto_put_record(Buf *b, const struct proto_record *r);
+/* REC_OUTPUT and REC_SIZE; data points into the frame. */
+int proto_put_rec_output(Buf *b, uint64_t time, const uint8_t *data, size_t size);
+int proto_get_rec_output(Buf *p, uint64_t *ret_time, const uint8_t **ret_data, size_t *ret_size);
+int proto_put_rec_size(Buf *b, uint64_t time, uint16_t cols, uint16_t rows);
+int proto_get_rec_size(Buf *p, uint64_t *ret_time, uint16_t *ret_cols, uint16_t *ret_rows);
 int proto_get_record(Buf *p, struct proto_record *ret);
 
 /* The data of an EXIT record: three u64, little endian. */

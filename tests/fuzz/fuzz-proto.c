@@ -160,6 +160,10 @@ static int decode(uint16_t type, Buf *p, Msg *m) {
                 return proto_get_failed(p, &m->i32, &m->str);
         case PROTO_MSG_HANDOFF:
                 return proto_get_handoff(p, &m->handoff);
+        case PROTO_MSG_REC_OUTPUT:
+                return proto_get_rec_output(p, &m->u64, &m->rec.data, &m->rec.size);
+        case PROTO_MSG_REC_SIZE:
+                return proto_get_rec_size(p, &m->u64, &m->cols, &m->rows);
         default:
                 return 1;
         }
@@ -236,6 +240,10 @@ static int encode(const Msg *m, Buf *b) {
                 return proto_put_failed(b, m->i32, m->str);
         case PROTO_MSG_HANDOFF:
                 return proto_put_handoff(b, &m->handoff);
+        case PROTO_MSG_REC_OUTPUT:
+                return proto_put_rec_output(b, m->u64, m->rec.data, m->rec.size);
+        case PROTO_MSG_REC_SIZE:
+                return proto_put_rec_size(b, m->u64, m->cols, m->rows);
         default:
                 abort();
         }
@@ -289,6 +297,11 @@ static bool msg_eq(const Msg *a, const Msg *b) {
                 return memcmp(&a->resume, &b->resume, sizeof a->resume) == 0;
         case PROTO_MSG_READY:
                 return a->u32 == b->u32 && a->u32b == b->u32b;
+        case PROTO_MSG_REC_OUTPUT:
+                return a->u64 == b->u64 && a->rec.size == b->rec.size &&
+                        (a->rec.size == 0 || memcmp(a->rec.data, b->rec.data, a->rec.size) == 0);
+        case PROTO_MSG_REC_SIZE:
+                return a->u64 == b->u64 && a->cols == b->cols && a->rows == b->rows;
         case PROTO_MSG_FAILED:
                 return a->i32 == b->i32 && str_eq(a->str, b->str);
         case PROTO_MSG_HANDOFF:

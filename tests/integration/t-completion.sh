@@ -79,8 +79,8 @@ check() {
 }
 
 # -- verbs and options -------------------------------------------------------------
-check 'dwell ' 'config connect disconnect invoke list new receive remove watch' "verbs"
-check 'dwell re' 'receive remove' "verbs starting with re"
+check 'dwell ' 'config connect disconnect invoke list new receive remove replay watch' "verbs"
+check 'dwell re' 'receive remove replay' "verbs starting with re"
 check 'dwell --' '--help --host --hosts-file --interleave --json --socket --throttle --version' "global options"
 check 'dwell -H far --json in' 'invoke' "the verb after global options"
 check 'dwell invoke -' '--config --credential --disconnected --help --idle-timeout --name --output-buffering -c -d -h -n' \

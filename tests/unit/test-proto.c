@@ -641,6 +641,52 @@ static void test_record(void) {
         buf_done(&b);
 }
 
+static int dec_rec_output(Buf *p) {
+        const uint8_t *d;
+        uint64_t t;
+        size_t n;
+        return proto_get_rec_output(p, &t, &d, &n);
+}
+
+static int dec_rec_size(Buf *p) {
+        uint64_t t;
+        uint16_t c, r;
+        return proto_get_rec_size(p, &t, &c, &r);
+}
+
+/* The worker's reports to the monitor for a terminal session's recording. */
+static void test_rec(void) {
+        static const uint8_t data[] = "\x1b[1mhi\0\xff";
+        const uint8_t *d;
+        uint64_t t;
+        uint16_t c, r;
+        uint8_t *copy, flags;
+        uint16_t type;
+        size_t n, len;
+        Buf b, p;
+
+        buf_init(&b, PROTO_MAX_PAYLOAD);
+        ok(proto_put_rec_output(&b, 123456789, data, sizeof data - 1) == 0, "put REC_OUTPUT");
+        ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_REC_OUTPUT, "REC_OUTPUT header");
+        ok(proto_get_rec_output(&p, &t, &d, &n) == 0 && t == 123456789 && n == sizeof data - 1 &&
+           memcmp(d, data, n) == 0, "REC_OUTPUT round trip");
+        is_int(proto_put_rec_output(&b, 1, data, PROTO_MAX_DATA + 1), -EMSGSIZE, "REC_OUTPUT over PROTO_MAX_DATA refused");
+        proto_put_rec_output(&b, 7, data, sizeof data - 1);
+        copy = payload_copy(&b, PROTO_MSG_REC_OUTPUT, &len);
+        check_strict("REC_OUTPUT", copy, len, dec_rec_output);
+        free(copy);
+
+        ok(proto_put_rec_size(&b, 42, 132, 43) == 0, "put REC_SIZE");
+        ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_REC_SIZE, "REC_SIZE header");
+        ok(proto_get_rec_size(&p, &t, &c, &r) == 0 && t == 42 && c == 132 && r == 43, "REC_SIZE round trip");
+        proto_put_rec_size(&b, 42, 80, 24);
+        copy = payload_copy(&b, PROTO_MSG_REC_SIZE, &len);
+        check_strict("REC_SIZE", copy, len, dec_rec_size);
+        free(copy);
+        is_str(proto_msg_to_string(PROTO_MSG_REC_OUTPUT), "REC_OUTPUT", "REC_OUTPUT has a name");
+        buf_done(&b);
+}
+
 static void test_kv(void) {
         struct proto_kv kv = {}, out;
         Buf b, p;
@@ -1360,6 +1406,7 @@ int main(void) {
         test_session();
         test_terminal();
         test_record();
+        test_rec();
         test_exit_info();
         test_kv();
         test_handoff();
