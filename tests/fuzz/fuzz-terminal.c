@@ -11,12 +11,16 @@
  * Every render must come back: fed into a fresh terminal of the same size
  * it must never crash, and that terminal's own render must then be a fixed
  * point — rendering it again, fed into a third terminal, gives the same
- * bytes (from three columns up).  Replies and marks are collected and checked for bounds.  Any
+ * bytes (from three columns up, without combining characters: see
+ * has_combining()).  Replies and marks are collected and checked for bounds.  Any
  * violation abort()s.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <vterm.h>
 
 #include "buf.h"
 #include "macro.h"
@@ -32,6 +36,35 @@ static void on_reply(const uint8_t *p, size_t n, void *userdata) {
 
 static void on_mark(char kind, const char *args, size_t n, void *userdata) {
         CHECK(args && n <= TERMINAL_MAX_MARK && strlen(args) == n);
+}
+
+/* Whether p[0..n) has a character libvterm joins to the one before it
+ * (a combining character): libvterm (as B and C) drops one that comes in
+ * the last column after an ASCII letter begins a run of text, or in a
+ * later write, which terminals do not; renders with them are left out of
+ * the fixed-point check. */
+static bool has_combining(const uint8_t *p, size_t n) {
+        static VTerm *vt;
+
+        if (!vt) {
+                vt = vterm_new(1, 8);
+                vterm_set_utf8(vt, 1);
+                vterm_screen_reset(vterm_obtain_screen(vt), 1);
+        }
+        for (size_t i = 0; i < n; i++) {
+                size_t len = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : p[i] >= 0xc0 ? 2 : 1;
+                VTermPos pos;
+
+                if (len == 1 || i + len > n)
+                        continue;
+                vterm_input_write(vt, "\ra", 2);
+                vterm_input_write(vt, (const char *) p + i, len);
+                vterm_state_get_cursorpos(vterm_obtain_state(vt), &pos);
+                if (pos.col == 1)
+                        return true;
+                i += len - 1;
+        }
+        return false;
 }
 
 static void render_into(Terminal *t, Buf *out, unsigned max_sb) {
@@ -58,7 +91,7 @@ static void check_render(Terminal *a, unsigned max_sb) {
         /* (Two columns: libvterm itself, as B and C, scrolls once more
          * after a wide character that wrapped and filled a row; real
          * terminals are not libvterm.) */
-        if (cols > 2)
+        if (cols > 2 && !has_combining(buf_ptr(&ra), buf_len(&ra)))
                 CHECK(buf_len(&rb) == buf_len(&rc) && memcmp(buf_ptr(&rb), buf_ptr(&rc), buf_len(&rb)) == 0);
         terminal_free(b);
         terminal_free(c);
