@@ -50,6 +50,10 @@ capture alice dwell new -t -n t
 expect_rc 0 "alice: new -t -n t"
 tm -f /dev/null new-session -d -s owner -x 120 -y 40 "$as_alice dwell connect t; echo connect-exit=\$?; sleep 600"
 track_pid "$(tm display-message -p -t owner '#{pid}')"
+# The session is killed and made again below: the server must not exit
+# with its last session (a new-session racing with its exit fails with
+# "server exited unexpectedly"), and stays the one tracked.
+tm set-option -s exit-empty off
 wait_for "screen | grep -q '^alice-prompt> *\$'" 10
 expect_match "$(screen)" '^alice-prompt> *$' "the user's own prompt looks the same"
 
