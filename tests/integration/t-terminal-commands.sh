@@ -118,6 +118,7 @@ attach_type last-2 'printf "\e[32mgreen-text\e[0m\n"; echo last-2'
 capture alice dwell receive --no-wait --raw t
 expect_match "$OUT" $'\e\\[32mgreen-text' "receive --raw keeps the escape sequences"
 expect_no_match "$OUT" 'red-text' "  ... and shows only what came since the last receive"
+expect_no_match "$OUT" $'\e\\]133;' "  ... but not the shell's marks (they carry the session's nonce)"
 attach_type last-3 'printf "\e[34mblue-text\e[0m\n"; echo last-3'
 capture alice dwell receive --no-wait t
 expect_match "$OUT" '^blue-text$' "receive: the text as the terminal showed it"
