@@ -266,9 +266,17 @@ static char **exit_argv_new(const char *spec) {
                 free(base);
                 return NULL;
         }
+        /* Each word its own string (argv[0] replaced by its path): base
+         * is not kept. */
         for (char *save = NULL, *w = strtok_r(base, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
-                argv[n++] = w;
-        argv[0] = program_path(argv[0]);
+                argv[n++] = strdup(w);
+        free(base);
+        if (argv[0]) {
+                char *path = program_path(argv[0]);
+
+                free(argv[0]);
+                argv[0] = path;
+        }
         argv[n++] = (char *) "-o";
         argv[n++] = opt_path;
         argv[n++] = (char *) "-O";

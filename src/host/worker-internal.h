@@ -80,6 +80,8 @@ typedef struct Intent {
         int stream;                     /* 0 stdout, 1 stderr */
 } Intent;
 
+#define WORKER_MARK_HOLD (4096u + 16u)  /* >= the longest mark terminal.c passes on, whole */
+
 struct Worker {
         EvLoop *event;
         HostParams *p;
@@ -149,6 +151,11 @@ struct Worker {
         Osc133State marks;
         Osc133Action mark_action;       /* what the mark just fed asks for */
         Osc133Mark mark;
+        bool mark_seen;                 /* the piece just fed held an OSC 133 string */
+        /* The end of a read that may be the start of one of the shell's
+         * marks, until its string terminator comes (worker-marks.c). */
+        uint8_t mark_hold[WORKER_MARK_HOLD];
+        size_t mark_hold_len;
         char *last_typer;               /* the caller of the client that typed last */
         Client *term_invoke;            /* an invoke whose line was typed, until its C mark */
         unsigned n_watchers;
@@ -237,6 +244,8 @@ int worker_term_frame(Worker *w, Client *c, Frame *f);
 /* c's queued output was all written: a client that fell behind is redrawn. */
 void worker_term_client_drained(Client *c);
 bool worker_terminfo_has(const char *name);
+/* Output for the attached clients, the watchers and the recording. */
+void worker_term_show(Worker *w, const uint8_t *p, size_t n);
 /* Bytes for the pty, as typed. */
 void worker_term_input(Worker *w, const uint8_t *p, size_t n);
 /* A watcher (dwell watch): the rendered screen, then live output. */
@@ -247,8 +256,11 @@ void worker_term_watch(Worker *w, Client *c);
 int worker_marks_env(Worker *w);
 /* Once the terminal state exists: its marks come here. */
 void worker_marks_attach(Worker *w);
-/* The pty's output: fed to the terminal state and recorded, cut at the marks. */
+/* The pty's output: fed to the terminal state, recorded cut at the marks,
+ * and shown (worker_term_show) without the shell's own marks. */
 void worker_marks_feed(Worker *w, const uint8_t *p, size_t n);
+/* The pty is at its end: what was held back as a possible mark goes out. */
+void worker_marks_flush(Worker *w);
 /* A client typed at the terminal. */
 void worker_marks_typed(Worker *w, Client *c);
 void worker_marks_done(Worker *w);

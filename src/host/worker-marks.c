@@ -11,8 +11,18 @@
  * The records are cut exactly at the marks: the pty's output is fed to
  * the terminal state in pieces that end at a string terminator (BEL or
  * ESC \), so that a mark is known before the bytes after it are recorded;
- * a finishing mark's own bytes go with the prompt that follows, not with
- * the command's output.
+ * the shell's marks themselves go nowhere (below).
+ *
+ * The shell's own marks (those with the session's nonce) are taken out of
+ * the stream that is recorded, sent to clients and watchers and written
+ * to the recording (worker_term_show): no client, watcher or reader of a
+ * recording learns the nonce, and so none can have the session print a
+ * mark with it.  The end
+ * of a read that may begin a mark (its intro, or a start of one) is held
+ * back until its string terminator comes, at most MARK_MAX bytes (a
+ * longer string is not a mark terminal.c passes on): every byte is fed to
+ * the terminal state once, and every byte that is not one of the shell's
+ * marks is recorded and shown once, in order.
  *
  * `invoke` on a terminal session types its command line at the prompt,
  * if the shell waits there and nobody has typed since (osc133_state_idle);
@@ -34,6 +44,11 @@
 #include "worker-internal.h"
 
 #define MARK_INTRO "\x1b]133;"
+#define MARK_INTRO_LEN (sizeof MARK_INTRO - 1)
+/* The longest mark terminal.c passes on: intro, kind, ';', TERMINAL_MAX_MARK
+ * bytes, ESC '\'. */
+#define MARK_MAX (MARK_INTRO_LEN + 2 + TERMINAL_MAX_MARK + 2)
+_Static_assert(WORKER_MARK_HOLD >= MARK_MAX, "the hold takes a whole mark");
 #define TERM_INVOKE_START_LIMIT (10 * USEC_PER_SEC)    /* the shell must start an invoked line within this */
 
 static uint64_t clock_usec(clockid_t id) {
@@ -163,6 +178,7 @@ static void on_mark(char kind, const char *args, size_t n, void *userdata) {
         Osc133Mark m = { .status = -1 };
         Osc133Action a;
 
+        w->mark_seen = true;
         if (!w->marks_on)
                 return;
         a = osc133_state_mark(&w->marks, kind, args, n, clock_usec(CLOCK_MONOTONIC), &m);
@@ -192,51 +208,176 @@ static void record(Worker *w, const uint8_t *p, size_t n) {
         w->out.mode = mode;
 }
 
+static bool is_st(const uint8_t *p, size_t i, bool esc_before) {
+        return p[i] == 0x07 || (p[i] == '\\' && (i > 0 ? p[i - 1] == 0x1b : esc_before));
+}
+
 /* Where the mark that ends p[0..n) starts (n if not in this piece). */
 static size_t mark_start_in(const uint8_t *p, size_t n) {
-        size_t k = strlen(MARK_INTRO);
-
-        for (size_t i = n >= k ? n - k + 1 : 0; i-- > 0;)
-                if (memcmp(p + i, MARK_INTRO, k) == 0)
+        for (size_t i = n >= MARK_INTRO_LEN ? n - MARK_INTRO_LEN + 1 : 0; i-- > 0;)
+                if (memcmp(p + i, MARK_INTRO, MARK_INTRO_LEN) == 0)
                         return i;
         return n;
 }
 
-/* The pty's output: to the terminal state and, cut at the marks, to the
- * records. */
-void worker_marks_feed(Worker *w, const uint8_t *p, size_t n) {
-        while (n > 0) {
-                size_t len = n, cut;
+/* Where a string left open at the end of p[0..n) (no terminator after it)
+ * may be a mark: its intro, or the start of one cut at the end; n if none. */
+static size_t open_mark_in(const uint8_t *p, size_t n) {
+        size_t i = mark_start_in(p, n);
+
+        if (i < n)
+                return i;
+        for (size_t l = MIN(n, MARK_INTRO_LEN - 1); l > 0; l--)
+                if (memcmp(p + n - l, MARK_INTRO, l) == 0)
+                        return n - l;
+        return n;
+}
+
+/* Whether p[0..n), from an intro to its string terminator, is one of the
+ * shell's marks: its bytes are exactly one OSC 133 string (no control
+ * byte inside) that carries the session's nonce. */
+static bool mark_is_ours(Worker *w, const uint8_t *p, size_t n) {
+        size_t st = n > 0 && p[n - 1] == 0x07 ? 1 : 2, len;
+        Osc133Mark m;
+        const uint8_t *args;
+        int r;
+
+        if (n < MARK_INTRO_LEN + 1 + st || memcmp(p, MARK_INTRO, MARK_INTRO_LEN) != 0)
+                return false;
+        args = p + MARK_INTRO_LEN + 1;
+        len = n - MARK_INTRO_LEN - 1 - st;
+        if (len > 0) {
+                if (args[0] != ';')
+                        return false;
+                args++;
+                len--;
+        }
+        if (len > TERMINAL_MAX_MARK)
+                return false;
+        for (size_t i = 0; i < len; i++)
+                if (args[i] < 0x20 || args[i] == 0x7f)
+                        return false;
+        r = osc133_parse((char) p[MARK_INTRO_LEN], (const char *) args, len, w->marks.nonce, &m);
+        osc133_mark_done(&m);
+        return r != 0;          /* -ENOMEM: the nonce matched, its command line was not decoded */
+}
+
+/* p[0..n) in pieces that end at a string terminator: to the terminal
+ * state; to the records, cut at the marks; shown (worker_term_show)
+ * without the shell's own marks.  An open string from hold_from on that
+ * may be a mark waits in mark_hold for its end (SIZE_MAX: nothing waits). */
+static void feed(Worker *w, const uint8_t *p, size_t n, size_t hold_from) {
+        size_t off = 0, shown = 0;
+
+        if (w->marks_on && hold_from < n) {
+                size_t tail = n, h;
+
+                /* After the last string terminator. */
+                while (tail > 0 && !is_st(p, tail - 1, false))
+                        tail--;
+                tail = MAX(tail, hold_from);
+                h = tail + open_mark_in(p + tail, n - tail);
+                if (h < n && n - h <= MARK_MAX) {
+                        memcpy(w->mark_hold, p + h, n - h);
+                        w->mark_hold_len = n - h;
+                        n = h;
+                }
+        }
+
+        while (off < n) {
+                const uint8_t *q = p + off;
+                size_t len = n - off, cut;
+                bool ended = false, ours = false;
                 Osc133Action a;
 
-                for (size_t i = 0; i < n; i++)
-                        if (p[i] == 0x07 || (p[i] == '\\' && i > 0 && p[i - 1] == 0x1b)) {
+                for (size_t i = 0; i < len; i++)
+                        if (is_st(q, i, false)) {
                                 len = i + 1;
+                                ended = true;
                                 break;
                         }
                 w->mark_action = OSC133_NONE;
-                terminal_feed(w->term, p, len);
+                w->mark_seen = false;
+                terminal_feed(w->term, q, len);
                 a = w->mark_action;
                 w->mark_action = OSC133_NONE;
+                /* Where the mark that ends the piece starts (len: none), and
+                 * whether it is the shell's: then its bytes go nowhere. */
+                cut = w->mark_seen && ended ? mark_start_in(q, len) : len;
+                ours = w->marks_on && cut < len && mark_is_ours(w, q + cut, len - cut);
                 if (a == OSC133_NONE)
-                        record(w, p, len);
+                        record(w, q, ours ? cut : len);
                 else if (a == OSC133_START) {
                         /* The C mark ends the prompt's line. */
-                        record(w, p, len);
+                        record(w, q, ours ? cut : len);
                         mark_start(w, &w->mark);
                 } else {
-                        /* The command's output ends where its mark starts. */
-                        cut = mark_start_in(p, len);
-                        record(w, p, cut);
+                        /* The command's output ends where its mark starts
+                         * (a mark that is somehow not cut out goes with the
+                         * prompt that follows). */
+                        record(w, q, cut);
                         mark_finish(w, a == OSC133_FINISH ? w->mark.status : -1);
-                        record(w, p + cut, len - cut);
+                        if (!ours)
+                                record(w, q + cut, len - cut);
                         if (a == OSC133_FINISH_START)
                                 mark_start(w, &w->mark);
                 }
                 osc133_mark_done(&w->mark);
-                p += len;
-                n -= len;
+                if (ours) {
+                        worker_term_show(w, p + shown, off + cut - shown);
+                        shown = off + len;
+                }
+                off += len;
         }
+        worker_term_show(w, p + shown, n - shown);
+}
+
+/* The pty's output. */
+void worker_marks_feed(Worker *w, const uint8_t *p, size_t n) {
+        while (w->mark_hold_len > 0) {
+                uint8_t held[WORKER_MARK_HOLD];
+                size_t k = 0, len;
+                bool ended = false, not_mark = false;
+
+                /* Bytes for the held string, up to its terminator. */
+                for (; k < n && w->mark_hold_len + k < MARK_MAX; k++) {
+                        size_t at = w->mark_hold_len + k;
+
+                        if (at < MARK_INTRO_LEN && p[k] != (uint8_t) MARK_INTRO[at]) {
+                                not_mark = true;
+                                break;
+                        }
+                        if (is_st(p, k, w->mark_hold[w->mark_hold_len - 1] == 0x1b)) {
+                                k++;
+                                ended = true;
+                                break;
+                        }
+                }
+                memcpy(w->mark_hold + w->mark_hold_len, p, k);
+                w->mark_hold_len += k;
+                p += k;
+                n -= k;
+                if (!ended && !not_mark && w->mark_hold_len < MARK_MAX)
+                        return;         /* (all of p taken) still open */
+                /* Whole, not a mark after all, or too long for one (a mark
+                 * may start later in it: it may wait again). */
+                len = w->mark_hold_len;
+                memcpy(held, w->mark_hold, len);
+                w->mark_hold_len = 0;
+                feed(w, held, len, ended ? SIZE_MAX : 1);
+        }
+        feed(w, p, n, 0);
+}
+
+void worker_marks_flush(Worker *w) {
+        uint8_t held[WORKER_MARK_HOLD];
+        size_t len = w->mark_hold_len;
+
+        if (len == 0)
+                return;
+        memcpy(held, w->mark_hold, len);
+        w->mark_hold_len = 0;
+        feed(w, held, len, SIZE_MAX);
 }
 
 /* A client typed (TERM_INPUT): the prompt is no longer free for invoke. */

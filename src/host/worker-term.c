@@ -176,6 +176,14 @@ static void term_flush_clients(Worker *w) {
         }
 }
 
+void worker_term_show(Worker *w, const uint8_t *p, size_t n) {
+        if (n == 0)
+                return;
+        /* The recording (asciicast.h): every byte, attached or not. */
+        worker_record_output(w, p, n);
+        term_broadcast(w, p, n);
+}
+
 /* One read of the pty: >0 bytes, 0 the terminal is gone, -EAGAIN, -ENOBUFS (the monitor lags). */
 static int pty_read(Worker *w) {
         static uint8_t chunk[TERM_READ_CHUNK];
@@ -191,12 +199,11 @@ static int pty_read(Worker *w) {
                 return errno == EINTR || errno == EAGAIN ? -EAGAIN : 0;   /* EIO: no slave left */
         if (n == 0)
                 return 0;
-        /* To the terminal state, and to the output buffer as stdout
-         * records of the command line the shell's marks say runs. */
+        /* To the terminal state; to the output buffer as stdout records
+         * of the command line the shell's marks say runs; to the clients,
+         * watchers and the recording (worker_term_show) -- all of it but
+         * the shell's own marks, which carry the session's nonce. */
         worker_marks_feed(w, chunk, (size_t) n);
-        /* The recording (asciicast.h): every byte, attached or not. */
-        worker_record_output(w, chunk, (size_t) n);
-        term_broadcast(w, chunk, (size_t) n);
         return (int) n;
 }
 
@@ -206,6 +213,7 @@ static void pty_drain(Worker *w) {
 
                 if (r == 0) {
                         w->pty_eof = true;
+                        worker_marks_flush(w);
                         pty_update_events(w);
                 }
                 if (r <= 0)

@@ -32,18 +32,26 @@ size_t term_text_feed(TermText *t, const uint8_t *p, size_t n, uint8_t *out) {
                 }
                 switch (t->state) {
                 case ST_GROUND:
+                        if (c == '\r') {
+                                /* At the start of a line a CR does nothing
+                                 * (nor does a second one). */
+                                if (t->line)
+                                        t->cr = 1;
+                                break;
+                        }
                         if (t->cr) {
                                 t->cr = 0;
+                                t->line = 0;
                                 out[o++] = '\n';
                                 if (c == '\n')
                                         continue;
                         }
                         if (c == ESC)
                                 t->state = ST_ESC;
-                        else if (c == '\r')
-                                t->cr = 1;
-                        else if (c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f))
+                        else if (c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f)) {
                                 out[o++] = c;
+                                t->line = c != '\n';
+                        }
                         break;
                 case ST_ESC:
                         if (c == '[')

@@ -12,7 +12,8 @@
  *     rest is text again), and ESC with intermediates and a final byte;
  *   - C0 control bytes and DEL, except TAB and LF; CR LF becomes LF, a CR
  *     not followed by LF (a redrawn progress line) becomes LF too, so that
- *     no overwritten text runs into the next line;
+ *     no overwritten text runs into the next line; a CR at the start of a
+ *     line (no text since the last LF) does nothing, as on a terminal;
  *   - bytes >= 0x80 pass as they are (UTF-8; 8-bit C1 controls are not
  *     interpreted, as in a UTF-8 terminal).
  * The output is never longer than the input plus one byte.
@@ -27,6 +28,7 @@
 typedef struct TermText {
         uint8_t state;
         uint8_t cr;             /* a CR is pending (written as LF unless an LF follows) */
+        uint8_t line;           /* text was written since the last LF */
         uint32_t string_len;
 } TermText;
 

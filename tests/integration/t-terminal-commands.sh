@@ -50,6 +50,10 @@ capture alice dwell new -t -n t
 expect_rc 0 "alice: new -t -n t"
 tm -f /dev/null new-session -d -s owner -x 120 -y 40 "$as_alice dwell connect t; echo connect-exit=\$?; sleep 600"
 track_pid "$(tm display-message -p -t owner '#{pid}')"
+# The session is killed and made again below: the server must not exit
+# with its last session (a new-session racing with its exit fails with
+# "server exited unexpectedly"), and stays the one tracked.
+tm set-option -s exit-empty off
 wait_for "screen | grep -q '^alice-prompt> *\$'" 10
 expect_match "$(screen)" '^alice-prompt> *$' "the user's own prompt looks the same"
 
@@ -114,6 +118,7 @@ attach_type last-2 'printf "\e[32mgreen-text\e[0m\n"; echo last-2'
 capture alice dwell receive --no-wait --raw t
 expect_match "$OUT" $'\e\\[32mgreen-text' "receive --raw keeps the escape sequences"
 expect_no_match "$OUT" 'red-text' "  ... and shows only what came since the last receive"
+expect_no_match "$OUT" $'\e\\]133;' "  ... but not the shell's marks (they carry the session's nonce)"
 attach_type last-3 'printf "\e[34mblue-text\e[0m\n"; echo last-3'
 capture alice dwell receive --no-wait t
 expect_match "$OUT" '^blue-text$' "receive: the text as the terminal showed it"

@@ -26,6 +26,13 @@ wait_screen '\$ *$' 15
 keys 'echo typed-$((40+2))' Enter
 wait_screen '^typed-42' 10
 expect_match "$(screen)" '^typed-42$' "the client types in its terminal session"
+# The shell's nonce (printed as text), a mark forged without it, and one of
+# the shell's own marks printed in two writes (and so, most likely, cut
+# between two reads of the pty): a D, as if the shell reported the status.
+keys 'echo nonce-is-$__dwell_nonce; printf "\e]133;C;nonce=0123456789abcdef0123456789abcdef;cmdline_url=forged\a"; printf "\e]133;D;0;non"; sleep 0.3; printf "ce=%s\aafter-split\n" $__dwell_nonce' Enter
+wait_screen '^after-split' 10
+nonce=$(screen | sed -n 's/^nonce-is-\([0-9a-f]\{32\}\)$/\1/p' | head -n 1)
+expect_match "$nonce" '^[0-9a-f]{32}$' "the shell's nonce (printed by the user)"
 
 cast=$(ls /var/log/dwell/*.cast 2>/dev/null | head -n 1)
 expect_match "$cast" '^/var/log/dwell/[0-9a-f-]+\.cast$' "the recording is INSTANCE.cast in the transcript directory"
@@ -63,6 +70,8 @@ for l in lines[1:-1]:
         markers.append(d)
 print("markers", "|".join(m.split(" (pid")[0] for m in markers))
 print("euro", "yes" if "\u20ac-euro-end" in out else "no")
+i = out.find("cmdline_url=forged\x07")
+print("split-mark-gone", "yes" if out[i:].startswith("cmdline_url=forged\x07after-split\r\n") else repr(out[i:][:80]))
 print("bytes", "yes" if 'A\ufffd\ufffd"\\]\r\n[' in out else repr(out[out.find("A\ufffd"):][:20]))
 i = out.find("detached-out-2")
 nums = out[i:].split("\r\n")[1:300001]
@@ -71,12 +80,16 @@ EOF2
 )
 expect_match "$check" '^ascii yes$' "the recording is printable ASCII (JSON lines)"
 expect_match "$check" '^header 2 100 30 screen-256color alice rec$' "the header: version 2, the pane's size, TERM, dwell's values"
-expect_match "$check" '^markers connected: alice\|disconnected: alice' "connected and disconnected are markers"
+expect_match "$check" '^markers connected: alice\|.*\|disconnected: alice' "connected and disconnected are markers"
+expect_match "$(grep -c "nonce=$nonce" "$cast")" '^0$' "the shell's marks (with the session's nonce) are not in the recording"
+expect_match "$(grep -c 'u001b]133;C;nonce=0123456789abcdef0123456789abcdef;cmdline_url=forged' "$cast")" '^1$' \
+        "  ... a forged one is, as printed"
+expect_match "$check" '^split-mark-gone yes$' "  ... nor is one of the shell's marks printed in two writes"
 expect_match "$check" '^euro yes$' "a UTF-8 sequence split across two writes is recorded whole"
 expect_match "$check" '^bytes yes$' "invalid UTF-8 as U+FFFD, quotes, backslashes and ] stay inside the event"
 expect_match "$check" '^flood complete$' "300,000 lines printed while detached are all recorded, in order"
 
-nocsi() { tr -d '\r' | sed 's/\x1b\[[?0-9;]*[a-zA-Z]//g'; }
+nocsi() { tr -d '\r' | sed 's/\x1b\[[?0-9;]*[a-zA-Z]//g; s/\x1b\][^\x07]*\x07//g'; }
 cat_out=$(script -qec "asciinema cat '$cast'" /dev/null 2>&1 | nocsi)
 expect_match "$cat_out" '^typed-42$' "asciinema cat prints what was shown"
 expect_match "$cat_out" '(^|\$ )detached-out-2$' "  ... including while detached"

@@ -172,6 +172,10 @@ static void test_text(void) {
                 { "\x1b]0;esc\x1b[31mred", "red" },
                 { "h\xc3\xa9llo \xe2\x82\xac", "h\xc3\xa9llo \xe2\x82\xac" },
                 { "end\r", "end\n" },
+                /* A CR at the start of a line does nothing: bash's line
+                 * ends so before a command's output (no empty line). */
+                { "$ ls\r\n\x1b[?2004l\r\x1b[31mx\r\n", "$ ls\nx\n" },
+                { "\r\r\nx\r\r\ny\r\r", "\nx\ny\n" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
