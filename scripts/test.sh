@@ -15,7 +15,7 @@
 #      each test script counts as one, plus one for the check that the host's
 #      users and PAM files are unchanged;
 #   3. a bounded libFuzzer run of each fuzz target (DWELL_TEST_FUZZ_SECONDS,
-#      default 30; 0 skips) — one test per target;
+#      default 20; 0 skips) — one test per target;
 #   4. the Debian packages (skip with DWELL_TEST_DEB=0) — three tests: they
 #      build (scripts/build-deb.sh, twice: debian/changelog's version and a
 #      higher one to upgrade to), lintian has no error and no warning, and
@@ -97,13 +97,13 @@ failed=$((failed + u_fail))
 # ------------------------------------------------------------------ fuzz
 # A short, bounded libFuzzer run of every fuzz target (built by `make fuzz`
 # with clang), starting from the seed corpus; each target counts as one test.
-if [ "${DWELL_TEST_FUZZ_SECONDS:-30}" -gt 0 ]; then
-        echo "=== fuzzing (${DWELL_TEST_FUZZ_SECONDS:-30} s per target) ==="
+if [ "${DWELL_TEST_FUZZ_SECONDS:-20}" -gt 0 ]; then
+        echo "=== fuzzing (${DWELL_TEST_FUZZ_SECONDS:-20} s per target) ==="
         if make fuzz >"$top/fuzz-build.log" 2>&1; then
                 for t in proto config audit worker terminal; do
                         work=$(mktemp -d)
                         cp "$top/tests/fuzz/corpus/$t/"* "$work/"
-                        if "$top/tests/fuzz/bin/fuzz-$t" -max_total_time="${DWELL_TEST_FUZZ_SECONDS:-30}" \
+                        if "$top/tests/fuzz/bin/fuzz-$t" -max_total_time="${DWELL_TEST_FUZZ_SECONDS:-20}" \
                                 -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
                                 -artifact_prefix="$top/tests/fuzz/crash-$t-" "$work" >"$top/fuzz-$t.log" 2>&1; then
                                 passed=$((passed + 1))
