@@ -62,6 +62,9 @@ static void help(void) {
                "                     replaces ssh); several hosts run in parallel, each output\n"
                "                     line prefixed with its host\n"
                "      --throttle N   at most N hosts at a time (default 32)\n"
+               "      --reconnect-timeout DUR\n"
+               "                     invoke, receive, connect: after a broken connection, reconnect by\n"
+               "                     itself for up to DUR (default 4m; 0: do not reconnect)\n"
                "      --socket PATH  dwelld's socket (default: $DWELL_SOCKET, else %s)\n"
                "      --json         machine-readable results and errors on stdout\n"
                "  -h, --help         show this help; 'dwell VERB --help' shows a verb's options\n"
@@ -72,7 +75,8 @@ static void help(void) {
                "the terminal, or from the first line of stdin when there is none) and acts as USER.\n"
                "new and invoke take the idle timeout and buffering mode not given on the command\n"
                "line from ~/.config/dwell/options.yaml ($XDG_CONFIG_HOME/dwell/options.yaml), else\n"
-               "from the configuration; invoke -d without --on-finish takes that file's on_finish.\n",
+               "from the configuration; invoke -d without --on-finish takes that file's on_finish,\n"
+               "and every verb its reconnect_timeout.\n",
                DEFAULT_SOCKET);
 }
 
@@ -101,6 +105,17 @@ int verb_bad_option(const Verb *v, int opt, int optind_now, char *argv[]) {
 static int check_name_arg(const char *what, const char *s) {
         if (!s[0] || strlen(s) > PROTO_MAX_NAME)
                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "invalid %s '%s'", what, s);
+        return 0;
+}
+
+int parse_reconnect_timeout(const char *arg) {
+        uint64_t usec;
+
+        if (parse_duration(arg, &usec) < 0 || usec > 24 * 60 * 60 * USEC_PER_SEC)
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                    "invalid reconnect timeout '%s' (expected a duration such as 30s, 4m, 1h, up to 1d; 0 disables)",
+                                    arg);
+        arg_reconnect_timeout = usec;
         return 0;
 }
 
@@ -149,6 +164,9 @@ int request_parse_option(int opt, const char *arg, struct proto_request *req) {
         case ARG_NO_WAIT:
                 req->flags |= PROTO_REQ_F_NO_WAIT;
                 return 1;
+        case ARG_RECONNECT_TIMEOUT:
+                r = parse_reconnect_timeout(arg);
+                return r < 0 ? r : 1;
         case ARG_ON_FINISH:
                 if (!arg[0] || strlen(arg) > PROTO_MAX_TEXT)
                         return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
@@ -228,9 +246,10 @@ static int parse_hosts(const char *arg) {
 
 /* Returns 1 to run a verb (argv[optind] names it), 0 to exit 0, <0 on error. */
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_SOCKET = 0x100, ARG_JSON, ARG_VERSION, ARG_THROTTLE };
+        enum { ARG_SOCKET = 0x180, ARG_JSON, ARG_VERSION, ARG_THROTTLE };
         static const struct option options[] = {
                 { "host",     required_argument, NULL, 'H'          },
+                { "reconnect-timeout", required_argument, NULL, ARG_RECONNECT_TIMEOUT },
                 { "throttle", required_argument, NULL, ARG_THROTTLE },
                 { "socket",  required_argument, NULL, ARG_SOCKET  },
                 { "json",    no_argument,       NULL, ARG_JSON    },
@@ -264,6 +283,11 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_throttle = (unsigned) v;
                         break;
                 }
+                case ARG_RECONNECT_TIMEOUT:
+                        r = parse_reconnect_timeout(optarg);
+                        if (r < 0)
+                                return r;
+                        break;
                 case ARG_SOCKET:
                         if (!optarg[0])
                                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "empty socket path");

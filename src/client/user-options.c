@@ -61,12 +61,11 @@ static int user_options_path(char **ret) {
         return 0;
 }
 
-int user_options_apply(struct proto_request *req, bool session, bool hook) {
+int user_options_load(UserOptions *o) {
         _cleanup_free_ char *path = NULL, *error = NULL;
-        static UserOptions o;   /* on_finish stays in use by req */
         int r;
 
-        o = (UserOptions) {};
+        *o = (UserOptions) {};
 
         r = user_options_path(&path);
         if (r == -ENOENT)
@@ -74,13 +73,23 @@ int user_options_apply(struct proto_request *req, bool session, bool hook) {
         if (r < 0)
                 return r;
 
-        r = config_user_options_load_file(path, &o, &error);
+        r = config_user_options_load_file(path, o, &error);
         if (r == -ENOENT || r == -ENOTDIR)
                 return 0;
         if (r == -ENOMEM)
                 return client_error(r, PROTO_ERR_UNAVAILABLE, "out of memory");
         if (r < 0)
                 return client_error(r, PROTO_ERR_CONFIG_ERROR, "%s", error ? error : path);
+        return 1;
+}
+
+int user_options_apply(struct proto_request *req, bool session, bool hook) {
+        static UserOptions o;   /* on_finish stays in use by req */
+        int r;
+
+        r = user_options_load(&o);
+        if (r <= 0)
+                return r;
 
         if (session && req->idle_timeout == 0)
                 req->idle_timeout = o.idle_timeout;

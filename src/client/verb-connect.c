@@ -276,7 +276,7 @@ static int connect_prompt_loop(Stream *s) {
         }
 }
 
-static int connect_session(Conn *c, Frame *attached) {
+static int connect_session(Conn *c, Frame *attached, bool credential) {
         _cleanup_(stream_done) Stream s = {};
         int r;
 
@@ -285,6 +285,8 @@ static int connect_session(Conn *c, Frame *attached) {
         if (r < 0)
                 return r;
         s.detach_ok = true;
+        if (!credential)
+                s.rc = (Reconnect) { PROTO_REQ_CONNECT, 0, "connect" };
         stream_catch_sigint();
 
         r = stream_run(&s, STREAM_UNTIL_SYNCED, -EBADF);
@@ -301,6 +303,7 @@ static int verb_connect_run(const Verb *v, int argc, char *argv[]) {
                 { "help",             no_argument,       NULL, 'h'                  },
                 { "output-buffering", required_argument, NULL, ARG_OUTPUT_BUFFERING },
                 { "credential",       required_argument, NULL, ARG_CREDENTIAL       },
+                { "reconnect-timeout", required_argument, NULL, ARG_RECONNECT_TIMEOUT },
                 {}
         };
         _cleanup_(conn_donep) Conn c = { .fd = -EBADF };
@@ -311,21 +314,24 @@ static int verb_connect_run(const Verb *v, int argc, char *argv[]) {
         r = verb_parse_options(v, argc, argv, ":h", options, &req, NULL, NULL);
         if (r <= 0)
                 return r;
+        arg_reconnect_timeout = reconnect_timeout();
         r = session_attach_one("connect", PROTO_REQ_CONNECT, argc, argv, &req, &c, &f);
         if (r < 0)
                 return r;
-        return connect_session(&c, &f);
+        return connect_session(&c, &f, req.credential);
 }
 
 const Verb verb_connect = {
         .name = "connect",
-        .synopsis = "SESSION [--output-buffering MODE] [--credential USER]",
+        .synopsis = "SESSION [--output-buffering MODE] [--reconnect-timeout DUR] [--credential USER]",
         .help =
         "Connect to SESSION: show what it produced while disconnected, then run each command typed\n"
         "(or read from stdin) in it; an incomplete line continues after '> '.  Ctrl-C interrupts the\n"
         "running command (twice: disconnects).  Ctrl-D or 'exit' disconnects; the session stays.\n"
         "\n"
         "      --output-buffering MODE  block or drop when the output buffer is full (from now on)\n"
+        "      --reconnect-timeout DUR  after a broken connection, reconnect for up to DUR (default 4m;\n"
+        "                               0: do not)\n"
         "      --credential USER        authenticate as USER (password prompted)\n"
         "  -h, --help                   show this help\n",
         .run = verb_connect_run,

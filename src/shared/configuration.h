@@ -183,6 +183,8 @@ typedef struct UserOptions {
         uint64_t idle_timeout;                  /* usec; 0: not set */
         Buffering output_buffering;             /* BUFFERING_UNSET: not set */
         char on_finish[CONFIG_HOOK_MAX + 1];    /* invoke -d's default --on-finish; "": not set */
+        uint64_t reconnect_timeout;             /* usec; 0: do not reconnect by itself */
+        bool reconnect_timeout_set;
 } UserOptions;
 
 /* Session configurations.  The object is reference counted so that a
