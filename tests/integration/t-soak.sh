@@ -18,7 +18,8 @@
 # sshd, half each) ended by
 #   kill     — SIGKILL to the client after 0.05-1 s;
 #   disconnect — `dwell disconnect SESSION` from another client;
-#   reconnect — (over ssh) SIGKILL to its ssh: the client reconnects by itself,
+#   reconnect — (over ssh, once output flows) SIGKILL to its ssh: the client
+#              reconnects by itself (every one that noticed, within 10 s),
 #              and is then killed or disconnected;
 #   finish   — receive --no-wait, which ends by itself.
 # Then one `receive` per session collects the rest: sha256(FILE) must be the
@@ -41,7 +42,7 @@ fi
 : "${CMD_TIMEOUT:=120}"
 t_start=$(date +%s)
 
-sshd_start soak 127.0.0.1 2222 || exit 1
+SSHD_EXTRA="MaxStartups 400" sshd_start soak 127.0.0.1 2222 || exit 1
 ssh_user_key alice soak
 ssh_client_config alice /home/alice/.ssh/cfg soak
 W=$DWELL_SANDBOX/writer.py
@@ -147,30 +148,48 @@ while done < events or active:
         args = [dwell] + (["-H", HOST] if remote else []) + ["receive", "soak%d" % i]
         if kind == "finish":
             args.append("--no-wait")
-        p = as_alice(args, stdout=outs[i], stderr=log)
+        err = open(os.path.join(d, "err%d" % i), "w+b")
+        p = as_alice(args, stdout=outs[i], stderr=err)
+        p.err = err
         busy.add(i)
-        active.append([i, kind, p, 0, now + random.uniform(0.05, 1.0)])
+        active.append([i, kind, p, 0, now + random.uniform(0.05, 1.0), os.fstat(outs[i].fileno()).st_size, now + 3])
     for ev in list(active):
-        i, kind, p, phase, t_next = ev
+        i, kind, p, phase, t_next = ev[:5]
         if p.poll() is not None:
+            p.err.seek(0); log.write(p.err.read()); p.err.close()
             if p.returncode != 0 and phase == 0 and kind != "finish":
                 counts["refused"] += 1      # ended before we acted (busy, or its output was all there)
             counts[kind] += 1
             active.remove(ev); busy.discard(i); done += 1
             continue
-        if now < t_next:
+        if now < t_next and not (phase == 1 and kind == "reconnect"):
             continue
         if phase == 0 and kind == "kill":
             kill(p.pid)
         elif phase == 0 and kind == "disconnect":
             as_alice([dwell, "disconnect", "soak%d" % i], stdout=subprocess.DEVNULL, stderr=log).wait(30)
         elif phase == 0 and kind == "reconnect":
+            # Only a client that is attached (its output grew) reconnects:
+            # the first request is not retried.  Waits at most 3 s for that.
+            grown = os.fstat(outs[i].fileno()).st_size > ev[5]
+            if not grown and now < ev[6]:
+                continue
+            if not grown:
+                kill(p.pid); ev[1] = "kill"; ev[3] = 1; ev[4] = now + 15
+                continue
             for s in children(p.pid, "ssh"):
                 kill(s)
-            ev[4] = now + random.uniform(0.3, 1.5); ev[3] = 1
+            ev[4] = now + 10; ev[3] = 1
             continue
         elif phase == 1 and kind == "reconnect":
-            kill(p.pid)
+            # Once it says it is back (or after 10 s): killed or disconnected.
+            p.err.seek(0)
+            if b"reconnected to" not in p.err.read() and now < t_next:
+                continue
+            if random.random() < 0.5:
+                kill(p.pid)
+            else:
+                as_alice([dwell, "disconnect", "soak%d" % i], stdout=subprocess.DEVNULL, stderr=log).wait(30)
         elif phase >= 1 and now > t_next + 15:
             kill(p.pid); counts["stuck"] += 1
         ev[3] = phase + 1
@@ -188,11 +207,13 @@ fi
 expect_match "$ev_line" ' stuck=0( |$)' "  ... no client had to be killed for hanging"
 n_rec=$(sed -n 's/.* reconnect=\([0-9]*\).*/\1/p' <<<"$ev_line")
 n_back=$(grep -c '^dwell: reconnected to ' "$DWELL_SANDBOX/soak/clients.err" || true)
-if [ "${n_rec:-0}" -gt 0 ] && [ "$n_back" -ge $((n_rec / 2)) ]; then
-        pass "  ... clients whose ssh was killed reconnected by themselves ($n_back of $n_rec)"
+n_lost=$(grep -c '^dwell: connection to .* lost; reconnecting (attempt 1,' "$DWELL_SANDBOX/soak/clients.err" || true)
+# A client whose command had ended may have left before it noticed its ssh go.
+if [ "${n_rec:-0}" -gt 0 ] && [ "$n_lost" -ge $((n_rec / 2)) ] && [ "$n_back" -eq "$n_lost" ]; then
+        pass "  ... every client that lost its ssh reconnected by itself ($n_back of $n_lost; $n_rec ssh kills)"
 else
-        fail "  ... clients whose ssh was killed reconnected by themselves ($n_back of ${n_rec:-0})" \
-                "$(grep -v '^dwell: connection to' "$DWELL_SANDBOX/soak/clients.err" | sort | uniq -c | sort -rn | head -n 10)"
+        fail "  ... every client that lost its ssh reconnected by itself ($n_back of $n_lost; ${n_rec:-0} ssh kills)" \
+                "$(sed "s/(attempt [0-9]*, [0-9]* s left)//" "$DWELL_SANDBOX/soak/clients.err" | sort | uniq -c | sort -rn | head -n 10)"
 fi
 
 # -- collect the rest, check every byte -------------------------------------------
