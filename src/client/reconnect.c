@@ -7,7 +7,10 @@
  * connection to the local socket, or ssh run again for -H - with backoff
  * (0.5 s doubling to 10 s, jittered by a quarter), for a bounded window
  * (--reconnect-timeout, options.yaml's reconnect_timeout, default 4
- * minutes; 0 disables).  The record stream then resumes where the
+ * minutes; 0 disables); a change of the network (an interface, address
+ * or route coming up: rtnetlink) cuts a wait short, so that the attempt
+ * after an outage follows the network's return, not the backoff.  The
+ * record stream then resumes where the
  * acknowledgements say (session-io.c): nothing is lost or repeated.
  *
  * What is not retried: a refusal that asking again cannot change (not
@@ -29,11 +32,14 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,18 +119,51 @@ static bool retryable(int r, uint16_t code, bool busy_ok) {
         }
 }
 
-/* Sleeps ms, or less if Ctrl-C comes (true). */
-static bool pause_ms(int64_t ms) {
-        int64_t end = clock_now_ms() + ms;
+/* A netlink socket that hears of links, addresses and routes coming and
+ * going: a network that is back ends the wait at once (the interface up,
+ * a Wi-Fi address, a route), not at the end of the backoff.  -1 if none. */
+static int network_watch_open(void) {
+        struct sockaddr_nl sa = {
+                .nl_family = AF_NETLINK,
+                .nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_ROUTE |
+                             RTMGRP_IPV6_ROUTE,
+        };
+        int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+
+        if (fd < 0)
+                return -1;
+        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                safe_close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+static bool network_watch_drain(int fd) {
+        char buf[4096];
+        bool any = false;
+
+        while (fd >= 0 && recv(fd, buf, sizeof buf, 0) > 0)
+                any = true;
+        return any;
+}
+
+/* Sleeps ms, less if the network changes (after at least NETWORK_MIN_WAIT_MS),
+ * or until Ctrl-C (true). */
+#define NETWORK_MIN_WAIT_MS 200
+static bool pause_ms(int64_t ms, int net_fd) {
+        int64_t start = clock_now_ms(), end = start + ms;
 
         for (;;) {
-                int64_t left = end - clock_now_ms();
+                int64_t now = clock_now_ms(), left = end - now;
+                struct pollfd p = { .fd = net_fd, .events = POLLIN };
 
                 if (stream_take_sigint())
                         return true;
                 if (left <= 0)
                         return false;
-                (void) poll(NULL, 0, (int) MIN(left, (int64_t) 1000));
+                if (poll(&p, 1, (int) MIN(left, (int64_t) 1000)) > 0 && network_watch_drain(net_fd))
+                        end = MIN(end, MAX(clock_now_ms(), start + NETWORK_MIN_WAIT_MS));
         }
 }
 
@@ -154,6 +193,7 @@ int session_reconnect(uint16_t type, const struct proto_request *req, const char
         int64_t busy_until = lost_ms + 3 * (int64_t) heartbeat_ms + BUSY_GRACE_MS;
         bool tty = isatty(STDERR_FILENO);
         int64_t delay = BACKOFF_FIRST_MS;
+        _cleanup_close_ int net_fd = network_watch_open();
         char took[32];
         unsigned n;
         int r;
@@ -169,6 +209,7 @@ int session_reconnect(uint16_t type, const struct proto_request *req, const char
                         break;
                 status_line(tty, false, "connection to %s lost; reconnecting (attempt %u, %" PRIi64 " s left)",
                             host_name(), n, (left + 999) / 1000);
+                (void) network_watch_drain(net_fd);     /* only what happens from now on counts */
                 client_set_quiet(true);
                 r = attempt(type, req, (int) MIN(MAX(left, (int64_t) 5000), (int64_t) ATTEMPT_TIMEOUT_MS), c, ret);
                 client_set_quiet(false);
@@ -185,7 +226,7 @@ int session_reconnect(uint16_t type, const struct proto_request *req, const char
                 left = deadline - clock_now_ms();
                 if (left <= 0)
                         break;
-                if (pause_ms(MIN(left, delay - delay / 4 + rand() % (delay / 2 + 1)))) {
+                if (pause_ms(MIN(left, delay - delay / 4 + rand() % (delay / 2 + 1)), net_fd)) {
                         status_clear(tty);
                         return client_error(-EINTR, PROTO_ERR_UNAVAILABLE,
                                             "interrupted; the session keeps running: dwell%s%s %s %s",
