@@ -39,6 +39,7 @@
 #include "parse-util.h"
 
 #define STREAM_CONTINUE 100     /* internal: keep going */
+#define STREAM_BREAK 101        /* internal: the connection broke; reconnect */
 #define DETACH_FLUSH_MS 1000
 
 int64_t clock_now_ms(void) {
@@ -1265,6 +1266,38 @@ static int stream_wait(Stream *s, StreamUntil until, int input_fd, StreamInput *
         return STREAM_CONTINUE;
 }
 
+/* The connection broke as far as our last read or write could tell; but
+ * the worker may have said why before it closed (DETACHED: disconnected by
+ * someone, removed; ERROR), and our write failed before we read it.  1: a
+ * break after all (reconnect); otherwise what handling that frame gave. */
+static int stream_final_frames(Stream *s, StreamUntil until) {
+        Frame f;
+        int r;
+
+        for (;;) {
+                struct pollfd p = { .fd = s->conn->fd, .events = POLLIN };
+
+                r = conn_next(s->conn, &f);
+                if (r < 0)
+                        return STREAM_BREAK;
+                if (r == 0) {
+                        if (s->conn->fd < 0 || poll(&p, 1, 0) <= 0 || conn_fill(s->conn) <= 0)
+                                return STREAM_BREAK;
+                        continue;
+                }
+                if (f.type == PROTO_MSG_DETACHED || f.type == PROTO_MSG_ERROR) {
+                        r = stream_handle_frame(s, &f, until);
+                        conn_consume(s->conn, &f);
+                        if (r < 0 && s->broken) {       /* DETACHED {TIMEOUT}: we were the silent one */
+                                s->broken = false;
+                                return STREAM_BREAK;
+                        }
+                        return r;
+                }
+                conn_consume(s->conn, &f);      /* a record: sent again after reconnecting */
+        }
+}
+
 static int stream_loop(Stream *s, StreamUntil until, int input_fd, StreamInput *in) {
         Frame f;
         int r;
@@ -1280,9 +1313,12 @@ static int stream_loop(Stream *s, StreamUntil until, int input_fd, StreamInput *
                         r = stream_wait(s, until, until == STREAM_UNTIL_INPUT ? input_fd : -EBADF, in);
                 if (r < 0 && s->broken) {
                         s->broken = false;
-                        r = stream_reconnect(s);
-                        if (r >= 0)
-                                continue;
+                        r = stream_final_frames(s, until);
+                        if (r == STREAM_BREAK) {
+                                r = stream_reconnect(s);
+                                if (r >= 0)
+                                        continue;
+                        }
                 }
                 if (r != STREAM_CONTINUE)
                         return r;
