@@ -117,3 +117,8 @@ expect_eq "$RC:$OUT" "0:second" "a new invoke ends the hold: the held cat reads 
 capture alice dwell receive s
 expect_eq "$OUT" "abccat-ended" "  ... the held command had its stdin up to the vanishing, then its end"
 capture alice dwell remove s
+
+# Leave nothing running: every session host ends before the sandbox does.
+capture alice dwell remove --all
+wait_for '[ "$(ps -e -o comm= | grep -c "^dwell-host$")" -eq 0 ]' 15 ||
+        fail "every session host ended" "$(ps -e -o pid,user,args | grep dwell-host)"

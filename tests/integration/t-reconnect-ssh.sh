@@ -162,3 +162,8 @@ expect_eq "$(sha "$out")" "$EXPECT_IN" "  ... stdin echoed byte-exact (sha256)"
 expect_match "$(cat "$err")" "^dwell: reconnected to $H\$" "  ... reconnected by itself"
 
 capture alice dwell remove --all
+
+# Leave nothing running: every session host ends before the sandbox does.
+capture alice dwell remove --all
+wait_for '[ "$(ps -e -o comm= | grep -c "^dwell-host$")" -eq 0 ]' 15 ||
+        fail "every session host ended" "$(ps -e -o pid,user,args | grep dwell-host)"

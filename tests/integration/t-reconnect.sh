@@ -191,3 +191,8 @@ rc=0; wait "$RPID" || rc=$?
 expect_eq "$rc" 255 "dwell disconnect by another client: exit 255, no reconnection"
 expect_no_match "$(cat "$err")" 'reconnecting' "  ... no reconnection attempted"
 capture alice dwell remove taken
+
+# Leave nothing running: every session host ends before the sandbox does.
+capture alice dwell remove --all
+wait_for '[ "$(ps -e -o comm= | grep -c "^dwell-host$")" -eq 0 ]' 15 ||
+        fail "every session host ended" "$(ps -e -o pid,user,args | grep dwell-host)"
