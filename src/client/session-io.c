@@ -621,16 +621,18 @@ static int stream_invoked(Stream *s, Frame *f) {
         s->can_reattach = true;
         if (s->stdin_fd < 0 || (!s->replay && i.stdin_received == 0))
                 return STREAM_CONTINUE;
-        if (i.stdin_written < s->stdin_base || i.stdin_received > s->stdin_base + s->replay_len)
-                return stream_lost(s, -EBADMSG);
         if (!i.stdin_open) {
-                if (!s->stdin_done || s->replay_len > i.stdin_received - s->stdin_base)
-                        client_notice("the standard input of command %" PRIu32 " was closed while the connection was down; "
-                                      "the rest of it is not passed on", s->cmd_id);
+                /* Ended (the command too, maybe): the counts are of no use. */
+                if (!s->stdin_eof_read)
+                        client_notice("the standard input of command %" PRIu32 " was closed while the connection was down "
+                                      "(the command ended, or it was not held any longer); the rest is not passed on",
+                                      s->cmd_id);
                 s->stdin_done = s->stdin_eof_read = true;
                 s->replay_len = s->replay_sent = 0;
                 return STREAM_CONTINUE;
         }
+        if (i.stdin_written < s->stdin_base || i.stdin_received > s->stdin_base + s->replay_len)
+                return stream_lost(s, -EBADMSG);
         /* Written: forgotten; received: not sent again; the rest and the end again. */
         drop = i.stdin_written - s->stdin_base;
         memmove(s->replay, s->replay + drop, s->replay_len - drop);
@@ -638,7 +640,6 @@ static int stream_invoked(Stream *s, Frame *f) {
         s->stdin_base = i.stdin_written;
         s->replay_sent = i.stdin_received - s->stdin_base;
         s->stdin_done = false;
-        s->window_initial = true;
         return STREAM_CONTINUE;
 }
 
@@ -736,6 +737,7 @@ static int stream_reconnect(Stream *s) {
         s->next_hb_ms = s->last_rx_ms + hb;
         s->run_reconnected = true;
         s->stdin_credit = 0;
+        s->window_initial = true;       /* the STDIN_WINDOW after INVOKED opens the window */
         s->expect_invoked = s->rc.type == PROTO_REQ_INVOKE;
         return stream_send_resume(s);
 }

@@ -24,6 +24,7 @@
 #define INVOKE_WAIT_LIMIT (240 * USEC_PER_SEC)  /* a synchronous invoke waits this long for a busy shell */
 #define WAITERS_MAX 32u                         /* `dwell wait` clients of one session at a time */
 #define INTERRUPT_INTERVAL (USEC_PER_SEC / 5)   /* INTERRUPTs closer together than this are ignored */
+#define DRAIN_TIMEOUT (2 * USEC_PER_SEC)        /* a disconnected client's last ACKs are read this long */
 
 static void client_lost(Worker *w, const char *why);
 
@@ -73,7 +74,7 @@ static void client_flush(Client *c) {
                 client_lost(c->w, "write failed");
                 return;
         }
-        if (r > 0 && c->closing) {
+        if (r > 0 && c->closing && !c->draining) {
                 client_free(c);
                 return;
         }
@@ -180,6 +181,11 @@ static void client_lost(Worker *w, const char *why) {
         session_detached(w);
 }
 
+static int on_drain_timeout_cb(EvSource *s, uint64_t usec, void *userdata) {
+        client_free(userdata);
+        return 0;
+}
+
 void client_detach(Worker *w, Client *c, uint8_t reason, const char *by) {
         char why[256];
 
@@ -190,6 +196,17 @@ void client_detach(Worker *w, Client *c, uint8_t reason, const char *by) {
         c->closing = true;
         if (w->client == c)
                 w->client = NULL;
+        /* Disconnected by someone else: the ACKs it sends until it reads
+         * DETACHED count (output it wrote and acknowledged is not sent
+         * again to the next client), so it is read until it closes, for
+         * DRAIN_TIMEOUT at most; nothing else it sends is acted on. */
+        c->hb_src = evloop_source_free(c->hb_src);
+        c->wait_src = evloop_source_free(c->wait_src);
+        c->drain_horizon = outbuf_sent_horizon(&w->out);
+        c->drain_filter = w->out.filter;
+        if (reason == DETACH_REQUESTED &&
+            evloop_add_time_relative(w->event, &c->wait_src, DRAIN_TIMEOUT, on_drain_timeout_cb, c) >= 0)
+                c->draining = true;
         client_flush(c);
 }
 
@@ -241,6 +258,9 @@ static int on_client_frame(Worker *w, Client *c, Frame *f) {
         struct proto_ack ack;
         int r;
 
+        /* A client being disconnected: only its acknowledgements count. */
+        if (c->draining && f->type != PROTO_MSG_ACK && f->type != PROTO_MSG_DETACH)
+                return 0;
         switch (f->type) {
         case PROTO_MSG_HEARTBEAT:
                 return proto_expect_end(&f->payload);
@@ -248,10 +268,13 @@ static int on_client_frame(Worker *w, Client *c, Frame *f) {
                 r = proto_get_ack(&f->payload, &ack);
                 if (r < 0)
                         return r;
-                r = outbuf_ack_bytes(&w->out, ack.seq, ack.offset);
+                r = c->draining ?
+                        outbuf_ack_bytes_past(&w->out, c->drain_filter, c->drain_horizon, ack.seq, ack.offset) :
+                        outbuf_ack_bytes(&w->out, ack.seq, ack.offset);
                 if (r < 0)
                         return r;
-                note_intent(w, c, &ack);
+                if (!c->draining)
+                        note_intent(w, c, &ack);
                 if (w->paused && outbuf_room(&w->out) > 0)
                         worker_set_reading(w, true);
                 if (w->exit_pending)

@@ -66,6 +66,9 @@ struct Client {
         uint64_t last_interrupt;        /* CLOCK_MONOTONIC usec of its last INTERRUPT acted on */
         bool reconnects;                /* PROTO_REQ_F_RECONNECT: it comes back by itself if lost */
         bool keep_stdin;                /* lost (not left): its command's stdin is held for it */
+        bool draining;                  /* DETACHED sent: its last ACKs are still read, until EOF */
+        uint64_t drain_horizon;         /* ... records below it (and of its filter) were sent to it */
+        uint32_t drain_filter;
 };
 
 /* A write a client announced (ACK with an intent) and has not yet
