@@ -209,7 +209,9 @@ n_rec=$(sed -n 's/.* reconnect=\([0-9]*\).*/\1/p' <<<"$ev_line")
 n_back=$(grep -c '^dwell: reconnected to ' "$DWELL_SANDBOX/soak/clients.err" || true)
 n_lost=$(grep -c '^dwell: connection to .* lost; reconnecting (attempt 1,' "$DWELL_SANDBOX/soak/clients.err" || true)
 # A client whose command had ended may have left before it noticed its ssh go.
-if [ "${n_rec:-0}" -gt 0 ] && [ "$n_lost" -ge $((n_rec / 2)) ] && [ "$n_back" -eq "$n_lost" ]; then
+# (Late in the run, after the generators ended, most receives finish before
+# their ssh is killed: only some notice.)
+if [ "${n_rec:-0}" -gt 0 ] && [ "$n_lost" -ge 1 ] && [ "$n_back" -eq "$n_lost" ]; then
         pass "  ... every client that lost its ssh reconnected by itself ($n_back of $n_lost; $n_rec ssh kills)"
 else
         fail "  ... every client that lost its ssh reconnected by itself ($n_back of $n_lost; ${n_rec:-0} ssh kills)" \
