@@ -293,8 +293,10 @@ void session_set_answer_timeout(int timeout_ms);
 #define RECONNECT_TIMEOUT_DEFAULT (4 * 60 * USEC_PER_SEC)
 #define RECONNECT_TIMEOUT_UNSET UINT64_MAX
 extern uint64_t arg_reconnect_timeout;  /* --reconnect-timeout; RECONNECT_TIMEOUT_UNSET: not given */
-/* The window in usec (0: disabled): the option, else options.yaml's
- * reconnect_timeout, else the default. */
+/* Settles arg_reconnect_timeout: the option, else options.yaml's
+ * reconnect_timeout, else the default.  <0: the file is broken (reported). */
+int reconnect_timeout_resolve(void);
+/* The window in usec (0: disabled). */
 uint64_t reconnect_timeout(void);
 /* The one reconnection loop, for any client attached to a session (the
  * record stream here; a terminal's attach loop alike): after a break

@@ -76,7 +76,7 @@ static void help(void) {
                "new and invoke take the idle timeout and buffering mode not given on the command\n"
                "line from ~/.config/dwell/options.yaml ($XDG_CONFIG_HOME/dwell/options.yaml), else\n"
                "from the configuration; invoke -d without --on-finish takes that file's on_finish,\n"
-               "and every verb its reconnect_timeout.\n",
+               "and invoke, receive and connect its reconnect_timeout.\n",
                DEFAULT_SOCKET);
 }
 

@@ -54,14 +54,21 @@
 
 uint64_t arg_reconnect_timeout = RECONNECT_TIMEOUT_UNSET;
 
-uint64_t reconnect_timeout(void) {
+int reconnect_timeout_resolve(void) {
         UserOptions o;
+        int r;
 
         if (arg_reconnect_timeout != RECONNECT_TIMEOUT_UNSET)
-                return arg_reconnect_timeout;
-        if (user_options_load(&o) > 0 && o.reconnect_timeout_set)
-                return o.reconnect_timeout;
-        return RECONNECT_TIMEOUT_DEFAULT;
+                return 0;
+        r = user_options_load(&o);
+        if (r < 0)
+                return r;
+        arg_reconnect_timeout = r > 0 && o.reconnect_timeout_set ? o.reconnect_timeout : RECONNECT_TIMEOUT_DEFAULT;
+        return 0;
+}
+
+uint64_t reconnect_timeout(void) {
+        return arg_reconnect_timeout == RECONNECT_TIMEOUT_UNSET ? RECONNECT_TIMEOUT_DEFAULT : arg_reconnect_timeout;
 }
 
 static const char *host_name(void) {

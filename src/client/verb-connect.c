@@ -314,7 +314,9 @@ static int verb_connect_run(const Verb *v, int argc, char *argv[]) {
         r = verb_parse_options(v, argc, argv, ":h", options, &req, NULL, NULL);
         if (r <= 0)
                 return r;
-        arg_reconnect_timeout = reconnect_timeout();
+        r = reconnect_timeout_resolve();
+        if (r < 0)
+                return r;
         r = session_attach_one("connect", PROTO_REQ_CONNECT, argc, argv, &req, &c, &f);
         if (r < 0)
                 return r;

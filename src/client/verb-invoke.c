@@ -180,7 +180,9 @@ static int verb_invoke_run(const Verb *v, int argc, char *argv[]) {
         /* A synchronous invoke reconnects by itself (not with --credential:
          * the password would be asked for again): the worker is told, so
          * that it holds the command's stdin for us if we are lost. */
-        arg_reconnect_timeout = reconnect_timeout();
+        r = reconnect_timeout_resolve();
+        if (r < 0)
+                return r;
         reconnect = !(req.flags & PROTO_REQ_F_DISCONNECTED) && !req.credential && arg_reconnect_timeout > 0;
         if (reconnect)
                 req.flags |= PROTO_REQ_F_RECONNECT;

@@ -80,7 +80,9 @@ static int verb_receive_run(const Verb *v, int argc, char *argv[]) {
         r = verb_parse_options(v, argc, argv, ":h", options, &req, receive_option, &fail);
         if (r <= 0)
                 return r;
-        arg_reconnect_timeout = reconnect_timeout();
+        r = reconnect_timeout_resolve();
+        if (r < 0)
+                return r;
         r = session_attach_one("receive", PROTO_REQ_RECEIVE, argc, argv, &req, &c, &f);
         if (r < 0)
                 return r;

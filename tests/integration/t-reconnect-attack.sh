@@ -118,6 +118,21 @@ capture alice dwell receive s
 expect_eq "$OUT" "abccat-ended" "  ... the held command had its stdin up to the vanishing, then its end"
 capture alice dwell remove s
 
+# The window is the user's own, and bounded.
+for bad in abc -1 2d 1x; do
+        capture alice dwell receive s --reconnect-timeout "$bad"
+        expect_match "$RC:$ERR" "^255:dwell: invalid reconnect timeout '$bad'" "--reconnect-timeout $bad: refused before anything is sent"
+done
+capture alice dwell invoke -d -n y -- 'echo kept'
+install -d -o alice -g alice /home/alice/.config/dwell
+printf 'reconnect_timeout: soon\n' >/home/alice/.config/dwell/options.yaml
+capture alice dwell receive y
+expect_match "$RC:$ERR" '^255:dwell: .*options.yaml:1:[0-9]+: reconnect_timeout: ' "options.yaml reconnect_timeout: soon: reported with file:line:column"
+expect_no_match "$ERR" 'Disconnected|connected' "  ... before anything is sent"
+rm -f /home/alice/.config/dwell/options.yaml
+capture alice dwell receive y
+expect_eq "$RC:$OUT" "0:kept" "  ... y's output was not consumed by the refused receive"
+
 # Leave nothing running: every session host ends before the sandbox does.
 capture alice dwell remove --all
 wait_for '[ "$(ps -e -o comm= | grep -c "^dwell-host$")" -eq 0 ]' 15 ||
