@@ -5,7 +5,7 @@
     bench.py inside [--quick] [--only GROUPS] --out RAW.json
                                                   (root, inside ns-run.sh's sandbox)
     bench.py driver PARAMS-JSON                   (the test user; started by `inside`)
-    bench.py report --raw RAW.json [--remote FILE] [--reconnect FILE] --outdir DIR   (anywhere)
+    bench.py report --raw RAW.json [--remote FILE] [--reconnect FILE] [--fleet FILE] --outdir DIR   (anywhere)
 
 `inside` starts `driver` as alice and answers its requests for the PSS of
 processes it cannot read (the root monitors, the non-dumpable workers); the
@@ -795,6 +795,7 @@ def cmd_report(argv):
     outdir = opt("--outdir")
     remote_file = opt("--remote")
     reconnect_file = opt("--reconnect")
+    fleet_file = opt("--fleet")
     machine = json.load(open(opt("--machine"))) if opt("--machine") else {}
     p = raw["params"]
     G = raw["groups"]
@@ -1005,6 +1006,12 @@ def cmd_report(argv):
         md.append("From `bench/reconnect.sh`: output flowing again after a 1 s outage of the link "
                   "(sshd in a network namespace behind a veth pair):\n")
         md.append(reconnect_txt + "\n")
+    # ---------------------------------------------------------------- fleet
+    fleet_txt = open(fleet_file).read().strip() if fleet_file and os.path.exists(fleet_file) else ""
+    if fleet_txt:
+        md.append("## Fleet (ssh, 20 hosts)\n")
+        md.append("From `bench/fleet.sh`, run right after the remote cases:\n")
+        md.append(fleet_txt + "\n")
 
     # ---------------------------------------------------------------- goals
     gl = ["## Goals (issue 6)\n", "| metric | measured | goal | met | note |", "|---|---|---|---|---|"]
@@ -1024,6 +1031,14 @@ def cmd_report(argv):
         for e in errs:
             md.append("- " + e.replace("|", "\\|"))
         md.append("")
+    term_file = opt("--terminal")
+    if term_file and os.path.exists(term_file) and os.path.getsize(term_file) > 0:
+        # bench/terminal.sh's run (issue 15), its tables as terminal.py prints them
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import terminal
+        md.append("## Terminal sessions (issue 15)\n")
+        md.append("From `bench/terminal.sh` (see bench/README.md), in the same run.\n")
+        md.append(terminal.report(json.load(open(term_file))))
     prof = os.path.join(os.path.dirname(os.path.abspath(__file__)), "PROFILE.md")
     if os.path.exists(prof):
         md.append(open(prof).read())

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: ISC
 #
-# scripts/bench.sh [--quick] [--worktree] [--no-install-check] [--no-remote] [--outdir DIR]
+# scripts/bench.sh [--quick] [--worktree] [--no-install-check] [--no-remote] [--no-terminal] [--outdir DIR]
 #                  [--only GROUPS]
 #
 # The dwell benchmark (issue 6), as root on Debian 12:
@@ -17,9 +17,12 @@
 #      (tests/integration/ns-run.sh: private mount/pid/uts namespaces, test
 #      users, a real dwelld from the optimised build) — every case, dwell and
 #      its peers side by side, interleaved round by round;
-#   4. runs bench/remote.sh (the ssh rows) and bench/reconnect.sh (output
-#      flowing again after a 1 s outage) on the same optimised build,
-#      unless --no-remote;
+#   4. runs bench/remote.sh (the ssh rows), bench/reconnect.sh (output
+#      flowing again after a 1 s outage) and bench/fleet.sh (20 hosts:
+#      dwell -H @FILE against ssh in a loop and xargs -P) on the same
+#      optimised build, unless --no-remote, and bench/terminal.sh (terminal
+#      sessions beside dtach, tmux, screen, ssh: issue 15) unless
+#      --no-terminal or --only;
 #   5. writes DIR/RESULTS.md, DIR/results.json and DIR/scaling.png (default
 #      DIR: bench/) and prints each goal with its measured ratio, met or not.
 #
@@ -32,16 +35,17 @@
 set -eu
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-quick=0 install=1 remote=1 outdir=$top/bench source=head only=
+quick=0 install=1 remote=1 terminal=1 outdir=$top/bench source=head only=
 while [ $# -gt 0 ]; do
         case "$1" in
         --quick) quick=1;;
         --no-install-check) install=0;;
         --no-remote) remote=0;;
+        --no-terminal) terminal=0;;
         --worktree) source=worktree;;
         --outdir) outdir=${2:?--outdir needs a directory}; shift;;
         --only) only=${2:?--only needs a list of groups}; shift;;
-        -h|--help) sed -n '3,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+        -h|--help) sed -n '3,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
         *) echo "bench.sh: unknown argument $1" >&2; exit 2;;
         esac
         shift
@@ -138,7 +142,36 @@ if [ "$remote" = 1 ] && [ -x "$top/bench/reconnect.sh" ]; then
         fi
 fi
 
+# ------------------------------------------------------------------ 4b. fleet
+: > "$run/fleet.md"
+if [ "$remote" = 1 ] && [ -x "$top/bench/fleet.sh" ]; then
+        echo "=== fleet cases (bench/fleet.sh) ===" >&2
+        frc=0
+        fruns=(); [ "$quick" = 1 ] && fruns=(RUNS=3 WARMUP=0)
+        env "${fruns[@]}" top_srcdir="$build" top_builddir="$build" timeout -k 10 900 \
+                "$top/bench/fleet.sh" >"$run/fleet.md" 2>"$run/fleet.err" </dev/null || frc=$?
+        if [ "$frc" -ne 0 ]; then
+                echo "bench.sh: bench/fleet.sh failed (exit $frc); its stderr:" >&2
+                tail -n 20 "$run/fleet.err" >&2
+                { echo; echo "*bench/fleet.sh exited with status $frc.*"; } >>"$run/fleet.md"
+        fi
+fi
+
+# ------------------------------------------------------------------ 4c. terminal sessions
+: > "$run/terminal.json"
+if [ "$terminal" = 1 ] && [ -z "$only" ]; then
+        echo "=== terminal sessions (bench/terminal.sh) ===" >&2
+        trc=0
+        TERMINAL_OUT=$run/terminal.json top_srcdir="$build" top_builddir="$build" timeout -k 10 1800 \
+                "$top/bench/terminal.sh" "${qarg[@]}" >"$run/terminal.md" 2>"$run/terminal.err" </dev/null || trc=$?
+        if [ "$trc" -ne 0 ]; then
+                echo "bench.sh: bench/terminal.sh failed (exit $trc); its stderr:" >&2
+                tail -n 20 "$run/terminal.err" >&2
+        fi
+fi
+
 # ------------------------------------------------------------------ 5. report (and plot)
 python3 "$top/bench/bench.py" report --raw "$run/raw.json" --machine "$run/machine.json" \
-        --remote "$run/remote.md" --reconnect "$run/reconnect.md" --outdir "$outdir"
+        --remote "$run/remote.md" --reconnect "$run/reconnect.md" --fleet "$run/fleet.md" --terminal "$run/terminal.json" \
+        --outdir "$outdir"
 echo "report: $outdir/RESULTS.md, $outdir/results.json, $outdir/scaling.png ($(( $(date +%s) - start )) s)"

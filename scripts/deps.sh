@@ -12,7 +12,9 @@
 #   test   build, plus what the test suite needs: mandoc and groff (man page
 #          lint), clang (fuzzing), systemd and systemd-container (unit checks,
 #          nspawn tests), openssh-server/-client and iproute2 (remote tests),
-#          tmux, screen, dtach, gnuplot-nox (the benchmark smoke test)
+#          tmux, vim, whiptail (terminal sessions driven through tmux),
+#          screen, dtach, gnuplot-nox (the benchmark smoke test),
+#          asciinema (reads terminal sessions' recordings in t-terminal-record)
 #          (scripts/test.sh)
 #   bench  build, plus what the benchmarks need: tmux, screen, dtach,
 #          hyperfine, gnuplot-nox, openssh-server/-client and iproute2 (the
@@ -45,6 +47,7 @@ libsystemd-dev
 libpam0g-dev
 libcap-dev
 libyaml-dev
+libvterm-dev
 libpam-modules
 libpam-runtime
 util-linux
@@ -65,10 +68,13 @@ openssh-server
 openssh-client
 iproute2
 tmux
+vim
+whiptail
 jq
 screen
 dtach
 gnuplot-nox
+asciinema
 "
 # The Debian packaging tools (debian/control's Build-Depends are in BUILD).
 DEB="

@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "macro.h"
 #include "proto.h"
+#include "term-text.h"
 
 #define EXIT_DWELL_FAILURE 255
 
@@ -34,6 +35,7 @@ static inline void *mfree(void *p) {
 /* Global options (dwell.c). */
 extern const char *arg_socket;
 extern bool arg_json;
+extern bool arg_interleave;            /* fan-out receive: live lines prefixed with their host */
 
 /* One verb: tmux-style command entry; the table lives in dwell.c. */
 typedef struct Verb {
@@ -53,6 +55,8 @@ extern const Verb verb_receive;
 extern const Verb verb_remove;
 extern const Verb verb_config;
 extern const Verb verb_wait;
+extern const Verb verb_watch;
+extern const Verb verb_replay;
 
 /* Long-only option ids shared by the verbs. */
 enum {
@@ -65,10 +69,12 @@ enum {
         ARG_ALL,
         ARG_ON_FINISH,
         ARG_FAIL,
+        ARG_RAW,
         ARG_TIMEOUT,
         ARG_ANY,
         ARG_SIGNAL,
         ARG_RECONNECT_TIMEOUT,
+        ARG_DETACH_KEYS,
 };
 
 /* dwell.c: option helpers.  All print their own error. */
@@ -115,6 +121,13 @@ typedef enum TableFormat {
 } TableFormat;
 int print_sessions(const struct proto_session *sessions, size_t n, TableFormat format);
 int print_table(const struct proto_session *sessions, size_t n, TableFormat format);
+/* The table with a row for each host that failed: its State the failure. */
+typedef struct TableFailure {
+        const char *host;
+        const char *state;
+} TableFailure;
+int print_table_failures(const struct proto_session *sessions, size_t n, TableFormat format,
+                         const TableFailure *failed, size_t n_failed);
 int print_session(const struct proto_session *s);
 
 /* A table whose column widths come from its content; cells are made safe
@@ -141,6 +154,19 @@ int user_options_apply(struct proto_request *req, bool session, bool hook);
 /* The file itself: 1 loaded, 0 none, <0 reported. */
 struct UserOptions;
 int user_options_load(struct UserOptions *o);
+/* detach_keys from the options file ("" if not set), into ret. */
+int user_options_detach_keys(char *ret, size_t size);
+
+/* term-attach.c: connect to a terminal session. */
+/* Fills req's term, rows and cols from our terminal (stdin and stdout
+ * both terminals); false if we have none. */
+bool term_request_fill(struct proto_request *req);
+/* After ATTACHED (attached, not consumed) of a terminal session: raw mode,
+ * the session's screen, typing, until the detach keys (keys, n), a
+ * disconnect or the session's end.  Returns the exit status. */
+int term_attach(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys);
+/* read_only: dwell watch (no input, no window size; only the detach keys count). */
+int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bool read_only);
 
 /* session-io.c: one request per connection. */
 #define CLIENT_MAX_IN (2 * (PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD))
@@ -257,10 +283,27 @@ typedef struct Stream {
         size_t replay_len, replay_sent;
         uint64_t stdin_base;
         bool stdin_eof_read;            /* our stdin ended */
+        /* What came (fan-out summary): output bytes, bytes dropped, and the
+         * earliest start and latest end of the commands whose EXIT came. */
+        uint64_t rx_bytes, rx_dropped;
+        uint64_t rx_started_usec, rx_finished_usec;
+        /* A terminal session's output is a terminal stream: shown as text
+         * (term-text.h) unless raw (receive --raw).  Text is written
+         * whole and then acknowledged (no announced writes: the text is
+         * not the record's bytes). */
+        bool terminal;          /* ATTACHED said it is a terminal session */
+        bool text;              /* stream_attach(): terminal && !raw */
+        bool raw;               /* set before stream_attach() */
+        TermText tt;
 } Stream;
 
-/* Takes ATTACHED; the stream borrows c. */
+/* Whether a session is a terminal session (proto_session.terminal). */
+#define SESSION_IS_TERMINAL(s) ((s)->terminal)
+
+/* Takes ATTACHED; the stream borrows c.  raw: a terminal session's
+ * output is written as it is (receive --raw), not as text. */
 int stream_attach(Stream *s, Conn *c, Frame *attached);
+int stream_attach_raw(Stream *s, Conn *c, Frame *attached, bool raw);
 /* invoke and connect: from now on SIGINT (Ctrl-C) interrupts the running
  * command: the first is sent to the worker as INTERRUPT, a second within a
  * second ends stream_run() with STREAM_USER_DETACH (at connect's prompt:
@@ -323,8 +366,26 @@ typedef struct RemoteHost {
         char port[8];                   /* "" = ssh's default */
 } RemoteHost;
 
-/* [USER@]HOST[:PORT] ([HOST]:PORT for IPv6); prints its own error. */
+/* [USER@]HOST[:PORT] ([HOST]:PORT for IPv6); prints its own error
+ * (naming FILE:LINE if file is given). */
 int remote_parse_host(const char *spec, RemoteHost *ret);
+int remote_parse_host_at(const char *spec, const char *file, unsigned line, RemoteHost *ret);
+
+/* hosts.c: the host list of -H a,b,c, -H @FILE and --hosts-file FILE. */
+#define HOSTS_MAX 4096u
+#define HOSTS_LINE_MAX 2048u
+#define HOSTS_FILE_LINES_MAX 65536u
+
+typedef struct HostList {
+        char **hosts;           /* NULL-terminated */
+        size_t n;
+        bool from_file;         /* some came from a file: fan-out even for one */
+} HostList;
+
+void host_list_done(HostList *l);
+/* -H ARG: a comma-separated list, or @FILE; duplicates dropped. */
+int host_list_add_arg(HostList *l, const char *arg);
+int host_list_add_file(HostList *l, const char *path);
 /* Starts ssh for arg_host; returns our end of its stdin/stdout. */
 int remote_connect(void);
 /* After EOF before any answer: true if ssh reported that the host has no
@@ -338,6 +399,20 @@ int remote_lost(int r);
  * link); it is terminated and reaped later. */
 void remote_abandon(void);
 
+/* ssh-share.c: one ssh connection per host and run (ControlMaster). */
+bool ssh_share_wanted(void);
+/* Makes the private control directory, prepares the cleanup (atexit and
+ * SIGTERM, SIGHUP, SIGINT); nothing if sharing is off. */
+int ssh_share_setup(char **hosts, size_t n_hosts);
+/* NULL when not sharing. */
+const char *ssh_share_dir(void);
+/* Appends the -o options for ssh to argv (room for 6). */
+int ssh_share_argv(const char **argv, size_t *n);
+/* Ends the masters and removes the directory (in the process that made it). */
+void ssh_share_cleanup(void);
+/* In a forked child: use the masters, leave their end to the owner. */
+void ssh_share_forget(void);
+
 /* multi.c: -H HOST,HOST...: one child dwell per host, at most
  * arg_throttle at a time; their output prefixed with the host, their
  * sessions and errors (sent as frames on multi_result_fd) merged. */
@@ -346,8 +421,12 @@ extern int multi_result_fd;             /* >= 0 in such a child */
 extern const char *multi_label;         /* the child's host, for prompts */
 /* Parent: runs the children and returns the worst exit status.  Child:
  * sets *ret_child and arg_host, and the caller goes on to run the verb. */
-int multi_run(char **hosts, size_t n_hosts, const char *verb, bool *ret_child);
+int multi_run(char **hosts, size_t n_hosts, const char *verb, int argc, char *argv[], bool *ret_child);
 int multi_send_error(uint16_t code, const char *message);
+/* receive: what this host's run got (duration_usec < 0: unknown). */
+int multi_send_stats(uint64_t bytes, uint64_t dropped, int64_t duration_usec);
+/* ssh could not connect to this host. */
+void multi_note_unreachable(void);
 int multi_send_sessions(const struct proto_session *s, size_t n, TableFormat format, bool listing);
 /* Serializes PAM prompts of the children on the one terminal. */
 void multi_conv_lock(bool lock);

@@ -31,8 +31,8 @@
 
 const char *arg_socket = DEFAULT_SOCKET;
 bool arg_json = false;
-static char **arg_hosts = NULL;         /* -H, split at commas */
-static size_t arg_n_hosts = 0;
+bool arg_interleave = false;
+static HostList arg_hosts = {};         /* -H, --hosts-file */
 
 static const Verb *const verbs[] = {
         &verb_new,
@@ -43,12 +43,15 @@ static const Verb *const verbs[] = {
         &verb_connect,
         &verb_receive,
         &verb_wait,
+        &verb_watch,
         &verb_remove,
         &verb_config,
+        &verb_replay,
 };
 
 static void help(void) {
-        printf("Usage: dwell [-H [USER@]HOST[:PORT][,HOST...]] [--throttle N] [--socket PATH] [--json] VERB ...\n"
+        printf("Usage: dwell [-H [USER@]HOST[:PORT][,HOST...] | -H @FILE] [--hosts-file FILE] [--throttle N]\n"
+               "             [--interleave] [--socket PATH] [--json] VERB ...\n"
                "\n"
                "Persistent, disconnectable shell sessions on this host, or on others over SSH.\n"
                "\n"
@@ -59,12 +62,16 @@ static void help(void) {
                "Options:\n"
                "  -H, --host [USER@]HOST[:PORT][,...]\n"
                "                     reach dwelld on HOST through 'ssh -s HOST dwell' ($DWELL_SSH\n"
-               "                     replaces ssh); several hosts run in parallel, each output\n"
-               "                     line prefixed with its host\n"
+               "                     replaces ssh; one ssh connection per host and run is shared\n"
+               "                     unless DWELL_SSH_SHARE=0); several hosts run in parallel\n"
+               "  -H @FILE, --hosts-file FILE\n"
+               "                     the hosts of FILE, one per line (# comments)\n"
                "      --throttle N   at most N hosts at a time (default 32)\n"
                "      --reconnect-timeout DUR\n"
                "                     invoke, receive, connect: after a broken connection, reconnect by\n"
                "                     itself for up to DUR (default 4m; 0: do not reconnect)\n"
+               "      --interleave   several hosts: receive prints lines as they come, prefixed\n"
+               "                     with their host, not one block per host\n"
                "      --socket PATH  dwelld's socket (default: $DWELL_SOCKET, else %s)\n"
                "      --json         machine-readable results and errors on stdout\n"
                "  -h, --help         show this help; 'dwell VERB --help' shows a verb's options\n"
@@ -76,7 +83,12 @@ static void help(void) {
                "new and invoke take the idle timeout and buffering mode not given on the command\n"
                "line from ~/.config/dwell/options.yaml ($XDG_CONFIG_HOME/dwell/options.yaml), else\n"
                "from the configuration; invoke -d without --on-finish takes that file's on_finish,\n"
-               "and invoke, receive and connect its reconnect_timeout.\n",
+               "and invoke, receive and connect its reconnect_timeout.\n"
+               "\n"
+               "With several hosts: list, new and invoke -d print one table (a Host column);\n"
+               "receive prints a block per host, then a summary table (Host, Status, Bytes,\n"
+               "Dropped, Duration); wait the summary; --json one object per host.  The exit\n"
+               "status is 255 if any host was unreachable or failed, else the highest status.\n",
                DEFAULT_SOCKET);
 }
 
@@ -161,6 +173,9 @@ int request_parse_option(int opt, const char *arg, struct proto_request *req) {
         case 'd':
                 req->flags |= PROTO_REQ_F_DISCONNECTED;
                 return 1;
+        case 't':
+                req->flags |= PROTO_REQ_F_TERMINAL;
+                return 1;
         case ARG_NO_WAIT:
                 req->flags |= PROTO_REQ_F_NO_WAIT;
                 return 1;
@@ -215,42 +230,15 @@ static const Verb *verb_find(const char *name) {
         return NULL;
 }
 
-/* -H a,b,c: the list; each entry checked now, before anything runs. */
-static int parse_hosts(const char *arg) {
-        _cleanup_free_ char *copy = strdup(arg);
-        char *save = NULL;
-        int r;
-
-        if (!copy)
-                return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
-        for (char *h = strtok_r(copy, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
-                RemoteHost parsed;
-                char **a;
-
-                r = remote_parse_host(h, &parsed);
-                if (r < 0)
-                        return r;
-                a = realloc(arg_hosts, (arg_n_hosts + 2) * sizeof(char *));
-                if (!a)
-                        return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
-                arg_hosts = a;
-                arg_hosts[arg_n_hosts] = strdup(h);
-                if (!arg_hosts[arg_n_hosts])
-                        return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
-                arg_hosts[++arg_n_hosts] = NULL;
-        }
-        if (arg_n_hosts == 0)
-                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "empty host list '%s'", arg);
-        return 0;
-}
-
 /* Returns 1 to run a verb (argv[optind] names it), 0 to exit 0, <0 on error. */
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_SOCKET = 0x180, ARG_JSON, ARG_VERSION, ARG_THROTTLE };
+        enum { ARG_SOCKET = 0x180, ARG_JSON, ARG_VERSION, ARG_THROTTLE, ARG_HOSTS_FILE, ARG_INTERLEAVE };
         static const struct option options[] = {
-                { "host",     required_argument, NULL, 'H'          },
+                { "host",       required_argument, NULL, 'H'            },
+                { "hosts-file", required_argument, NULL, ARG_HOSTS_FILE },
+                { "throttle",   required_argument, NULL, ARG_THROTTLE   },
+                { "interleave", no_argument,       NULL, ARG_INTERLEAVE },
                 { "reconnect-timeout", required_argument, NULL, ARG_RECONNECT_TIMEOUT },
-                { "throttle", required_argument, NULL, ARG_THROTTLE },
                 { "socket",  required_argument, NULL, ARG_SOCKET  },
                 { "json",    no_argument,       NULL, ARG_JSON    },
                 { "help",    no_argument,       NULL, 'h'         },
@@ -258,6 +246,9 @@ static int parse_argv(int argc, char *argv[]) {
                 {}
         };
         const char *e = getenv("DWELL_SOCKET");
+        _cleanup_free_ char **host_args = NULL;  /* -H and --hosts-file (a leading '@' for a file) */
+        _cleanup_free_ char **host_files = NULL;
+        size_t n_host_args = 0;
         int c, r;
 
         if (e && e[0])
@@ -267,9 +258,23 @@ static int parse_argv(int argc, char *argv[]) {
         while ((c = getopt_long(argc, argv, "+:hH:", options, NULL)) >= 0)
                 switch (c) {
                 case 'H':
-                        r = parse_hosts(optarg);
-                        if (r < 0)
-                                return r;
+                case ARG_HOSTS_FILE: {
+                        /* Read once all options are known (--json for the errors). */
+                        char **a = realloc(host_args, (n_host_args + 1) * sizeof(char *));
+                        char **fl = realloc(host_files, (n_host_args + 1) * sizeof(char *));
+
+                        if (a)
+                                host_args = a;
+                        if (fl)
+                                host_files = fl;
+                        if (!a || !fl)
+                                return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+                        host_args[n_host_args] = optarg;
+                        host_files[n_host_args++] = c == ARG_HOSTS_FILE ? optarg : NULL;
+                        break;
+                }
+                case ARG_INTERLEAVE:
+                        arg_interleave = true;
                         break;
                 case ARG_THROTTLE: {
                         char *end;
@@ -277,9 +282,11 @@ static int parse_argv(int argc, char *argv[]) {
 
                         errno = 0;
                         v = strtoul(optarg, &end, 10);
-                        if (!optarg[0] || *end || errno || v == 0 || v > 1024 || optarg[0] == '-')
+                        if (!optarg[0] || *end || errno || v == 0 || v > 1024 || optarg[0] == '-') {
+                                _cleanup_free_ char *safe = terminal_sanitize(optarg, 64);
                                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
-                                                    "invalid throttle '%s' (expected 1-1024)", optarg);
+                                                    "invalid throttle '%s' (expected 1-1024)", strempty(safe));
+                        }
                         arg_throttle = (unsigned) v;
                         break;
                 }
@@ -305,6 +312,12 @@ static int parse_argv(int argc, char *argv[]) {
                 default:
                         return verb_bad_option(NULL, c, optind, argv);
                 }
+        for (size_t i = 0; i < n_host_args; i++) {
+                r = host_files[i] ? host_list_add_file(&arg_hosts, host_files[i])
+                                  : host_list_add_arg(&arg_hosts, host_args[i]);
+                if (r < 0)
+                        return r;
+        }
         if (optind >= argc)
                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "missing verb (see 'dwell --help')");
         return 1;
@@ -349,16 +362,26 @@ int main(int argc, char *argv[]) {
                 return finish(client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
                                            "unknown verb '%s' (see 'dwell --help')", argv[optind]));
 
-        if (arg_n_hosts == 1)
-                arg_host = arg_hosts[0];
-        else if (arg_n_hosts > 1) {
-                /* The parent returns the worst status; each child goes on
-                 * below with arg_host set. */
+        if (arg_hosts.n > 0) {
+                /* One connection per host for all the requests of this run
+                 * (ssh's ControlMaster), where ssh is ours to direct. */
+                r = ssh_share_setup(arg_hosts.hosts, arg_hosts.n);
+                if (r < 0)
+                        return finish(r);
+        }
+        if (arg_hosts.n == 1 && !arg_hosts.from_file)
+                arg_host = arg_hosts.hosts[0];
+        else if (arg_hosts.n > 0) {
+                /* Fan-out (several hosts, or a hosts file): the parent
+                 * returns the worst status; each child goes on below with
+                 * arg_host set. */
                 bool child = false;
 
-                r = multi_run(arg_hosts, arg_n_hosts, v->name, &child);
-                if (!child)
+                r = multi_run(arg_hosts.hosts, arg_hosts.n, v->name, argc - optind, argv + optind, &child);
+                if (!child) {
+                        ssh_share_cleanup();
                         return finish(r);
+                }
         }
 
         /* The verb parses argv[optind..] afresh; 0 resets getopt fully. */

@@ -224,6 +224,8 @@ void json_print_session(FILE *f, const struct proto_session *s) {
         json_print_string_or_null(f, s->origin);
         fputs(", \"reason\": ", f);
         json_print_string_or_null(f, s->reason);
+        fprintf(f, ", \"terminal\": %s", s->terminal ? "true" : "false");
+        fprintf(f, ", \"watchers\": %" PRIu32, s->watchers);
         fputc('}', f);
 }
 
@@ -320,7 +322,7 @@ int table_print(Table *t, FILE *f) {
 }
 
 static int table_add_session(Table *t, const struct proto_session *s) {
-        char id[16], idle[64], buffered[64], dropped[64], last_status[16] = "-";
+        char id[16], idle[64], buffered[64], dropped[64], last_status[16] = "-", watchers[16];
         _cleanup_free_ char *last = NULL;
         const char *row[] = {
                 id, s->name, s->host, session_state_to_string(s->state), s->configuration,
@@ -333,12 +335,15 @@ static int table_add_session(Table *t, const struct proto_session *s) {
                 format_size(dropped, sizeof dropped, s->dropped),
                 s->origin && s->origin[0] ? s->origin : "-",
                 s->reason && s->reason[0] ? s->reason : "-",
+                s->terminal ? "yes" : "no",
+                watchers,
                 "-", last_status,       /* LastCommand (below), LastStatus */
                 s->command_id != 0 ? s->command : "-",
         };
         int r;
 
         snprintf(id, sizeof id, "%" PRIu32, s->id);
+        snprintf(watchers, sizeof watchers, "%" PRIu32, s->watchers);
         if (s->last_command_id != 0) {
                 if (asprintf(&last, "%" PRIu32 ": %s", s->last_command_id, strempty(s->last_command)) < 0)
                         return -ENOMEM;
@@ -354,10 +359,15 @@ static int table_add_session(Table *t, const struct proto_session *s) {
 }
 
 int print_table(const struct proto_session *sessions, size_t n, TableFormat format) {
+        return print_table_failures(sessions, n, format, NULL, 0);
+}
+
+int print_table_failures(const struct proto_session *sessions, size_t n, TableFormat format,
+                         const TableFailure *failed, size_t n_failed) {
         static const char *const header[] = {
                 "Id", "Name", "Host", "State", "Configuration", "Availability",
                 "Owner", "RunAs", "IdleTimeout", "Buffering", "Buffered", "Dropped", "Origin", "Reason",
-                "LastCommand", "LastStatus", "Command",
+                "Terminal", "Watchers", "LastCommand", "LastStatus", "Command",
         };
         /* Owner is the seventh column, in both wider formats. */
         _cleanup_(table_done) Table t = {
@@ -375,6 +385,13 @@ int print_table(const struct proto_session *sessions, size_t n, TableFormat form
                 if (r < 0)
                         return r;
         }
+        /* Id, Name, Host, State, and "-" for the rest. */
+        for (size_t i = 0; i < n_failed; i++)
+                for (size_t c = 0; c < t.n_columns; c++) {
+                        r = table_add(&t, c == 2 ? failed[i].host : c == 3 ? failed[i].state : "-", SIZE_MAX);
+                        if (r < 0)
+                                return r;
+                }
         return table_print(&t, stdout);
 }
 

@@ -3,7 +3,8 @@
  * dwell -H HOST: reaching dwelld on another host through SSH.
  *
  * Each request gets its own ssh process, as each local request gets its
- * own connection: `ssh -T -s [-p PORT] [-l USER] -- HOST dwell` (the
+ * own connection (with ssh-share.c, a session multiplexed over one ssh
+ * connection per host and run): `ssh -T -s [-p PORT] [-l USER] -- HOST dwell` (the
  * subsystem, served by dwell-bridge), with its stdin and stdout one end of
  * a socketpair whose other end the client uses like the local socket.  The
  * frames are the same; dwelld on HOST identifies the caller as the user
@@ -61,54 +62,103 @@ static bool use_command = false;        /* the subsystem failed: run the bridge 
 static bool atexit_registered = false;
 
 int remote_parse_host(const char *spec, RemoteHost *ret) {
+        return remote_parse_host_at(spec, NULL, 0, ret);
+}
+
+/* A host name, an IPv4 address, or (bare or in brackets) an IPv6 one with
+ * an optional %zone: letters, digits and ". _ - : %"; never a leading '-'. */
+static bool host_chars_valid(const char *h, size_t n, bool ipv6) {
+        for (size_t i = 0; i < n; i++) {
+                char c = h[i];
+
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '-' || c == '_' || (ipv6 && (c == ':' || c == '%'))))
+                        return false;
+        }
+        return n > 0 && h[0] != '-';
+}
+
+/* A user name as useradd allows it, and a few more ('$', '@' is not). */
+static bool user_chars_valid(const char *u, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                char c = u[i];
+
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '-' || c == '_' || c == '$'))
+                        return false;
+        }
+        return n > 0 && u[0] != '-';
+}
+
+int remote_parse_host_at(const char *spec, const char *file, unsigned line, RemoteHost *ret) {
         const char *at = strrchr(spec, '@'), *h = at ? at + 1 : spec;
-        const char *port = NULL;
+        const char *port = NULL, *why = NULL;
+        bool ipv6 = false;
         size_t hl;
 
         *ret = (RemoteHost) {};
         if (at) {
                 size_t ul = (size_t) (at - spec);
-                if (ul == 0 || ul >= sizeof ret->user || spec[0] == '-')
+
+                if (ul == 0 || ul >= sizeof ret->user || !user_chars_valid(spec, ul)) {
+                        why = "bad user name";
                         goto bad;
+                }
                 memcpy(ret->user, spec, ul);
         }
         if (h[0] == '[') {
                 const char *end = strchr(h, ']');
-                if (!end || (end[1] && end[1] != ':'))
+
+                if (!end || (end[1] && end[1] != ':')) {
+                        why = "bad [ADDRESS]:PORT";
                         goto bad;
+                }
                 hl = (size_t) (end - h - 1);
                 h++;
+                ipv6 = true;
                 if (end[1] == ':')
                         port = end + 2;
         } else {
                 const char *c = strchr(h, ':');
+
                 hl = strlen(h);
                 /* One colon: HOST:PORT; more: a bare IPv6 address. */
                 if (c && !strchr(c + 1, ':')) {
                         hl = (size_t) (c - h);
                         port = c + 1;
-                }
+                } else if (c)
+                        ipv6 = true;
         }
-        if (hl == 0 || hl >= sizeof ret->host || h[0] == '-')
+        if (hl == 0 || hl >= sizeof ret->host || !host_chars_valid(h, hl, ipv6)) {
+                why = hl >= sizeof ret->host ? "host name too long" : "bad host name";
                 goto bad;
+        }
         memcpy(ret->host, h, hl);
-        for (const char *p = spec; *p; p++)
-                if ((unsigned char) *p <= ' ' || *p == 0x7f || *p == ',')
-                        goto bad;
         if (port) {
                 char *end;
                 unsigned long v;
 
                 errno = 0;
                 v = strtoul(port, &end, 10);
-                if (!port[0] || *end || errno || v == 0 || v > 65535 || port[0] == '+' || port[0] == '-')
+                if (!port[0] || *end || errno || v == 0 || v > 65535 || port[0] == '+' || port[0] == '-') {
+                        why = "bad port";
                         goto bad;
+                }
                 snprintf(ret->port, sizeof ret->port, "%lu", v);
         }
         return 0;
 bad:
-        return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
-                            "invalid host '%s' (expected [USER@]HOST[:PORT])", spec);
+        if (file)
+                /* The line is not shown: the file may be anything (a link to
+                 * a file that is not a hosts file). */
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                    "%s:%u: invalid host: %s (expected [USER@]HOST[:PORT])", file, line, why);
+        {
+                _cleanup_free_ char *safe = terminal_sanitize(spec, 64);
+
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                    "invalid host '%s': %s (expected [USER@]HOST[:PORT])", strempty(safe), why);
+        }
 }
 
 static void child_reap(SshChild *c, int timeout_ms) {
@@ -191,11 +241,13 @@ static char **ssh_argv(const RemoteHost *h) {
                 return NULL;
         for (char *p = base; *p; p++)
                 words++;        /* upper bound */
-        argv = calloc(words + 12, sizeof(char *));
+        argv = calloc(words + 20, sizeof(char *));
         if (!argv)
                 return NULL;
         for (char *save = NULL, *w = strtok_r(base, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
                 argv[n++] = w;
+        /* One connection per host for the whole run (ssh-share.c). */
+        (void) ssh_share_argv((const char **) argv, &n);
         argv[n++] = (char *) "-T";
         if (!use_command)
                 argv[n++] = (char *) "-s";
@@ -316,7 +368,10 @@ bool remote_retry_as_command(void) {
         if (!c->reaped)
                 return false;
         ssh_stderr(c, line, sizeof line, &subsystem_failed);
-        if (!subsystem_failed)
+        /* Over a shared connection (ssh-share.c) the master, not this ssh,
+         * hears the refusal (and says it to /dev/null): this ssh just ends
+         * with 255 and says nothing.  Any failure to connect is said. */
+        if (!subsystem_failed && !(ssh_share_dir() && !line[0] && WIFEXITED(c->status) && WEXITSTATUS(c->status) == 255))
                 return false;
         use_command = true;
         return true;
@@ -337,6 +392,11 @@ int remote_lost(int r) {
                 bool refused = strstr(line, "Permission denied") || strstr(line, "Host key verification failed") ||
                                strstr(line, "Too many authentication failures");
                 char status[64];
+
+                /* 255: ssh's own failure (no connection, refused key, the
+                 * connection broken), not the remote side's. */
+                if (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 255)
+                        multi_note_unreachable();
 
                 if (WIFEXITED(c->status))
                         snprintf(status, sizeof status, "ssh exited with status %d", WEXITSTATUS(c->status));

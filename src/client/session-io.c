@@ -669,7 +669,12 @@ static int stream_send_resume(Stream *s) {
 }
 
 int stream_attach(Stream *s, Conn *c, Frame *attached) {
+        return stream_attach_raw(s, c, attached, false);
+}
+
+int stream_attach_raw(Stream *s, Conn *c, Frame *attached, bool raw) {
         struct proto_session session;
+        bool terminal;
         uint32_t hb;
         int r;
 
@@ -684,6 +689,9 @@ int stream_attach(Stream *s, Conn *c, Frame *attached) {
                 .stdin_fd = -EBADF,
                 .session_id = session.id,
                 .window_initial = true,
+                .terminal = terminal = SESSION_IS_TERMINAL(&session),
+                .text = terminal && !raw,
+                .raw = raw,
         };
         proto_session_done(&session);
         if (!s->name)
@@ -829,11 +837,33 @@ static size_t pipe_room(int fd, size_t want) {
  *    terminal or socket, PIPE_BUF pieces.  Only a death between a write and
  *    its acknowledgement can then repeat one piece.
  *  - to /dev/null and the like: the whole record, then one acknowledgement. */
+/* A terminal session's output as text: written whole, then acknowledged
+ * (a receive killed in between shows that piece again). */
+static int stream_write_text(Stream *s, int fd, const struct proto_record *rec) {
+        _cleanup_free_ uint8_t *t = malloc(rec->size + 1);
+        size_t n;
+        int r;
+
+        if (!t)
+                return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+        n = term_text_feed(&s->tt, rec->data, rec->size, t);
+        r = loop_write(fd, t, n);
+        if (r < 0)
+                return stream_output_failed(s, r);
+        /* Handled whole: sent again after a reconnection, it is only
+         * acknowledged (stream_handle_record()). */
+        s->handled_seq = rec->seq;
+        return stream_ack(s, rec->seq, (rec->value > 0 ? (uint64_t) rec->value : 0) + rec->size);
+}
+
 static int stream_write_data(Stream *s, int fd, const struct proto_record *rec) {
         uint64_t base = rec->value > 0 ? (uint64_t) rec->value : 0;
         OutKind kind = s->out_kind[fd == STDOUT_FILENO ? 0 : 1];
         size_t done = 0;
         int r;
+
+        if (s->text)
+                return stream_write_text(s, fd, rec);
 
         if (kind == OUT_REGULAR && rec->size > 0) {
                 struct proto_ack a = { .seq = rec->seq, .offset = base, .intent_len = rec->size };
@@ -936,21 +966,35 @@ static int present_json(Stream *s, const struct proto_record *rec) {
         switch (rec->kind) {
         case RECORD_STDOUT:
         case RECORD_STDERR:
+        {
+                _cleanup_free_ uint8_t *t = NULL;
+                const uint8_t *data = rec->data;
+                size_t size = rec->size;
+
                 printf("{\"type\": \"output\", \"command\": %" PRIu32 ", \"stream\": \"%s\", \"seq\": %" PRIu64
                        ", \"offset\": %" PRIi64 ", ", rec->cmd_id, rec->kind == RECORD_STDOUT ? "stdout" : "stderr",
                        rec->seq, rec->value);
-                if (utf8_valid(rec->data, rec->size)) {
+                if (s->text) {
+                        /* A terminal session: its text (receive --raw: the bytes). */
+                        t = malloc(rec->size + 1);
+                        if (!t)
+                                return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+                        size = term_text_feed(&s->tt, rec->data, rec->size, t);
+                        data = t;
+                }
+                if (utf8_valid(data, size)) {
                         fputs("\"data\": ", stdout);
-                        json_print_bytes(stdout, rec->data, rec->size);
+                        json_print_bytes(stdout, data, size);
                 } else {
                         _cleanup_free_ char *b64 = NULL;
 
-                        if (base64_encode(rec->data, rec->size, &b64) < 0)
+                        if (base64_encode(data, size, &b64) < 0)
                                 return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
                         printf("\"data_base64\": \"%s\"", b64);
                 }
                 fputs("}\n", stdout);
                 break;
+        }
         case RECORD_START:
                 printf("{\"type\": \"start\", \"command\": %" PRIu32 ", \"text\": ", rec->cmd_id);
                 json_print_bytes(stdout, rec->data, rec->size);
@@ -976,6 +1020,28 @@ static int present_json(Stream *s, const struct proto_record *rec) {
                 break;
         }
         return present_flush(s);
+}
+
+/* The counts of a fan-out's summary (multi.c). */
+static void stream_count_record(Stream *s, const struct proto_record *rec) {
+        struct proto_exit_info info = {};
+
+        switch (rec->kind) {
+        case RECORD_STDOUT:
+        case RECORD_STDERR:
+                s->rx_bytes += rec->size;
+                break;
+        case RECORD_DROPPED:
+                s->rx_dropped += rec->value > 0 ? (uint64_t) rec->value : 0;
+                break;
+        case RECORD_EXIT:
+                if (proto_exit_info_decode(rec->data, rec->size, &info) < 0 || info.started == 0)
+                        break;
+                if (s->rx_started_usec == 0 || info.started < s->rx_started_usec)
+                        s->rx_started_usec = info.started;
+                s->rx_finished_usec = MAX(s->rx_finished_usec, info.finished);
+                break;
+        }
 }
 
 static int stream_handle_record(Stream *s, Frame *f, StreamUntil until) {
@@ -1008,6 +1074,7 @@ static int stream_handle_record(Stream *s, Frame *f, StreamUntil until) {
                         return r < 0 ? r : STREAM_CONTINUE;
                 }
         }
+        stream_count_record(s, &rec);
         if (rec.kind == RECORD_EXIT && rec.value != 0)
                 s->failed_status = rec.value < 0 || rec.value > EXIT_DWELL_FAILURE ? EXIT_DWELL_FAILURE : (int) rec.value;
         if (s->present == PRESENT_JSON) {

@@ -83,20 +83,28 @@ int user_options_load(UserOptions *o) {
         return 1;
 }
 
-int user_options_apply(struct proto_request *req, bool session, bool hook) {
-        static UserOptions o;   /* on_finish stays in use by req */
-        int r;
+static UserOptions opts;        /* on_finish stays in use by req */
 
-        r = user_options_load(&o);
+int user_options_detach_keys(char *ret, size_t size) {
+        int r = user_options_load(&opts);
+
+        if (r < 0)
+                return r;
+        snprintf(ret, size, "%s", opts.detach_keys);
+        return 0;
+}
+
+int user_options_apply(struct proto_request *req, bool session, bool hook) {
+        int r = user_options_load(&opts);
+
         if (r <= 0)
                 return r;
-
         if (session && req->idle_timeout == 0)
-                req->idle_timeout = o.idle_timeout;
+                req->idle_timeout = opts.idle_timeout;
         if (session && req->buffering == BUFFERING_UNSET)
-                req->buffering = (uint8_t) o.output_buffering;
-        if (hook && !req->on_finish && o.on_finish[0]) {
-                req->on_finish = o.on_finish;
+                req->buffering = (uint8_t) opts.output_buffering;
+        if (hook && !req->on_finish && opts.on_finish[0]) {
+                req->on_finish = opts.on_finish;
                 req->flags |= PROTO_REQ_F_HOOK_DEFAULT;
         }
         return 0;

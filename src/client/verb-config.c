@@ -13,7 +13,8 @@
  * dwelld answers with one KV frame per configuration and END{count}; the
  * keys: name, description, run_as ("" = none), idle_timeout and
  * max_idle_timeout (decimal seconds), output_buffering, output_buffer_size
- * (decimal bytes), share_with_access and restricted ("true"/"false"), and
+ * (decimal bytes), share_with_access, restricted and terminal (terminal
+ * sessions allowed) ("true"/"false"), and
  * for show also yaml.  Values are checked here: a KV frame that lacks a
  * key or has a malformed number counts as a protocol error.
  *
@@ -42,6 +43,7 @@ typedef struct ConfigInfo {
         uint64_t output_buffer_size;
         bool share_with_access;
         bool restricted;
+        bool terminal;
         const char *yaml;       /* show only; NULL otherwise */
 } ConfigInfo;
 
@@ -102,7 +104,8 @@ static int config_info_parse(Frame *f, bool with_yaml, ConfigInfo *ret) {
         i.max_idle_timeout = secs * USEC_PER_SEC;
         if (kv_u64(&i.kv, "output_buffer_size", &i.output_buffer_size) < 0 ||
             kv_bool(&i.kv, "share_with_access", &i.share_with_access) < 0 ||
-            kv_bool(&i.kv, "restricted", &i.restricted) < 0)
+            kv_bool(&i.kv, "restricted", &i.restricted) < 0 ||
+            kv_bool(&i.kv, "terminal", &i.terminal) < 0)
                 goto fail;
         *ret = i;
         return 0;
@@ -170,8 +173,9 @@ static void json_print_config(FILE *f, const ConfigInfo *i) {
         json_print_seconds(f, i->max_idle_timeout);
         fputs(", \"output_buffering\": ", f);
         json_print_string(f, i->output_buffering);
-        fprintf(f, ", \"output_buffer_size\": %" PRIu64 ", \"share_with_access\": %s, \"restricted\": %s",
-                i->output_buffer_size, i->share_with_access ? "true" : "false", i->restricted ? "true" : "false");
+        fprintf(f, ", \"output_buffer_size\": %" PRIu64 ", \"share_with_access\": %s, \"restricted\": %s, "
+                "\"terminal\": %s", i->output_buffer_size, i->share_with_access ? "true" : "false",
+                i->restricted ? "true" : "false", i->terminal ? "true" : "false");
         if (i->yaml) {
                 fputs(", \"yaml\": ", f);
                 json_print_string(f, i->yaml);

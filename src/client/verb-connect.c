@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * dwell connect SESSION [--output-buffering MODE] [--credential USER]
+ * dwell connect [-t [-c CONFIG]] SESSION [--detach-keys KEYS] [--output-buffering MODE] [--credential USER]
+ *
+ * On a terminal session (and with -t, which creates one named SESSION if
+ * the caller has no session of that name) the local terminal is joined
+ * to the session's pty: term-attach.c.  What follows is the line mode of
+ * command sessions.
  *
  * Connects to SESSION and stays connected: first the output produced while
  * it was disconnected (up to the first SYNCED), then a prompt "[NAME]$ "
@@ -36,6 +41,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "parse-util.h"
 
 #define LINE_DETACHED 2
 #define LINE_INTERRUPTED 3
@@ -298,9 +304,34 @@ static int connect_session(Conn *c, Frame *attached, bool credential) {
         return r;
 }
 
+static int connect_option(int opt, void *userdata) {
+        const char **keys = userdata;
+
+        if (opt != ARG_DETACH_KEYS)
+                return 0;
+        *keys = optarg;
+        return 1;
+}
+
+static bool attached_is_terminal(const Frame *f) {
+        Buf p = f->payload;
+        struct proto_session s;
+        uint32_t hb;
+        bool t;
+
+        if (proto_get_attached(&p, &hb, &s) < 0)
+                return false;
+        t = s.terminal;
+        proto_session_done(&s);
+        return t;
+}
+
 static int verb_connect_run(const Verb *v, int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help",             no_argument,       NULL, 'h'                  },
+                { "terminal",         no_argument,       NULL, 't'                  },
+                { "config",           required_argument, NULL, 'c'                  },
+                { "detach-keys",      required_argument, NULL, ARG_DETACH_KEYS      },
                 { "output-buffering", required_argument, NULL, ARG_OUTPUT_BUFFERING },
                 { "credential",       required_argument, NULL, ARG_CREDENTIAL       },
                 { "reconnect-timeout", required_argument, NULL, ARG_RECONNECT_TIMEOUT },
@@ -308,29 +339,66 @@ static int verb_connect_run(const Verb *v, int argc, char *argv[]) {
         };
         _cleanup_(conn_donep) Conn c = { .fd = -EBADF };
         struct proto_request req = {};
+        uint8_t keys[DETACH_KEYS_MAX];
+        char opt_keys[64] = "";
+        const char *keys_arg = NULL;
+        bool tty;
         Frame f;
-        int r;
+        int r, n_keys;
 
-        r = verb_parse_options(v, argc, argv, ":h", options, &req, NULL, NULL);
+        r = verb_parse_options(v, argc, argv, ":htc:", options, &req, connect_option, &keys_arg);
         if (r <= 0)
                 return r;
+        if (req.config && !(req.flags & PROTO_REQ_F_TERMINAL))
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                    "connect: -c applies only with -t (to the terminal session it creates)");
+        tty = term_request_fill(&req);
+        if ((req.flags & PROTO_REQ_F_TERMINAL) && !tty)
+                return client_error(-ENOTTY, PROTO_ERR_INVALID_ARGUMENT,
+                                    "connect -t needs a terminal (standard input and output); "
+                                    "dwell new -t creates a terminal session without one");
+        if (tty && !keys_arg) {
+                r = user_options_detach_keys(opt_keys, sizeof opt_keys);
+                if (r < 0)
+                        return r;
+                if (*opt_keys)
+                        keys_arg = opt_keys;
+        }
+        n_keys = parse_detach_keys(keys_arg ?: DETACH_KEYS_DEFAULT, keys);
+        if (n_keys < 0)
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                    "invalid detach keys '%s' (up to %d comma-separated keys, each ctrl-X or one "
+                                    "character, e.g. ctrl-a,d)", keys_arg, DETACH_KEYS_MAX);
+        if (req.flags & PROTO_REQ_F_TERMINAL) {
+                r = user_options_apply(&req, true, false);
+                if (r < 0)
+                        return r;
+        }
         r = reconnect_timeout_resolve();
         if (r < 0)
                 return r;
         r = session_attach_one("connect", PROTO_REQ_CONNECT, argc, argv, &req, &c, &f);
         if (r < 0)
                 return r;
+        if (attached_is_terminal(&f))
+                return term_attach(&c, &f, keys, (size_t) n_keys);
         return connect_session(&c, &f, req.credential);
 }
 
 const Verb verb_connect = {
         .name = "connect",
-        .synopsis = "SESSION [--output-buffering MODE] [--reconnect-timeout DUR] [--credential USER]",
+        .synopsis = "[-t [-c CONFIG]] SESSION [--detach-keys KEYS] [--output-buffering MODE] [--reconnect-timeout DUR] "
+                    "[--credential USER]",
         .help =
         "Connect to SESSION: show what it produced while disconnected, then run each command typed\n"
         "(or read from stdin) in it; an incomplete line continues after '> '.  Ctrl-C interrupts the\n"
         "running command (twice: disconnects).  Ctrl-D or 'exit' disconnects; the session stays.\n"
+        "A terminal session (new -t) is joined to this terminal in raw mode instead: the detach keys\n"
+        "(default ctrl-\\) leave it running.\n"
         "\n"
+        "  -t, --terminal               create a terminal session SESSION if you have none of that name\n"
+        "  -c, --config CONFIG          ... with this configuration\n"
+        "      --detach-keys KEYS       keys that detach from a terminal session (ctrl-a,d; default ctrl-\\)\n"
         "      --output-buffering MODE  block or drop when the output buffer is full (from now on)\n"
         "      --reconnect-timeout DUR  after a broken connection, reconnect for up to DUR (default 4m;\n"
         "                               0: do not)\n"

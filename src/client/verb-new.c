@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * dwell new [-n NAME] [-c CONFIG] [--idle-timeout DUR]
+ * dwell new [-t] [-n NAME] [-c CONFIG] [--idle-timeout DUR]
  *           [--output-buffering block|drop] [--credential USER]
  *
- * Creates a session (REQ_NEW) and prints it: a one-row table, or with
+ * Creates a session (REQ_NEW) and prints it; with -t a terminal session
+ * (a login shell on a pty, PROTO_REQ_F_TERMINAL), whose TERM and size are
+ * ours if we run in a terminal (else the host's fallback, 24x80): a one-row table, or with
  * --json one session object.  What the command line leaves unset of the
  * idle timeout and buffering mode comes from ~/.config/dwell/options.yaml
  * (user-options.c), and what that leaves unset from the configuration.  The new session is not connected to any
@@ -25,6 +27,7 @@ static int verb_new_run(const Verb *v, int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help",             no_argument,       NULL, 'h'                  },
                 { "name",             required_argument, NULL, 'n'                  },
+                { "terminal",         no_argument,       NULL, 't'                  },
                 { "config",           required_argument, NULL, 'c'                  },
                 { "idle-timeout",     required_argument, NULL, ARG_IDLE_TIMEOUT     },
                 { "output-buffering", required_argument, NULL, ARG_OUTPUT_BUFFERING },
@@ -37,7 +40,7 @@ static int verb_new_run(const Verb *v, int argc, char *argv[]) {
         Frame f;
         int r;
 
-        r = verb_parse_options(v, argc, argv, ":hn:c:", options, &req, NULL, NULL);
+        r = verb_parse_options(v, argc, argv, ":htn:c:", options, &req, NULL, NULL);
         if (r <= 0)
                 return r;
         if (optind < argc)
@@ -46,6 +49,8 @@ static int verb_new_run(const Verb *v, int argc, char *argv[]) {
         r = user_options_apply(&req, true, false);
         if (r < 0)
                 return r;
+        if (req.flags & PROTO_REQ_F_TERMINAL)
+                (void) term_request_fill(&req);
 
         r = session_request(PROTO_REQ_NEW, &req, &c);
         if (r < 0)
@@ -64,10 +69,12 @@ static int verb_new_run(const Verb *v, int argc, char *argv[]) {
 
 const Verb verb_new = {
         .name = "new",
-        .synopsis = "[-n NAME] [-c CONFIG] [--idle-timeout DUR] [--output-buffering block|drop] [--credential USER]",
+        .synopsis = "[-t] [-n NAME] [-c CONFIG] [--idle-timeout DUR] [--output-buffering block|drop] [--credential USER]",
         .help =
         "Create a session and print it.\n"
         "\n"
+        "  -t, --terminal               a terminal session: a login shell on a pseudo-terminal, for\n"
+        "                               dwell connect (full-screen programs, job control, detach keys)\n"
         "  -n, --name NAME              session name (default: SessionN)\n"
         "  -c, --config CONFIG          session configuration (default: default)\n"
         "      --idle-timeout DUR       remove the session after DUR without a client (90s, 30m, 2h, 1d)\n"

@@ -611,6 +611,23 @@ static int check_limits(Request *r, const SessionConfig *c) {
         return -EDQUOT;
 }
 
+/* A terminal session (new -t, connect -t): only where the configuration allows them. */
+static int check_terminal(Request *r, const SessionConfig *c) {
+        char why[256];
+
+        if (!(r->req.flags & PROTO_REQ_F_TERMINAL) || config_terminal_allowed(c))
+                return 0;
+        if (c->commands)
+                snprintf(why, sizeof why, "configuration %s runs only its allowed programs: terminal sessions "
+                         "are not allowed", c->name);
+        else
+                snprintf(why, sizeof why, "configuration %s does not allow terminal sessions (terminal: deny)",
+                         c->name);
+        audit_denied(r, NULL, why);
+        request_reply_error(r, PROTO_ERR_PERMISSION_DENIED, "%s", why);
+        return -EPERM;
+}
+
 static int create(Request *r, const char *name, bool temporary, Session **ret) {
         _cleanup_(user_record_done) UserRecord owner = {}, runas = {};
         SessionConfig *c;
@@ -618,7 +635,7 @@ static int create(Request *r, const char *name, bool temporary, Session **ret) {
         int k;
 
         c = select_config(r);
-        if (!c || check_idle_timeout(r, c) < 0 || check_limits(r, c) < 0)
+        if (!c || check_idle_timeout(r, c) < 0 || check_limits(r, c) < 0 || check_terminal(r, c) < 0)
                 return -EPERM;
         if (name && *name && !session_name_valid(name)) {
                 request_reply_error(r, PROTO_ERR_INVALID_ARGUMENT, "invalid session name: %s", name);
@@ -647,6 +664,10 @@ static int create(Request *r, const char *name, bool temporary, Session **ret) {
                 .buffering = r->req.buffering ?: c->output_buffering,
                 .temporary = temporary,
                 .origin = r->origin,
+                .terminal = r->req.flags & PROTO_REQ_F_TERMINAL,
+                .term = r->req.term,
+                .rows = r->req.rows,
+                .cols = r->req.cols,
         };
         k = session_create(r->manager, &p, ret);
         if (k < 0)
@@ -735,9 +756,52 @@ static void do_remove(Request *r) {
                 wait_on(r, s);
 }
 
-static void do_session_verb(Request *r) {
-        Session *s = lookup_session(r, false);
+/* watch: the owner and whoever may reconnect to the session, root and
+ * administrators, and the observers of the session's configuration.  A
+ * session the caller may not watch is not found (and the attempt is
+ * audited, reply_not_found()). */
+static void do_watch(Request *r) {
+        bool admin = policy_is_admin(r->manager, &r->as);
+        _cleanup_free_ char *which = NULL;
+        Session *s;
+        int k;
 
+        k = session_lookup_watch(r->manager, &r->as, r->req.session, admin, &s);
+        if (k == -ENOTUNIQ) {
+                which = session_ambiguity_watch(r->manager, &r->as, r->req.session, admin);
+                request_reply_error(r, PROTO_ERR_AMBIGUOUS, "%s", which ? which : "the name matches several "
+                                    "sessions; use the Id");
+                return;
+        }
+        if (k < 0) {
+                reply_not_found(r);
+                return;
+        }
+        handoff(r, s);
+}
+
+/* connect -t NAME: the caller's own session NAME, or a new terminal
+ * session of that name (as tmux new -A). */
+static void do_connect_terminal(Request *r) {
+        Session *s = session_find_own(r->manager, r->as.uid, r->req.session);
+
+        if (!s) {
+                if (create(r, r->req.session, false, &s) < 0)
+                        return;
+                wait_on(r, s);          /* handed to the worker once it is ready */
+                return;
+        }
+        handoff(r, s);
+}
+
+static void do_session_verb(Request *r) {
+        Session *s;
+
+        if (r->verb == PROTO_REQ_CONNECT && (r->req.flags & PROTO_REQ_F_TERMINAL)) {
+                do_connect_terminal(r);
+                return;
+        }
+        s = lookup_session(r, false);
         if (!s)
                 return;
         if (r->verb == PROTO_REQ_DISCONNECT && r->req.idle_timeout > 0) {
@@ -772,6 +836,7 @@ static int config_kv(const SessionConfig *c, bool with_yaml, struct proto_kv *kv
         k = k < 0 ? k : proto_kv_add(kv, "output_buffer_size", v);
         k = k < 0 ? k : proto_kv_add(kv, "share_with_access", c->share_with_access ? "true" : "false");
         k = k < 0 ? k : proto_kv_add(kv, "restricted", c->commands ? "true" : "false");
+        k = k < 0 ? k : proto_kv_add(kv, "terminal", config_terminal_allowed(c) ? "true" : "false");
         if (k >= 0 && with_yaml) {
                 _cleanup_free_ char *text = NULL;
                 size_t size = 0;
@@ -837,6 +902,9 @@ static void dispatch(Request *r) {
         case PROTO_REQ_RECEIVE:
         case PROTO_REQ_WAIT:
                 do_session_verb(r);
+                break;
+        case PROTO_REQ_WATCH:
+                do_watch(r);
                 break;
         case PROTO_REQ_CONFIG_LIST:
         case PROTO_REQ_CONFIG_SHOW:

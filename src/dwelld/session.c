@@ -59,6 +59,8 @@ Session *session_free(Session *s) {
         config_session_unref(s->config);
         strv_free(s->share_users);
         strv_free(s->share_groups);
+        strv_free(s->observer_users);
+        strv_free(s->observer_groups);
         free(s->broken_reason);
         free(s);
         return NULL;
@@ -101,12 +103,43 @@ Session *session_find_own(Manager *m, uid_t owner, const char *name) {
         return NULL;
 }
 
-/* The sessions a lookup by who considers. */
-static bool in_scope(const Session *s, const Caller *who, bool all) {
-        return session_listed(s) && (all || session_visible(s, who));
+bool session_may_watch(const Session *s, const Caller *who, bool admin) {
+        return admin || session_visible(s, who) || policy_listed(s->observer_users, s->observer_groups, who);
 }
 
+typedef enum Scope {
+        SCOPE_VISIBLE,
+        SCOPE_ALL,
+        SCOPE_WATCH,
+        SCOPE_WATCH_ADMIN,
+} Scope;
+
+/* The sessions a lookup by who considers. */
+static bool in_scope(const Session *s, const Caller *who, Scope scope) {
+        if (!session_listed(s))
+                return false;
+        switch (scope) {
+        case SCOPE_ALL:
+                return true;
+        case SCOPE_WATCH:
+        case SCOPE_WATCH_ADMIN:
+                return session_may_watch(s, who, scope == SCOPE_WATCH_ADMIN);
+        default:
+                return session_visible(s, who);
+        }
+}
+
+static int lookup_in(Manager *m, const Caller *who, const char *name, Scope all, Session **ret);
+
 int session_lookup(Manager *m, const Caller *who, const char *name, bool all, Session **ret) {
+        return lookup_in(m, who, name, all ? SCOPE_ALL : SCOPE_VISIBLE, ret);
+}
+
+int session_lookup_watch(Manager *m, const Caller *who, const char *name, bool admin, Session **ret) {
+        return lookup_in(m, who, name, admin ? SCOPE_WATCH_ADMIN : SCOPE_WATCH, ret);
+}
+
+static int lookup_in(Manager *m, const Caller *who, const char *name, Scope all, Session **ret) {
         Session *found = NULL;
         unsigned n = 0;
         uint32_t id;
@@ -142,7 +175,17 @@ static int cmp_session_id(const void *a, const void *b) {
 
 #define AMBIGUITY_MAX_LISTED 8
 
+static char *ambiguity_in(Manager *m, const Caller *who, const char *name, Scope all);
+
 char *session_ambiguity(Manager *m, const Caller *who, const char *name, bool all) {
+        return ambiguity_in(m, who, name, all ? SCOPE_ALL : SCOPE_VISIBLE);
+}
+
+char *session_ambiguity_watch(Manager *m, const Caller *who, const char *name, bool admin) {
+        return ambiguity_in(m, who, name, admin ? SCOPE_WATCH_ADMIN : SCOPE_WATCH);
+}
+
+static char *ambiguity_in(Manager *m, const Caller *who, const char *name, Scope all) {
         _cleanup_free_ Session **v = NULL;
         size_t n = 0, size = 0, shown;
         char *text = NULL;
@@ -294,6 +337,10 @@ static int build_spawn_config(const SessionConfig *c, struct proto_kv *kv) {
                 r = kv_add_strv(kv, "share_users", c->access_users);
                 r = r < 0 ? r : kv_add_strv(kv, "share_groups", c->access_groups);
         }
+        if (r >= 0 && c->observer_users)
+                r = kv_add_strv(kv, "observer_users", c->observer_users);
+        if (r >= 0 && c->observer_groups)
+                r = kv_add_strv(kv, "observer_groups", c->observer_groups);
         return r;
 }
 
@@ -325,6 +372,13 @@ static int build_spawn(Session *s, const SessionParams *p, struct proto_kv *kv) 
         r = r < 0 ? r : proto_kv_add(kv, "transcript_dir",
                                      s->manager->daemon.transcript_dir ? s->manager->daemon.transcript_dir : DWELL_LOGDIR);
         r = r < 0 ? r : build_spawn_config(p->config, kv);
+        if (p->terminal) {
+                r = r < 0 ? r : proto_kv_add(kv, "terminal", "1");
+                r = r < 0 ? r : proto_kv_add(kv, "term", strempty(p->term));
+                r = r < 0 ? r : kv_addf(kv, "rows", "%u", (unsigned) p->rows);
+                r = r < 0 ? r : kv_addf(kv, "cols", "%u", (unsigned) p->cols);
+                r = r < 0 ? r : kv_addf(kv, "scrollback", "%u", (unsigned) p->config->scrollback);
+        }
         return r;
 }
 
@@ -420,6 +474,8 @@ int session_create(Manager *m, const SessionParams *p, Session **ret) {
                 s->share_users = strv_copy(c->access_users);
                 s->share_groups = strv_copy(c->access_groups);
         }
+        s->observer_users = strv_copy(c->observer_users);
+        s->observer_groups = strv_copy(c->observer_groups);
         conn_init(&s->host, -EBADF, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 16u * 1024 * 1024);
         s->info = (struct proto_session) {
                 .id = id,
@@ -442,6 +498,7 @@ int session_create(Manager *m, const SessionParams *p, Session **ret) {
                 .holder = strdup(""),
                 .origin = strdup(strempty(p->origin)),
                 .reason = strdup(""),
+                .terminal = p->terminal,
         };
         LIST_PREPEND(m->sessions, s);
         m->n_sessions++;
@@ -898,6 +955,8 @@ static void session_adopt(Manager *m, const char *dir, const char *base) {
         s->share = proto_kv_get(&kv, "share_users") != NULL;
         s->share_users = strv_split(proto_kv_get(&kv, "share_users"), '\n');
         s->share_groups = strv_split(proto_kv_get(&kv, "share_groups"), '\n');
+        s->observer_users = strv_split(proto_kv_get(&kv, "observer_users"), '\n');
+        s->observer_groups = strv_split(proto_kv_get(&kv, "observer_groups"), '\n');
         s->monitor_pid = (pid_t) mpid;
         if (proto_kv_get_u64(&kv, "max_idle_timeout", &s->max_idle_timeout) < 0)
                 s->max_idle_timeout = CONFIG_DEFAULT_MAX_IDLE_TIMEOUT;

@@ -34,6 +34,11 @@ struct Session {
         char **share_users;
         char **share_groups;
 
+        /* The configuration's observers: these users and groups may watch
+         * (read-only) the session's terminal. */
+        char **observer_users;
+        char **observer_groups;
+
         SessionPhase phase;
         char *broken_reason;
         bool remove_when_ready;
@@ -63,6 +68,9 @@ typedef struct SessionParams {
         uint8_t buffering;
         bool temporary;
         const char *origin;
+        bool terminal;                  /* a terminal session (new -t, connect -t) */
+        const char *term;               /* the creating client's TERM ("" = none) */
+        uint16_t rows, cols;            /* ... its window size (0 = not known) */
 } SessionParams;
 
 int session_create(Manager *m, const SessionParams *p, Session **ret);
@@ -78,9 +86,15 @@ int session_adopt_all(Manager *m);
  * Returns 0 and *ret; -ENOENT if nothing matches; -ENOTUNIQ if several
  * sessions of other owners match (session_ambiguity() says which). */
 int session_lookup(Manager *m, const Caller *who, const char *name, bool all, Session **ret);
+/* The same among the sessions who may watch: those it may see, those
+ * whose configuration lists it among the observers, and with admin every
+ * session (root and administrators). */
+int session_lookup_watch(Manager *m, const Caller *who, const char *name, bool admin, Session **ret);
+bool session_may_watch(const Session *s, const Caller *who, bool admin);
 /* "'NAME' matches sessions 2 (alice) and 21 (bob); use the Id" for a
  * lookup that gave -ENOTUNIQ. */
 char *session_ambiguity(Manager *m, const Caller *who, const char *name, bool all);
+char *session_ambiguity_watch(Manager *m, const Caller *who, const char *name, bool admin);
 /* Any session of that name or Id, whoever owns it (to audit a denial). */
 Session *session_find_any(Manager *m, const char *name);
 /* The caller's own session of that name (names are unique per owner). */

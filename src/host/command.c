@@ -43,6 +43,7 @@ void runner_init(Runner *r, const RunnerOps *ops, EvLoop *e, const HostParams *p
                 .out_fd = -EBADF,
                 .err_fd = -EBADF,
                 .stdin_fd = -EBADF,
+                .pty_fd = -EBADF,
         };
 }
 
@@ -51,6 +52,7 @@ Runner *runner_free(Runner *r) {
                 r->out_fd = safe_close(r->out_fd);
                 r->err_fd = safe_close(r->err_fd);
                 r->stdin_fd = safe_close(r->stdin_fd);
+                r->pty_fd = safe_close(r->pty_fd);
                 r->ops->free(r);
         }
         return NULL;

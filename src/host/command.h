@@ -11,7 +11,9 @@
  *              working directory, functions persist): the normal session;
  *   command.c  no shell: each command line is split into words and its
  *              program executed directly, only if it is one of the
- *              configuration's allowed programs (a restricted session).
+ *              configuration's allowed programs (a restricted session);
+ *   pty.c      a terminal session's login shell on a pty (runs nothing:
+ *              commands are typed at its terminal).
  *
  * Every process a runner starts gets the same set-up (runner_child_setup):
  * default signal dispositions, its own session and process group, the
@@ -90,6 +92,7 @@ struct Runner {
         pid_t pid;                      /* the shell; 0 when there is no persistent process */
         int stdin_fd;                   /* set by run(): write end of the command's stdin, non-blocking,
                                          * the worker's to fill and close (-EBADF: none) */
+        int pty_fd;                     /* the pty runner: the master, non-blocking (-EBADF: none) */
         bool stopping;
         unsigned ignored_reports;       /* status reports ignored (not the running command's); the worker resets it */
 };
@@ -97,6 +100,10 @@ struct Runner {
 /* The two implementations.  Each returns a started runner. */
 int runner_new_shell(EvLoop *e, const HostParams *p, const RunnerCallbacks *cb, Runner **ret);
 int runner_new_exec(EvLoop *e, const HostParams *p, const RunnerCallbacks *cb, Runner **ret);
+/* A terminal session's login shell on a pty of rows x cols (0: 24 x 80),
+ * TERM p->term (pty.c). */
+int runner_new_pty(EvLoop *e, const HostParams *p, const RunnerCallbacks *cb, unsigned rows, unsigned cols,
+                   Runner **ret);
 
 static inline int runner_run(Runner *r, const char *text, RunnerResult *res) {
         return r->ops->run(r, text, res);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "configuration.h"
 #include "log.h"
 #include "monitor.h"
 #include "pam-conv.h"
@@ -281,8 +282,28 @@ int host_params_from_kv(const struct proto_kv *kv, HostParams *p) {
 
         if ((r = kv_str_opt(kv, "owner", p->user, &p->owner)) < 0 ||
             (r = kv_str_opt(kv, "run_as", "", &p->run_as)) < 0 ||
+            (r = kv_str_opt(kv, "term", "", &p->term)) < 0 ||
             (r = parse_config_keys(kv, p)) < 0)
                 goto fail;
+        {
+                uint64_t t = 0, rows = 0, cols = 0, sb = CONFIG_DEFAULT_SCROLLBACK;
+
+                /* Absent (an older dwelld's SPAWN): not a terminal session. */
+                if ((proto_kv_get(kv, "terminal") && (r = kv_u64(kv, "terminal", &t)) < 0) ||
+                    (proto_kv_get(kv, "rows") && (r = kv_u64(kv, "rows", &rows)) < 0) ||
+                    (proto_kv_get(kv, "cols") && (r = kv_u64(kv, "cols", &cols)) < 0) ||
+                    (proto_kv_get(kv, "scrollback") && (r = kv_u64(kv, "scrollback", &sb)) < 0))
+                        goto fail;
+                if (rows > PROTO_MAX_TERM_SIZE || cols > PROTO_MAX_TERM_SIZE || sb > CONFIG_SCROLLBACK_MAX ||
+                    (*p->term && !proto_term_valid(p->term))) {
+                        r = -EBADMSG;
+                        goto fail;
+                }
+                p->terminal = t != 0;
+                p->scrollback = (unsigned) sb;
+                p->rows = (unsigned) rows;
+                p->cols = (unsigned) cols;
+        }
         if (!*p->owner) {
                 free(p->owner);
                 if (!(p->owner = strdup(p->user))) {
@@ -312,6 +333,7 @@ void host_params_done(HostParams *p) {
         free(p->origin);
         free(p->state_dir);
         free(p->transcript_dir);
+        free(p->term);
         safe_close(p->monitor_fd);
         safe_close(p->listen_fd);
         strv_free(p->env);
@@ -612,6 +634,22 @@ static void on_event(const HostParams *p, Transcript *t, const struct proto_kv *
                           strempty(reason));
                 transcript_line(t, "idle timeout expired (%s)", strempty(reason));
                 break;
+        case AUDIT_SESSION_ENDED:
+                audit_log(e, LOG_INFO, &f, "Session %u (%s) of %s ended: %s", p->id, p->name, p->owner,
+                          strempty(reason));
+                transcript_line(t, "ended: %s", strempty(reason));
+                break;
+        case AUDIT_ACCESS_DENIED:
+                /* The worker refused a client of the session (a watcher that typed). */
+                audit_log(e, LOG_NOTICE, &f, "Access denied to %s (pid %d) in session %u (%s): %s", strempty(caller),
+                          (int) f.caller_pid, p->id, p->name, strempty(reason));
+                transcript_line(t, "access denied to %s: %s", strempty(caller), strempty(reason));
+                break;
+        case AUDIT_SESSION_WATCHED:
+                audit_log(e, LOG_NOTICE, &f, "Session %u (%s) of %s watched by %s (pid %d), read-only",
+                          p->id, p->name, p->owner, strempty(caller), (int) f.caller_pid);
+                transcript_line(t, "watched by %s (pid %d)", strempty(caller), (int) f.caller_pid);
+                break;
         case AUDIT_COMMAND_STOPPED:
                 audit_log(e, LOG_NOTICE, &f, "Session %u (%s): command %u stopped by %s: %s", p->id, p->name,
                           f.command_id, strempty(caller), strempty(reason));
@@ -653,6 +691,20 @@ static void on_frame(const HostParams *p, Transcript *t, PamSession *ps, Frame *
                 proto_kv_done(&kv);
         } else if (f->type == PROTO_MSG_RECORD && proto_get_record(&f->payload, &rec) >= 0)
                 transcript_output(t, rec.cmd_id, rec.kind == RECORD_STDOUT ? 0 : 1, rec.data, rec.size);
+        else if (f->type == PROTO_MSG_REC_OUTPUT) {
+                const uint8_t *data;
+                uint64_t time;
+                size_t n;
+
+                if (proto_get_rec_output(&f->payload, &time, &data, &n) >= 0)
+                        transcript_term_output(t, time, data, n);
+        } else if (f->type == PROTO_MSG_REC_SIZE) {
+                uint16_t cols, rows;
+                uint64_t time;
+
+                if (proto_get_rec_size(&f->payload, &time, &cols, &rows) >= 0)
+                        transcript_term_size(t, time, cols, rows);
+        }
 }
 
 /* The monitor is the session's child subreaper: whatever the session's

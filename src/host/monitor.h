@@ -68,6 +68,13 @@ typedef struct HostParams {
         int monitor_fd;                 /* worker -> monitor: audit events, transcript data */
         bool transcript;
         char *transcript_dir;
+
+        /* A terminal session (worker-term.c): the shell is a login shell on
+         * a pty; TERM and the size are the creating client's. */
+        bool terminal;
+        char *term;                     /* "" if the client sent none */
+        unsigned rows, cols;            /* 0 if not known */
+        unsigned scrollback;            /* lines of scrollback the terminal keeps */
 } HostParams;
 
 int host_params_from_kv(const struct proto_kv *kv, HostParams *ret);

@@ -49,7 +49,9 @@ void terminal_set_reply_handler(Terminal *t, TerminalReplyFn fn, void *userdata)
 /* Output of the pty (any bytes, any split). */
 void terminal_feed(Terminal *t, const uint8_t *p, size_t n);
 
-/* -EINVAL outside 1..TERMINAL_MAX_ROWS/COLS. */
+/* -EINVAL outside 1..TERMINAL_MAX_ROWS/COLS.  (A width of 1 is kept as 2:
+ * libvterm 0.1.4 crashes on a wide character in one column;
+ * terminal_get_size() says so.) */
 int terminal_resize(Terminal *t, unsigned rows, unsigned cols);
 void terminal_get_size(const Terminal *t, unsigned *ret_rows, unsigned *ret_cols);
 
@@ -59,8 +61,12 @@ void terminal_get_size(const Terminal *t, unsigned *ret_rows, unsigned *ret_cols
  * the visible screen with its attributes and colours (the alternate
  * screen's contents when it is active), the title, the cursor's position
  * and visibility, and the modes a program set (application cursor keys
- * and keypad, bracketed paste, mouse reporting and its encoding,
- * alternate screen, origin/autowrap, the scroll region). */
+ * and keypad, bracketed paste, focus events, mouse reporting and its
+ * encoding, alternate screen, reverse video, cursor style, the pen, and —
+ * unless the program left a sequence half-written — the scroll region,
+ * origin mode and autowrap).  out must allow
+ * about 90 bytes per column more than the rendering takes (a row is
+ * reserved at its worst case); -EMSGSIZE otherwise. */
 int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback);
 
 /* The visible screen as text, one line per row, trailing blanks cut,
@@ -69,3 +75,29 @@ int terminal_screen_text(Terminal *t, char **ret);
 
 /* Lines of scrollback held now. */
 size_t terminal_scrollback_lines(const Terminal *t);
+
+/* The modes a program set, as terminal_render() restores them (for tests,
+ * and for a client that must undo them on its own terminal). */
+typedef struct TerminalModes {
+        bool app_cursor;        /* DECCKM (?1) */
+        bool app_keypad;        /* DECKPAM (ESC =) */
+        bool bracketed_paste;   /* ?2004 */
+        bool focus_events;      /* ?1004 */
+        bool alt_screen;        /* ?1049 / ?1047 */
+        bool cursor_visible;    /* ?25 */
+        bool reverse_video;     /* ?5 */
+        unsigned mouse;         /* 0, 1000, 1002 or 1003 */
+        unsigned mouse_encoding; /* 0 (X10), 1005, 1006 or 1015 */
+        unsigned cursor_row, cursor_col;        /* 0-based */
+        /* Asked of libvterm (DECRQM, DECRQSS) when its parser is between
+         * sequences (modes_known), else the defaults. */
+        bool modes_known;
+        bool origin_mode;       /* DECOM (?6) */
+        bool autowrap;          /* DECAWM (?7) */
+        unsigned scroll_top, scroll_bottom;     /* DECSTBM, 1-based, inclusive */
+} TerminalModes;
+void terminal_get_modes(Terminal *t, TerminalModes *ret);
+
+/* Tests: the libvterm screen behind t (what is visible now). */
+struct VTermScreen;
+struct VTermScreen *terminal_vterm_screen(Terminal *t);

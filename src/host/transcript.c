@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "proto.h"
 #include "log.h"
 #include "transcript.h"
 
@@ -49,7 +50,8 @@ int transcript_open(Transcript *t, const HostParams *p) {
         /* Whoever made the directory, only root may enter it. */
         if (chown(p->transcript_dir, 0, 0) < 0 || chmod(p->transcript_dir, 0700) < 0)
                 return log_error_errno(errno, "Failed to secure %s: %m", p->transcript_dir);
-        if (asprintf(&t->path, "%s/%s.transcript", p->transcript_dir, p->instance_id) < 0)
+        if (asprintf(&t->path, "%s/%s.%s", p->transcript_dir, p->instance_id,
+                     p->terminal ? "cast" : "transcript") < 0)
                 return -ENOMEM;
         fd = open(t->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
@@ -63,9 +65,81 @@ int transcript_open(Transcript *t, const HostParams *p) {
         return 0;
 }
 
+static uint64_t now_mono(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* The asciicast header, with the size of the first REC_SIZE (if that is
+ * what comes first) and dwell's own header values. */
+static void cast_begin(Transcript *t, unsigned cols, unsigned rows) {
+        const HostParams *p = t->p;
+        char id[16], title[PROTO_MAX_NAME + 64];
+        const char *fields[] = {
+                "format", "dwell terminal recording 1",
+                "session", id,
+                "instance", p->instance_id,
+                "owner", p->owner,
+                "run_as", p->run_as,
+                "configuration", p->configuration,
+                "host", p->host,
+                "origin", p->origin,
+                NULL,
+        };
+
+        if (t->begun || !t->pending)
+                return;
+        snprintf(id, sizeof id, "%u", p->id);
+        snprintf(title, sizeof title, "dwell session %u (%.*s) of %.*s", p->id, (int) PROTO_MAX_NAME,
+                 strempty(p->name), 32, strempty(p->owner));
+        asciicast_begin(&t->cast, TAKE_PTR(t->pending), t->start, &(AsciicastHeader) {
+                .cols = cols ?: p->cols,        /* else the creating client's */
+                .rows = rows ?: p->rows,
+                .timestamp = t->timestamp,
+                .term = p->term && *p->term ? p->term : "xterm-256color",
+                .shell = p->shell,
+                .title = title,
+                .fields = fields,
+        });
+        t->begun = true;
+}
+
+/* Times from the worker are its claim: never later than now. */
+static uint64_t clamp_time(uint64_t time) {
+        uint64_t now = now_mono();
+        return MIN(time, now);
+}
+
+void transcript_term_output(Transcript *t, uint64_t time, const uint8_t *data, size_t n) {
+        if (!t->terminal)
+                return;
+        cast_begin(t, 0, 0);
+        asciicast_output(&t->cast, clamp_time(time), data, n);
+}
+
+void transcript_term_size(Transcript *t, uint64_t time, unsigned cols, unsigned rows) {
+        if (!t->terminal || cols == 0 || rows == 0)
+                return;
+        cast_begin(t, cols, rows);
+        asciicast_resize(&t->cast, clamp_time(time), cols, rows);
+}
+
 void transcript_begin(Transcript *t, FILE *f, const HostParams *p) {
         char ts[64], id[16];
 
+        if (p->terminal) {
+                struct timespec rt;
+
+                clock_gettime(CLOCK_REALTIME, &rt);
+                t->terminal = true;
+                t->p = p;
+                t->pending = f;
+                t->start = now_mono();
+                t->timestamp = (uint64_t) rt.tv_sec;
+                return;
+        }
         t->f = f;
         timestamp(ts, sizeof ts);
         snprintf(id, sizeof id, "%u ", p->id);
@@ -90,13 +164,18 @@ void transcript_line(Transcript *t, const char *fmt, ...) {
         va_list ap;
         int n;
 
-        if (!t->f)
+        if (!t->f && !t->terminal)
                 return;
         va_start(ap, fmt);
         n = vasprintf(&text, fmt, ap);
         va_end(ap);
         if (n < 0)
                 return;
+        if (t->terminal) {
+                cast_begin(t, 0, 0);
+                asciicast_marker(&t->cast, now_mono(), text);
+                return;
+        }
         timestamp(ts, sizeof ts);
         fprintf(t->f, "%s ", ts);
         escape_fwrite(t->f, text, MIN((size_t) n, TRANSCRIPT_LINE_MAX), ESCAPE_KEEP_TAB);
@@ -151,6 +230,12 @@ void transcript_flush(Transcript *t) {
 }
 
 void transcript_close(Transcript *t) {
+        if (t->terminal) {
+                transcript_line(t, "ended");
+                asciicast_end(&t->cast);
+                if (t->pending)
+                        fclose(t->pending);
+        }
         if (t->f) {
                 char ts[64];
 

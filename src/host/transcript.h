@@ -30,12 +30,20 @@
  * with a trailing "\" + newline continuation mark.  A header value longer
  * than TRANSCRIPT_HEADER_MAX bytes, or an event line longer than
  * TRANSCRIPT_LINE_MAX, is cut and ends with "\...".
+ *
+ * A terminal session's transcript is instead its recording, in the
+ * asciicast v2 format (asciicast.h), in INSTANCE.cast: the output it gets
+ * with transcript_term_output() and the window sizes, with every event
+ * line above (connected, disconnected, command records ...) as a marker.
+ * Its header waits for the first event, so that the pty's first window
+ * size (transcript_term_size()) is the recording's.
  */
 #pragma once
 
 #include <stdint.h>
 #include <stdio.h>
 
+#include "asciicast.h"
 #include "monitor.h"
 
 #define TRANSCRIPT_FORMAT 2             /* 1: header values and event text were not escaped */
@@ -48,16 +56,31 @@ typedef struct Transcript {
         uint32_t cmd[2];                /* command of the pending partial line, per stream */
         char *partial[2];               /* stdout, stderr */
         size_t n_partial[2];
+
+        /* terminal sessions */
+        bool terminal;
+        bool begun;                     /* the asciicast header is written */
+        Asciicast cast;
+        FILE *pending;                  /* the file, until then */
+        uint64_t start;                 /* CLOCK_MONOTONIC usec of the session's start */
+        uint64_t timestamp;             /* realtime seconds of the session's start */
+        const HostParams *p;
 } Transcript;
 
 /* Creates the transcript file of the session in p->transcript_dir and
  * writes its header. */
 int transcript_open(Transcript *t, const HostParams *p);
 /* Writes the header to f, which the transcript then owns (the unit tests
- * give it a memory stream). */
+ * give it a memory stream); for a terminal session (p->terminal) when the
+ * first event comes. */
 void transcript_begin(Transcript *t, FILE *f, const HostParams *p);
 void transcript_line(Transcript *t, const char *fmt, ...) _printf_(2, 3);
 void transcript_output(Transcript *t, uint32_t cmd, int stream, const uint8_t *data, size_t n);
+/* A terminal session's output and window size, at the worker's
+ * CLOCK_MONOTONIC time (usec; never later than now, never before the
+ * previous event). */
+void transcript_term_output(Transcript *t, uint64_t time, const uint8_t *data, size_t n);
+void transcript_term_size(Transcript *t, uint64_t time, unsigned cols, unsigned rows);
 /* Writes what is left of a command's unfinished lines. */
 void transcript_flush(Transcript *t);
 void transcript_close(Transcript *t);

@@ -23,6 +23,7 @@
 #define CLIENT_HIGH_WATER (512u * 1024)         /* queued bytes before we wait for the socket */
 #define INVOKE_WAIT_LIMIT (240 * USEC_PER_SEC)  /* a synchronous invoke waits this long for a busy shell */
 #define WAITERS_MAX 32u                         /* `dwell wait` clients of one session at a time */
+#define WATCHERS_MAX 16u                        /* `dwell watch` clients of one session at a time */
 #define INTERRUPT_INTERVAL (USEC_PER_SEC / 5)   /* INTERRUPTs closer together than this are ignored */
 #define DRAIN_TIMEOUT (2 * USEC_PER_SEC)        /* a disconnected client's last ACKs are read this long */
 
@@ -62,7 +63,7 @@ static void client_read_final(Client *c) {
                 }
 }
 
-static void client_flush(Client *c) {
+void client_flush(Client *c) {
         int r = conn_flush(&c->conn);
 
         if (r < 0) {
@@ -78,6 +79,18 @@ static void client_flush(Client *c) {
                 client_free(c);
                 return;
         }
+        if (r > 0 && c->term_stale) {
+                /* It caught up: a redraw, sent as far as the socket takes it. */
+                worker_term_client_drained(c);
+                r = conn_flush(&c->conn);
+                if (r < 0) {
+                        if (c->w->client != c)
+                                client_free(c);
+                        else
+                                client_lost(c->w, "write failed");
+                        return;
+                }
+        }
         (void) evloop_source_set_io_events(c->io_src, r == 0 ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
@@ -86,8 +99,8 @@ void worker_pump(Worker *w) {
         Client *c = w->client;
         const OutRecord *rec;
 
-        if (!c || c->closing)
-                return;
+        if (!c || c->closing || c->term)
+                return;         /* a terminal client gets TERM_OUTPUT (worker-term.c), no records */
         /* Nothing but ATTACHED before the client's RESUME. */
         while (c->resumed && conn_pending(&c->conn) < CLIENT_HIGH_WATER && (rec = outbuf_peek(&w->out))) {
                 /* A partly acknowledged record goes out from where the
@@ -107,6 +120,32 @@ void worker_pump(Worker *w) {
         client_flush(c);
 }
 
+/* A one-line notice to every terminal client but skip. */
+static void term_notice_all(Worker *w, Client *skip, const char *text) {
+        for (Client *o = w->clients; o; o = o->all_next)
+                if (o != skip && o->term && !o->closing)
+                        (void) proto_put_str_msg(&o->conn.out, PROTO_MSG_TERM_NOTICE, text);
+}
+
+static void watcher_left(Worker *w, Client *c) {
+        char notice[PROTO_MAX_TEXT], pb[24];
+
+        c->watcher = false;
+        if (w->n_watchers > 0)
+                w->n_watchers--;
+        if (w->terminating)
+                return;
+        snprintf(notice, sizeof notice, "dwell: %s stopped watching (%u watching)", c->who, w->n_watchers);
+        term_notice_all(w, c, notice);
+        worker_event(w, AUDIT_SESSION_DISCONNECTED, "caller", c->caller, "caller_pid", worker_num(pb, c->caller_pid),
+                     "origin", c->origin, "reason", "watcher left", NULL);
+        worker_status_later(w);
+        /* Their sockets are written when they are next writable. */
+        for (Client *o = w->clients; o; o = o->all_next)
+                if (o != c && o->term && !o->closing && o->io_src)
+                        (void) evloop_source_set_io_events(o->io_src, EPOLLIN | EPOLLOUT);
+}
+
 void client_free(Client *c) {
         Worker *w;
 
@@ -118,6 +157,9 @@ void client_free(Client *c) {
                 if (c->verb == PROTO_REQ_INVOKE)
                         w->lost_invoke_cmd = c->invoke_cmd;
         }
+        if (c->watcher)
+                watcher_left(w, c);
+        worker_marks_client_gone(w, c);
         worker_stdin_client_gone(w, c);
         if (c->all_prev)
                 c->all_prev->all_next = c->all_next;
@@ -261,6 +303,12 @@ static int on_client_frame(Worker *w, Client *c, Frame *f) {
         /* A client being disconnected: only its acknowledgements count. */
         if (c->draining && f->type != PROTO_MSG_ACK && f->type != PROTO_MSG_DETACH)
                 return 0;
+        /* A watcher reads the screen and nothing else: it acknowledges
+         * no output (that would consume what receive gets), runs,
+         * interrupts and sends nothing. */
+        if (c->watcher && f->type != PROTO_MSG_HEARTBEAT && f->type != PROTO_MSG_DETACH &&
+            f->type != PROTO_MSG_TERM_INPUT && f->type != PROTO_MSG_TERM_SIZE)
+                return -EBADMSG;
         switch (f->type) {
         case PROTO_MSG_HEARTBEAT:
                 return proto_expect_end(&f->payload);
@@ -290,8 +338,11 @@ static int on_client_frame(Worker *w, Client *c, Frame *f) {
                 c->resumed = true;
                 apply_intent(w, c);
                 return 0;
+        case PROTO_MSG_TERM_INPUT:
+        case PROTO_MSG_TERM_SIZE:
+                return worker_term_frame(w, c, f);
         case PROTO_MSG_RUN:
-                if (c->verb != PROTO_REQ_CONNECT)
+                if (c->verb != PROTO_REQ_CONNECT || c->term)
                         return -EBADMSG;
                 r = proto_get_str_msg(&f->payload, PROTO_MAX_COMMAND, &text);
                 if (r < 0)
@@ -382,7 +433,7 @@ static int on_client_io_cb(EvSource *s, int fd, uint32_t revents, void *userdata
                 return 0;
         }
         if (r <= 0) {
-                if (c->closing)
+                if (c->closing || c->watcher)
                         client_free(c);
                 else
                         client_lost(w, r == 0 ? "connection closed" : "read failed");
@@ -396,13 +447,33 @@ static int on_client_io_cb(EvSource *s, int fd, uint32_t revents, void *userdata
                         break;
         }
         if (r < 0) {
-                if (c->closing)
+                if (c->closing && c->watcher)
+                        client_flush(c);        /* its error goes out, then it is freed */
+                else if (c->closing || c->watcher || w->client != c)
                         client_free(c);
                 else
                         client_lost(w, r == -ECONNRESET ? "detached" : "protocol error");
                 return 0;
         }
         worker_pump(w);
+        return 0;
+}
+
+static int on_watcher_heartbeat_cb(EvSource *s, uint64_t usec, void *userdata) {
+        Client *c = userdata;
+        Worker *w = c->w;
+        uint64_t hb = (uint64_t) w->p->heartbeat_ms * 1000;
+
+        (void) usec;
+        if (worker_now(w) - c->last_rx > 3 * hb) {
+                client_free(c);
+                return 0;
+        }
+        (void) evloop_source_set_time_relative(s, hb);
+        (void) evloop_source_set_enabled(s, EVLOOP_ONESHOT);
+        if (!c->term_stale)
+                (void) proto_put_empty(&c->conn.out, PROTO_MSG_HEARTBEAT);
+        client_flush(c);
         return 0;
 }
 
@@ -445,6 +516,20 @@ static int on_invoke_wait_cb(EvSource *s, uint64_t usec, void *userdata) {
         client_flush(c);
         session_detached(w);
         return 0;
+}
+
+void client_abandon(Client *c, uint16_t code, const char *message) {
+        Worker *w = c->w;
+
+        c->wait_src = evloop_source_free(c->wait_src);
+        (void) proto_put_error(&c->conn.out, code, message);
+        c->closing = true;
+        if (w->client == c) {
+                w->client = NULL;
+                client_flush(c);
+                session_detached(w);
+        } else
+                client_flush(c);
 }
 
 static Client *client_new(Worker *w, int fd, const struct proto_handoff *h) {
@@ -509,6 +594,18 @@ static void attach(Worker *w, Client *c, uint32_t filter) {
         free(s.holder);
         if (hb > 0)
                 (void) evloop_add_time_relative(w->event, &c->hb_src, hb, on_heartbeat_cb, c);
+}
+
+void client_refuse(Client *c, uint16_t code, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        (void) proto_put_error(&c->conn.out, code, msg);
+        c->closing = true;
+        client_flush(c);
 }
 
 static void apply_options(Worker *w, const struct proto_request *req, bool idle_allowed) {
@@ -613,6 +710,18 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
         }
         if (refuse_broken(w, c))
                 return;
+        if (w->p->terminal) {
+                /* Typed at the prompt, if the shell waits there (worker-marks.c). */
+                if (worker_marks_invoke(w, c, h))
+                        return;
+                apply_options(w, &h->req, false);
+                c->invoke_cmd = w->next_cmd + 1;
+                attach(w, c, c->invoke_cmd);
+                worker_marks_invoke_start(w, c, h->req.command);
+                worker_send_status(w);
+                worker_pump(w);
+                return;
+        }
         if (hook && !(h->req.flags & PROTO_REQ_F_DISCONNECTED)) {
                 reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "--on-finish applies only to invoke -d");
                 return;
@@ -772,6 +881,61 @@ static bool client_replaceable(Worker *w, Client *holder, const struct proto_han
                worker_now(w) - holder->last_rx > hb * 3 / 2;
 }
 
+/* connect on a terminal session: the client becomes the typer, its
+ * terminal joined to the session's pty (worker-term.c). */
+static void handoff_term_connect(Worker *w, Client *c, const struct proto_handoff *h) {
+        if (h->req.rows == 0 || h->req.cols == 0) {
+                reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "session %s is a terminal session: dwell connect needs "
+                           "a terminal (its standard input and output); dwell receive %s prints what it showed",
+                           w->p->name, w->p->name);
+                return;
+        }
+        apply_options(w, &h->req, false);
+        attach(w, c, 0);
+        (void) worker_term_attach(w, c, &h->req);
+        worker_send_status(w);
+        client_flush(c);
+}
+
+/* dwell watch: read-only, alongside the typer (dwelld said who may). */
+static void handoff_watch(Worker *w, Client *c) {
+        uint64_t hb = (uint64_t) w->p->heartbeat_ms * 1000;
+        char notice[PROTO_MAX_TEXT], pb[24];
+        struct proto_session s;
+
+        if (!w->p->terminal || !w->term) {
+                reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "session %s is not a terminal session: only terminal "
+                           "sessions (dwell new -t) can be watched", w->p->name);
+                return;
+        }
+        if (w->n_watchers >= WATCHERS_MAX) {
+                reply_once(c, PROTO_ERR_LIMIT_EXCEEDED, "session %s has %u watchers already (at most %u)",
+                           w->p->name, w->n_watchers, WATCHERS_MAX);
+                return;
+        }
+        c->watcher = true;
+        w->n_watchers++;
+        c->last_rx = worker_now(w);
+        worker_session_info(w, &s, w->state);
+        (void) proto_put_attached(&c->conn.out, w->p->heartbeat_ms, &s);
+        free(s.holder);
+        worker_term_watch(w, c);
+        snprintf(notice, sizeof notice, "dwell: watching session %s of %s read-only (%s to leave)", w->p->name,
+                 w->p->owner, "the detach keys");
+        (void) proto_put_str_msg(&c->conn.out, PROTO_MSG_TERM_NOTICE, notice);
+        if (hb > 0)
+                (void) evloop_add_time_relative(w->event, &c->hb_src, hb, on_watcher_heartbeat_cb, c);
+        worker_event(w, AUDIT_SESSION_WATCHED, "caller", c->caller, "caller_pid", worker_num(pb, c->caller_pid),
+                     "origin", c->origin, NULL);
+        snprintf(notice, sizeof notice, "dwell: %s is watching (read-only; %u watching)", c->who, w->n_watchers);
+        term_notice_all(w, c, notice);
+        for (Client *o = w->clients; o; o = o->all_next)
+                if (o != c && o->term && !o->closing && o->io_src)
+                        (void) evloop_source_set_io_events(o->io_src, EPOLLIN | EPOLLOUT);
+        worker_status_later(w);
+        client_flush(c);
+}
+
 void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
         Client *c = client_new(w, fd, h);
 
@@ -791,6 +955,10 @@ void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
         }
         if (h->verb == PROTO_REQ_STOP) {
                 handoff_stop(w, c, h);
+                return;
+        }
+        if (h->verb == PROTO_REQ_WATCH) {
+                handoff_watch(w, c);
                 return;
         }
         if (w->client && (h->req.flags & PROTO_REQ_F_RECONNECT) && client_replaceable(w, w->client, h)) {
@@ -815,6 +983,10 @@ void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
         case PROTO_REQ_RECEIVE:
                 if (h->verb == PROTO_REQ_CONNECT && refuse_broken(w, c))
                         break;
+                if (h->verb == PROTO_REQ_CONNECT && w->p->terminal) {
+                        handoff_term_connect(w, c, h);
+                        break;
+                }
                 apply_options(w, &h->req, false);
                 attach(w, c, 0);
                 worker_send_status(w);

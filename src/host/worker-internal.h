@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "evloop.h"
 #include "monitor.h"
+#include "osc133.h"
 #include "outbuf.h"
 #include "proto.h"
 
@@ -69,6 +70,9 @@ struct Client {
         bool draining;                  /* DETACHED sent: its last ACKs are still read, until EOF */
         uint64_t drain_horizon;         /* ... records below it (and of its filter) were sent to it */
         uint32_t drain_filter;
+        bool term;                      /* attached to a terminal session's terminal (TERM_OUTPUT) */
+        bool term_stale;                /* ... fell behind: no live output until drained, then a redraw */
+        bool watcher;                   /* dwell watch: read-only, never the typer */
 };
 
 /* A write a client announced (ACK with an intent) and has not yet
@@ -80,6 +84,8 @@ typedef struct Intent {
         uint64_t dev, ino, size;
         int stream;                     /* 0 stdout, 1 stderr */
 } Intent;
+
+#define WORKER_MARK_HOLD (4096u + 16u)  /* >= the longest mark terminal.c passes on, whole */
 
 struct Worker {
         EvLoop *event;
@@ -143,16 +149,51 @@ struct Worker {
         bool shell_dead;                /* the runner can run nothing more */
         char broken_reason[64];
         int exit_code;
+
+        /* A terminal session (worker-term.c): the pty master is runner->pty_fd. */
+        struct Terminal *term;
+        EvSource *pty_src;
+        Buf pty_in;                     /* typed bytes the pty has not taken yet */
+        bool pty_paused;                /* reading stopped while the monitor lags */
+        bool pty_eof;                   /* no slave side left */
+        bool pty_in_overflow;           /* typed input is being dropped (logged once) */
+
+        /* Command records from the shell's OSC 133 marks (worker-marks.c). */
+        bool marks_on;                  /* the shell was given the hooks and a nonce */
+        Osc133State marks;
+        Osc133Action mark_action;       /* what the mark just fed asks for */
+        Osc133Mark mark;
+        bool mark_seen;                 /* the piece just fed held an OSC 133 string */
+        /* The end of a read that may be the start of one of the shell's
+         * marks, until its string terminator comes (worker-marks.c). */
+        uint8_t mark_hold[WORKER_MARK_HOLD];
+        size_t mark_hold_len;
+        char *last_typer;               /* the caller of the client that typed last */
+        Client *term_invoke;            /* an invoke whose line was typed, until its C mark */
+        unsigned n_watchers;
 };
+
+#define MON_HIGH_WATER (4u * 1024 * 1024)       /* transcript data queued: stop reading output */
 
 /* worker.c */
 uint64_t worker_now(Worker *w);
+/* Sends what is queued for the monitor, as far as it takes it. */
+void worker_mon_flush(Worker *w);
 bool worker_busy(const Worker *w);
 void worker_session_info(Worker *w, struct proto_session *s, uint8_t state);
 void worker_send_status(Worker *w);
 void worker_status_later(Worker *w);
 /* An audit event for the monitor: key, value, key, value, ..., NULL. */
 void worker_event(Worker *w, AuditEvent e, ...);
+/* A terminal session's recording (transcript: true): the bytes read from
+ * the pty and the pty's window size, sent to the monitor with the time
+ * (asciicast.h).  Nothing without a transcript. */
+void worker_record_output(Worker *w, const uint8_t *data, size_t n);
+void worker_record_size(Worker *w, unsigned cols, unsigned rows);
+/* (While more than MON_HIGH_WATER wait for the monitor, the pty reader
+ * pauses like the pipes' readers, until on_mon_cb() sees the queue
+ * drained: the recording is complete, and a program printing faster than
+ * root writes it waits as on a slow terminal.) */
 const char *worker_num(char buf[static 24], uint64_t v);
 void worker_idle_start(Worker *w);
 void worker_idle_stop(Worker *w);
@@ -200,5 +241,53 @@ void worker_pump(Worker *w);
 void worker_handoff(Worker *w, int fd, const struct proto_handoff *h);
 void client_detach(Worker *w, Client *c, uint8_t reason, const char *by);
 void client_free(Client *c);
+/* Writes what is queued for c; may free c (a failed write). */
+void client_flush(Client *c);
 /* The session became idle (or cannot run anything more): answer `dwell wait`. */
 void worker_wake_waiters(Worker *w);
+
+/* worker-term.c: terminal sessions. */
+/* Resolves TERM, sets up the terminal state and starts the login shell
+ * on its pty (the runner). */
+int worker_term_start(Worker *w, const RunnerCallbacks *cb);
+void worker_term_done(Worker *w);
+void worker_term_set_reading(Worker *w, bool on);
+/* Reads what the pty still has (the shell has exited). */
+void worker_term_drain(Worker *w);
+/* c (connect) becomes the typer: the pty takes its size, and it gets the
+ * rendered screen; then live output. */
+int worker_term_attach(Worker *w, Client *c, const struct proto_request *req);
+/* TERM_INPUT and TERM_SIZE. */
+int worker_term_frame(Worker *w, Client *c, Frame *f);
+/* c's queued output was all written: a client that fell behind is redrawn. */
+void worker_term_client_drained(Client *c);
+bool worker_terminfo_has(const char *name);
+/* Output for the attached clients, the watchers and the recording. */
+void worker_term_show(Worker *w, const uint8_t *p, size_t n);
+/* Bytes for the pty, as typed. */
+void worker_term_input(Worker *w, const uint8_t *p, size_t n);
+/* A watcher (dwell watch): the rendered screen, then live output. */
+void worker_term_watch(Worker *w, Client *c);
+
+/* worker-marks.c: command records from the shell's marks; invoke at the prompt. */
+/* Before the shell starts: the hooks and a nonce in its environment (bash only). */
+int worker_marks_env(Worker *w);
+/* Once the terminal state exists: its marks come here. */
+void worker_marks_attach(Worker *w);
+/* The pty's output: fed to the terminal state, recorded cut at the marks,
+ * and shown (worker_term_show) without the shell's own marks. */
+void worker_marks_feed(Worker *w, const uint8_t *p, size_t n);
+/* The pty is at its end: what was held back as a possible mark goes out. */
+void worker_marks_flush(Worker *w);
+/* A client typed at the terminal. */
+void worker_marks_typed(Worker *w, Client *c);
+void worker_marks_done(Worker *w);
+/* invoke on a terminal session: 1 if c was refused (answered), 0 if it may go on. */
+int worker_marks_invoke(Worker *w, Client *c, const struct proto_handoff *h);
+/* c is attached: its line is typed at the prompt. */
+void worker_marks_invoke_start(Worker *w, Client *c, const char *text);
+void worker_marks_client_gone(Worker *w, Client *c);
+/* worker-client.c: an error answer, the connection closes once it is out. */
+void client_refuse(Client *c, uint16_t code, const char *fmt, ...) _printf_(3, 4);
+/* An attached client gets an error and goes; the session is detached. */
+void client_abandon(Client *c, uint16_t code, const char *message);

@@ -31,7 +31,6 @@
 #define READ_CHUNK (PROTO_MAX_DATA)
 #define LISTEN_FD 4                             /* fd 3 is the first control connection */
 #define MONITOR_FD 5
-#define MON_HIGH_WATER (4u * 1024 * 1024)       /* transcript data queued: stop reading output */
 
 /* Exit statuses of the worker, seen by the monitor and passed on. */
 #define EXIT_SHELL_GONE 3
@@ -88,6 +87,8 @@ void worker_session_info(Worker *w, struct proto_session *s, uint8_t state) {
                 .holder = strdup(holder),
                 .origin = w->p->origin,
                 .reason = w->broken_reason,
+                .terminal = w->p->terminal,
+                .watchers = w->n_watchers,
         };
 }
 
@@ -156,6 +157,41 @@ void worker_event(Worker *w, AuditEvent e, ...) {
         mon_flush(w);
 }
 
+void worker_mon_flush(Worker *w) {
+        mon_flush(w);
+}
+
+
+static uint64_t now_mono(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+void worker_record_output(Worker *w, const uint8_t *data, size_t n) {
+        uint64_t t;
+
+        if (!w->p->transcript || !w->mon_src)
+                return;
+        t = now_mono();
+        while (n > 0) {
+                size_t k = MIN(n, (size_t) PROTO_MAX_DATA);
+
+                (void) proto_put_rec_output(&w->mon.out, t, data, k);
+                data += k;
+                n -= k;
+        }
+        mon_flush(w);
+}
+
+void worker_record_size(Worker *w, unsigned cols, unsigned rows) {
+        if (!w->p->transcript || !w->mon_src || cols == 0 || rows == 0 || cols > UINT16_MAX || rows > UINT16_MAX)
+                return;
+        (void) proto_put_rec_size(&w->mon.out, now_mono(), (uint16_t) cols, (uint16_t) rows);
+        mon_flush(w);
+}
+
 const char *worker_num(char buf[static 24], uint64_t v) {
         snprintf(buf, 24, "%llu", (unsigned long long) v);
         return buf;
@@ -195,6 +231,8 @@ void worker_set_reading(Worker *w, bool on) {
                 (void) evloop_source_set_enabled(w->out_src, on ? EVLOOP_ON : EVLOOP_OFF);
         if (w->err_src && !w->err_eof)
                 (void) evloop_source_set_enabled(w->err_src, on ? EVLOOP_ON : EVLOOP_OFF);
+        if (w->pty_src)
+                worker_term_set_reading(w, on);
         w->paused = !on;
 }
 
@@ -659,6 +697,18 @@ void worker_runner_gone(Runner *r, int status, void *userdata) {
                 evloop_exit(w->event, 0);
                 return;
         }
+        if (w->p->terminal) {
+                /* A terminal session ends with its shell, as a terminal
+                 * window closes when its shell exits: the user typed exit. */
+                char why[64];
+
+                snprintf(why, sizeof why, "the shell exited with status %d", status);
+                log_info("Session %s: %s; the session ends", w->p->name, why);
+                worker_term_drain(w);
+                worker_event(w, AUDIT_SESSION_ENDED, "reason", why, NULL);
+                worker_terminate(w, DETACH_REMOVED, "the shell exited");
+                return;
+        }
         log_warning("The shell of session %s exited with status %d", w->p->name, status);
         if (w->running) {
                 w->exit_pending = true;
@@ -805,7 +855,7 @@ static int on_mon_cb(EvSource *s, int fd, uint32_t revents, void *userdata) {
 
         mon_flush(w);
         if (w->paused && conn_pending(&w->mon) <= MON_HIGH_WATER &&
-            (w->out.mode == BUFFERING_DROP || outbuf_room(&w->out) > 0))
+            (w->p->terminal || w->out.mode == BUFFERING_DROP || outbuf_room(&w->out) > 0))
                 worker_set_reading(w, true);
         return 0;
 }
@@ -855,17 +905,20 @@ static int worker_setup(Worker *w) {
         r = evloop_new(&w->event);
         if (r < 0)
                 return r;
-        if (w->p->commands)
+        if (w->p->terminal)
+                r = worker_term_start(w, &callbacks);
+        else if (w->p->commands)
                 r = runner_new_exec(w->event, w->p, &callbacks, &w->runner);
         else
                 r = runner_new_shell(w->event, w->p, &callbacks, &w->runner);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the %s of session %s: %m",
-                                       w->p->commands ? "command runner" : "shell", w->p->name);
+                                       w->p->terminal ? "terminal" : w->p->commands ? "command runner" : "shell",
+                                       w->p->name);
 
         if ((r = evloop_add_exit_signal(w->event, SIGTERM)) < 0 ||
             (r = evloop_add_exit_signal(w->event, SIGINT)) < 0 ||
-            (r = worker_watch_output(w)) < 0 ||
+            (!w->p->terminal && (r = worker_watch_output(w)) < 0) ||
             (r = evloop_add_io(w->event, &w->ctl_src, w->ctl->fd, EPOLLIN, on_ctl_cb, w)) < 0 ||
             (r = evloop_add_io(w->event, &w->listen_src, LISTEN_FD, EPOLLIN, on_accept_cb, w)) < 0 ||
             (w->p->monitor_fd >= 0 &&
@@ -895,6 +948,7 @@ void worker_done(Worker *w) {
         buf_done(&w->stdin_buf);
         w->out_src = evloop_source_free(w->out_src);
         w->err_src = evloop_source_free(w->err_src);
+        worker_term_done(w);
         w->runner = runner_free(w->runner);
         w->event = evloop_free(w->event);
         outbuf_done(&w->out);

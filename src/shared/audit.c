@@ -43,6 +43,8 @@ static const struct {
         [AUDIT_ADMIN_LIST] = { "admin-list", "dadc941e47ac4d9393425b4d619fc5f8" },
         [AUDIT_HOOK_FINISHED] = { "hook-finished", "0f5c7482f0fa45b1a2378ed4a57eb6ee" },
         [AUDIT_COMMAND_STOPPED] = { "command-stopped", "ef1bf3b3729643869f83dc5efe66f520" },
+        [AUDIT_SESSION_ENDED] = { "session-ended", "5b0e6f2d8c3a4e1f9a7d2c6b4e8f1a03" },
+        [AUDIT_SESSION_WATCHED] = { "session-watched", "75d8032403da415494c98295f56464ec" },
 };
 
 const char *audit_event_to_string(AuditEvent e) {

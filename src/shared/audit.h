@@ -38,6 +38,8 @@ typedef enum AuditEvent {
         AUDIT_ADMIN_LIST,
         AUDIT_HOOK_FINISHED,
         AUDIT_COMMAND_STOPPED,
+        AUDIT_SESSION_ENDED,            /* a terminal session's shell exited: the session ends */
+        AUDIT_SESSION_WATCHED,
         _AUDIT_EVENT_MAX,
         _AUDIT_EVENT_INVALID = -1,
 } AuditEvent;

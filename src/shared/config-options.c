@@ -12,8 +12,9 @@
 #include "macro.h"
 #include "yaml-walk.h"
 
-static const char * const user_option_keys[] = { "idle_timeout", "output_buffering", "on_finish",
-                                                  "reconnect_timeout", NULL };
+static const char * const user_option_keys[] = {
+        "idle_timeout", "output_buffering", "on_finish", "reconnect_timeout", "detach_keys", NULL,
+};
 
 static int option_key(YamlWalk *w, const char *key, const char *path, const YamlNode *k,
                       const YamlNode *v, void *userdata) {
@@ -35,6 +36,19 @@ static int option_key(YamlWalk *w, const char *key, const char *path, const Yaml
                 if (r >= 0)
                         snprintf(o->on_finish, sizeof o->on_finish, "%s", t);
                 return r;
+        }
+        if (streq(key, "detach_keys")) {
+                uint8_t keys[DETACH_KEYS_MAX];
+                const char *t;
+                int r = yaml_get_scalar(w, v, key, &t);
+
+                if (r < 0)
+                        return r;
+                if (strlen(t) >= sizeof o->detach_keys || parse_detach_keys(t, keys) < 0)
+                        return yaml_fail(w, v, key, "must be up to %d comma-separated keys, each ctrl-X or one "
+                                         "character (e.g. ctrl-a,d)", DETACH_KEYS_MAX);
+                snprintf(o->detach_keys, sizeof o->detach_keys, "%s", t);
+                return 0;
         }
         /* yaml_walk_map() passes known keys only */
         return yaml_get_buffering(w, v, "output_buffering", &o->output_buffering);

@@ -149,6 +149,8 @@ static void session_config_free(SessionConfig *c) {
         free(c->description);
         strv_free(c->access_users);
         strv_free(c->access_groups);
+        strv_free(c->observer_users);
+        strv_free(c->observer_groups);
         free(c->run_as);
         free(c->shell);
         strv_free(c->commands);
@@ -169,6 +171,7 @@ static SessionConfig *session_config_new(void) {
         c->output_buffering = BUFFERING_BLOCK;
         c->output_buffer_size = CONFIG_DEFAULT_OUTPUT_BUFFER_SIZE;
         c->allow_on_finish = true;
+        c->scrollback = CONFIG_DEFAULT_SCROLLBACK;
         return c;
 }
 
@@ -206,7 +209,8 @@ static const char * const session_keys[] = {
         "description", "access", "run_as", "share_with_access", "capabilities",
         "no_new_privileges", "shell", "commands", "environment", "working_directory",
         "umask", "idle_timeout", "max_idle_timeout", "output_buffering", "output_buffer_size",
-        "max_sessions", "max_sessions_per_user", "transcript", "limits", "on_finish", "allow_on_finish", NULL,
+        "max_sessions", "max_sessions_per_user", "transcript", "limits", "on_finish", "allow_on_finish",
+        "terminal", "scrollback", "observers", NULL,
 };
 
 static const char * const access_keys[] = { "users", "groups", NULL };
@@ -215,7 +219,8 @@ static const char * const access_keys[] = { "users", "groups", NULL };
 typedef struct SessionWalk {
         SessionConfig *c;
         const YamlNode *k_share, *k_caps, *k_shell, *k_commands, *k_run_as, *k_access;
-        const YamlNode *k_on_finish, *v_allow_on_finish;
+        const YamlNode *k_on_finish, *v_allow_on_finish, *k_observers;
+        const YamlNode *v_terminal;             /* terminal: allow (accepted) */
         const YamlNode *v_idle, *v_share;       /* set when the value was accepted */
         bool nnp_set;
         bool max_idle_bad;                      /* max_idle_timeout given but refused */
@@ -240,6 +245,78 @@ static int parse_access(YamlWalk *w, const YamlNode *v, SessionConfig *c) {
                 return yaml_fail(w, v, "access", "must list at least one user or group (omit the key to allow "
                                  "everyone)");
         c->access_restricted = true;
+        return 0;
+}
+
+static int observers_key(YamlWalk *w, const char *key, const char *path, const YamlNode *k,
+                         const YamlNode *v, void *userdata) {
+        SessionConfig *c = userdata;
+
+        (void) k;
+        if (streq(key, "users"))
+                return yaml_get_name_list(w, v, path, YAML_NAME_USER, &c->observer_users);
+        return yaml_get_name_list(w, v, path, YAML_NAME_GROUP, &c->observer_groups);
+}
+
+/* observers: [carol, "@auditors"] (a leading '@' names a group), or the
+ * form of access: {users: [...], groups: [...]}. */
+static int parse_observers(YamlWalk *w, const YamlNode *v, SessionConfig *c) {
+        _cleanup_(strv_freep) char **users = NULL, **groups = NULL;
+        unsigned before = w->n_errors;
+        char q[YAML_QUOTE_MAX];
+        int r;
+
+        if (v->kind == YAML_NODE_MAP) {
+                r = yaml_walk_map(w, v, "observers", access_keys, observers_key, c);
+                if (r < 0)
+                        return r;
+                if (!c->observer_users && !c->observer_groups)
+                        return yaml_fail(w, v, "observers", "must list at least one user or group (omit the "
+                                         "key for none)");
+                return 0;
+        }
+        r = yaml_get_list(w, v, "observers");
+        if (r < 0)
+                return r;
+        if (v->n_items == 0)
+                return yaml_fail(w, v, "observers", "must list at least one user or group (omit the key for "
+                                 "none)");
+        for (size_t i = 0; i < v->n_items; i++) {
+                const YamlNode *item = v->items[i];
+                bool group, twice = false;
+                const char *s;
+                char ***l;
+
+                r = yaml_get_scalar(w, item, "observers", &s);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        continue;
+                group = s[0] == '@';
+                l = group ? &groups : &users;
+                r = yaml_check_name(w, item, "observers", group ? YAML_NAME_GROUP : YAML_NAME_USER, s + group);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        continue;
+                for (char **j = *l; j && *j && !twice; j++)
+                        twice = streq(*j, s + group);
+                if (twice) {
+                        r = yaml_fail(w, item, "observers", "%s listed twice", YQ(q, s));
+                        if (r == -ENOMEM)
+                                return r;
+                        continue;
+                }
+                r = strv_consume(l, strdup(s + group));
+                if (r < 0)
+                        return r;
+        }
+        if (w->n_errors > before)
+                return -EINVAL;
+        strv_free(c->observer_users);
+        strv_free(c->observer_groups);
+        c->observer_users = TAKE_PTR(users);
+        c->observer_groups = TAKE_PTR(groups);
         return 0;
 }
 
@@ -479,6 +556,10 @@ static int session_key(YamlWalk *w, const char *key, const char *path, const Yam
                 s->k_access = k;
                 return parse_access(w, v, c);
         }
+        if (streq(key, "observers")) {
+                s->k_observers = k;
+                return parse_observers(w, v, c);
+        }
         if (streq(key, "run_as")) {
                 const char *name;
 
@@ -555,6 +636,29 @@ static int session_key(YamlWalk *w, const char *key, const char *path, const Yam
                         s->v_allow_on_finish = v;
                 return r;
         }
+        if (streq(key, "terminal")) {
+                const char *t;
+
+                r = yaml_get_scalar(w, v, key, &t);
+                if (r < 0)
+                        return r;
+                if (streq(t, "allow")) {
+                        c->terminal = CONFIG_TERMINAL_ALLOW;
+                        s->v_terminal = v;
+                } else if (streq(t, "deny"))
+                        c->terminal = CONFIG_TERMINAL_DENY;
+                else if (streq(t, "default"))
+                        c->terminal = CONFIG_TERMINAL_DEFAULT;
+                else
+                        return yaml_fail(w, v, key, "must be allow, deny or default");
+                return 0;
+        }
+        if (streq(key, "scrollback")) {
+                r = yaml_get_count(w, v, key, &c->scrollback);
+                if (r >= 0 && c->scrollback > CONFIG_SCROLLBACK_MAX)
+                        r = yaml_fail(w, v, key, "at most %u lines", CONFIG_SCROLLBACK_MAX);
+                return r;
+        }
         assert(streq(key, "limits"));
         return parse_limits(w, v, c);
 }
@@ -588,9 +692,15 @@ static int session_check_combinations(YamlWalk *w, const SessionWalk *s) {
                               "runs no hooks)");
         else if (r != -ENOMEM && s->k_on_finish && s->v_allow_on_finish && !c->allow_on_finish)
                 r = yaml_fail(w, s->k_on_finish, "on_finish", "cannot be set with allow_on_finish: false");
+        if (r != -ENOMEM && s->k_observers && s->k_commands)
+                r = yaml_fail(w, s->k_observers, "observers", "requires a shell (a configuration with commands "
+                              "has no terminal sessions to watch)");
         if (r != -ENOMEM && s->v_allow_on_finish && c->allow_on_finish && s->k_commands)
                 r = yaml_fail(w, s->v_allow_on_finish, "allow_on_finish", "cannot be true with commands "
                               "(a configuration with commands runs no hooks)");
+        if (r != -ENOMEM && s->v_terminal && s->k_commands)
+                r = yaml_fail(w, s->v_terminal, "terminal", "cannot be allow with commands (a terminal session "
+                              "runs a shell)");
         if (r != -ENOMEM && s->v_idle && !s->max_idle_bad && c->idle_timeout > c->max_idle_timeout)
                 r = yaml_fail(w, s->v_idle, "idle_timeout", "%s exceeds max_idle_timeout %s",
                               format_duration(b1, sizeof b1, c->idle_timeout),
@@ -750,6 +860,13 @@ int config_session_format(const SessionConfig *c, FILE *f) {
                 if (c->access_groups)
                         fput_list(f, "  ", "groups", c->access_groups);
         }
+        if (c->observer_users || c->observer_groups) {
+                fputs("observers:\n", f);
+                if (c->observer_users)
+                        fput_list(f, "  ", "users", c->observer_users);
+                if (c->observer_groups)
+                        fput_list(f, "  ", "groups", c->observer_groups);
+        }
         if (c->run_as) {
                 fputs("run_as: ", f);
                 fput_quoted(f, c->run_as);
@@ -817,6 +934,10 @@ int config_session_format(const SessionConfig *c, FILE *f) {
         }
         if (!c->commands)
                 fprintf(f, "allow_on_finish: %s\n", c->allow_on_finish ? "true" : "false");
+        fprintf(f, "terminal: %s\n", c->terminal == CONFIG_TERMINAL_ALLOW ? "allow" :
+                c->terminal == CONFIG_TERMINAL_DENY ? "deny" : "default");
+        if (config_terminal_allowed(c))
+                fprintf(f, "scrollback: %" PRIu32 "\n", c->scrollback);
 
         bool any = false;
         for (size_t t = 0; t < ELEMENTSOF(limit_table); t++) {
@@ -850,6 +971,8 @@ bool config_session_equal(const SessionConfig *a, const SessionConfig *b) {
             a->access_restricted != b->access_restricted ||
             !strv_equal(a->access_users, b->access_users) ||
             !strv_equal(a->access_groups, b->access_groups) ||
+            !strv_equal(a->observer_users, b->observer_users) ||
+            !strv_equal(a->observer_groups, b->observer_groups) ||
             !streq_ptr(a->run_as, b->run_as) ||
             a->share_with_access != b->share_with_access ||
             a->capabilities_set != b->capabilities_set ||
@@ -869,7 +992,9 @@ bool config_session_equal(const SessionConfig *a, const SessionConfig *b) {
             a->max_sessions_per_user != b->max_sessions_per_user ||
             a->transcript != b->transcript ||
             !streq_ptr(a->on_finish, b->on_finish) ||
-            a->allow_on_finish != b->allow_on_finish)
+            a->allow_on_finish != b->allow_on_finish ||
+            a->terminal != b->terminal ||
+            a->scrollback != b->scrollback)
                 return false;
         for (size_t i = 0; i < ELEMENTSOF(a->limits); i++)
                 if (a->limits[i].set != b->limits[i].set ||

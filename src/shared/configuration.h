@@ -33,6 +33,8 @@
  *   - capabilities and share_with_access require run_as; share_with_access
  *     also requires access (else it would share root sessions with
  *     everyone); access must name at least one user or group;
+ *   - observers: a list of users and "@group"s, or {users: [...], groups:
+ *     [...]} as access; at least one entry; not with commands;
  *   - shell and commands are exclusive; commands must not be empty; both
  *     take absolute, normalized paths; working_directory is "~", "~/..."
  *     or absolute;
@@ -41,6 +43,9 @@
  *     max_idle_timeout is an error, while the default idle_timeout (2h) is
  *     lowered to a smaller max_idle_timeout; output_buffer_size is 4KiB..1GiB;
  *   - max_sessions and max_sessions_per_user are >= 1 (omit for no cap);
+ *   - terminal is allow, deny or default (allowed unless commands is set);
+ *     allow with commands is an error (a terminal session runs a shell);
+ *     scrollback is 1..1000000 lines;
  *   - limits: a number or infinity/unlimited for every RLIMIT_*, also a
  *     size for byte limits (as, core, data, fsize, memlock, msgqueue, rss,
  *     stack) and a duration for cpu (stored in seconds) and rttime (usec);
@@ -58,6 +63,16 @@
 #include "parse-util.h"
 #include "proto.h"
 
+typedef enum ConfigTerminal {
+        CONFIG_TERMINAL_DEFAULT,                /* allowed unless commands is set */
+        CONFIG_TERMINAL_ALLOW,
+        CONFIG_TERMINAL_DENY,
+} ConfigTerminal;
+
+/* Whether the configuration lets its users create terminal sessions. */
+#define config_terminal_allowed(c) \
+        ((c)->terminal == CONFIG_TERMINAL_ALLOW || ((c)->terminal == CONFIG_TERMINAL_DEFAULT && !(c)->commands))
+
 #define CONFIG_FILE_MAX (1024 * 1024)           /* config_*_load_file() refuse larger files */
 #define CONFIG_NAME_MAX 64                      /* NAME of NAME.yaml */
 
@@ -66,6 +81,8 @@
 #define CONFIG_DEFAULT_IDLE_TIMEOUT (UINT64_C(2) * 3600 * USEC_PER_SEC)
 #define CONFIG_DEFAULT_MAX_IDLE_TIMEOUT (UINT64_C(12) * 3600 * USEC_PER_SEC)
 #define CONFIG_DEFAULT_OUTPUT_BUFFER_SIZE (UINT64_C(4) << 20)
+#define CONFIG_DEFAULT_SCROLLBACK 10000u        /* lines a terminal session keeps */
+#define CONFIG_SCROLLBACK_MAX 1000000u
 #define CONFIG_DEFAULT_HEARTBEAT_INTERVAL (UINT64_C(10) * USEC_PER_SEC)
 #define CONFIG_DEFAULT_AUTH_CACHE (UINT64_C(10) * USEC_PER_SEC)
 #define CONFIG_DEFAULT_MAX_CONNECTIONS 1024
@@ -111,6 +128,12 @@ typedef struct SessionConfig {
         char **access_users;
         char **access_groups;
 
+        /* observers: users and groups that may `dwell watch` (read-only) the
+         * terminal sessions of this configuration, whoever owns them.
+         * NULL-terminated; NULL when none. */
+        char **observer_users;
+        char **observer_groups;
+
         char *run_as;                           /* NULL: the session runs as the caller */
         bool share_with_access;                 /* only with run_as and access */
 
@@ -139,6 +162,9 @@ typedef struct SessionConfig {
         uint32_t max_sessions_per_user;         /* 0: unlimited */
 
         bool transcript;
+
+        ConfigTerminal terminal;                /* terminal sessions (new -t) */
+        uint32_t scrollback;                    /* lines a terminal session keeps */
 
         /* --on-finish hooks (dwell invoke -d): on_finish is run after every
          * detached command that names no hook of its own (NULL: none);
@@ -185,6 +211,7 @@ typedef struct UserOptions {
         char on_finish[CONFIG_HOOK_MAX + 1];    /* invoke -d's default --on-finish; "": not set */
         uint64_t reconnect_timeout;             /* usec; 0: do not reconnect by itself */
         bool reconnect_timeout_set;
+        char detach_keys[64];                   /* connect to a terminal session: parse_detach_keys(); "": not set */
 } UserOptions;
 
 /* Session configurations.  The object is reference counted so that a

@@ -274,3 +274,34 @@ int parse_signal(const char *s) {
                         return signal_names[i].sig;
         return -EINVAL;
 }
+
+int parse_detach_keys(const char *s, uint8_t ret[static DETACH_KEYS_MAX]) {
+        size_t n = 0;
+
+        if (!s || !*s)
+                return -EINVAL;
+        for (;;) {
+                size_t len = strcspn(s, ",");
+
+                if (n >= DETACH_KEYS_MAX)
+                        return -EINVAL;
+                if (len == 1 && s[0] > ' ' && s[0] < 0x7f)
+                        ret[n++] = (uint8_t) s[0];
+                else if (len == 6 && strncasecmp(s, "ctrl-", 5) == 0) {
+                        char c = s[5];
+
+                        if (c >= 'a' && c <= 'z')
+                                ret[n++] = (uint8_t) (c - 'a' + 1);
+                        else if (c >= 'A' && c <= 'Z')
+                                ret[n++] = (uint8_t) (c - 'A' + 1);
+                        else if (strchr("@[\\]^_", c) && c)
+                                ret[n++] = (uint8_t) (c & 0x1f);
+                        else
+                                return -EINVAL;
+                } else
+                        return -EINVAL;
+                if (s[len] == 0)
+                        return (int) n;
+                s += len + 1;
+        }
+}

@@ -30,3 +30,11 @@ bool session_name_valid(const char *s);
 int parse_signal(const char *s);
 /* "TERM", "INT", ...; NULL for a signal without a name here. */
 const char *signal_name(int sig);
+
+/* Detach keys, in docker's syntax: a comma-separated sequence of 1 to
+ * DETACH_KEYS_MAX keys, each "ctrl-X" (X one of a-z, @, [, \, ], ^, _;
+ * case-insensitive) or a single printable character other than ','.
+ * Returns the number of bytes in ret, or -EINVAL. */
+#define DETACH_KEYS_MAX 8
+#define DETACH_KEYS_DEFAULT "ctrl-\\"
+int parse_detach_keys(const char *s, uint8_t ret[static DETACH_KEYS_MAX]);

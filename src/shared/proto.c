@@ -82,7 +82,10 @@ static int put_request_fields(Buf *b, const struct proto_request *r) {
             (k = buf_put_str(b, r->command)) < 0 ||
             (k = buf_put_u64(b, r->idle_timeout)) < 0 ||
             (k = buf_put_u8(b, r->buffering)) < 0 ||
-            (k = buf_put_str(b, r->on_finish)) < 0)
+            (k = buf_put_str(b, r->on_finish)) < 0 ||
+            (k = buf_put_str(b, r->term)) < 0 ||
+            (k = buf_put_u16(b, r->rows)) < 0 ||
+            (k = buf_put_u16(b, r->cols)) < 0)
                 return k;
         return 0;
 }
@@ -103,9 +106,12 @@ static int get_request_fields(Buf *p, struct proto_request *r) {
             (k = buf_get_str(p, PROTO_MAX_COMMAND, &r->command)) < 0 ||
             (k = buf_get_u64(p, &r->idle_timeout)) < 0 ||
             (k = buf_get_u8(p, &r->buffering)) < 0 ||
-            (k = buf_get_str(p, PROTO_MAX_TEXT, &r->on_finish)) < 0)
+            (k = buf_get_str(p, PROTO_MAX_TEXT, &r->on_finish)) < 0 ||
+            (k = buf_get_str(p, PROTO_MAX_TERM, &r->term)) < 0 ||
+            (k = buf_get_u16(p, &r->rows)) < 0 ||
+            (k = buf_get_u16(p, &r->cols)) < 0)
                 goto fail;
-        if (r->buffering >= _BUFFERING_MAX) {
+        if (r->buffering >= _BUFFERING_MAX || (*r->term && !proto_term_valid(r->term))) {
                 k = -EBADMSG;
                 goto fail;
         }
@@ -132,6 +138,7 @@ void proto_request_done(struct proto_request *r) {
         free(r->credential);
         free(r->command);
         free(r->on_finish);
+        free(r->term);
         *r = (struct proto_request) {};
 }
 
@@ -191,7 +198,9 @@ int proto_put_session_fields(Buf *b, const struct proto_session *s) {
             (r = buf_put_str(b, s->reason)) < 0 ||
             (r = buf_put_u32(b, s->last_command_id)) < 0 ||
             (r = buf_put_str(b, s->last_command)) < 0 ||
-            (r = buf_put_i32(b, s->last_exit_status)) < 0)
+            (r = buf_put_i32(b, s->last_exit_status)) < 0 ||
+            (r = buf_put_u8(b, s->terminal)) < 0 ||
+            (r = buf_put_u32(b, s->watchers)) < 0)
                 return r;
         return 0;
 }
@@ -228,10 +237,12 @@ int proto_get_session(Buf *p, struct proto_session *s) {
             (r = buf_get_str(p, PROTO_MAX_TEXT, &s->reason)) < 0 ||
             (r = buf_get_u32(p, &s->last_command_id)) < 0 ||
             (r = buf_get_str(p, PROTO_MAX_COMMAND, &s->last_command)) < 0 ||
-            (r = buf_get_i32(p, &s->last_exit_status)) < 0)
+            (r = buf_get_i32(p, &s->last_exit_status)) < 0 ||
+            (r = buf_get_u8(p, &s->terminal)) < 0 ||
+            (r = buf_get_u32(p, &s->watchers)) < 0)
                 goto fail;
         if (s->state >= _SESSION_STATE_MAX || s->availability >= _AVAILABILITY_MAX ||
-            s->buffering >= _BUFFERING_MAX) {
+            s->buffering >= _BUFFERING_MAX || s->terminal > 1) {
                 r = -EBADMSG;
                 goto fail;
         }
@@ -304,6 +315,48 @@ int proto_get_record(Buf *p, struct proto_record *rec) {
                 return -EBADMSG;
         rec->value = (int64_t) v;
         return 0;
+}
+
+static int put_rec_output_fields(Buf *b, uint64_t time, const uint8_t *data, size_t size) {
+        int r = buf_put_u64(b, time);
+        return r < 0 ? r : buf_put_bytes(b, data, size);
+}
+
+int proto_put_rec_output(Buf *b, uint64_t time, const uint8_t *data, size_t size) {
+        if (size > PROTO_MAX_DATA)
+                return -EMSGSIZE;
+        return FRAME(b, PROTO_MSG_REC_OUTPUT, 0, put_rec_output_fields(b, time, data, size));
+}
+
+int proto_get_rec_output(Buf *p, uint64_t *ret_time, const uint8_t **ret_data, size_t *ret_size) {
+        int r;
+
+        if ((r = buf_get_u64(p, ret_time)) < 0 ||
+            (r = buf_get_bytes(p, PROTO_MAX_DATA, ret_data, ret_size)) < 0)
+                return r;
+        return proto_expect_end(p);
+}
+
+static int put_rec_size_fields(Buf *b, uint64_t time, uint16_t cols, uint16_t rows) {
+        int r;
+
+        if ((r = buf_put_u64(b, time)) < 0 || (r = buf_put_u16(b, cols)) < 0)
+                return r;
+        return buf_put_u16(b, rows);
+}
+
+int proto_put_rec_size(Buf *b, uint64_t time, uint16_t cols, uint16_t rows) {
+        return FRAME(b, PROTO_MSG_REC_SIZE, 0, put_rec_size_fields(b, time, cols, rows));
+}
+
+int proto_get_rec_size(Buf *p, uint64_t *ret_time, uint16_t *ret_cols, uint16_t *ret_rows) {
+        int r;
+
+        if ((r = buf_get_u64(p, ret_time)) < 0 ||
+            (r = buf_get_u16(p, ret_cols)) < 0 ||
+            (r = buf_get_u16(p, ret_rows)) < 0)
+                return r;
+        return proto_expect_end(p);
 }
 
 void proto_exit_info_encode(const struct proto_exit_info *e, uint8_t ret[static PROTO_EXIT_INFO_SIZE]) {
@@ -619,9 +672,13 @@ const char *proto_msg_to_string(uint16_t type) {
                 { PROTO_MSG_FAILED, "FAILED" }, { PROTO_MSG_STATUS, "STATUS" },
                 { PROTO_MSG_HANDOFF, "HANDOFF" }, { PROTO_MSG_TERMINATE, "TERMINATE" },
                 { PROTO_MSG_SPAWNER, "SPAWNER" }, { PROTO_MSG_FORK, "FORK" }, { PROTO_MSG_FORKED, "FORKED" },
-                { PROTO_REQ_STOP, "REQ_STOP" }, { PROTO_MSG_STDIN_WINDOW, "STDIN_WINDOW" },
+                { PROTO_REQ_STOP, "REQ_STOP" }, { PROTO_REQ_WATCH, "REQ_WATCH" }, { PROTO_MSG_STDIN_WINDOW, "STDIN_WINDOW" },
                 { PROTO_MSG_STDIN, "STDIN" }, { PROTO_MSG_STDIN_EOF, "STDIN_EOF" },
                 { PROTO_MSG_INTERRUPT, "INTERRUPT" }, { PROTO_MSG_INVOKED, "INVOKED" },
+                { PROTO_MSG_TERM_OUTPUT, "TERM_OUTPUT" },
+                { PROTO_MSG_TERM_NOTICE, "TERM_NOTICE" }, { PROTO_MSG_TERM_INPUT, "TERM_INPUT" },
+                { PROTO_MSG_TERM_SIZE, "TERM_SIZE" },
+                { PROTO_MSG_REC_OUTPUT, "REC_OUTPUT" }, { PROTO_MSG_REC_SIZE, "REC_SIZE" },
         };
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (names[i].type == type)
@@ -823,4 +880,51 @@ int proto_get_invoked(Buf *p, struct proto_invoked *ret) {
         if (ret->cmd_id == 0 || ret->stdin_open > 1 || ret->stdin_written > ret->stdin_received)
                 return -EBADMSG;
         return proto_expect_end(p);
+}
+
+/* --- terminal sessions ------------------------------------------------- */
+
+int proto_put_term_data(Buf *b, uint16_t type, const void *p, size_t n) {
+        if (n > PROTO_MAX_DATA)
+                return -EMSGSIZE;
+        return FRAME(b, type, 0, buf_put(b, p, n));
+}
+
+int proto_get_term_data(Buf *p, const uint8_t **ret, size_t *ret_n) {
+        size_t n = buf_len(p);
+
+        if (n > PROTO_MAX_DATA)
+                return -EBADMSG;
+        *ret = buf_ptr(p);
+        *ret_n = n;
+        buf_consume(p, n);
+        return 0;
+}
+
+static int put_u16_pair(Buf *b, uint16_t x, uint16_t y) {
+        int r = buf_put_u16(b, x);
+        return r < 0 ? r : buf_put_u16(b, y);
+}
+
+int proto_put_term_size(Buf *b, uint16_t rows, uint16_t cols) {
+        return FRAME(b, PROTO_MSG_TERM_SIZE, 0, put_u16_pair(b, rows, cols));
+}
+
+int proto_get_term_size(Buf *p, uint16_t *ret_rows, uint16_t *ret_cols) {
+        uint16_t rows, cols;
+        int r;
+
+        if ((r = buf_get_u16(p, &rows)) < 0 || (r = buf_get_u16(p, &cols)) < 0 || (r = proto_expect_end(p)) < 0)
+                return r;
+        *ret_rows = rows;
+        *ret_cols = cols;
+        return 0;
+}
+
+bool proto_term_valid(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > PROTO_MAX_TERM || s[0] == '.' || s[0] == '-')
+                return false;
+        return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.+_-") == n;
 }

@@ -21,8 +21,10 @@
  *   dwelld  -> client   ERROR, OK, SESSION..END, CONV_PROMPT
  *   after a session request is authorized dwelld hands the client's
  *   connection to the session's worker (PROTO_MSG_HANDOFF with the fd):
- *   worker  -> client   ATTACHED, RECORD, SYNCED, DETACHED, HEARTBEAT, STDIN_WINDOW, ERROR, OK
- *   client  -> worker   ACK, RUN, DETACH, HEARTBEAT, STDIN, STDIN_EOF, INTERRUPT
+ *   worker  -> client   ATTACHED, RECORD, SYNCED, DETACHED, HEARTBEAT, STDIN_WINDOW, ERROR, OK,
+ *                       TERM_OUTPUT, TERM_NOTICE (terminal sessions)
+ *   client  -> worker   ACK, RUN, DETACH, HEARTBEAT, STDIN, STDIN_EOF, INTERRUPT,
+ *                       TERM_INPUT, TERM_SIZE (terminal sessions)
  *   dwelld <-> host     SPAWN, READY, FAILED, STATUS, HANDOFF, TERMINATE
  *   dwelld <-> spawner  SPAWNER, then FORK (+fd) -> FORKED or FAILED
  *
@@ -35,7 +37,7 @@
 
 #include "buf.h"
 
-#define PROTO_VERSION 2
+#define PROTO_VERSION 3
 #define PROTO_HEADER_SIZE 8
 #define PROTO_FLAG_FD 0x01u
 
@@ -46,6 +48,8 @@
 #define PROTO_MAX_COMMAND (64u * 1024u) /* one command line */
 #define PROTO_MAX_DATA (128u * 1024u)   /* one output record */
 #define PROTO_MAX_KV 256u               /* key/value pairs in SPAWN */
+#define PROTO_MAX_TERM 64u              /* a TERM value: printable ASCII, no blank */
+#define PROTO_MAX_TERM_SIZE 1000u       /* rows and columns a terminal session takes (more: clamped) */
 
 typedef enum ProtoMsg {
         /* client -> dwelld: one request per connection; payload struct proto_request */
@@ -60,6 +64,7 @@ typedef enum ProtoMsg {
         PROTO_REQ_CONFIG_SHOW,
         PROTO_REQ_WAIT,                 /* handed to the worker, which answers SYNCED once idle (not attached) */
         PROTO_REQ_STOP,                 /* session; command = signal name ("" = TERM); flags STOP_ALL */
+        PROTO_REQ_WATCH,                /* session: attach read-only to a terminal session */
         _PROTO_REQ_LAST,
 
         PROTO_MSG_ORIGIN = 120,         /* bridge -> dwelld: str origin (SSH_CONNECTION), before the request;
@@ -81,6 +86,8 @@ typedef enum ProtoMsg {
         PROTO_MSG_DETACHED,             /* u8 reason (ProtoDetach), str by */
         PROTO_MSG_HEARTBEAT,            /* empty; both directions */
         PROTO_MSG_STDIN_WINDOW,         /* u32 bytes: more stdin the client may send (invoke) */
+        PROTO_MSG_TERM_OUTPUT,          /* 306: the payload is bytes for the client's terminal */
+        PROTO_MSG_TERM_NOTICE,          /* 307: str, a one-line notice the client shows */
 
         /* client -> session worker */
         PROTO_MSG_ACK = 320,            /* struct proto_ack */
@@ -90,6 +97,8 @@ typedef enum ProtoMsg {
         PROTO_MSG_STDIN,                /* the payload is stdin data for the invoked command, within the window */
         PROTO_MSG_STDIN_EOF,            /* empty: the invoked command's stdin ends */
         PROTO_MSG_INTERRUPT,            /* empty: SIGINT to the running command (Ctrl-C) */
+        PROTO_MSG_TERM_INPUT,           /* 327: the payload is bytes typed, for the session's pty */
+        PROTO_MSG_TERM_SIZE,            /* 328: u16 rows, u16 cols: the typer's window size */
 
         /* session worker -> client: reconnection (issue 16; 340-349) */
         PROTO_MSG_INVOKED = 340,        /* struct proto_invoked: a synchronous invoke's command and its stdin so far */
@@ -106,6 +115,11 @@ typedef enum ProtoMsg {
         PROTO_MSG_SPAWNER = 420,        /* dwelld -> dwell-host, instead of SPAWN: empty, become the spawner */
         PROTO_MSG_FORK,                 /* dwelld -> spawner, with a session's control fd: empty */
         PROTO_MSG_FORKED,               /* spawner -> dwelld: u32 pid of the new session host */
+
+        /* worker -> monitor, for the recording of a terminal session (asciicast.h) */
+        PROTO_MSG_REC_OUTPUT = 430,     /* u64 time (CLOCK_MONOTONIC usec), bytes read from the pty
+                                         * (at most PROTO_MAX_DATA) */
+        PROTO_MSG_REC_SIZE,             /* u64 time, u16 cols, u16 rows: the pty's new window size */
 } ProtoMsg;
 
 typedef enum ProtoError {
@@ -167,9 +181,11 @@ typedef enum ProtoDetach {
 #define PROTO_REQ_F_HOOK_DEFAULT 0x08u  /* on_finish is a default (options.yaml, the configuration), not
                                          * --on-finish: dropped, not refused, where hooks are not allowed */
 #define PROTO_REQ_F_STOP_ALL     0x10u  /* stop --all: also drop the queued commands */
-#define PROTO_REQ_F_REATTACH     0x20u  /* invoke: be again the client of the command whose Id is in
+#define PROTO_REQ_F_TERMINAL     0x20u  /* new -t: a terminal session; connect -t: create one if the
+                                         * caller has no session of that name */
+#define PROTO_REQ_F_REATTACH     0x40u  /* invoke: be again the client of the command whose Id is in
                                          * `command` (a client reconnecting by itself) */
-#define PROTO_REQ_F_RECONNECT    0x40u  /* the client reconnects by itself: an invoke's stdin is held
+#define PROTO_REQ_F_RECONNECT    0x80u  /* the client reconnects by itself: an invoke's stdin is held
                                          * for it, INVOKED is sent, and a silent holder of the same
                                          * caller is replaced */
 
@@ -200,6 +216,8 @@ struct proto_request {
         uint64_t idle_timeout;  /* usec, 0 = not given */
         uint8_t buffering;      /* Buffering */
         char *on_finish;        /* invoke -d --on-finish: a hook run when the command ends; "" = none */
+        char *term;             /* the client's TERM ("" = none; else proto_term_valid()) */
+        uint16_t rows, cols;    /* the client's window size; 0 = not a terminal */
 };
 
 /* Field order is not wire order (proto_put_session() has that): what
@@ -230,6 +248,8 @@ struct proto_session {
         uint32_t last_command_id;       /* last finished command, 0 = none */
         char *last_command;             /* its text */
         int32_t last_exit_status;       /* its exit status, -1 = none */
+        uint8_t terminal;               /* a terminal session (a shell on a pty) */
+        uint32_t watchers;              /* clients watching it (dwell watch) */
 };
 
 struct proto_record {
@@ -280,6 +300,11 @@ void proto_session_done(struct proto_session *s);
 int proto_session_copy(const struct proto_session *s, struct proto_session *ret);
 
 int proto_put_record(Buf *b, const struct proto_record *r);
+/* REC_OUTPUT and REC_SIZE; data points into the frame. */
+int proto_put_rec_output(Buf *b, uint64_t time, const uint8_t *data, size_t size);
+int proto_get_rec_output(Buf *p, uint64_t *ret_time, const uint8_t **ret_data, size_t *ret_size);
+int proto_put_rec_size(Buf *b, uint64_t time, uint16_t cols, uint16_t rows);
+int proto_get_rec_size(Buf *p, uint64_t *ret_time, uint16_t *ret_cols, uint16_t *ret_rows);
 int proto_get_record(Buf *p, struct proto_record *ret);
 
 /* The data of an EXIT record: three u64, little endian. */
@@ -357,6 +382,17 @@ int proto_put_failed(Buf *b, int32_t error, const char *message);
 int proto_get_failed(Buf *p, int32_t *ret_error, char **ret_message);
 int proto_put_conv_prompt(Buf *b, uint8_t style, const char *text);
 int proto_get_conv_prompt(Buf *p, uint8_t *ret_style, char **ret_text);
+
+/* Terminal sessions.  TERM_OUTPUT and TERM_INPUT carry at most
+ * PROTO_MAX_DATA bytes each; put_* of more is -EMSGSIZE. */
+int proto_put_term_data(Buf *b, uint16_t type, const void *p, size_t n);
+/* A view into the payload (valid while the frame is). */
+int proto_get_term_data(Buf *p, const uint8_t **ret, size_t *ret_n);
+int proto_put_term_size(Buf *b, uint16_t rows, uint16_t cols);
+int proto_get_term_size(Buf *p, uint16_t *ret_rows, uint16_t *ret_cols);
+/* A TERM value: 1..PROTO_MAX_TERM characters of [A-Za-z0-9.+_-], not
+ * starting with '.' or '-' (a terminfo entry's file name). */
+bool proto_term_valid(const char *s);
 
 /* Names for logs, tables and JSON. */
 const char *proto_msg_to_string(uint16_t type);

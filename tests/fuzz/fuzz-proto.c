@@ -35,7 +35,8 @@ static bool request_eq(const struct proto_request *a, const struct proto_request
         return a->flags == b->flags && str_eq(a->session, b->session) && str_eq(a->name, b->name) &&
                 str_eq(a->config, b->config) && str_eq(a->credential, b->credential) &&
                 str_eq(a->command, b->command) && a->idle_timeout == b->idle_timeout &&
-                a->buffering == b->buffering;
+                a->buffering == b->buffering && str_eq(a->on_finish, b->on_finish) && str_eq(a->term, b->term) &&
+                a->rows == b->rows && a->cols == b->cols;
 }
 
 static bool session_eq(const struct proto_session *a, const struct proto_session *b) {
@@ -48,7 +49,7 @@ static bool session_eq(const struct proto_session *a, const struct proto_session
                 a->command_id == b->command_id && str_eq(a->command, b->command) &&
                 a->created == b->created && a->idle_since == b->idle_since &&
                 str_eq(a->holder, b->holder) && str_eq(a->origin, b->origin) &&
-                str_eq(a->reason, b->reason);
+                str_eq(a->reason, b->reason) && a->terminal == b->terminal;
 }
 
 static bool kv_eq(const struct proto_kv *a, const struct proto_kv *b) {
@@ -77,6 +78,9 @@ typedef struct Msg {
         struct proto_ack ack;
         struct proto_resume resume;
         char *str;
+        const uint8_t *data;    /* TERM_OUTPUT, TERM_INPUT: a view into the payload */
+        size_t n;
+        uint16_t rows, cols;
 } Msg;
 
 static void msg_done(Msg *m) {
@@ -105,7 +109,13 @@ static int decode(uint16_t type, Buf *p, Msg *m) {
         case PROTO_MSG_CONV_REPLY:
         case PROTO_MSG_RUN:
         case PROTO_MSG_TERMINATE:
+        case PROTO_MSG_TERM_NOTICE:
                 return proto_get_str_msg(p, str_max(type), &m->str);
+        case PROTO_MSG_TERM_OUTPUT:
+        case PROTO_MSG_TERM_INPUT:
+                return proto_get_term_data(p, &m->data, &m->n);
+        case PROTO_MSG_TERM_SIZE:
+                return proto_get_term_size(p, &m->rows, &m->cols);
         case PROTO_MSG_ERROR:
                 return proto_get_error(p, &m->code, &m->str);
         case PROTO_MSG_OK:
@@ -150,6 +160,10 @@ static int decode(uint16_t type, Buf *p, Msg *m) {
                 return proto_get_failed(p, &m->i32, &m->str);
         case PROTO_MSG_HANDOFF:
                 return proto_get_handoff(p, &m->handoff);
+        case PROTO_MSG_REC_OUTPUT:
+                return proto_get_rec_output(p, &m->u64, &m->rec.data, &m->rec.size);
+        case PROTO_MSG_REC_SIZE:
+                return proto_get_rec_size(p, &m->u64, &m->cols, &m->rows);
         default:
                 return 1;
         }
@@ -180,7 +194,13 @@ static int encode(const Msg *m, Buf *b) {
         case PROTO_MSG_CONV_REPLY:
         case PROTO_MSG_RUN:
         case PROTO_MSG_TERMINATE:
+        case PROTO_MSG_TERM_NOTICE:
                 return proto_put_str_msg(b, type, m->str);
+        case PROTO_MSG_TERM_OUTPUT:
+        case PROTO_MSG_TERM_INPUT:
+                return proto_put_term_data(b, type, m->data, m->n);
+        case PROTO_MSG_TERM_SIZE:
+                return proto_put_term_size(b, m->rows, m->cols);
         case PROTO_MSG_ERROR:
                 return proto_put_error(b, m->code, m->str);
         case PROTO_MSG_OK:
@@ -220,6 +240,10 @@ static int encode(const Msg *m, Buf *b) {
                 return proto_put_failed(b, m->i32, m->str);
         case PROTO_MSG_HANDOFF:
                 return proto_put_handoff(b, &m->handoff);
+        case PROTO_MSG_REC_OUTPUT:
+                return proto_put_rec_output(b, m->u64, m->rec.data, m->rec.size);
+        case PROTO_MSG_REC_SIZE:
+                return proto_put_rec_size(b, m->u64, m->cols, m->rows);
         default:
                 abort();
         }
@@ -236,7 +260,13 @@ static bool msg_eq(const Msg *a, const Msg *b) {
         case PROTO_MSG_CONV_REPLY:
         case PROTO_MSG_RUN:
         case PROTO_MSG_TERMINATE:
+        case PROTO_MSG_TERM_NOTICE:
                 return str_eq(a->str, b->str);
+        case PROTO_MSG_TERM_OUTPUT:
+        case PROTO_MSG_TERM_INPUT:
+                return a->n == b->n && (a->n == 0 || memcmp(a->data, b->data, a->n) == 0);
+        case PROTO_MSG_TERM_SIZE:
+                return a->rows == b->rows && a->cols == b->cols;
         case PROTO_MSG_ERROR:
                 return a->code == b->code && str_eq(a->str, b->str);
         case PROTO_MSG_SESSION:
@@ -267,6 +297,11 @@ static bool msg_eq(const Msg *a, const Msg *b) {
                 return memcmp(&a->resume, &b->resume, sizeof a->resume) == 0;
         case PROTO_MSG_READY:
                 return a->u32 == b->u32 && a->u32b == b->u32b;
+        case PROTO_MSG_REC_OUTPUT:
+                return a->u64 == b->u64 && a->rec.size == b->rec.size &&
+                        (a->rec.size == 0 || memcmp(a->rec.data, b->rec.data, a->rec.size) == 0);
+        case PROTO_MSG_REC_SIZE:
+                return a->u64 == b->u64 && a->cols == b->cols && a->rows == b->rows;
         case PROTO_MSG_FAILED:
                 return a->i32 == b->i32 && str_eq(a->str, b->str);
         case PROTO_MSG_HANDOFF:

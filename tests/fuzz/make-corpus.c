@@ -156,6 +156,26 @@ int main(int argc, char *argv[]) {
              (r = proto_put_u32_msg(&b, PROTO_MSG_FORKED, 4244)) < 0 ? r :
              proto_put_failed(&b, -ENOMEM, "clone failed"));
         emit("terminate", &b, proto_put_str_msg(&b, PROTO_MSG_TERMINATE, "idle-timeout"));
+        {
+                static const uint8_t screen[] = "\033c\033[?1049h\033[1;1Htop - 10:00:00 up 1 day\033[K\r\n";
+                struct proto_session ts = s;
+
+                ts.terminal = 1;
+                emit("req-connect-terminal", &b, proto_put_request(&b, PROTO_REQ_CONNECT, &(struct proto_request) {
+                        .flags = PROTO_REQ_F_TERMINAL, .session = (char *) "work", .term = (char *) "xterm-256color",
+                        .rows = 50, .cols = 132 }));
+                emit("terminal-stream", &b,
+                     (r = proto_put_attached(&b, 15000, &ts)) < 0 ? r :
+                     (r = proto_put_str_msg(&b, PROTO_MSG_TERM_NOTICE, "dwell: carol is watching")) < 0 ? r :
+                     (r = proto_put_term_data(&b, PROTO_MSG_TERM_OUTPUT, screen, sizeof screen - 1)) < 0 ? r :
+                     (r = proto_put_empty(&b, PROTO_MSG_HEARTBEAT)) < 0 ? r :
+                     proto_put_detached(&b, DETACH_REMOVED, "the shell exited"));
+                emit("terminal-input", &b,
+                     (r = proto_put_term_size(&b, 40, 120)) < 0 ? r :
+                     (r = proto_put_term_data(&b, PROTO_MSG_TERM_INPUT, "ls -l\r\003\033[A\033[200~x\033[201~", 22)) < 0 ? r :
+                     (r = proto_put_term_size(&b, 0, 65535)) < 0 ? r :
+                     proto_put_empty(&b, PROTO_MSG_DETACH));
+        }
 
         buf_done(&b);
         return failed;

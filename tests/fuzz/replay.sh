@@ -6,7 +6,7 @@
 : "${top_srcdir:=.}"
 : "${top_builddir:=.}"
 
-targets="proto config audit worker"
+targets="proto config audit worker term-text terminal"
 n=0
 failed=0
 echo "1..$(echo $targets | wc -w)"

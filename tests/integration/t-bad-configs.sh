@@ -12,6 +12,7 @@
 #     still work, and dwelld's log names x.yaml:LINE:COLUMN; fixing the file
 #     and another SIGHUP applies it to new sessions only (the running one
 #     keeps its idle timeout).
+#   - terminal: allow|deny|default and scrollback (terminal sessions).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -77,6 +78,15 @@ bad $'description:\n'                   '1:13: description: missing value'
 bad $'transcript: yes\n'                '1:13: transcript: expected true or false, got "yes"'
 bad $'max_sessions: ten\n'              '1:15: max_sessions: expected an integer, got "ten"'
 bad $'max_sessions: 0\n'                '1:15: max_sessions: must be at least 1 (omit the key for no limit)'
+# -- terminal sessions -------------------------------------------------------------
+bad $'terminal: maybe\n'                 '1:11: terminal: must be allow, deny or default'
+bad $'terminal: true\n'                  '1:11: terminal: must be allow, deny or default'
+bad $'commands: [/bin/echo]\nterminal: allow\n' '2:11: terminal: cannot be allow with commands'
+bad $'scrollback: 1000001\n'             '1:13: scrollback: at most 1000000 lines'
+bad $'scrollback: 0\n'                   '1:13: scrollback: must be at least 1'
+good $'terminal: deny\n'
+good $'terminal: allow\nscrollback: 500\n'
+good $'commands: [/bin/echo]\nterminal: deny\n'
 # -- durations and sizes -----------------------------------------------------------
 bad $'idle_timeout: 2 hours\n'          '1:15: idle_timeout: invalid duration "2 hours"'
 bad $'idle_timeout: 0\n'                '1:15: idle_timeout: must be greater than 0'

@@ -43,13 +43,15 @@ expect_eq "$(field "$OUT" '" ".join(sorted(c["name"] for c in d))')" "admin defa
 dwell_json alice config list
 shape=$(field "$OUT" '
 all(set(c.keys()) == {"name", "description", "run_as", "idle_timeout", "max_idle_timeout",
-                       "output_buffering", "output_buffer_size", "share_with_access", "restricted"}
+                       "output_buffering", "output_buffer_size", "share_with_access", "restricted",
+                       "terminal"}
     and isinstance(c["name"], str)
     and (c["run_as"] is None or isinstance(c["run_as"], str))
     and all(isinstance(c[k], int) and not isinstance(c[k], bool)
             for k in ("idle_timeout", "max_idle_timeout", "output_buffer_size"))
     and c["output_buffering"] in ("block", "drop")
     and isinstance(c["share_with_access"], bool) and isinstance(c["restricted"], bool)
+    and c["terminal"] == (not c["restricted"])
     for c in d)')
 expect_eq "$shape" true "  ... every object has exactly the documented keys and types"
 byname='{c["name"]: c for c in d}'
@@ -84,7 +86,7 @@ expect_match "$OUT" 'alice' "  ... and the access list"
 dwell_json alice config show default
 expect_rc 0 "alice: --json config show default"
 expect_eq "$(field "$OUT" 'sorted(d.keys())')" \
-        '["description", "idle_timeout", "max_idle_timeout", "name", "output_buffer_size", "output_buffering", "restricted", "run_as", "share_with_access", "yaml"]' \
+        '["description", "idle_timeout", "max_idle_timeout", "name", "output_buffer_size", "output_buffering", "restricted", "run_as", "share_with_access", "terminal", "yaml"]' \
         "  ... an object with the keys of list plus yaml"
 expect_eq "$(field "$OUT" '[d["name"], d["idle_timeout"], d["max_idle_timeout"]]')" '["default", 420, 3600]' \
         "  ... name default, 420, 3600"

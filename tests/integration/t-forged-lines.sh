@@ -45,7 +45,7 @@ def s(b):
         b = b.encode()
     return struct.pack("<I", len(b)) + b
 
-req = struct.pack("<I", 0) + s(session) + s(name) + s(config) + s("") + s(command) + struct.pack("<QB", 0, 0) + s("")
+req = struct.pack("<I", 0) + s(session) + s(name) + s(config) + s("") + s(command) + struct.pack("<QB", 0, 0) + s("") + s("") + struct.pack("<HH", 0, 0)
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 sock.settimeout(20)
 sock.connect(path)

@@ -76,7 +76,7 @@ path, case = sys.argv[1], sys.argv[2]
 def frame(t, p=b""): return struct.pack("<IHBB", len(p), t, int(os.environ["DWELL_PROTO_VERSION"]), 0) + p
 def s_(x): x = x.encode(); return struct.pack("<I", len(x)) + x
 def request(t, session, command="", flags=0):
-    return frame(t, struct.pack("<I", flags) + s_(session) + s_("") + s_("") + s_("") + s_(command) + struct.pack("<QB", 0, 0) + s_(""))
+    return frame(t, struct.pack("<I", flags) + s_(session) + s_("") + s_("") + s_("") + s_(command) + struct.pack("<QB", 0, 0) + s_("") + s_("") + struct.pack("<HH", 0, 0))
 REQ_INVOKE, REQ_CONNECT, STDIN, STDIN_EOF, RESUME, DETACH = 102, 105, 324, 325, 323, 322
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(path)

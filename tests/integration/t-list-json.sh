@@ -8,7 +8,7 @@
 
 . "$(dirname "$0")/lib.sh"
 
-keys='["availability", "buffered", "command", "configuration", "dropped", "host", "id", "idle_timeout", "instance_id", "last_command", "name", "origin", "output_buffering", "owner", "reason", "run_as", "state"]'
+keys='["availability", "buffered", "command", "configuration", "dropped", "host", "id", "idle_timeout", "instance_id", "last_command", "name", "origin", "output_buffering", "owner", "reason", "run_as", "state", "terminal", "watchers"]'
 
 dwell_json alice new -n work
 expect_rc 0 "alice: dwell --json new -n work"

@@ -27,10 +27,11 @@ arg = sys.argv[3] if len(sys.argv) > 3 else ""
 def frame(t, p=b""): return struct.pack("<IHBB", len(p), t, int(os.environ["DWELL_PROTO_VERSION"]), 0) + p
 def s_(x): x = x.encode(); return struct.pack("<I", len(x)) + x
 def request(t, session, command="", flags=0):
-    return frame(t, struct.pack("<I", flags) + s_(session) + s_("") + s_("") + s_("") + s_(command) + struct.pack("<QB", 0, 0) + s_(""))
+    return frame(t, struct.pack("<I", flags) + s_(session) + s_("") + s_("") + s_("") + s_(command) + struct.pack("<QB", 0, 0) + s_("")
+                 + s_("") + struct.pack("<HH", 0, 0))
 REQ_INVOKE, REQ_CONNECT, REQ_RECEIVE = 102, 105, 106
 RESUME, STDIN, STDIN_EOF, HEARTBEAT = 323, 324, 325, 304
-REATTACH, RECONNECT, DISCONNECTED = 0x20, 0x40, 0x01
+REATTACH, RECONNECT, DISCONNECTED = 0x40, 0x80, 0x01
 def conn():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
@@ -102,7 +103,7 @@ connect_close
 wait "$CONNECT_PID" 2>/dev/null
 
 expect_eq "$(raw alice invoked 0)" "300 305" "invoke without RECONNECT: ATTACHED, then STDIN_WINDOW (no INVOKED)"
-expect_eq "$(raw alice invoked 64)" "300 340" "invoke with RECONNECT: ATTACHED, then INVOKED"
+expect_eq "$(raw alice invoked 128)" "300 340" "invoke with RECONNECT: ATTACHED, then INVOKED"
 capture alice dwell receive s
 
 expect_eq "$(raw alice vanish)" vanished "an invoke client with RECONNECT vanishes while its cat reads stdin"

@@ -9,7 +9,8 @@
 #   - invoke on all three: each line prefixed with its host, in parallel
 #     (--throttle 2 too); the exit status is the worst command status;
 #   - invoke -d on all three prints one table (one header, three rows);
-#     receive gathers each host's output, prefixed;
+#     receive --interleave gathers each host's output, prefixed (t-fleet.sh:
+#     the blocks);
 #   - with h3's sshd killed: h3 gets one clear error line on stderr, the exit
 #     status is 255, h1 and h2 still succeed; --json list is one array with
 #     h1's and h2's sessions and an error object for h3.
@@ -52,9 +53,9 @@ expect_eq "$(printf '%s\n' "$OUT" | grep -c '^Id ')" 1 "  ... one table header"
 expect_eq "$(printf '%s\n' "$OUT" | awk 'NR > 1 { print $2, $3, $4 }' | sort | tr '\n' ' ')" \
         "job h1 Disconnected job h2 Disconnected job h3 Disconnected " "  ... and a row per host (Host column)"
 
-capture alice "$SSH" dwell -H h1,h2,h3 receive job
-expect_rc 0 "-H h1,h2,h3 receive job"
-expect_eq "$(printf '%s\n' "$OUT" | sort)" "$(printf 'h1: done on h1\nh2: done on h2\nh3: done on h3')" \
+capture alice "$SSH" dwell -H h1,h2,h3 --interleave receive job
+expect_rc 0 "-H h1,h2,h3 --interleave receive job"
+expect_eq "$(printf '%s\n' "$OUT" | grep '^h[0-9]: ' | sort)" "$(printf 'h1: done on h1\nh2: done on h2\nh3: done on h3')" \
         "  ... gathers every host's output, prefixed"
 
 capture alice "$SSH" dwell -H h1,h2 --json list

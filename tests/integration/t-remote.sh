@@ -110,7 +110,7 @@ capture alice "$DESKTOP" dwell -H "$H" list r1
 expect_match "$OUT" '^[0-9]+ +r1 +dwell-test +Disconnected +default +None$' \
         "alice from another key/ssh client: r1 is Disconnected/None"
 capture alice "$DESKTOP" dwell -H "$H" list -l r1
-expect_match "$OUT" '^Id +Name .* Dropped +Origin +Reason +LastCommand +LastStatus +Command$' "  ... list -l has an Origin column"
+expect_match "$OUT" '^Id +Name .* Dropped +Origin +Reason +Terminal +Watchers +LastCommand +LastStatus +Command$' "  ... list -l has an Origin column"
 expect_match "$OUT" ' ssh 127\.0\.0\.1 port [0-9]+ ' "  ... showing the origin the bridge reported"
 capture alice "$DESKTOP" dwell -H "$H" --json list r1
 expect_match "$(json_eval "$OUT" 'd[0]["origin"]' 2>&1)" '^ssh 127\.0\.0\.1 port [0-9]+$' \

@@ -15,7 +15,9 @@
 # lines, session i writes 64 KiB + i * 4 KiB, spread over 60% of the time),
 # so its sha256 is known.  Events, at random (fixed seed), each on a session
 # no other event holds: a `receive SESSION >> FILE` (local or `-H` over a real
-# sshd, half each) ended by
+# sshd, half each; DWELL_SSH_SHARE=0: one ssh per client, as each is
+# killed on its own and an ssh master left by a SIGKILLed client would
+# outlive the run by ControlPersist's 60 s) ended by
 #   kill     — SIGKILL to the client after 0.05-1 s;
 #   disconnect — `dwell disconnect SESSION` from another client;
 #   reconnect — (over ssh, once output flows) SIGKILL to its ssh: the client
@@ -63,7 +65,7 @@ while read -r name; do
 done <"$DWELL_SANDBOX/soak/names"
 expect_eq "$n_ok" "$SOAK_SESSIONS" "$SOAK_SESSIONS sessions created"
 # One ssh round trip first (known_hosts), and every command's `true` done.
-as_user alice env "DWELL_SSH=ssh -F /home/alice/.ssh/cfg" dwell -H alice@127.0.0.1:2222 list >/dev/null 2>&1
+as_user alice env "DWELL_SSH=ssh -F /home/alice/.ssh/cfg" DWELL_SSH_SHARE=0 dwell -H alice@127.0.0.1:2222 list >/dev/null 2>&1
 wait_for "[ \$(as_user alice dwell list --state Opened 2>/dev/null | wc -l) -le 1 ]" 30 || true
 sleep 1
 
@@ -100,7 +102,7 @@ n, events, budget, parallel = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv
 random.seed(16)
 HOST = "alice@127.0.0.1:2222"
 ENV = ["HOME=/home/alice", "USER=alice", "LOGNAME=alice", "PATH=/usr/bin:/bin", "LANG=C.UTF-8",
-       "DWELL_SSH=ssh -F /home/alice/.ssh/cfg"]
+       "DWELL_SSH=ssh -F /home/alice/.ssh/cfg", "DWELL_SSH_SHARE=0"]
 def as_alice(args, **kw):
     return subprocess.Popen(["setpriv", "--reuid", "alice", "--regid", "alice", "--init-groups", "--reset-env",
                              "env"] + ENV + args, cwd="/home/alice", **kw)

@@ -177,6 +177,28 @@ static void test_full(void) {
         ok(round_trip(c), "full configuration: format and parse again gives the same");
 }
 
+static void test_observers(void) {
+        _cleanup_session_config_ SessionConfig *c = NULL, *d = NULL;
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        r = parse("observers: [carol, \"@sre\", bob, \"@wheel\"]\n", &c, &error);
+        is_int(r, 0, "observers list parses");
+        if (r < 0) {
+                diag("%s", strempty(error));
+                return;
+        }
+        ok(c->observer_users && streq(c->observer_users[0], "carol") && streq(c->observer_users[1], "bob") &&
+           !c->observer_users[2], "observers: users");
+        ok(c->observer_groups && streq(c->observer_groups[0], "sre") && streq(c->observer_groups[1], "wheel") &&
+           !c->observer_groups[2], "observers: '@' names groups");
+        ok(!c->access_restricted, "observers do not restrict access");
+        ok(round_trip(c), "observers round trip");
+        r = parse("observers: {users: [carol, bob], groups: [sre, wheel]}\n", &d, &error);
+        is_int(r, 0, "observers mapping parses");
+        ok(r == 0 && config_session_equal(c, d), "the list and the mapping forms are the same");
+}
+
 static void test_defaults(void) {
         _cleanup_session_config_ SessionConfig *c = NULL, *d = NULL, *e = NULL, *builtin = NULL;
         _cleanup_free_ char *error = NULL;
@@ -189,6 +211,7 @@ static void test_defaults(void) {
         ok(!c->access_restricted && !c->access_users && !c->access_groups, "default: everyone");
         is_str(c->run_as, NULL, "default: runs as the caller");
         ok(!c->share_with_access, "default: no sharing");
+        ok(!c->observer_users && !c->observer_groups, "default: no observers");
         ok(c->allow_on_finish && !c->on_finish, "default: hooks allowed, none by default");
         ok(!c->capabilities_set && c->capabilities == 0, "default: capabilities not set");
         ok(!c->no_new_privileges, "default: no_new_privileges false without run_as");
@@ -244,6 +267,9 @@ static void test_misc_good(void) {
                 "description: \"tab\\tand\\nnewline and \\\"quotes\\\" \\u2028 \\x85 \\x7f\"\n",
                 "description: |\n  a literal\n  block\n",
                 "access:\n  users: [nobody]\nrun_as: oncall\nshare_with_access: true\n",
+                "observers: [carol, \"@sre\", bob]\n",
+                "observers:\n  groups: [wheel]\n",
+                "observers: {users: [alice], groups: [adm, sre]}\n",
                 "limits:\n  msgqueue: 819200\n  sigpending: 100\n  locks: 10\n  rss: 1GiB\n  data: 2GiB\n  rtprio: 99\n",
         };
 
@@ -367,6 +393,19 @@ static const struct {
         { "access: [alice]\n", "t.yaml:1:9: access: expected a mapping, got a list" },
         { "access:\n  users: alice\n", "t.yaml:2:10: access.users: expected a list, got a scalar" },
         { "access:\n  users: [[alice]]\n", "t.yaml:2:11: access.users: expected a value, got a list" },
+        /* observers */
+        { "observers: []\n", "t.yaml:1:12: observers: must list at least one user or group (omit the key for none)" },
+        { "observers: {}\n", "t.yaml:1:12: observers: must list at least one user or group (omit the key for none)" },
+        { "observers: carol\n", "t.yaml:1:12: observers: expected a list, got a scalar" },
+        { "observers: [carol, mallory]\n", "t.yaml:1:20: observers: unknown user \"mallory\"" },
+        { "observers:\n  - \"@nogroup\"\n", "t.yaml:2:5: observers: unknown group \"nogroup\"" },
+        { "observers: [\"@\"]\n", "t.yaml:1:13: observers: invalid group name \"\"" },
+        { "observers: [carol, carol]\n", "t.yaml:1:20: observers: \"carol\" listed twice" },
+        { "observers: [\"@sre\", \"@sre\"]\n", "t.yaml:1:21: observers: \"@sre\" listed twice" },
+        { "observers: {users: [mallory]}\n", "t.yaml:1:21: observers.users: unknown user \"mallory\"" },
+        { "observers: {user: [carol]}\n", "t.yaml:1:13: observers.user: unknown key (did you mean \"users\"?)" },
+        { "commands: [/bin/true]\nobservers: [carol]\n",
+          "t.yaml:2:1: observers: requires a shell (a configuration with commands has no terminal sessions to watch)" },
         /* sharing */
         { "share_with_access: true\n", "t.yaml:1:20: share_with_access: requires run_as" },
         { "run_as: root\nshare_with_access: true\n",
@@ -543,9 +582,13 @@ static void test_user_options(void) {
                 { "idle_timout: 1h\n", "o.yaml:1:1: idle_timout: unknown key (did you mean \"idle_timeout\"?)" },
                 { "[]\n", "o.yaml:1:1: expected a mapping of settings at the top level, got a list" },
                 { "idle_timeout: [1h]\n", "o.yaml:1:15: idle_timeout: expected a value, got a list" },
+                { "detach_keys: ctrl-1\n", "o.yaml:1:14: detach_keys: must be up to 8 comma-separated keys..." },
+                { "detach_keys: a,b,c,d,e,f,g,h,i\n", "o.yaml:1:14: detach_keys: must be up to 8..." },
+                { "detach_keys: ctrl-a,,d\n", "o.yaml:1:14: detach_keys: must be up to 8..." },
         };
         _cleanup_free_ char *error = NULL;
-        const char *good = "idle_timeout: 4h\noutput_buffering: drop\non_finish: 'mail -s \"$DWELL_SESSION\" me'\n";
+        const char *good = "idle_timeout: 4h\noutput_buffering: drop\non_finish: 'mail -s \"$DWELL_SESSION\" me'\n"
+                           "detach_keys: ctrl-a,d\n";
         UserOptions o;
         int r;
 
@@ -554,6 +597,7 @@ static void test_user_options(void) {
         is_int(o.idle_timeout, 4 * 3600 * SEC, "options.yaml: idle_timeout");
         is_int(o.output_buffering, BUFFERING_DROP, "options.yaml: output_buffering");
         is_str(o.on_finish, "mail -s \"$DWELL_SESSION\" me", "options.yaml: on_finish");
+        is_str(o.detach_keys, "ctrl-a,d", "options.yaml: detach_keys");
 
         r = config_user_options_parse("reconnect_timeout: 0\n", 21, "o.yaml", &o, &error);
         ok(r == 0 && o.reconnect_timeout_set && o.reconnect_timeout == 0, "options.yaml: reconnect_timeout: 0 (disabled)");
@@ -885,6 +929,7 @@ int main(void) {
         plan(0);
         test_full();
         test_defaults();
+        test_observers();
         test_misc_good();
         test_bad();
         test_several_errors();

@@ -248,6 +248,44 @@ static void test_names(void) {
         ok(!session_name_valid(NULL), "NULL name invalid");
 }
 
+static void test_detach_keys(void) {
+        static const struct {
+                const char *s;
+                int n;                  /* -EINVAL: refused */
+                const char *bytes;
+        } t[] = {
+                { "ctrl-\\", 1, "\034" },
+                { "ctrl-a,d", 2, "\001d" },
+                { "CTRL-P,ctrl-Q", 2, "\020\021" },
+                { "ctrl-@", 1, "\0" },
+                { "ctrl-[,ctrl-],ctrl-^,ctrl-_", 4, "\033\035\036\037" },
+                { "a,b,c,d,e,f,g,h", 8, "abcdefgh" },
+                { "a,b,c,d,e,f,g,h,i", -EINVAL, NULL },
+                { "", -EINVAL, NULL },
+                { "ctrl-", -EINVAL, NULL },
+                { "ctrl-1", -EINVAL, NULL },
+                { "ctrl-ab", -EINVAL, NULL },
+                { "ab", -EINVAL, NULL },
+                { "a,,b", -EINVAL, NULL },
+                { "a,", -EINVAL, NULL },
+                { ",", -EINVAL, NULL },
+                { " ", -EINVAL, NULL },
+                { "\t", -EINVAL, NULL },
+                { "\xc3\xa9", -EINVAL, NULL },
+        };
+        uint8_t keys[DETACH_KEYS_MAX];
+
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                int r = parse_detach_keys(t[i].s, keys);
+
+                if (t[i].n < 0)
+                        ok(r == t[i].n, "detach keys '%s' refused", t[i].s);
+                else
+                        ok(r == t[i].n && memcmp(keys, t[i].bytes, (size_t) r) == 0, "detach keys '%s'", t[i].s);
+        }
+        ok(parse_detach_keys(DETACH_KEYS_DEFAULT, keys) == 1 && keys[0] == 0x1c, "the default is ctrl-\\ (0x1c)");
+}
+
 int main(void) {
         plan(0);
         test_duration_good();
@@ -258,5 +296,6 @@ int main(void) {
         test_format_duration();
         test_format_size();
         test_names();
+        test_detach_keys();
         return done_testing();
 }

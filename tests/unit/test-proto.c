@@ -105,7 +105,7 @@ static bool session_eq(const struct proto_session *a, const struct proto_session
                 streq(strempty(a->reason), strempty(b->reason)) &&
                 a->last_command_id == b->last_command_id &&
                 streq(strempty(a->last_command), strempty(b->last_command)) &&
-                a->last_exit_status == b->last_exit_status;
+                a->last_exit_status == b->last_exit_status && a->terminal == b->terminal;
 }
 
 static bool request_eq(const struct proto_request *a, const struct proto_request *b) {
@@ -116,7 +116,8 @@ static bool request_eq(const struct proto_request *a, const struct proto_request
                 streq(strempty(a->credential), strempty(b->credential)) &&
                 streq(strempty(a->command), strempty(b->command)) &&
                 a->idle_timeout == b->idle_timeout && a->buffering == b->buffering &&
-                streq(strempty(a->on_finish), strempty(b->on_finish));
+                streq(strempty(a->on_finish), strempty(b->on_finish)) &&
+                streq(strempty(a->term), strempty(b->term)) && a->rows == b->rows && a->cols == b->cols;
 }
 
 static struct proto_session sample_session(void) {
@@ -146,6 +147,7 @@ static struct proto_session sample_session(void) {
                 .last_command_id = 41,
                 .last_command = (char *) "make clean",
                 .last_exit_status = -1,
+                .terminal = 1,
         };
 }
 
@@ -343,6 +345,9 @@ static void test_request(void) {
                 .idle_timeout = UINT64_C(3600000000),
                 .buffering = BUFFERING_DROP,
                 .on_finish = (char *) "curl -d \"$DWELL_EXIT_STATUS\" https://hook.example/",
+                .term = (char *) "xterm-256color",
+                .rows = 50,
+                .cols = 132,
         }, out;
         Buf b, p;
         uint16_t type;
@@ -364,11 +369,48 @@ static void test_request(void) {
         proto_put_request(&b, PROTO_REQ_NEW, &in);
         copy = payload_copy(&b, PROTO_REQ_NEW, &len);
         check_strict("request", copy, len, dec_request);
-        /* buffering out of range (it comes before on_finish, a str) */
-        copy[len - 1 - 4 - strlen(in.on_finish)] = _BUFFERING_MAX;
+        /* buffering out of range (it comes before on_finish and term, strs, and rows, cols) */
+        copy[len - 1 - 4 - strlen(in.on_finish) - 4 - strlen(in.term) - 4] = _BUFFERING_MAX;
         buf_init_view(&p, copy, len);
         is_int(proto_get_request(&p, &out), -EBADMSG, "request with unknown buffering rejected");
         free(copy);
+
+        /* TERM: printable, no blanks or control characters, at most PROTO_MAX_TERM. */
+        {
+                static const char *const bad[] = {
+                        "xterm\033[31m", "xterm 256", "../../etc/passwd", ".hidden", "-x", "a/b", "x\ty",
+                };
+                char longterm[PROTO_MAX_TERM + 2];
+                struct proto_request t = in;
+
+                for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                        t.term = (char *) bad[i];
+                        buf_reset(&b);
+                        ok(proto_put_request(&b, PROTO_REQ_CONNECT, &t) == 0, "put request with TERM #%zu", i);
+                        take_frame(&b, &type, &flags, &p);
+                        ok(proto_get_request(&p, &out) == -EBADMSG, "decoder refuses TERM #%zu", i);
+                }
+                memset(longterm, 'x', sizeof longterm - 1);
+                longterm[sizeof longterm - 1] = 0;
+                t.term = longterm;
+                buf_reset(&b);
+                ok(proto_put_request(&b, PROTO_REQ_CONNECT, &t) == 0, "put request with a long TERM");
+                take_frame(&b, &type, &flags, &p);
+                ok(proto_get_request(&p, &out) < 0, "decoder refuses TERM over PROTO_MAX_TERM");
+                longterm[PROTO_MAX_TERM] = 0;
+                ok(proto_term_valid(longterm), "a TERM of PROTO_MAX_TERM characters is valid");
+                ok(proto_term_valid("xterm-256color") && proto_term_valid("screen.xterm-256color") &&
+                   proto_term_valid("rxvt-unicode+x"), "usual TERM values are valid");
+                ok(!proto_term_valid(""), "an empty TERM is not a TERM");
+                t.term = (char *) "";
+                t.rows = t.cols = 0;
+                buf_reset(&b);
+                proto_put_request(&b, PROTO_REQ_CONNECT, &t);
+                take_frame(&b, &type, &flags, &p);
+                ok(proto_get_request(&p, &out) == 0 && out.term && !*out.term && out.rows == 0,
+                   "no TERM and no size: not a terminal");
+                proto_request_done(&out);
+        }
 
         /* Field limits on decode. */
         {
@@ -469,6 +511,73 @@ static void test_session(void) {
         proto_put_session(&b, PROTO_MSG_SESSION, &in);
         take_frame(&b, &type, &flags, &p);
         is_int(proto_get_session(&p, &out), -EBADMSG, "unknown buffering rejected");
+        in.buffering = BUFFERING_DROP;
+        in.terminal = 2;
+        proto_put_session(&b, PROTO_MSG_SESSION, &in);
+        take_frame(&b, &type, &flags, &p);
+        is_int(proto_get_session(&p, &out), -EBADMSG, "terminal other than 0 or 1 rejected");
+        buf_done(&b);
+}
+
+static int dec_term_size(Buf *p) {
+        uint16_t r, c;
+        return proto_get_term_size(p, &r, &c);
+}
+
+static void test_terminal(void) {
+        static const uint8_t data[] = "\033[?1049h\033[H\033[2Jtop - 10:00:00 \xe2\x94\x80\0tail";
+        uint8_t *big = calloc(1, PROTO_MAX_DATA + 1);
+        const uint8_t *got;
+        uint16_t type, rows, cols;
+        uint8_t flags, *copy;
+        size_t n, len;
+        Buf b, p;
+
+        buf_init(&b, 2 * PROTO_MAX_PAYLOAD);
+        for (int i = 0; i < 2; i++) {
+                uint16_t t = i == 0 ? PROTO_MSG_TERM_OUTPUT : PROTO_MSG_TERM_INPUT;
+
+                ok(proto_put_term_data(&b, t, data, sizeof data) == 0, "put %s", proto_msg_to_string(t));
+                ok(take_frame(&b, &type, &flags, &p) == 0 && type == t && flags == 0, "%s header",
+                   proto_msg_to_string(t));
+                ok(proto_get_term_data(&p, &got, &n) == 0 && n == sizeof data && memcmp(got, data, n) == 0 &&
+                   proto_expect_end(&p) == 0, "%s round trip (any bytes, NUL included)", proto_msg_to_string(t));
+        }
+        ok(proto_put_term_data(&b, PROTO_MSG_TERM_INPUT, data, 0) == 0, "put an empty TERM_INPUT");
+        take_frame(&b, &type, &flags, &p);
+        ok(proto_get_term_data(&p, &got, &n) == 0 && n == 0, "an empty TERM_INPUT decodes");
+        ok(proto_put_term_data(&b, PROTO_MSG_TERM_OUTPUT, big, PROTO_MAX_DATA) == 0, "PROTO_MAX_DATA bytes fit");
+        take_frame(&b, &type, &flags, &p);
+        ok(proto_get_term_data(&p, &got, &n) == 0 && n == PROTO_MAX_DATA, "... and decode");
+        is_int(proto_put_term_data(&b, PROTO_MSG_TERM_OUTPUT, big, PROTO_MAX_DATA + 1), -EMSGSIZE,
+               "more than PROTO_MAX_DATA: -EMSGSIZE");
+        ok(buf_len(&b) == 0, "... and nothing queued");
+        buf_init_view(&p, big, PROTO_MAX_DATA + 1);
+        is_int(proto_get_term_data(&p, &got, &n), -EBADMSG, "a payload over PROTO_MAX_DATA is refused");
+
+        ok(proto_put_term_size(&b, 65535, 0) == 0, "put TERM_SIZE (65535x0: the decoder passes it on)");
+        ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_TERM_SIZE, "TERM_SIZE header");
+        ok(proto_get_term_size(&p, &rows, &cols) == 0 && rows == 65535 && cols == 0, "TERM_SIZE round trip");
+        proto_put_term_size(&b, 24, 80);
+        copy = payload_copy(&b, PROTO_MSG_TERM_SIZE, &len);
+        check_strict("TERM_SIZE", copy, len, dec_term_size);
+        free(copy);
+
+        ok(proto_put_str_msg(&b, PROTO_MSG_TERM_NOTICE, "dwell: carol is watching") == 0, "put TERM_NOTICE");
+        ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_TERM_NOTICE, "TERM_NOTICE header");
+        {
+                _cleanup_free_ char *t = NULL;
+
+                ok(proto_get_str_msg(&p, PROTO_MAX_TEXT, &t) == 0 && streq(t, "dwell: carol is watching"),
+                   "TERM_NOTICE round trip");
+        }
+        ok(streq(proto_msg_to_string(PROTO_MSG_TERM_OUTPUT), "TERM_OUTPUT") &&
+           streq(proto_msg_to_string(PROTO_MSG_TERM_NOTICE), "TERM_NOTICE") &&
+           streq(proto_msg_to_string(PROTO_MSG_TERM_INPUT), "TERM_INPUT") &&
+           streq(proto_msg_to_string(PROTO_MSG_TERM_SIZE), "TERM_SIZE"), "terminal message names");
+        ok(PROTO_MSG_TERM_OUTPUT == 306 && PROTO_MSG_TERM_NOTICE == 307 && PROTO_MSG_TERM_INPUT == 327 &&
+           PROTO_MSG_TERM_SIZE == 328 && PROTO_VERSION == 3, "terminal message numbers, protocol version 3");
+        free(big);
         buf_done(&b);
 }
 
@@ -529,6 +638,52 @@ static void test_record(void) {
         copy = payload_copy(&b, PROTO_MSG_RECORD, &len);
         check_strict("record", copy, len, dec_record);
         free(copy);
+        buf_done(&b);
+}
+
+static int dec_rec_output(Buf *p) {
+        const uint8_t *d;
+        uint64_t t;
+        size_t n;
+        return proto_get_rec_output(p, &t, &d, &n);
+}
+
+static int dec_rec_size(Buf *p) {
+        uint64_t t;
+        uint16_t c, r;
+        return proto_get_rec_size(p, &t, &c, &r);
+}
+
+/* The worker's reports to the monitor for a terminal session's recording. */
+static void test_rec(void) {
+        static const uint8_t data[] = "\x1b[1mhi\0\xff";
+        const uint8_t *d;
+        uint64_t t;
+        uint16_t c, r;
+        uint8_t *copy, flags;
+        uint16_t type;
+        size_t n, len;
+        Buf b, p;
+
+        buf_init(&b, PROTO_MAX_PAYLOAD);
+        ok(proto_put_rec_output(&b, 123456789, data, sizeof data - 1) == 0, "put REC_OUTPUT");
+        ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_REC_OUTPUT, "REC_OUTPUT header");
+        ok(proto_get_rec_output(&p, &t, &d, &n) == 0 && t == 123456789 && n == sizeof data - 1 &&
+           memcmp(d, data, n) == 0, "REC_OUTPUT round trip");
+        is_int(proto_put_rec_output(&b, 1, data, PROTO_MAX_DATA + 1), -EMSGSIZE, "REC_OUTPUT over PROTO_MAX_DATA refused");
+        proto_put_rec_output(&b, 7, data, sizeof data - 1);
+        copy = payload_copy(&b, PROTO_MSG_REC_OUTPUT, &len);
+        check_strict("REC_OUTPUT", copy, len, dec_rec_output);
+        free(copy);
+
+        ok(proto_put_rec_size(&b, 42, 132, 43) == 0, "put REC_SIZE");
+        ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_REC_SIZE, "REC_SIZE header");
+        ok(proto_get_rec_size(&p, &t, &c, &r) == 0 && t == 42 && c == 132 && r == 43, "REC_SIZE round trip");
+        proto_put_rec_size(&b, 42, 80, 24);
+        copy = payload_copy(&b, PROTO_MSG_REC_SIZE, &len);
+        check_strict("REC_SIZE", copy, len, dec_rec_size);
+        free(copy);
+        is_str(proto_msg_to_string(PROTO_MSG_REC_OUTPUT), "REC_OUTPUT", "REC_OUTPUT has a name");
         buf_done(&b);
 }
 
@@ -1267,7 +1422,9 @@ int main(void) {
         test_request();
         test_error();
         test_session();
+        test_terminal();
         test_record();
+        test_rec();
         test_exit_info();
         test_kv();
         test_handoff();

@@ -46,6 +46,47 @@ static char **split(char *text, size_t *ret_n) {
         return lines;
 }
 
+/* A terminal session: the transcript is an asciicast recording whose
+ * header waits for the first window size; dwell's event lines become
+ * markers; command output records are not written twice. */
+#define HEADER_START "{\"version\": 2, \"width\": 132, \"height\": 43, \"timestamp\": "
+static void test_terminal(HostParams p) {
+        char *text = NULL, *l;
+        size_t size = 0;
+        Transcript t = {};
+        FILE *f;
+
+        p.terminal = true;
+        p.term = (char *) "screen-256color";
+        p.shell = (char *) "/bin/bash";
+        f = open_memstream(&text, &size);
+        transcript_begin(&t, f, &p);
+        fflush(f);
+        is_int((int) size, 0, "terminal: nothing written before the first event");
+        transcript_term_size(&t, 0, 132, 43);
+        transcript_line(&t, "connected: %s (pid %d)", "alice\n# x", 42);
+        transcript_output(&t, 1, 0, (const uint8_t *) "not twice\n", 10);
+        transcript_term_output(&t, UINT64_MAX, (const uint8_t *) "$ ls\r\n", 6);
+        transcript_close(&t);
+
+        l = strtok(text, "\n");
+        ok(l && strncmp(l, HEADER_START, strlen(HEADER_START)) == 0,
+           "terminal: the header has the first window size");
+        ok(l && strstr(l, "\"env\": {\"TERM\": \"screen-256color\", \"SHELL\": \"/bin/bash\"}") != NULL,
+           "terminal: TERM and SHELL in the header");
+        ok(l && strstr(l, "\"origin\": \"ssh 192.0.2.1\\n# run_as: root\\r\\u001b[2J\"") != NULL,
+           "terminal: dwell's header values, escaped");
+        l = strtok(NULL, "\n");
+        ok(l && strncmp(l, "[0.", 3) == 0 && strstr(l, ", \"m\", \"connected: alice\\n# x (pid 42)\"]"),
+           "terminal: an event line is a marker");
+        l = strtok(NULL, "\n");
+        ok(l && strstr(l, ", \"o\", \"$ ls\\r\\n\"]"), "terminal: output, the worker's time clamped to now");
+        l = strtok(NULL, "\n");
+        ok(l && strstr(l, ", \"m\", \"ended\"]"), "terminal: the end is a marker");
+        ok(!strtok(NULL, "\n"), "terminal: command records are not in the recording");
+        free(text);
+}
+
 int main(void) {
         HostParams p = {
                 .id = 3,
@@ -132,5 +173,6 @@ int main(void) {
         ok(strncmp(lines[18], "# ended: ", 9) == 0, "the last line: # ended");
         free(lines);
         free(text);
+        test_terminal(p);
         return done_testing();
 }

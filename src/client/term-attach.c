@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * dwell connect on a terminal session: the local terminal in raw mode,
+ * joined to the session's pty.  What is typed goes to the session as
+ * TERM_INPUT (Ctrl-C, Ctrl-Z, escape sequences, bracketed paste, mouse
+ * reports: bytes like any other), the session's output is written to the
+ * terminal as it comes (TERM_OUTPUT; the first is the rendered screen),
+ * and the window size follows the local one (SIGWINCH -> TERM_SIZE).
+ *
+ * The detach keys (default ctrl-\, --detach-keys, detach_keys: in
+ * options.yaml) are not sent: they leave, and the session goes on.  A
+ * partial match that fails is sent as typed.
+ *
+ * The local terminal is restored on every way out: detach, disconnect by
+ * another client, the session's end, a lost connection, an error, and
+ * SIGTERM, SIGHUP, SIGINT or SIGQUIT sent to us (atexit covers exit()
+ * elsewhere).  Modes the session's programs set (alternate screen, hidden
+ * cursor, mouse reporting, bracketed paste, application keys, a scroll
+ * region) are reset, and one line says how to return.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "parse-util.h"
+
+#define INPUT_CHUNK 4096
+#define OUT_PENDING_MAX (256u * 1024)   /* frames queued to the session before we stop reading keys */
+
+/* Leave the alternate screen, show the cursor, no mouse reporting, no
+ * bracketed paste, normal cursor keys and keypad, autowrap, default
+ * attributes, the whole screen as scroll region (cursor kept); what we
+ * print next starts on a line of its own. */
+#define TERM_RESET "\033[?1049l\033[?25h\033[?1000l\033[?1002l\033[?1003l\033[?1005l\033[?1006l\033[?1015l" \
+                   "\033[?2004l\033[?1l\033>\033[?7h\033[0m\0337\033[r\0338"
+
+static struct termios saved_tio;
+static volatile sig_atomic_t raw_on = 0;
+static volatile sig_atomic_t got_signal = 0;
+static int sig_pipe[2] = { -EBADF, -EBADF };
+
+static void raw_restore(void) {
+        if (!raw_on)
+                return;
+        raw_on = 0;
+        (void) tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tio);
+        (void) loop_write(STDOUT_FILENO, TERM_RESET "\r\n", strlen(TERM_RESET "\r\n"));
+}
+
+static int raw_enter(void) {
+        struct termios raw;
+
+        if (tcgetattr(STDIN_FILENO, &saved_tio) < 0)
+                return client_error(-errno, PROTO_ERR_UNAVAILABLE, "cannot read the terminal's settings: %m");
+        raw = saved_tio;
+        cfmakeraw(&raw);
+        raw.c_cc[VMIN] = 1;
+        raw.c_cc[VTIME] = 0;
+        if (tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) < 0)
+                return client_error(-errno, PROTO_ERR_UNAVAILABLE, "cannot put the terminal in raw mode: %m");
+        raw_on = 1;
+        return 0;
+}
+
+static void on_signal(int sig) {
+        int saved = errno;
+        char ch = sig == SIGWINCH ? 'W' : 'S';
+
+        if (sig != SIGWINCH)
+                got_signal = sig;
+        if (sig_pipe[1] >= 0)
+                (void) !write(sig_pipe[1], &ch, 1);
+        errno = saved;
+}
+
+static int signals_setup(void) {
+        static const int sigs[] = { SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGWINCH };
+        struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+
+        if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+                return client_error(-errno, PROTO_ERR_UNAVAILABLE, "pipe: %m");
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+                (void) sigaction(sigs[i], &sa, NULL);
+        (void) signal(SIGPIPE, SIG_IGN);
+        return 0;
+}
+
+static bool window_size(uint16_t *ret_rows, uint16_t *ret_cols) {
+        struct winsize ws = {};
+
+        if ((ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) < 0) ||
+            ws.ws_row == 0 || ws.ws_col == 0)
+                return false;
+        *ret_rows = ws.ws_row;
+        *ret_cols = ws.ws_col;
+        return true;
+}
+
+bool term_request_fill(struct proto_request *req) {
+        const char *t = getenv("TERM");
+        uint16_t rows, cols;
+
+        if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
+                return false;
+        if (!window_size(&rows, &cols)) {
+                rows = 24;
+                cols = 80;
+        }
+        req->rows = rows;
+        req->cols = cols;
+        /* A TERM the protocol cannot carry is not sent: the session
+         * falls back to one its host knows. */
+        req->term = t && proto_term_valid(t) ? (char *) t : NULL;
+        return true;
+}
+
+typedef struct Attach {
+        Conn *conn;
+        char *name;
+        uint32_t hb_ms;
+        int64_t last_rx_ms, next_hb_ms;
+        const uint8_t *keys;
+        size_t n_keys, matched;         /* detach keys typed so far */
+        bool stdin_eof;
+        bool read_only;                 /* dwell watch: keys other than the detach keys are dropped */
+        char notices[4][PROTO_MAX_TEXT];
+        unsigned n_notices;
+} Attach;
+
+typedef enum Leave {
+        LEAVE_NONE,             /* (not leaving) */
+        LEAVE_DETACH,           /* the detach keys */
+        LEAVE_STDIN,            /* our terminal is gone */
+        LEAVE_SIGNAL,
+        LEAVE_DETACHED,         /* DETACHED from the session (message in msg) */
+        LEAVE_LOST,
+        LEAVE_ERROR,            /* reported already (after the terminal was restored) */
+} Leave;
+
+static int send_frame(Attach *a, int r) {
+        if (r < 0)
+                return r;
+        r = conn_flush(a->conn);
+        return r < 0 ? r : 0;
+}
+
+static int send_input(Attach *a, const uint8_t *p, size_t n) {
+        if (n == 0 || a->read_only)
+                return 0;
+        return send_frame(a, proto_put_term_data(&a->conn->out, PROTO_MSG_TERM_INPUT, p, n));
+}
+
+/* Typed bytes, the detach keys taken out.  1: detach. */
+static int on_keys(Attach *a, const uint8_t *p, size_t n) {
+        uint8_t out[INPUT_CHUNK + DETACH_KEYS_MAX];
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                if (p[i] == a->keys[a->matched]) {
+                        if (++a->matched == a->n_keys) {
+                                (void) send_input(a, out, k);
+                                return 1;
+                        }
+                        continue;
+                }
+                /* A partial match that fails: what it held is sent as typed. */
+                if (a->matched > 0) {
+                        memcpy(out + k, a->keys, a->matched);
+                        k += a->matched;
+                        a->matched = 0;
+                        if (p[i] == a->keys[0]) {
+                                a->matched = 1;
+                                if (a->n_keys == 1) {
+                                        (void) send_input(a, out, k);
+                                        return 1;
+                                }
+                                continue;
+                        }
+                }
+                out[k++] = p[i];
+        }
+        return send_input(a, out, k);
+}
+
+static int send_size(Attach *a) {
+        uint16_t rows, cols;
+
+        if (a->read_only)
+                return 0;       /* the typer's size rules */
+        if (!window_size(&rows, &cols))
+                return 0;
+        return send_frame(a, proto_put_term_size(&a->conn->out, rows, cols));
+}
+
+static void notice_add(Attach *a, const char *text) {
+        _cleanup_free_ char *safe = terminal_sanitize(text, PROTO_MAX_TEXT - 1);
+        char line[PROTO_MAX_TEXT + 8];
+
+        if (!safe)
+                return;
+        snprintf(line, sizeof line, "\r\n%s\r\n", safe);
+        (void) loop_write(STDOUT_FILENO, line, strlen(line));
+        if (a->n_notices < ELEMENTSOF(a->notices))
+                snprintf(a->notices[a->n_notices++], sizeof a->notices[0], "%s", safe);
+}
+
+/* One frame from the session: 0 go on, 1 leave (msg set), <0 error. */
+static int on_frame(Attach *a, Frame *f, char *msg, size_t msg_size) {
+        _cleanup_free_ char *text = NULL;
+        const uint8_t *p;
+        uint8_t reason;
+        size_t n;
+        int r;
+
+        switch (f->type) {
+        case PROTO_MSG_TERM_OUTPUT:
+                r = proto_get_term_data(&f->payload, &p, &n);
+                if (r < 0)
+                        return r;
+                r = loop_write(STDOUT_FILENO, p, n);
+                return r < 0 ? 1 : 0;   /* our terminal is gone */
+        case PROTO_MSG_TERM_NOTICE:
+                r = proto_get_str_msg(&f->payload, PROTO_MAX_TEXT, &text);
+                if (r < 0)
+                        return r;
+                notice_add(a, text);
+                return 0;
+        case PROTO_MSG_HEARTBEAT:
+                return proto_expect_end(&f->payload);
+        case PROTO_MSG_DETACHED: {
+                _cleanup_free_ char *by_safe = NULL;
+
+                r = proto_get_detached(&f->payload, &reason, &text);
+                if (r < 0)
+                        return r;
+                by_safe = terminal_sanitize(text, 256);
+                if (reason == DETACH_REQUESTED)
+                        snprintf(msg, msg_size, "detached from %s by %s", a->name, strempty(by_safe));
+                else if (reason == DETACH_TIMEOUT)
+                        snprintf(msg, msg_size, "session %s ended: %s", a->name, strempty(by_safe));
+                else if (streq(strempty(text), "the shell exited"))
+                        snprintf(msg, msg_size, "session %s ended: the shell exited", a->name);
+                else
+                        snprintf(msg, msg_size, "session %s removed by %s", a->name, strempty(by_safe));
+                return 1;
+        }
+        case PROTO_MSG_ERROR:
+                return -EREMOTEIO;
+        default:
+                return -EBADMSG;
+        }
+}
+
+/* Handles the frames buffered in the connection. */
+static Leave drain_frames(Attach *a, char *msg, size_t msg_size, int *ret_error) {
+        Frame f;
+        int r;
+
+        while ((r = conn_next(a->conn, &f)) > 0) {
+                r = on_frame(a, &f, msg, msg_size);
+                if (r == -EREMOTEIO) {
+                        raw_restore();
+                        *ret_error = session_report_error(&f);
+                        conn_consume(a->conn, &f);
+                        return LEAVE_ERROR;
+                }
+                conn_consume(a->conn, &f);
+                if (r < 0) {
+                        *ret_error = r;
+                        return LEAVE_LOST;
+                }
+                if (r > 0)
+                        return *msg ? LEAVE_DETACHED : LEAVE_STDIN;
+        }
+        if (r < 0) {
+                *ret_error = r;
+                return LEAVE_LOST;
+        }
+        return LEAVE_NONE;
+}
+
+static Leave attach_loop(Attach *a, char *msg, size_t msg_size, int *ret_error) {
+        uint8_t buf[INPUT_CHUNK];
+        int r;
+
+        for (;;) {
+                int64_t now = clock_now_ms(), timeout = -1;
+                Leave how;
+                struct pollfd fds[3] = {
+                        { .fd = sig_pipe[0], .events = POLLIN },
+                        { .fd = a->conn->fd, .events = POLLIN | (conn_pending(a->conn) > 0 ? POLLOUT : 0) },
+                        { .fd = a->stdin_eof || conn_pending(a->conn) > OUT_PENDING_MAX ? -1 : STDIN_FILENO,
+                          .events = POLLIN },
+                };
+
+                /* Frames that arrived with earlier reads (ATTACHED's). */
+                how = drain_frames(a, msg, msg_size, ret_error);
+                if (how != LEAVE_NONE)
+                        return how;
+                if (a->hb_ms > 0) {
+                        if (now - a->last_rx_ms > 3 * (int64_t) a->hb_ms)
+                                return LEAVE_LOST;
+                        if (now >= a->next_hb_ms) {
+                                if (send_frame(a, proto_put_empty(&a->conn->out, PROTO_MSG_HEARTBEAT)) < 0)
+                                        return LEAVE_LOST;
+                                a->next_hb_ms = now + a->hb_ms;
+                        }
+                        timeout = MAX(a->next_hb_ms - now, (int64_t) 1);
+                }
+                r = poll(fds, ELEMENTSOF(fds), (int) MIN(timeout, (int64_t) INT32_MAX));
+                if (r < 0 && errno != EINTR) {
+                        *ret_error = -errno;
+                        return LEAVE_LOST;
+                }
+                if (got_signal)
+                        return LEAVE_SIGNAL;
+                if (r <= 0)
+                        continue;
+                if (fds[0].revents & POLLIN) {
+                        char sb[64];
+                        bool winch = false;
+                        ssize_t k;
+
+                        while ((k = read(sig_pipe[0], sb, sizeof sb)) > 0)
+                                winch = winch || memchr(sb, 'W', (size_t) k);
+                        if (winch && send_size(a) < 0)
+                                return LEAVE_LOST;
+                }
+                if (fds[1].revents & POLLOUT && conn_flush(a->conn) < 0)
+                        return LEAVE_LOST;
+                if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+                        r = conn_fill(a->conn);
+                        if (r == 0 || (r < 0 && r != -EAGAIN))
+                                return LEAVE_LOST;
+                        if (r > 0)
+                                a->last_rx_ms = clock_now_ms();
+                        how = drain_frames(a, msg, msg_size, ret_error);
+                        if (how != LEAVE_NONE)
+                                return how;
+                }
+                if (fds[2].fd >= 0 && fds[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+                        ssize_t k = read(STDIN_FILENO, buf, sizeof buf);
+
+                        if (k < 0 && (errno == EINTR || errno == EAGAIN))
+                                continue;
+                        if (k <= 0)
+                                return LEAVE_STDIN;
+                        r = on_keys(a, buf, (size_t) k);
+                        if (r < 0)
+                                return LEAVE_LOST;
+                        if (r > 0)
+                                return LEAVE_DETACH;
+                }
+        }
+}
+
+static void return_hint(char *buf, size_t size, const char *name, bool watch) {
+        if (arg_host)
+                snprintf(buf, size, "dwell -H %s %s %s", arg_host, watch ? "watch" : "connect", name);
+        else
+                snprintf(buf, size, "dwell %s %s", watch ? "watch" : "connect", name);
+}
+
+int term_attach(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys) {
+        return term_attach_full(c, attached, keys, n_keys, false);
+}
+
+int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bool read_only) {
+        struct proto_session s;
+        char msg[PROTO_MAX_TEXT + 512] = "", hint[PROTO_MAX_NAME * 2 + 64];
+        Attach a = { .conn = c, .keys = keys, .n_keys = n_keys, .read_only = read_only };
+        _cleanup_free_ char *name = NULL;
+        int error = 0, r;
+        Leave how;
+
+        r = proto_get_attached(&attached->payload, &a.hb_ms, &s);
+        conn_consume(c, attached);
+        if (r < 0)
+                return session_lost_dwelld(r);
+        name = terminal_sanitize(strempty(s.name), PROTO_MAX_NAME);
+        proto_session_done(&s);
+        if (!name)
+                return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+        a.name = name;
+        return_hint(hint, sizeof hint, name, read_only);
+        a.last_rx_ms = clock_now_ms();
+        a.next_hb_ms = a.last_rx_ms + a.hb_ms;
+
+        (void) fd_nonblock(c->fd, true);
+        r = signals_setup();
+        if (r < 0)
+                return r;
+        r = raw_enter();
+        if (r < 0)
+                return r;
+        (void) atexit(raw_restore);
+
+        how = attach_loop(&a, msg, sizeof msg, &error);
+
+        if (how == LEAVE_DETACH || how == LEAVE_STDIN || how == LEAVE_SIGNAL) {
+                /* The session stays; we go. */
+                if (proto_put_empty(&c->out, PROTO_MSG_DETACH) >= 0)
+                        (void) conn_flush_all(c, 1000);
+        }
+        raw_restore();
+        for (unsigned i = 0; i < a.n_notices; i++)
+                fprintf(stderr, "%s\n", a.notices[i]);
+        switch (how) {
+        case LEAVE_DETACH:
+        case LEAVE_STDIN:
+                if (read_only)
+                        client_notice("stopped watching %s (%s to return)", name, hint);
+                else
+                        client_notice("detached from %s (%s to return)", name, hint);
+                return 0;
+        case LEAVE_SIGNAL:
+                client_notice("detached from %s (%s; %s to return)", name, strsignal(got_signal), hint);
+                return 128 + got_signal;
+        case LEAVE_DETACHED:
+                if (strstr(msg, "detached from"))
+                        client_notice("%s (%s to return)", msg, hint);
+                else
+                        client_notice("%s", msg);
+                return 0;
+        case LEAVE_ERROR:
+                return error < 0 ? error : -EREMOTEIO;
+        case LEAVE_LOST:
+        default:
+                return client_error(error < 0 ? error : -ECONNRESET, PROTO_ERR_UNAVAILABLE,
+                                    "lost the connection to session %s; it goes on (%s to return)", name, hint);
+        }
+}
