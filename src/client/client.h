@@ -164,9 +164,11 @@ bool term_request_fill(struct proto_request *req);
 /* After ATTACHED (attached, not consumed) of a terminal session: raw mode,
  * the session's screen, typing, until the detach keys (keys, n), a
  * disconnect or the session's end.  Returns the exit status. */
-int term_attach(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys);
-/* read_only: dwell watch (no input, no window size; only the detach keys count). */
-int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bool read_only);
+int term_attach(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bool reconnect);
+/* read_only: dwell watch (no input, no window size; only the detach keys
+ * count).  reconnect: a break is mended by reconnecting (reconnect.c). */
+int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bool read_only,
+                     bool reconnect);
 
 /* session-io.c: one request per connection. */
 #define CLIENT_MAX_IN (2 * (PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD))
@@ -353,6 +355,19 @@ uint64_t reconnect_timeout(void);
  * running: dwell [-H HOST] PICKUP NAME".  0: attached; <0: reported. */
 int session_reconnect(uint16_t type, const struct proto_request *req, const char *name, const char *pickup,
                       uint32_t heartbeat_ms, int64_t lost_ms, Conn *c, Frame *ret);
+/* A terminal in raw mode showing a session (term-attach.c) while
+ * session_reconnect() runs: the status line is drawn on the terminal's
+ * last row (cursor saved and restored: the reattachment's screen replaces
+ * it), the keys typed are given to interrupted() while waiting (readable
+ * set; also called with it false: true stops reconnecting), and
+ * leave_raw() restores the terminal before the last message. */
+typedef struct ReconnectTerminal {
+        int input_fd;
+        bool (*interrupted)(void *userdata, bool readable);
+        void (*leave_raw)(void);
+        void *userdata;
+} ReconnectTerminal;
+void reconnect_set_terminal(const ReconnectTerminal *t);   /* NULL: none */
 
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t clock_now_ms(void);

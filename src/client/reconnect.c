@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Reconnecting by itself: when the connection to a session breaks during
- * invoke, receive or connect (EOF, a reset, a write that fails, the worker
+ * invoke, receive, connect or watch (EOF, a reset, a write that fails, the worker
  * silent for three heartbeat intervals, ssh gone, dwelld not answering
  * while it restarts), the client asks for the session again - a new
  * connection to the local socket, or ssh run again for -H - with backoff
@@ -23,6 +23,10 @@
  * silent for more than 1.5 intervals: worker-client.c).  Sessions reached
  * with --credential are not reconnected: the password would have to be
  * asked again (or kept) for every attempt.
+ *
+ * A terminal session's client (term-attach.c) keeps its terminal in raw
+ * mode meanwhile: the status line goes on the terminal's last row, and
+ * the keys typed go to its callback (the detach keys stop reconnecting).
  *
  * One status line on stderr, rewritten in place on a terminal:
  *   dwell: connection to HOST lost; reconnecting (attempt 3, 41 s left)
@@ -87,26 +91,47 @@ static void format_window(char *buf, size_t size, uint64_t usec) {
                 snprintf(buf, size, "%" PRIu64 "s", sec);
 }
 
+static const ReconnectTerminal *raw_term;     /* a raw terminal shows a session: term-attach.c */
+
+void reconnect_set_terminal(const ReconnectTerminal *t) {
+        raw_term = t;
+}
+
+/* On a raw terminal: the last row, the cursor saved and restored (no
+ * newline: the terminal does not turn it into CR LF). */
+#define RAW_STATUS_BEGIN "\0337\033[9999;1H\r\033[2K"
+#define RAW_STATUS_END "\0338"
+
 static void status_line(bool tty, bool final, const char *fmt, ...) _printf_(3, 4);
 static void status_line(bool tty, bool final, const char *fmt, ...) {
+        bool raw = tty && raw_term;
         va_list ap;
 
-        if (tty)
+        if (raw)
+                fputs(RAW_STATUS_BEGIN, stderr);
+        else if (tty)
                 fputs("\r\033[K", stderr);
         fputs("dwell: ", stderr);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
-        if (!tty || final)
+        if (raw)
+                fputs(RAW_STATUS_END, stderr);
+        else if (!tty || final)
                 fputc('\n', stderr);
         fflush(stderr);
 }
 
+/* Before the last message (an error or giving up): the line cleared, a
+ * raw terminal restored. */
 static void status_clear(bool tty) {
-        if (tty) {
+        if (tty && raw_term)
+                fputs(RAW_STATUS_BEGIN RAW_STATUS_END, stderr);
+        else if (tty)
                 fputs("\r\033[K", stderr);
-                fflush(stderr);
-        }
+        fflush(stderr);
+        if (raw_term && raw_term->leave_raw)
+                raw_term->leave_raw();
 }
 
 /* Whether an attempt's failure may go away by itself. */
@@ -163,13 +188,24 @@ static bool pause_ms(int64_t ms, int net_fd) {
 
         for (;;) {
                 int64_t now = clock_now_ms(), left = end - now;
-                struct pollfd p = { .fd = net_fd, .events = POLLIN };
+                struct pollfd p[2] = {
+                        { .fd = net_fd, .events = POLLIN },
+                        { .fd = raw_term ? raw_term->input_fd : -1, .events = POLLIN },
+                };
+                int k;
 
                 if (stream_take_sigint())
                         return true;
+                if (raw_term && raw_term->interrupted(raw_term->userdata, false))
+                        return true;
                 if (left <= 0)
                         return false;
-                if (poll(&p, 1, (int) MIN(left, (int64_t) 1000)) > 0 && network_watch_drain(net_fd))
+                k = poll(p, 2, (int) MIN(left, (int64_t) 1000));
+                if (k <= 0)
+                        continue;
+                if (p[1].revents && raw_term->interrupted(raw_term->userdata, true))
+                        return true;
+                if (p[0].revents && network_watch_drain(net_fd))
                         end = MIN(end, MAX(clock_now_ms(), start + NETWORK_MIN_WAIT_MS));
         }
 }
@@ -236,7 +272,8 @@ int session_reconnect(uint16_t type, const struct proto_request *req, const char
                 if (pause_ms(MIN(left, delay - delay / 4 + rand() % (delay / 2 + 1)), net_fd)) {
                         status_clear(tty);
                         return client_error(-EINTR, PROTO_ERR_UNAVAILABLE,
-                                            "interrupted; the session keeps running: dwell%s%s %s %s",
+                                            "%s; the session keeps running: dwell%s%s %s %s",
+                                            raw_term ? "stopped reconnecting" : "interrupted",
                                             arg_host ? " -H " : "", arg_host ? arg_host : "", pickup, name);
                 }
                 delay = MIN(delay * 2, (int64_t) BACKOFF_MAX_MS);

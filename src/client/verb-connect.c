@@ -381,7 +381,7 @@ static int verb_connect_run(const Verb *v, int argc, char *argv[]) {
         if (r < 0)
                 return r;
         if (attached_is_terminal(&f))
-                return term_attach(&c, &f, keys, (size_t) n_keys);
+                return term_attach(&c, &f, keys, (size_t) n_keys, !req.credential);
         return connect_session(&c, &f, req.credential);
 }
 
