@@ -5,7 +5,7 @@
     bench.py inside [--quick] [--only GROUPS] --out RAW.json
                                                   (root, inside ns-run.sh's sandbox)
     bench.py driver PARAMS-JSON                   (the test user; started by `inside`)
-    bench.py report --raw RAW.json [--remote FILE] [--fleet FILE] --outdir DIR   (anywhere)
+    bench.py report --raw RAW.json [--remote FILE] [--reconnect FILE] [--fleet FILE] --outdir DIR   (anywhere)
 
 `inside` starts `driver` as alice and answers its requests for the PSS of
 processes it cannot read (the root monitors, the non-dumpable workers); the
@@ -794,6 +794,7 @@ def cmd_report(argv):
     raw = json.load(open(opt("--raw")))
     outdir = opt("--outdir")
     remote_file = opt("--remote")
+    reconnect_file = opt("--reconnect")
     fleet_file = opt("--fleet")
     machine = json.load(open(opt("--machine"))) if opt("--machine") else {}
     p = raw["params"]
@@ -998,6 +999,13 @@ def cmd_report(argv):
         md.append("*bench/remote.sh was not present or printed nothing; no remote rows.*\n")
         goal("remote: `dwell -H host invoke S -- true`", None, "≤ 1.2× `ssh host true`", None, "not measured")
 
+    # ---------------------------------------------------------------- reconnection
+    reconnect_txt = open(reconnect_file).read().strip() if reconnect_file and os.path.exists(reconnect_file) else ""
+    if reconnect_txt:
+        md.append("## Reconnection (ssh)\n")
+        md.append("From `bench/reconnect.sh`: output flowing again after a 1 s outage of the link "
+                  "(sshd in a network namespace behind a veth pair):\n")
+        md.append(reconnect_txt + "\n")
     # ---------------------------------------------------------------- fleet
     fleet_txt = open(fleet_file).read().strip() if fleet_file and os.path.exists(fleet_file) else ""
     if fleet_txt:

@@ -17,7 +17,8 @@
 #      (tests/integration/ns-run.sh: private mount/pid/uts namespaces, test
 #      users, a real dwelld from the optimised build) — every case, dwell and
 #      its peers side by side, interleaved round by round;
-#   4. runs bench/remote.sh (the ssh rows) and bench/fleet.sh (20 hosts:
+#   4. runs bench/remote.sh (the ssh rows), bench/reconnect.sh (output
+#      flowing again after a 1 s outage) and bench/fleet.sh (20 hosts:
 #      dwell -H @FILE against ssh in a loop and xargs -P) on the same
 #      optimised build, unless --no-remote, and bench/terminal.sh (terminal
 #      sessions beside dtach, tmux, screen, ssh: issue 15) unless
@@ -127,6 +128,20 @@ if [ "$remote" = 1 ] && [ -x "$top/bench/remote.sh" ]; then
         fi
 fi
 
+: > "$run/reconnect.md"
+if [ "$remote" = 1 ] && [ -x "$top/bench/reconnect.sh" ]; then
+        echo "=== reconnection after an outage (bench/reconnect.sh) ===" >&2
+        rrc=0
+        rruns=(); [ "$quick" = 1 ] && rruns=(RUNS=3)
+        env "${rruns[@]}" top_srcdir="$build" top_builddir="$build" timeout -k 10 600 \
+                "$top/bench/reconnect.sh" >"$run/reconnect.md" 2>"$run/reconnect.err" </dev/null || rrc=$?
+        if [ "$rrc" -ne 0 ]; then
+                echo "bench.sh: bench/reconnect.sh failed (exit $rrc); its stderr:" >&2
+                tail -n 20 "$run/reconnect.err" >&2
+                { echo; echo "*bench/reconnect.sh exited with status $rrc.*"; } >>"$run/reconnect.md"
+        fi
+fi
+
 # ------------------------------------------------------------------ 4b. fleet
 : > "$run/fleet.md"
 if [ "$remote" = 1 ] && [ -x "$top/bench/fleet.sh" ]; then
@@ -157,5 +172,6 @@ fi
 
 # ------------------------------------------------------------------ 5. report (and plot)
 python3 "$top/bench/bench.py" report --raw "$run/raw.json" --machine "$run/machine.json" \
-        --remote "$run/remote.md" --fleet "$run/fleet.md" --terminal "$run/terminal.json" --outdir "$outdir"
+        --remote "$run/remote.md" --reconnect "$run/reconnect.md" --fleet "$run/fleet.md" --terminal "$run/terminal.json" \
+        --outdir "$outdir"
 echo "report: $outdir/RESULTS.md, $outdir/results.json, $outdir/scaling.png ($(( $(date +%s) - start )) s)"

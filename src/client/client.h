@@ -73,6 +73,7 @@ enum {
         ARG_TIMEOUT,
         ARG_ANY,
         ARG_SIGNAL,
+        ARG_RECONNECT_TIMEOUT,
         ARG_DETACH_KEYS,
 };
 
@@ -90,11 +91,18 @@ int request_parse_option(int opt, const char *arg, struct proto_request *req);
 int verb_parse_options(const Verb *v, int argc, char *argv[], const char *shortopts, const struct option *options,
                        struct proto_request *req, int (*extra)(int opt, void *userdata), void *userdata);
 int session_arg_check(const char *s);
+/* --reconnect-timeout DUR: sets arg_reconnect_timeout. */
+int parse_reconnect_timeout(const char *arg);
 bool string_is_id(const char *s);
 
 /* format.c: errors and output. */
 int client_error(int r, uint16_t code, const char *fmt, ...) _printf_(3, 4);
 unsigned client_errors_reported(void);
+/* While quiet, client_error() keeps the last error (errno, code, message)
+ * instead of printing it: a reconnection attempt's failure is news only
+ * if it is the last one. */
+void client_set_quiet(bool on);
+int client_quiet_error(uint16_t *ret_code, const char **ret_msg);
 int client_notice(const char *fmt, ...) _printf_(1, 2);
 void json_print_string(FILE *f, const char *s);
 /* n bytes as a JSON string (NUL and invalid UTF-8 included: escaped, U+FFFD). */
@@ -143,6 +151,9 @@ void json_print_seconds(FILE *f, uint64_t usec);
  * a session.  A missing file is fine; a broken one is reported. */
 /* session: the idle timeout and buffering; hook: on_finish (invoke -d). */
 int user_options_apply(struct proto_request *req, bool session, bool hook);
+/* The file itself: 1 loaded, 0 none, <0 reported. */
+struct UserOptions;
+int user_options_load(struct UserOptions *o);
 /* detach_keys from the options file ("" if not set), into ret. */
 int user_options_detach_keys(char *ret, size_t size);
 
@@ -153,9 +164,11 @@ bool term_request_fill(struct proto_request *req);
 /* After ATTACHED (attached, not consumed) of a terminal session: raw mode,
  * the session's screen, typing, until the detach keys (keys, n), a
  * disconnect or the session's end.  Returns the exit status. */
-int term_attach(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys);
-/* read_only: dwell watch (no input, no window size; only the detach keys count). */
-int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bool read_only);
+int term_attach(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bool reconnect);
+/* read_only: dwell watch (no input, no window size; only the detach keys
+ * count).  reconnect: a break is mended by reconnecting (reconnect.c). */
+int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bool read_only,
+                     bool reconnect);
 
 /* session-io.c: one request per connection. */
 #define CLIENT_MAX_IN (2 * (PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD))
@@ -219,6 +232,13 @@ typedef enum Presentation {
         PRESENT_JSON,           /* --json: one JSON object per line per record (JSON Lines) */
 } Presentation;
 
+/* What a stream asks for again after a break (reconnect.c). */
+typedef struct Reconnect {
+        uint16_t type;          /* PROTO_REQ_RECEIVE, _CONNECT, _INVOKE (a reattachment); 0: no reconnection */
+        uint32_t flags;         /* request flags to keep (NO_WAIT) */
+        const char *pickup;     /* the verb that picks the session up later: "receive", "connect" */
+} Reconnect;
+
 typedef struct Stream {
         Conn *conn;
         char *name;             /* session name, for messages */
@@ -243,6 +263,28 @@ typedef struct Stream {
         uint32_t stdin_credit;
         bool stdin_done;        /* STDIN_EOF sent */
         int64_t last_interrupt_ms;      /* the last Ctrl-C passed on as INTERRUPT */
+
+        /* Reconnection (reconnect.c): rc.type 0 = none. */
+        Reconnect rc;
+        uint32_t session_id;
+        bool broken;                    /* stream_lost(): a break that reconnecting may mend */
+        int64_t lost_ms;
+        bool run_reconnected;           /* connect: reconnected since the last RUN */
+        bool expect_invoked;            /* invoke: the next frame should be INVOKED */
+        bool can_reattach;              /* invoke: INVOKED came, cmd_id is ours */
+        bool window_initial;            /* invoke: the next STDIN_WINDOW opens the window (not a grant) */
+        /* Output handled already, so that records sent again after a
+         * reconnection are not written twice: every record up to
+         * handled_seq, and record part_seq up to byte part_off. */
+        uint64_t handled_seq, part_seq, part_off;
+        /* invoke: our stdin as read and not yet known to be written to the
+         * command, to be sent again after a reattachment: replay[0] is
+         * byte stdin_base of our stdin; replay_len bytes read, the first
+         * replay_sent of them sent on this connection. */
+        uint8_t *replay;
+        size_t replay_len, replay_sent;
+        uint64_t stdin_base;
+        bool stdin_eof_read;            /* our stdin ended */
         /* What came (fan-out summary): output bytes, bytes dropped, and the
          * earliest start and latest end of the commands whose EXIT came. */
         uint64_t rx_bytes, rx_dropped;
@@ -287,6 +329,46 @@ int stream_send_run(Stream *s, const char *command);
 void stream_detach(Stream *s);
 int stream_exit_status(const Stream *s);
 
+/* A Ctrl-C arrived since stream_catch_sigint() (and is taken). */
+bool stream_take_sigint(void);
+/* session_wait_answer() gives up after timeout_ms (-1: never). */
+void session_set_answer_timeout(int timeout_ms);
+
+/* reconnect.c: reconnecting by itself after a break (dwell(1), RECONNECTION). */
+#define RECONNECT_TIMEOUT_DEFAULT (4 * 60 * USEC_PER_SEC)
+#define RECONNECT_TIMEOUT_UNSET UINT64_MAX
+extern uint64_t arg_reconnect_timeout;  /* --reconnect-timeout; RECONNECT_TIMEOUT_UNSET: not given */
+/* Settles arg_reconnect_timeout: the option, else options.yaml's
+ * reconnect_timeout, else the default.  <0: the file is broken (reported). */
+int reconnect_timeout_resolve(void);
+/* The window in usec (0: disabled). */
+uint64_t reconnect_timeout(void);
+/* The one reconnection loop, for any client attached to a session (the
+ * record stream here; a terminal's attach loop alike): after a break
+ * noticed at lost_ms, sends req of type again - a fresh connection, or ssh
+ * run again for -H - with backoff (0.5 s doubling to 10 s, jittered) until
+ * the worker answers ATTACHED, left in *ret with c the new connection.
+ * Shows one status line on stderr meanwhile.  A refusal that retrying
+ * cannot change (not-found, permission-denied, auth-failed, ...; busy
+ * after the old connection's heartbeats must have run out) is reported
+ * as such; after the window: "gave up after ...; the session keeps
+ * running: dwell [-H HOST] PICKUP NAME".  0: attached; <0: reported. */
+int session_reconnect(uint16_t type, const struct proto_request *req, const char *name, const char *pickup,
+                      uint32_t heartbeat_ms, int64_t lost_ms, Conn *c, Frame *ret);
+/* A terminal in raw mode showing a session (term-attach.c) while
+ * session_reconnect() runs: the status line is drawn on the terminal's
+ * last row (cursor saved and restored: the reattachment's screen replaces
+ * it), the keys typed are given to interrupted() while waiting (readable
+ * set; also called with it false: true stops reconnecting), and
+ * leave_raw() restores the terminal before the last message. */
+typedef struct ReconnectTerminal {
+        int input_fd;
+        bool (*interrupted)(void *userdata, bool readable);
+        void (*leave_raw)(void);
+        void *userdata;
+} ReconnectTerminal;
+void reconnect_set_terminal(const ReconnectTerminal *t);   /* NULL: none */
+
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t clock_now_ms(void);
 
@@ -325,8 +407,12 @@ int remote_connect(void);
  * dwell subsystem, so that the request should be sent again through the
  * bridge run as a command (remote_connect() now does that). */
 bool remote_retry_as_command(void);
-/* Reports the connection to arg_host as lost, with ssh's own reason. */
+/* Reports the connection to arg_host as lost, with ssh's own reason
+ * (auth-failed when ssh says its authentication failed). */
 int remote_lost(int r);
+/* Reconnecting: the current ssh is of no more use (it may hang on a dead
+ * link); it is terminated and reaped later. */
+void remote_abandon(void);
 
 /* ssh-share.c: one ssh connection per host and run (ControlMaster). */
 bool ssh_share_wanted(void);

@@ -67,6 +67,9 @@ static void help(void) {
                "  -H @FILE, --hosts-file FILE\n"
                "                     the hosts of FILE, one per line (# comments)\n"
                "      --throttle N   at most N hosts at a time (default 32)\n"
+               "      --reconnect-timeout DUR\n"
+               "                     invoke, receive, connect, watch: after a broken connection, reconnect\n"
+               "                     by itself for up to DUR (default 4m; 0: do not reconnect)\n"
                "      --interleave   several hosts: receive prints lines as they come, prefixed\n"
                "                     with their host, not one block per host\n"
                "      --socket PATH  dwelld's socket (default: $DWELL_SOCKET, else %s)\n"
@@ -79,7 +82,8 @@ static void help(void) {
                "the terminal, or from the first line of stdin when there is none) and acts as USER.\n"
                "new and invoke take the idle timeout and buffering mode not given on the command\n"
                "line from ~/.config/dwell/options.yaml ($XDG_CONFIG_HOME/dwell/options.yaml), else\n"
-               "from the configuration; invoke -d without --on-finish takes that file's on_finish.\n"
+               "from the configuration; invoke -d without --on-finish takes that file's on_finish,\n"
+               "and invoke, receive, connect and watch its reconnect_timeout.\n"
                "\n"
                "With several hosts: list, new and invoke -d print one table (a Host column);\n"
                "receive prints a block per host, then a summary table (Host, Status, Bytes,\n"
@@ -113,6 +117,17 @@ int verb_bad_option(const Verb *v, int opt, int optind_now, char *argv[]) {
 static int check_name_arg(const char *what, const char *s) {
         if (!s[0] || strlen(s) > PROTO_MAX_NAME)
                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "invalid %s '%s'", what, s);
+        return 0;
+}
+
+int parse_reconnect_timeout(const char *arg) {
+        uint64_t usec;
+
+        if (parse_duration(arg, &usec) < 0 || usec > 24 * 60 * 60 * USEC_PER_SEC)
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                    "invalid reconnect timeout '%s' (expected a duration such as 30s, 4m, 1h, up to 1d; 0 disables)",
+                                    arg);
+        arg_reconnect_timeout = usec;
         return 0;
 }
 
@@ -164,6 +179,9 @@ int request_parse_option(int opt, const char *arg, struct proto_request *req) {
         case ARG_NO_WAIT:
                 req->flags |= PROTO_REQ_F_NO_WAIT;
                 return 1;
+        case ARG_RECONNECT_TIMEOUT:
+                r = parse_reconnect_timeout(arg);
+                return r < 0 ? r : 1;
         case ARG_ON_FINISH:
                 if (!arg[0] || strlen(arg) > PROTO_MAX_TEXT)
                         return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
@@ -214,12 +232,13 @@ static const Verb *verb_find(const char *name) {
 
 /* Returns 1 to run a verb (argv[optind] names it), 0 to exit 0, <0 on error. */
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_SOCKET = 0x100, ARG_JSON, ARG_VERSION, ARG_THROTTLE, ARG_HOSTS_FILE, ARG_INTERLEAVE };
+        enum { ARG_SOCKET = 0x180, ARG_JSON, ARG_VERSION, ARG_THROTTLE, ARG_HOSTS_FILE, ARG_INTERLEAVE };
         static const struct option options[] = {
                 { "host",       required_argument, NULL, 'H'            },
                 { "hosts-file", required_argument, NULL, ARG_HOSTS_FILE },
                 { "throttle",   required_argument, NULL, ARG_THROTTLE   },
                 { "interleave", no_argument,       NULL, ARG_INTERLEAVE },
+                { "reconnect-timeout", required_argument, NULL, ARG_RECONNECT_TIMEOUT },
                 { "socket",  required_argument, NULL, ARG_SOCKET  },
                 { "json",    no_argument,       NULL, ARG_JSON    },
                 { "help",    no_argument,       NULL, 'h'         },
@@ -271,6 +290,11 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_throttle = (unsigned) v;
                         break;
                 }
+                case ARG_RECONNECT_TIMEOUT:
+                        r = parse_reconnect_timeout(optarg);
+                        if (r < 0)
+                                return r;
+                        break;
                 case ARG_SOCKET:
                         if (!optarg[0])
                                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT, "empty socket path");

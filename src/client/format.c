@@ -25,6 +25,28 @@
 
 static unsigned errors_reported = 0;
 
+static struct {
+        bool on;
+        int r;
+        uint16_t code;
+        char msg[PROTO_MAX_TEXT + 1];
+} quiet;
+
+void client_set_quiet(bool on) {
+        quiet.on = on;
+        if (on) {
+                quiet.r = 0;
+                quiet.code = 0;
+                quiet.msg[0] = 0;
+        }
+}
+
+int client_quiet_error(uint16_t *ret_code, const char **ret_msg) {
+        *ret_code = quiet.code;
+        *ret_msg = quiet.msg;
+        return quiet.r;
+}
+
 int client_error(int r, uint16_t code, const char *fmt, ...) {
         _cleanup_free_ char *msg = NULL;
         va_list ap;
@@ -37,6 +59,13 @@ int client_error(int r, uint16_t code, const char *fmt, ...) {
         if (k < 0)
                 msg = NULL;
 
+        if (quiet.on) {
+                /* A reconnection attempt: kept, shown only if it is the last word. */
+                quiet.r = r < 0 ? r : (r > 0 ? -r : -EIO);
+                quiet.code = code;
+                snprintf(quiet.msg, sizeof quiet.msg, "%s", msg ? msg : "out of memory");
+                return quiet.r;
+        }
         errors_reported++;
         if (multi_result_fd >= 0)
                 /* A child of a multi-host run: the parent reports it, naming the host. */

@@ -388,6 +388,9 @@ int remote_lost(int r) {
                 ssh_stderr(c, line, sizeof line, &subsystem_failed);
         }
         if (c && c->reaped && (!WIFEXITED(c->status) || WEXITSTATUS(c->status) != 0)) {
+                /* ssh's own refusals: not worth trying again (reconnect.c). */
+                bool refused = strstr(line, "Permission denied") || strstr(line, "Host key verification failed") ||
+                               strstr(line, "Too many authentication failures");
                 char status[64];
 
                 /* 255: ssh's own failure (no connection, refused key, the
@@ -400,11 +403,20 @@ int remote_lost(int r) {
                 else
                         snprintf(status, sizeof status, "ssh was killed by signal %d",
                                  WIFSIGNALED(c->status) ? WTERMSIG(c->status) : 0);
-                return client_error(r < 0 ? r : -ECONNRESET, PROTO_ERR_UNAVAILABLE,
+                return client_error(r < 0 ? r : -ECONNRESET, refused ? PROTO_ERR_AUTH_FAILED : PROTO_ERR_UNAVAILABLE,
                                     "cannot reach dwelld on %s over ssh: %s", arg_host, line[0] ? line : status);
         }
         if (line[0])
                 return client_error(r < 0 ? r : -ECONNRESET, PROTO_ERR_UNAVAILABLE,
                                     "lost connection to dwelld on %s: %s", arg_host, line);
         return client_error(r < 0 ? r : -ECONNRESET, PROTO_ERR_UNAVAILABLE, "lost connection to dwelld on %s", arg_host);
+}
+
+void remote_abandon(void) {
+        SshChild *c = current();
+
+        if (c && !c->reaped) {
+                (void) kill(c->pid, SIGTERM);
+                child_reap(c, 0);
+        }
 }

@@ -39,6 +39,7 @@
 #include "parse-util.h"
 
 #define STREAM_CONTINUE 100     /* internal: keep going */
+#define STREAM_BREAK 101        /* internal: the connection broke; reconnect */
 #define DETACH_FLUSH_MS 1000
 
 int64_t clock_now_ms(void) {
@@ -332,11 +333,17 @@ static int request_resend(Conn *c) {
         return r < 0 ? session_lost_dwelld(r) : 0;
 }
 
+static int answer_timeout_ms = -1;
+
+void session_set_answer_timeout(int timeout_ms) {
+        answer_timeout_ms = timeout_ms;
+}
+
 int session_wait_answer(Conn *c, Frame *ret) {
         int r;
 
         for (;;) {
-                r = conn_wait_frame(c, ret, -1);
+                r = conn_wait_frame(c, ret, answer_timeout_ms);
                 if (r <= 0 && arg_host && !request_answered && request_copy && remote_retry_as_command()) {
                         r = request_resend(c);
                         if (r < 0)
@@ -500,6 +507,13 @@ static void sigint_cb(int sig) {
         sigint_pending = 1;
 }
 
+bool stream_take_sigint(void) {
+        if (!sigint_pending)
+                return false;
+        sigint_pending = 0;
+        return true;
+}
+
 /* No SA_RESTART: poll() returns at once with EINTR. */
 void stream_catch_sigint(void) {
         struct sigaction sa = { .sa_handler = sigint_cb };
@@ -525,30 +539,108 @@ static int stream_sigint(Stream *s, StreamUntil until) {
         return r < 0 ? r : STREAM_CONTINUE;
 }
 
-/* Our stdin is readable: pass a piece of it on (or its end). */
+#define STDIN_PIECE (64u * 1024)
+
+/* Our stdin, as far as the window allows: what was read and not yet sent
+ * on this connection first (after a reattachment), else a new piece read
+ * into the replay buffer, else its end. */
 static int stream_pass_stdin(Stream *s) {
-        uint8_t buf[64 * 1024];
-        size_t start;
-        ssize_t n;
+        size_t start, n;
         int r;
 
-        n = read(s->stdin_fd, buf, MIN(sizeof buf, (size_t) s->stdin_credit));
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-                return STREAM_CONTINUE;
-        if (n <= 0) {
-                /* End of input (or an unreadable stdin): the command reads EOF. */
+        if (!s->replay) {
+                s->replay = malloc(PROTO_STDIN_WINDOW);
+                if (!s->replay)
+                        return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
+        }
+        if (s->replay_sent == s->replay_len && !s->stdin_eof_read) {
+                ssize_t k;
+
+                n = MIN(MIN((size_t) PROTO_STDIN_WINDOW - s->replay_len, (size_t) STDIN_PIECE), (size_t) s->stdin_credit);
+                if (n == 0)
+                        return STREAM_CONTINUE;
+                k = read(s->stdin_fd, s->replay + s->replay_len, n);
+                if (k < 0 && (errno == EINTR || errno == EAGAIN))
+                        return STREAM_CONTINUE;
+                if (k <= 0)
+                        /* End of input (or an unreadable stdin): the command reads EOF. */
+                        s->stdin_eof_read = true;
+                else
+                        s->replay_len += (size_t) k;
+        }
+        if (s->replay_sent < s->replay_len) {
+                n = MIN(MIN(s->replay_len - s->replay_sent, (size_t) s->stdin_credit), (size_t) STDIN_PIECE);
+                if (n == 0)
+                        return STREAM_CONTINUE;
+                r = proto_begin(&s->conn->out, PROTO_MSG_STDIN, 0, &start);
+                if (r >= 0)
+                        r = buf_put(&s->conn->out, s->replay + s->replay_sent, n);
+                if (r >= 0)
+                        r = proto_end(&s->conn->out, start);
+                s->stdin_credit -= (uint32_t) n;
+                s->replay_sent += n;
+                r = stream_send(s, r);
+                return r < 0 ? r : STREAM_CONTINUE;
+        }
+        if (s->stdin_eof_read && !s->stdin_done) {
                 s->stdin_done = true;
                 r = stream_send(s, proto_put_empty(&s->conn->out, PROTO_MSG_STDIN_EOF));
                 return r < 0 ? r : STREAM_CONTINUE;
         }
-        r = proto_begin(&s->conn->out, PROTO_MSG_STDIN, 0, &start);
-        if (r >= 0)
-                r = buf_put(&s->conn->out, buf, (size_t) n);
-        if (r >= 0)
-                r = proto_end(&s->conn->out, start);
-        s->stdin_credit -= (uint32_t) n;
-        r = stream_send(s, r);
-        return r < 0 ? r : STREAM_CONTINUE;
+        return STREAM_CONTINUE;
+}
+
+/* STDIN_WINDOW: n bytes more may be sent; unless it opens the window, n
+ * bytes were written to the command and need not be kept any more. */
+static int stream_stdin_window(Stream *s, uint32_t n) {
+        if (n > PROTO_STDIN_WINDOW - s->stdin_credit)
+                return stream_lost(s, -EBADMSG);
+        s->stdin_credit += n;
+        if (s->window_initial) {
+                s->window_initial = false;
+                return STREAM_CONTINUE;
+        }
+        if (n > s->replay_sent)
+                return stream_lost(s, -EBADMSG);
+        memmove(s->replay, s->replay + n, s->replay_len - n);
+        s->replay_len -= n;
+        s->replay_sent -= n;
+        s->stdin_base += n;
+        return STREAM_CONTINUE;
+}
+
+/* INVOKED: our command, and where its stdin stands at the worker. */
+static int stream_invoked(Stream *s, Frame *f) {
+        struct proto_invoked i;
+        uint64_t drop;
+
+        if (proto_get_invoked(&f->payload, &i) < 0 || (s->have_cmd && i.cmd_id != s->cmd_id))
+                return stream_lost(s, -EBADMSG);
+        s->have_cmd = true;
+        s->cmd_id = i.cmd_id;
+        s->can_reattach = true;
+        if (s->stdin_fd < 0 || (!s->replay && i.stdin_received == 0))
+                return STREAM_CONTINUE;
+        if (!i.stdin_open) {
+                /* Ended (the command too, maybe): the counts are of no use. */
+                if (!s->stdin_eof_read)
+                        client_notice("the standard input of command %" PRIu32 " was closed while the connection was down "
+                                      "(the command ended, or it was not held any longer); the rest is not passed on",
+                                      s->cmd_id);
+                s->stdin_done = s->stdin_eof_read = true;
+                s->replay_len = s->replay_sent = 0;
+                return STREAM_CONTINUE;
+        }
+        if (i.stdin_written < s->stdin_base || i.stdin_received > s->stdin_base + s->replay_len)
+                return stream_lost(s, -EBADMSG);
+        /* Written: forgotten; received: not sent again; the rest and the end again. */
+        drop = i.stdin_written - s->stdin_base;
+        memmove(s->replay, s->replay + drop, s->replay_len - drop);
+        s->replay_len -= drop;
+        s->stdin_base = i.stdin_written;
+        s->replay_sent = i.stdin_received - s->stdin_base;
+        s->stdin_done = false;
+        return STREAM_CONTINUE;
 }
 
 /* The first frame to the worker: what our stdout and stderr are, so that
@@ -595,6 +687,8 @@ int stream_attach_raw(Stream *s, Conn *c, Frame *attached, bool raw) {
                 .heartbeat_ms = hb,
                 .last_status = -1,
                 .stdin_fd = -EBADF,
+                .session_id = session.id,
+                .window_initial = true,
                 .terminal = terminal = SESSION_IS_TERMINAL(&session),
                 .text = terminal && !raw,
                 .raw = raw,
@@ -609,9 +703,63 @@ int stream_attach_raw(Stream *s, Conn *c, Frame *attached, bool raw) {
 
 void stream_done(Stream *s) {
         s->name = mfree(s->name);
+        s->replay = mfree(s->replay);
+}
+
+/* Whether a break of this stream is to be mended by reconnecting. */
+static bool stream_may_reconnect(const Stream *s, int r) {
+        if (s->rc.type == 0 || r == -EBADMSG || reconnect_timeout() == 0)
+                return false;
+        return s->rc.type != PROTO_REQ_INVOKE || s->can_reattach;
+}
+
+/* After a break: the session again (reconnect.c), and the stream goes on
+ * where the acknowledgements say.  0, or <0 (reported). */
+static int stream_reconnect(Stream *s) {
+        char sid[16], cid[16];
+        struct proto_request req = {
+                .flags = s->rc.flags | PROTO_REQ_F_RECONNECT,
+                .session = sid,
+        };
+        struct proto_session session;
+        uint32_t hb;
+        Frame f;
+        int r;
+
+        snprintf(sid, sizeof sid, "%" PRIu32, s->session_id);
+        if (s->rc.type == PROTO_REQ_INVOKE) {
+                snprintf(cid, sizeof cid, "%" PRIu32, s->cmd_id);
+                req.command = cid;
+                req.flags |= PROTO_REQ_F_REATTACH;
+        }
+        r = session_reconnect(s->rc.type, &req, s->name, s->rc.pickup, s->heartbeat_ms, s->lost_ms, s->conn, &f);
+        if (r < 0)
+                return r;
+        r = proto_get_attached(&f.payload, &hb, &session);
+        conn_consume(s->conn, &f);
+        if (r < 0)
+                return session_lost_dwelld(r);
+        proto_session_done(&session);
+        s->heartbeat_ms = hb;
+        s->last_rx_ms = clock_now_ms();
+        s->next_hb_ms = s->last_rx_ms + hb;
+        s->run_reconnected = true;
+        s->stdin_credit = 0;
+        s->window_initial = true;       /* the STDIN_WINDOW after INVOKED opens the window */
+        s->expect_invoked = s->rc.type == PROTO_REQ_INVOKE;
+        return stream_send_resume(s);
 }
 
 static int stream_lost(Stream *s, int r) {
+        if (r >= 0)
+                r = -ECONNRESET;
+        if (stream_may_reconnect(s, r)) {
+                /* Not news yet: stream_loop() reconnects. */
+                if (!s->broken)
+                        s->lost_ms = clock_now_ms();
+                s->broken = true;
+                return r;
+        }
         /* Remote: the SSH connection is what was lost; the session is
          * Disconnected on HOST with its output kept.  (detach_ok is set by
          * connect alone.) */
@@ -632,6 +780,7 @@ static int stream_send(Stream *s, int r) {
 
 int stream_send_run(Stream *s, const char *command) {
         s->started = false;
+        s->run_reconnected = false;
         return stream_send(s, proto_put_str_msg(&s->conn->out, PROTO_MSG_RUN, command));
 }
 
@@ -701,6 +850,9 @@ static int stream_write_text(Stream *s, int fd, const struct proto_record *rec) 
         r = loop_write(fd, t, n);
         if (r < 0)
                 return stream_output_failed(s, r);
+        /* Handled whole: sent again after a reconnection, it is only
+         * acknowledged (stream_handle_record()). */
+        s->handled_seq = rec->seq;
         return stream_ack(s, rec->seq, (rec->value > 0 ? (uint64_t) rec->value : 0) + rec->size);
 }
 
@@ -737,12 +889,15 @@ static int stream_write_data(Stream *s, int fd, const struct proto_record *rec) 
                 if (r < 0)
                         return stream_output_failed(s, r);
                 done += n;
+                s->part_seq = rec->seq;
+                s->part_off = base + done;
                 if (done < rec->size) {
                         r = stream_ack(s, rec->seq, base + done);
                         if (r < 0)
                                 return r;
                 }
         }
+        s->handled_seq = rec->seq;
         return stream_ack(s, rec->seq, base + done);
 }
 
@@ -895,6 +1050,30 @@ static int stream_handle_record(Stream *s, Frame *f, StreamUntil until) {
 
         if (proto_get_record(&f->payload, &rec) < 0)
                 return stream_lost(s, -EBADMSG);
+        if (rec.seq <= s->handled_seq) {
+                /* Sent again after a reconnection, handled before the break:
+                 * only its acknowledgement was lost. */
+                bool output = rec.kind == RECORD_STDOUT || rec.kind == RECORD_STDERR;
+
+                r = stream_ack(s, rec.seq, output ? (uint64_t) MAX(rec.value, 0) + rec.size : rec.size);
+                if (r < 0)
+                        return r;
+                return until == STREAM_UNTIL_EXIT && s->exited ? STREAM_DONE : STREAM_CONTINUE;
+        }
+        if ((rec.kind == RECORD_STDOUT || rec.kind == RECORD_STDERR) && rec.seq == s->part_seq &&
+            s->part_off > (uint64_t) MAX(rec.value, 0)) {
+                /* Its first bytes were written before the break. */
+                uint64_t skip = MIN(s->part_off - (uint64_t) MAX(rec.value, 0), (uint64_t) rec.size);
+
+                rec.data += skip;
+                rec.size -= (uint32_t) skip;
+                rec.value = (int64_t) s->part_off;
+                if (rec.size == 0) {
+                        s->handled_seq = rec.seq;
+                        r = stream_ack(s, rec.seq, (uint64_t) rec.value);
+                        return r < 0 ? r : STREAM_CONTINUE;
+                }
+        }
         stream_count_record(s, &rec);
         if (rec.kind == RECORD_EXIT && rec.value != 0)
                 s->failed_status = rec.value < 0 || rec.value > EXIT_DWELL_FAILURE ? EXIT_DWELL_FAILURE : (int) rec.value;
@@ -909,6 +1088,7 @@ static int stream_handle_record(Stream *s, Frame *f, StreamUntil until) {
                         if (s->have_cmd && rec.cmd_id == s->cmd_id)
                                 s->exited = true;
                 }
+                s->handled_seq = rec.seq;
                 r = stream_ack(s, rec.seq, rec.kind == RECORD_STDOUT || rec.kind == RECORD_STDERR ?
                                (uint64_t) MAX(rec.value, 0) + rec.size : rec.size);
                 if (r < 0)
@@ -958,6 +1138,7 @@ static int stream_handle_record(Stream *s, Frame *f, StreamUntil until) {
         }
 
         /* Acknowledge only now that the record has had its effect. */
+        s->handled_seq = rec.seq;
         r = stream_ack(s, rec.seq, rec.size);
         if (r < 0)
                 return r;
@@ -979,7 +1160,14 @@ static int stream_handle_synced(Stream *s, Frame *f, StreamUntil until) {
         case STREAM_UNTIL_IDLE:
                 return y.running ? STREAM_CONTINUE : STREAM_DONE;
         case STREAM_UNTIL_RUN_DONE:
-                /* A SYNCED sent before the worker saw our RUN says nothing about it. */
+                /* A SYNCED sent before the worker saw our RUN says nothing
+                 * about it - except after a reconnection, when the worker
+                 * has seen all it will ever see of the old connection. */
+                if (!y.running && !s->started && s->run_reconnected) {
+                        client_notice("the command did not reach session %s before the connection broke; it was not run",
+                                      s->name);
+                        return STREAM_DONE;
+                }
                 return !y.running && s->started ? STREAM_DONE : STREAM_CONTINUE;
         case STREAM_UNTIL_EXIT:
                 /* The EXIT record normally ends an invoke; this covers an idle
@@ -1016,7 +1204,17 @@ static int stream_handle_detached(Stream *s, Frame *f) {
 static int stream_handle_frame(Stream *s, Frame *f, StreamUntil until) {
         int r;
 
+        if (s->expect_invoked) {
+                /* A worker that does not send it cannot be reattached to. */
+                s->expect_invoked = false;
+                if (f->type != PROTO_MSG_INVOKED)
+                        s->can_reattach = false;
+        }
         switch (f->type) {
+        case PROTO_MSG_INVOKED:
+                if (s->rc.type != PROTO_REQ_INVOKE)
+                        return stream_lost(s, -EBADMSG);
+                return stream_invoked(s, f);
         case PROTO_MSG_RECORD:
                 return stream_handle_record(s, f, until);
         case PROTO_MSG_SYNCED:
@@ -1029,10 +1227,9 @@ static int stream_handle_frame(Stream *s, Frame *f, StreamUntil until) {
         case PROTO_MSG_STDIN_WINDOW: {
                 uint32_t n;
 
-                if (proto_get_u32_msg(&f->payload, &n) < 0 || n > PROTO_STDIN_WINDOW - s->stdin_credit)
+                if (proto_get_u32_msg(&f->payload, &n) < 0)
                         return stream_lost(s, -EBADMSG);
-                s->stdin_credit += n;
-                return STREAM_CONTINUE;
+                return stream_stdin_window(s, n);
         }
         case PROTO_MSG_ERROR:
                 r = session_report_error(f);
@@ -1075,8 +1272,9 @@ static int stream_timers(Stream *s, bool got_data) {
 /* Waits for bytes from the worker, room to send, input, our stdin (for the
  * command), a Ctrl-C, or a timer. */
 static int stream_wait(Stream *s, StreamUntil until, int input_fd, StreamInput *in) {
-        bool want_stdin = s->stdin_fd >= 0 && !s->stdin_done && s->stdin_credit > 0 &&
-                          conn_pending(s->conn) < PROTO_MAX_PAYLOAD;
+        bool stdin_ready = s->stdin_fd >= 0 && !s->stdin_done && !s->expect_invoked &&
+                           conn_pending(s->conn) < PROTO_MAX_PAYLOAD;
+        bool want_stdin = stdin_ready && !s->stdin_eof_read && s->replay_sent == s->replay_len && s->stdin_credit > 0;
         struct pollfd p[3] = {
                 { .fd = s->conn->fd, .events = POLLIN | (conn_pending(s->conn) > 0 ? POLLOUT : 0) },
                 { .fd = in ? in->fd : input_fd, .events = POLLIN },
@@ -1091,6 +1289,11 @@ static int stream_wait(Stream *s, StreamUntil until, int input_fd, StreamInput *
                 p[1].fd = -1;           /* typed ahead a whole buffer: wait */
         if (sigint_pending)
                 return stream_sigint(s, until);
+        /* What is read already (sent again after a reattachment, or the
+         * end of input) needs no poll. */
+        if (stdin_ready && ((s->replay_sent < s->replay_len && s->stdin_credit > 0) ||
+                            (s->stdin_eof_read && s->replay_sent == s->replay_len)))
+                return stream_pass_stdin(s);
         n = poll(p, 3, stream_poll_timeout(s, clock_now_ms()));
         if (n < 0 && errno == EINTR && sigint_pending)
                 return stream_sigint(s, until);
@@ -1132,6 +1335,38 @@ static int stream_wait(Stream *s, StreamUntil until, int input_fd, StreamInput *
         return STREAM_CONTINUE;
 }
 
+/* The connection broke as far as our last read or write could tell; but
+ * the worker may have said why before it closed (DETACHED: disconnected by
+ * someone, removed; ERROR), and our write failed before we read it.  1: a
+ * break after all (reconnect); otherwise what handling that frame gave. */
+static int stream_final_frames(Stream *s, StreamUntil until) {
+        Frame f;
+        int r;
+
+        for (;;) {
+                struct pollfd p = { .fd = s->conn->fd, .events = POLLIN };
+
+                r = conn_next(s->conn, &f);
+                if (r < 0)
+                        return STREAM_BREAK;
+                if (r == 0) {
+                        if (s->conn->fd < 0 || poll(&p, 1, 0) <= 0 || conn_fill(s->conn) <= 0)
+                                return STREAM_BREAK;
+                        continue;
+                }
+                if (f.type == PROTO_MSG_DETACHED || f.type == PROTO_MSG_ERROR) {
+                        r = stream_handle_frame(s, &f, until);
+                        conn_consume(s->conn, &f);
+                        if (r < 0 && s->broken) {       /* DETACHED {TIMEOUT}: we were the silent one */
+                                s->broken = false;
+                                return STREAM_BREAK;
+                        }
+                        return r;
+                }
+                conn_consume(s->conn, &f);      /* a record: sent again after reconnecting */
+        }
+}
+
 static int stream_loop(Stream *s, StreamUntil until, int input_fd, StreamInput *in) {
         Frame f;
         int r;
@@ -1139,12 +1374,21 @@ static int stream_loop(Stream *s, StreamUntil until, int input_fd, StreamInput *
         for (;;) {
                 r = conn_next(s->conn, &f);
                 if (r < 0)
-                        return stream_lost(s, r);
-                if (r > 0) {
+                        r = stream_lost(s, r);
+                else if (r > 0) {
                         r = stream_handle_frame(s, &f, until);
                         conn_consume(s->conn, &f);
                 } else
                         r = stream_wait(s, until, until == STREAM_UNTIL_INPUT ? input_fd : -EBADF, in);
+                if (r < 0 && s->broken) {
+                        s->broken = false;
+                        r = stream_final_frames(s, until);
+                        if (r == STREAM_BREAK) {
+                                r = stream_reconnect(s);
+                                if (r >= 0)
+                                        continue;
+                        }
+                }
                 if (r != STREAM_CONTINUE)
                         return r;
         }

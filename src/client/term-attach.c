@@ -11,6 +11,16 @@
  * options.yaml) are not sent: they leave, and the session goes on.  A
  * partial match that fails is sent as typed.
  *
+ * A broken connection (ssh gone, the network down, dwelld restarted) is
+ * mended by reconnecting (reconnect.c, dwell(1) RECONNECTION) unless
+ * --reconnect-timeout 0 or --credential: the terminal stays in raw mode,
+ * the status line is drawn on its last row, and the reattachment gets the
+ * session's screen rendered again as any attach does.  What is typed
+ * meanwhile is not sent (the detach keys stop reconnecting; the rest is
+ * dropped, and so is what the terminal queued during an attempt).  After
+ * the window the terminal is restored and the command that picks the
+ * session up is printed (exit status 255).
+ *
  * The local terminal is restored on every way out: detach, disconnect by
  * another client, the session's end, a lost connection, an error, and
  * SIGTERM, SIGHUP, SIGINT or SIGQUIT sent to us (atexit covers exit()
@@ -20,6 +30,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -126,6 +137,8 @@ bool term_request_fill(struct proto_request *req) {
 typedef struct Attach {
         Conn *conn;
         char *name;
+        uint32_t session_id;
+        bool reconnect;                 /* a break is mended by reconnecting */
         uint32_t hb_ms;
         int64_t last_rx_ms, next_hb_ms;
         const uint8_t *keys;
@@ -363,6 +376,78 @@ static Leave attach_loop(Attach *a, char *msg, size_t msg_size, int *ret_error) 
         }
 }
 
+/* During an outage: keys are dropped, except the detach keys, which stop
+ * reconnecting; so do the signals that would end the attachment. */
+static bool outage_input(void *userdata, bool readable) {
+        Attach *a = userdata;
+        uint8_t buf[INPUT_CHUNK];
+        ssize_t k;
+
+        if (got_signal)
+                return true;
+        if (!readable)
+                return false;
+        k = read(STDIN_FILENO, buf, sizeof buf);
+        if (k == 0 || (k < 0 && errno != EINTR && errno != EAGAIN))
+                return true;            /* our terminal is gone */
+        for (ssize_t i = 0; i < k; i++) {
+                if (buf[i] == a->keys[a->matched]) {
+                        if (++a->matched == a->n_keys)
+                                return true;
+                } else
+                        a->matched = buf[i] == a->keys[0] ? 1 : 0;
+        }
+        return false;
+}
+
+/* After LEAVE_LOST: the session again (reconnect.c), by its Id, with our
+ * terminal's type and size; the worker then sends the screen.  0, or <0
+ * (reported, the terminal restored). */
+static int attach_reconnect(Attach *a) {
+        char sid[16];
+        struct proto_request req = {
+                .flags = PROTO_REQ_F_RECONNECT,
+                .session = sid,
+        };
+        const ReconnectTerminal t = {
+                .input_fd = STDIN_FILENO,
+                .interrupted = outage_input,
+                .leave_raw = raw_restore,
+                .userdata = a,
+        };
+        struct proto_session s;
+        uint32_t hb;
+        Frame f;
+        int r;
+
+        snprintf(sid, sizeof sid, "%" PRIu32, a->session_id);
+        (void) term_request_fill(&req);
+        if (a->read_only)
+                req.rows = req.cols = 0;        /* a watcher does not size the session */
+        a->matched = 0;
+        reconnect_set_terminal(&t);
+        r = session_reconnect(a->read_only ? PROTO_REQ_WATCH : PROTO_REQ_CONNECT, &req, a->name,
+                              a->read_only ? "watch" : "connect", a->hb_ms, clock_now_ms(), a->conn, &f);
+        reconnect_set_terminal(NULL);
+        if (r < 0)
+                return r;
+        r = proto_get_attached(&f.payload, &hb, &s);
+        conn_consume(a->conn, &f);
+        if (r < 0) {
+                raw_restore();
+                return session_lost_dwelld(r);
+        }
+        proto_session_done(&s);
+        a->hb_ms = hb;
+        a->last_rx_ms = clock_now_ms();
+        a->next_hb_ms = a->last_rx_ms + hb;
+        a->matched = 0;
+        (void) fd_nonblock(a->conn->fd, true);
+        /* Typed during the outage: not sent. */
+        (void) tcflush(STDIN_FILENO, TCIFLUSH);
+        return 0;
+}
+
 static void return_hint(char *buf, size_t size, const char *name, bool watch) {
         if (arg_host)
                 snprintf(buf, size, "dwell -H %s %s %s", arg_host, watch ? "watch" : "connect", name);
@@ -370,11 +455,11 @@ static void return_hint(char *buf, size_t size, const char *name, bool watch) {
                 snprintf(buf, size, "dwell %s %s", watch ? "watch" : "connect", name);
 }
 
-int term_attach(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys) {
-        return term_attach_full(c, attached, keys, n_keys, false);
+int term_attach(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bool reconnect) {
+        return term_attach_full(c, attached, keys, n_keys, false, reconnect);
 }
 
-int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bool read_only) {
+int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bool read_only, bool reconnect) {
         struct proto_session s;
         char msg[PROTO_MAX_TEXT + 512] = "", hint[PROTO_MAX_NAME * 2 + 64];
         Attach a = { .conn = c, .keys = keys, .n_keys = n_keys, .read_only = read_only };
@@ -387,10 +472,12 @@ int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_key
         if (r < 0)
                 return session_lost_dwelld(r);
         name = terminal_sanitize(strempty(s.name), PROTO_MAX_NAME);
+        a.session_id = s.id;
         proto_session_done(&s);
         if (!name)
                 return client_error(-ENOMEM, PROTO_ERR_UNAVAILABLE, "out of memory");
         a.name = name;
+        a.reconnect = reconnect;
         return_hint(hint, sizeof hint, name, read_only);
         a.last_rx_ms = clock_now_ms();
         a.next_hb_ms = a.last_rx_ms + a.hb_ms;
@@ -404,7 +491,19 @@ int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_key
                 return r;
         (void) atexit(raw_restore);
 
-        how = attach_loop(&a, msg, sizeof msg, &error);
+        for (;;) {
+                how = attach_loop(&a, msg, sizeof msg, &error);
+                if (how != LEAVE_LOST || !a.reconnect || error == -EBADMSG || reconnect_timeout() == 0)
+                        break;
+                r = attach_reconnect(&a);
+                if (r < 0) {
+                        /* Reported (the pick-up command included), the terminal restored. */
+                        for (unsigned i = 0; i < a.n_notices; i++)
+                                fprintf(stderr, "%s\n", a.notices[i]);
+                        return r;
+                }
+                error = 0;
+        }
 
         if (how == LEAVE_DETACH || how == LEAVE_STDIN || how == LEAVE_SIGNAL) {
                 /* The session stays; we go. */

@@ -61,13 +61,11 @@ static int user_options_path(char **ret) {
         return 0;
 }
 
-static UserOptions o;           /* on_finish stays in use by req */
-
-static int user_options_load(void) {
+int user_options_load(UserOptions *o) {
         _cleanup_free_ char *path = NULL, *error = NULL;
         int r;
 
-        o = (UserOptions) {};
+        *o = (UserOptions) {};
 
         r = user_options_path(&path);
         if (r == -ENOENT)
@@ -75,36 +73,38 @@ static int user_options_load(void) {
         if (r < 0)
                 return r;
 
-        r = config_user_options_load_file(path, &o, &error);
+        r = config_user_options_load_file(path, o, &error);
         if (r == -ENOENT || r == -ENOTDIR)
                 return 0;
         if (r == -ENOMEM)
                 return client_error(r, PROTO_ERR_UNAVAILABLE, "out of memory");
         if (r < 0)
                 return client_error(r, PROTO_ERR_CONFIG_ERROR, "%s", error ? error : path);
-        return 0;
+        return 1;
 }
 
+static UserOptions opts;        /* on_finish stays in use by req */
+
 int user_options_detach_keys(char *ret, size_t size) {
-        int r = user_options_load();
+        int r = user_options_load(&opts);
 
         if (r < 0)
                 return r;
-        snprintf(ret, size, "%s", o.detach_keys);
+        snprintf(ret, size, "%s", opts.detach_keys);
         return 0;
 }
 
 int user_options_apply(struct proto_request *req, bool session, bool hook) {
-        int r = user_options_load();
+        int r = user_options_load(&opts);
 
-        if (r < 0)
+        if (r <= 0)
                 return r;
         if (session && req->idle_timeout == 0)
-                req->idle_timeout = o.idle_timeout;
+                req->idle_timeout = opts.idle_timeout;
         if (session && req->buffering == BUFFERING_UNSET)
-                req->buffering = (uint8_t) o.output_buffering;
-        if (hook && !req->on_finish && o.on_finish[0]) {
-                req->on_finish = o.on_finish;
+                req->buffering = (uint8_t) opts.output_buffering;
+        if (hook && !req->on_finish && opts.on_finish[0]) {
+                req->on_finish = opts.on_finish;
                 req->flags |= PROTO_REQ_F_HOOK_DEFAULT;
         }
         return 0;

@@ -282,7 +282,7 @@ static int connect_prompt_loop(Stream *s) {
         }
 }
 
-static int connect_session(Conn *c, Frame *attached) {
+static int connect_session(Conn *c, Frame *attached, bool credential) {
         _cleanup_(stream_done) Stream s = {};
         int r;
 
@@ -291,6 +291,8 @@ static int connect_session(Conn *c, Frame *attached) {
         if (r < 0)
                 return r;
         s.detach_ok = true;
+        if (!credential)
+                s.rc = (Reconnect) { PROTO_REQ_CONNECT, 0, "connect" };
         stream_catch_sigint();
 
         r = stream_run(&s, STREAM_UNTIL_SYNCED, -EBADF);
@@ -332,6 +334,7 @@ static int verb_connect_run(const Verb *v, int argc, char *argv[]) {
                 { "detach-keys",      required_argument, NULL, ARG_DETACH_KEYS      },
                 { "output-buffering", required_argument, NULL, ARG_OUTPUT_BUFFERING },
                 { "credential",       required_argument, NULL, ARG_CREDENTIAL       },
+                { "reconnect-timeout", required_argument, NULL, ARG_RECONNECT_TIMEOUT },
                 {}
         };
         _cleanup_(conn_donep) Conn c = { .fd = -EBADF };
@@ -371,17 +374,21 @@ static int verb_connect_run(const Verb *v, int argc, char *argv[]) {
                 if (r < 0)
                         return r;
         }
+        r = reconnect_timeout_resolve();
+        if (r < 0)
+                return r;
         r = session_attach_one("connect", PROTO_REQ_CONNECT, argc, argv, &req, &c, &f);
         if (r < 0)
                 return r;
         if (attached_is_terminal(&f))
-                return term_attach(&c, &f, keys, (size_t) n_keys);
-        return connect_session(&c, &f);
+                return term_attach(&c, &f, keys, (size_t) n_keys, !req.credential);
+        return connect_session(&c, &f, req.credential);
 }
 
 const Verb verb_connect = {
         .name = "connect",
-        .synopsis = "[-t [-c CONFIG]] SESSION [--detach-keys KEYS] [--output-buffering MODE] [--credential USER]",
+        .synopsis = "[-t [-c CONFIG]] SESSION [--detach-keys KEYS] [--output-buffering MODE] [--reconnect-timeout DUR] "
+                    "[--credential USER]",
         .help =
         "Connect to SESSION: show what it produced while disconnected, then run each command typed\n"
         "(or read from stdin) in it; an incomplete line continues after '> '.  Ctrl-C interrupts the\n"
@@ -393,6 +400,8 @@ const Verb verb_connect = {
         "  -c, --config CONFIG          ... with this configuration\n"
         "      --detach-keys KEYS       keys that detach from a terminal session (ctrl-a,d; default ctrl-\\)\n"
         "      --output-buffering MODE  block or drop when the output buffer is full (from now on)\n"
+        "      --reconnect-timeout DUR  after a broken connection, reconnect for up to DUR (default 4m;\n"
+        "                               0: do not)\n"
         "      --credential USER        authenticate as USER (password prompted)\n"
         "  -h, --help                   show this help\n",
         .run = verb_connect_run,

@@ -80,6 +80,7 @@ static int parse_options(const Verb *v, int argc, char *argv[], struct proto_req
                 { "output-buffering", required_argument, NULL, ARG_OUTPUT_BUFFERING },
                 { "credential",       required_argument, NULL, ARG_CREDENTIAL       },
                 { "on-finish",        required_argument, NULL, ARG_ON_FINISH        },
+                { "reconnect-timeout", required_argument, NULL, ARG_RECONNECT_TIMEOUT },
                 {}
         };
         int r;
@@ -101,7 +102,7 @@ static int parse_options(const Verb *v, int argc, char *argv[], struct proto_req
         return 0;
 }
 
-static int invoke_stream(Conn *c, Frame *attached) {
+static int invoke_stream(Conn *c, Frame *attached, bool reconnect) {
         _cleanup_(stream_done) Stream s = {};
         _cleanup_close_ int devnull = -EBADF;
         int r;
@@ -110,6 +111,12 @@ static int invoke_stream(Conn *c, Frame *attached) {
         conn_consume(c, attached);
         if (r < 0)
                 return r;
+        /* A break is mended by reattaching to the command (INVOKED tells
+         * which, and how much of our stdin the worker has). */
+        if (reconnect) {
+                s.rc = (Reconnect) { PROTO_REQ_INVOKE, 0, "receive" };
+                s.expect_invoked = true;
+        }
         /* The command's stdin, until its end or the command's.  With
          * several hosts (-H a,b) one stdin cannot feed them all: the
          * commands read end-of-file. */
@@ -129,12 +136,12 @@ static int invoke_stream(Conn *c, Frame *attached) {
         return r < 0 ? r : stream_exit_status(&s);
 }
 
-static int invoke_answer(Conn *c, Frame *f, bool disconnected) {
+static int invoke_answer(Conn *c, Frame *f, bool disconnected, bool reconnect) {
         struct proto_session s;
         int r;
 
         if (f->type == PROTO_MSG_ATTACHED && !disconnected)
-                return invoke_stream(c, f);
+                return invoke_stream(c, f, reconnect);
         if (f->type != PROTO_MSG_SESSION || !disconnected || proto_get_session(&f->payload, &s) < 0)
                 return session_lost_dwelld(-EBADMSG);
         conn_consume(c, f);
@@ -147,6 +154,7 @@ static int verb_invoke_run(const Verb *v, int argc, char *argv[]) {
         _cleanup_(conn_donep) Conn c = { .fd = -EBADF };
         _cleanup_free_ char *command = NULL;
         struct proto_request req = { .session = (char *) "" };
+        bool reconnect;
         int sep, r;
         Frame f;
 
@@ -169,18 +177,27 @@ static int verb_invoke_run(const Verb *v, int argc, char *argv[]) {
                         return r;
         }
 
+        /* A synchronous invoke reconnects by itself (not with --credential:
+         * the password would be asked for again): the worker is told, so
+         * that it holds the command's stdin for us if we are lost. */
+        r = reconnect_timeout_resolve();
+        if (r < 0)
+                return r;
+        reconnect = !(req.flags & PROTO_REQ_F_DISCONNECTED) && !req.credential && arg_reconnect_timeout > 0;
+        if (reconnect)
+                req.flags |= PROTO_REQ_F_RECONNECT;
         r = session_request(PROTO_REQ_INVOKE, &req, &c);
         if (r < 0)
                 return r;
         r = session_wait_answer(&c, &f);
         if (r < 0)
                 return r;
-        return invoke_answer(&c, &f, req.flags & PROTO_REQ_F_DISCONNECTED);
+        return invoke_answer(&c, &f, req.flags & PROTO_REQ_F_DISCONNECTED, reconnect);
 }
 
 const Verb verb_invoke = {
         .name = "invoke",
-        .synopsis = "[SESSION] [-d [--on-finish CMD]] [-n NAME] [-c CONFIG] [--idle-timeout DUR] [--output-buffering MODE] [--credential USER] -- COMMAND...",
+        .synopsis = "[SESSION] [-d [--on-finish CMD]] [-n NAME] [-c CONFIG] [--idle-timeout DUR] [--output-buffering MODE] [--reconnect-timeout DUR] [--credential USER] -- COMMAND...",
         .help =
         "Run COMMAND in SESSION (or in a temporary session), stream its output and exit with its status.\n"
         "Standard input goes to COMMAND (end-of-file with -d).  Ctrl-C interrupts COMMAND; a second\n"
@@ -193,6 +210,8 @@ const Verb verb_invoke = {
         "      --output-buffering MODE  block or drop when the output buffer is full (for an existing\n"
         "                               session: from now on)\n"
         "      --credential USER        authenticate as USER (password prompted)\n"
+        "      --reconnect-timeout DUR  after a broken connection, reattach to the command for up to DUR\n"
+        "                               (default 4m; 0: do not)\n"
         "  -h, --help                   show this help\n"
         "\n"
         "Only when a new session is created, that is without SESSION:\n"

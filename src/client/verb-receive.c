@@ -38,7 +38,7 @@ typedef struct ReceiveOptions {
         bool raw;
 } ReceiveOptions;
 
-static int receive_stream(Conn *c, Frame *attached, bool no_wait, const ReceiveOptions *o) {
+static int receive_stream(Conn *c, Frame *attached, bool no_wait, const ReceiveOptions *o, bool credential) {
         _cleanup_(stream_done) Stream s = {};
         int r;
 
@@ -46,6 +46,10 @@ static int receive_stream(Conn *c, Frame *attached, bool no_wait, const ReceiveO
         conn_consume(c, attached);
         if (r < 0)
                 return r;
+        /* A break is mended by receiving again (not with --credential:
+         * the password would be asked for again). */
+        if (!credential)
+                s.rc = (Reconnect) { PROTO_REQ_RECEIVE, no_wait ? PROTO_REQ_F_NO_WAIT : 0, "receive" };
         /* Headers and JSON are presentation: a pipe or file gets the bytes
          * exactly as produced (and exact resumption). */
         s.present = arg_json ? PRESENT_JSON : isatty(STDOUT_FILENO) ? PRESENT_TERMINAL : PRESENT_RAW;
@@ -88,6 +92,7 @@ static int verb_receive_run(const Verb *v, int argc, char *argv[]) {
                 { "credential",       required_argument, NULL, ARG_CREDENTIAL       },
                 { "fail",             no_argument,       NULL, ARG_FAIL             },
                 { "raw",              no_argument,       NULL, ARG_RAW              },
+                { "reconnect-timeout", required_argument, NULL, ARG_RECONNECT_TIMEOUT },
                 {}
         };
         _cleanup_(conn_donep) Conn c = { .fd = -EBADF };
@@ -99,15 +104,19 @@ static int verb_receive_run(const Verb *v, int argc, char *argv[]) {
         r = verb_parse_options(v, argc, argv, ":h", options, &req, receive_option, &o);
         if (r <= 0)
                 return r;
+        r = reconnect_timeout_resolve();
+        if (r < 0)
+                return r;
         r = session_attach_one("receive", PROTO_REQ_RECEIVE, argc, argv, &req, &c, &f);
         if (r < 0)
                 return r;
-        return receive_stream(&c, &f, req.flags & PROTO_REQ_F_NO_WAIT, &o);
+        return receive_stream(&c, &f, req.flags & PROTO_REQ_F_NO_WAIT, &o, req.credential);
 }
 
 const Verb verb_receive = {
         .name = "receive",
-        .synopsis = "SESSION [--output-buffering MODE] [--no-wait] [--fail] [--raw] [--credential USER]",
+        .synopsis = "SESSION [--output-buffering MODE] [--no-wait] [--fail] [--raw] [--reconnect-timeout DUR] "
+                    "[--credential USER]",
         .help =
         "Print the output produced while SESSION was disconnected, follow the running command to\n"
         "its end, disconnect, and exit with the last finished command's exit status.\n"
@@ -122,6 +131,8 @@ const Verb verb_receive = {
         "      --output-buffering MODE  block or drop when the output buffer is full (from now on)\n"
         "      --no-wait                do not wait for a running command; stop after the buffered output\n"
         "      --raw                    a terminal session's output with its escape sequences\n"
+        "      --reconnect-timeout DUR  after a broken connection, reconnect for up to DUR (default 4m;\n"
+        "                               0: do not)\n"
         "      --credential USER        authenticate as USER (password prompted)\n"
         "  -h, --help                   show this help\n",
         .run = verb_receive_run,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * dwell watch SESSION [--detach-keys KEYS] [--credential USER]
+ * dwell watch SESSION [--detach-keys KEYS] [--reconnect-timeout DUR] [--credential USER]
  *
  * Attaches to a terminal session read-only (term-attach.c): the local
  * terminal in raw mode shows the session's screen, then its live output;
@@ -9,7 +9,8 @@
  * watch (the owner, whoever may connect, root, administrators, the
  * configuration's observers); the worker refuses command sessions and
  * more than 16 watchers, tells everyone attached, and the monitor audits
- * the join (session-watched).
+ * the join (session-watched).  A broken connection is mended by
+ * reconnecting (reconnect.c), as for connect.
  */
 #include <getopt.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@ static int verb_watch_run(const Verb *v, int argc, char *argv[]) {
                 { "help",        no_argument,       NULL, 'h'             },
                 { "detach-keys", required_argument, NULL, ARG_DETACH_KEYS },
                 { "credential",  required_argument, NULL, ARG_CREDENTIAL  },
+                { "reconnect-timeout", required_argument, NULL, ARG_RECONNECT_TIMEOUT },
                 {}
         };
         _cleanup_(conn_donep) Conn c = { .fd = -EBADF };
@@ -62,15 +64,18 @@ static int verb_watch_run(const Verb *v, int argc, char *argv[]) {
                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
                                     "invalid detach keys '%s' (up to %d comma-separated keys, each ctrl-X or one "
                                     "character, e.g. ctrl-a,d)", keys_arg, DETACH_KEYS_MAX);
+        r = reconnect_timeout_resolve();
+        if (r < 0)
+                return r;
         r = session_attach_one("watch", PROTO_REQ_WATCH, argc, argv, &req, &c, &f);
         if (r < 0)
                 return r;
-        return term_attach_full(&c, &f, keys, (size_t) n_keys, true);
+        return term_attach_full(&c, &f, keys, (size_t) n_keys, true, !req.credential);
 }
 
 const Verb verb_watch = {
         .name = "watch",
-        .synopsis = "SESSION [--detach-keys KEYS] [--credential USER]",
+        .synopsis = "SESSION [--detach-keys KEYS] [--reconnect-timeout DUR] [--credential USER]",
         .help =
         "Watch the terminal session SESSION read-only: this terminal shows its screen and what it\n"
         "prints, live; keys typed are not sent (the detach keys, default ctrl-\\, end the watch).\n"
@@ -78,6 +83,8 @@ const Verb verb_watch = {
         "of its configuration may watch; everyone attached is told, and each watch is audited.\n"
         "\n"
         "      --detach-keys KEYS       keys that end the watch (ctrl-a,d; default ctrl-\\)\n"
+        "      --reconnect-timeout DUR  after a broken connection, reconnect for up to DUR (default 4m;\n"
+        "                               0: do not)\n"
         "      --credential USER        authenticate as USER (password prompted)\n"
         "  -h, --help                   show this help\n",
         .run = verb_watch_run,

@@ -25,6 +25,7 @@
 #define WAITERS_MAX 32u                         /* `dwell wait` clients of one session at a time */
 #define WATCHERS_MAX 16u                        /* `dwell watch` clients of one session at a time */
 #define INTERRUPT_INTERVAL (USEC_PER_SEC / 5)   /* INTERRUPTs closer together than this are ignored */
+#define DRAIN_TIMEOUT (2 * USEC_PER_SEC)        /* a disconnected client's last ACKs are read this long */
 
 static void client_lost(Worker *w, const char *why);
 
@@ -74,7 +75,7 @@ void client_flush(Client *c) {
                 client_lost(c->w, "write failed");
                 return;
         }
-        if (r > 0 && c->closing) {
+        if (r > 0 && c->closing && !c->draining) {
                 client_free(c);
                 return;
         }
@@ -151,8 +152,11 @@ void client_free(Client *c) {
         if (!c)
                 return;
         w = c->w;
-        if (w->client == c)
+        if (w->client == c) {
                 w->client = NULL;
+                if (c->verb == PROTO_REQ_INVOKE)
+                        w->lost_invoke_cmd = c->invoke_cmd;
+        }
         if (c->watcher)
                 watcher_left(w, c);
         worker_marks_client_gone(w, c);
@@ -186,6 +190,7 @@ static void session_detached(Worker *w) {
                         return;
                 }
                 /* Lost while its command ran: kept so its output can be received. */
+                w->lost_temp_cmd = w->temp_cmd;
                 w->temporary = false;
                 w->state = SESSION_DISCONNECTED;
         }
@@ -209,11 +214,18 @@ static void client_lost(Worker *w, const char *why) {
         log_info("Client %s of session %s gone: %s", c->who, w->p->name, why);
         if (streq(why, "detached"))
                 snprintf(reason, sizeof reason, "the client disconnected");
-        else
+        else {
                 snprintf(reason, sizeof reason, "the client was lost (%s)", why);
+                c->keep_stdin = c->reconnects;
+        }
         audit_disconnected(w, c, reason);
         client_free(c);
         session_detached(w);
+}
+
+static int on_drain_timeout_cb(EvSource *s, uint64_t usec, void *userdata) {
+        client_free(userdata);
+        return 0;
 }
 
 void client_detach(Worker *w, Client *c, uint8_t reason, const char *by) {
@@ -226,6 +238,17 @@ void client_detach(Worker *w, Client *c, uint8_t reason, const char *by) {
         c->closing = true;
         if (w->client == c)
                 w->client = NULL;
+        /* Disconnected by someone else: the ACKs it sends until it reads
+         * DETACHED count (output it wrote and acknowledged is not sent
+         * again to the next client), so it is read until it closes, for
+         * DRAIN_TIMEOUT at most; nothing else it sends is acted on. */
+        c->hb_src = evloop_source_free(c->hb_src);
+        c->wait_src = evloop_source_free(c->wait_src);
+        c->drain_horizon = outbuf_sent_horizon(&w->out);
+        c->drain_filter = w->out.filter;
+        if (reason == DETACH_REQUESTED &&
+            evloop_add_time_relative(w->event, &c->wait_src, DRAIN_TIMEOUT, on_drain_timeout_cb, c) >= 0)
+                c->draining = true;
         client_flush(c);
 }
 
@@ -277,6 +300,9 @@ static int on_client_frame(Worker *w, Client *c, Frame *f) {
         struct proto_ack ack;
         int r;
 
+        /* A client being disconnected: only its acknowledgements count. */
+        if (c->draining && f->type != PROTO_MSG_ACK && f->type != PROTO_MSG_DETACH)
+                return 0;
         /* A watcher reads the screen and nothing else: it acknowledges
          * no output (that would consume what receive gets), runs,
          * interrupts and sends nothing. */
@@ -290,10 +316,13 @@ static int on_client_frame(Worker *w, Client *c, Frame *f) {
                 r = proto_get_ack(&f->payload, &ack);
                 if (r < 0)
                         return r;
-                r = outbuf_ack_bytes(&w->out, ack.seq, ack.offset);
+                r = c->draining ?
+                        outbuf_ack_bytes_past(&w->out, c->drain_filter, c->drain_horizon, ack.seq, ack.offset) :
+                        outbuf_ack_bytes(&w->out, ack.seq, ack.offset);
                 if (r < 0)
                         return r;
-                note_intent(w, c, &ack);
+                if (!c->draining)
+                        note_intent(w, c, &ack);
                 if (w->paused && outbuf_room(&w->out) > 0)
                         worker_set_reading(w, true);
                 if (w->exit_pending)
@@ -342,6 +371,7 @@ static int on_client_frame(Worker *w, Client *c, Frame *f) {
                 r = buf_put(&w->stdin_buf, buf_ptr(&f->payload), n);
                 if (r < 0)
                         return -EBADMSG;
+                w->stdin_received += n;
                 worker_stdin_flush(w);
                 return 0;
         }
@@ -597,10 +627,87 @@ static bool refuse_broken(Worker *w, Client *c) {
         return true;
 }
 
+/* Tells a client that reconnects by itself which command it invoked and
+ * how much of its stdin the worker has, so that after a reattachment it
+ * sends again exactly what did not arrive. */
+static void send_invoked(Worker *w, Client *c) {
+        bool mine = w->stdin_cmd != 0 && w->stdin_cmd == c->invoke_cmd;
+        struct proto_invoked i = {
+                .cmd_id = c->invoke_cmd,
+                .stdin_written = mine ? w->stdin_received - MIN(buf_len(&w->stdin_buf), w->stdin_received) : 0,
+                .stdin_received = mine ? w->stdin_received : 0,
+                .stdin_open = mine && !w->stdin_eof,
+        };
+
+        if (c->reconnects)
+                (void) proto_put_invoked(&c->conn.out, &i);
+}
+
+static bool command_queued(Worker *w, uint32_t id) {
+        for (Command *q = w->queue; q; q = q->next)
+                if (q->id == id)
+                        return true;
+        return false;
+}
+
+/* invoke with PROTO_REQ_F_REATTACH: the client of the last synchronous
+ * invoke, lost, comes back (the request's command is the command's Id).
+ * It sees that command's records from the first it has not acknowledged,
+ * and its stdin goes on from what the worker has taken (INVOKED). */
+static void handoff_reattach(Worker *w, Client *c, const struct proto_handoff *h) {
+        bool running, queued, open;
+        uint32_t id;
+
+        if (parse_uint32(strempty(h->req.command), &id) < 0 || id == 0 || id != w->lost_invoke_cmd) {
+                reply_once(c, PROTO_ERR_NOT_FOUND, "session %s has no invoked command %s to reattach to",
+                           w->p->name, strempty(h->req.command));
+                return;
+        }
+        running = w->running && w->running->id == id;
+        queued = command_queued(w, id);
+        if (!running && !queued && !outbuf_has(&w->out, id)) {
+                reply_once(c, PROTO_ERR_NOT_FOUND, "command %u of session %s has ended and its output was received",
+                           id, w->p->name);
+                return;
+        }
+        w->lost_invoke_cmd = 0;
+        c->invoke_cmd = id;
+        c->reconnects = true;
+        if (w->lost_temp_cmd == id) {
+                /* A temporary session kept for its lost client: temporary again. */
+                w->temporary = true;
+                w->temp_cmd = id;
+                w->lost_temp_cmd = 0;
+                if (!running && !queued)
+                        w->state = SESSION_CLOSED;
+        }
+        attach(w, c, id);
+        send_invoked(w, c);
+        worker_stdin_hold_end(w, false);
+        open = w->stdin_cmd == id && !w->stdin_eof;
+        if (open) {
+                c->stdin_credit = PROTO_STDIN_WINDOW - (uint32_t) MIN(buf_len(&w->stdin_buf), (size_t) PROTO_STDIN_WINDOW);
+                if (c->stdin_credit > 0)
+                        (void) proto_put_u32_msg(&c->conn.out, PROTO_MSG_STDIN_WINDOW, c->stdin_credit);
+        } else
+                c->stdin_eof = true;
+        if (queued)
+                (void) evloop_add_time_relative(w->event, &c->wait_src, INVOKE_WAIT_LIMIT, on_invoke_wait_cb, c);
+        worker_send_status(w);
+        worker_pump(w);
+}
+
 static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) {
         bool hook = !!*strempty(h->req.on_finish);
         uint32_t id;
 
+        if (h->req.flags & PROTO_REQ_F_REATTACH) {
+                if (h->req.flags & PROTO_REQ_F_DISCONNECTED)
+                        reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "a reattachment cannot be disconnected");
+                else
+                        handoff_reattach(w, c, h);
+                return;
+        }
         if (refuse_broken(w, c))
                 return;
         if (w->p->terminal) {
@@ -650,13 +757,20 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
         }
         apply_options(w, &h->req, false);
         c->invoke_cmd = w->next_cmd + 1;
+        c->reconnects = h->req.flags & PROTO_REQ_F_RECONNECT;
         if (w->temporary)
                 w->temp_cmd = c->invoke_cmd;    /* before it is queued: it may end at once */
         attach(w, c, c->invoke_cmd);
+        /* A command whose stdin was held for its lost client reads its end
+         * now: the client that comes back finds another one in its place. */
+        worker_stdin_abandon(w);
         /* Its stdin: the client may send a window's worth at once. */
         buf_consume(&w->stdin_buf, buf_len(&w->stdin_buf));
         w->stdin_cmd = c->invoke_cmd;
         w->stdin_eof = false;
+        w->stdin_received = 0;
+        w->lost_invoke_cmd = 0;
+        send_invoked(w, c);
         c->stdin_credit = PROTO_STDIN_WINDOW;
         (void) proto_put_u32_msg(&c->conn.out, PROTO_MSG_STDIN_WINDOW, PROTO_STDIN_WINDOW);
         if (worker_busy(w))
@@ -757,6 +871,16 @@ static void handoff_stop(Worker *w, Client *c, const struct proto_handoff *h) {
         reply_once(c, 0, NULL);
 }
 
+/* A holder a reconnecting client of the same caller may replace: one
+ * silent for more than one and a half heartbeat intervals (a live client
+ * sends one every interval; the worker itself drops it after three). */
+static bool client_replaceable(Worker *w, Client *holder, const struct proto_handoff *h) {
+        uint64_t hb = (uint64_t) w->p->heartbeat_ms * 1000;
+
+        return hb > 0 && !holder->closing && streq(strempty(holder->caller), strempty(h->caller)) &&
+               worker_now(w) - holder->last_rx > hb * 3 / 2;
+}
+
 /* connect on a terminal session: the client becomes the typer, its
  * terminal joined to the session's pty (worker-term.c). */
 static void handoff_term_connect(Worker *w, Client *c, const struct proto_handoff *h) {
@@ -836,6 +960,15 @@ void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
         if (h->verb == PROTO_REQ_WATCH) {
                 handoff_watch(w, c);
                 return;
+        }
+        if (w->client && (h->req.flags & PROTO_REQ_F_RECONNECT) && client_replaceable(w, w->client, h)) {
+                /* Most likely our caller's own connection, broken before
+                 * the worker noticed: the reconnection takes its place. */
+                client_lost(w, "replaced by a reconnecting client");
+                if (w->terminating) {
+                        reply_once(c, PROTO_ERR_NOT_FOUND, "no such session: %s", w->p->name);
+                        return;
+                }
         }
         if (w->client) {
                 reply_once(c, PROTO_ERR_BUSY, "session %s is connected to another client (%s); "

@@ -65,6 +65,11 @@ struct Client {
         uint32_t stdin_credit;          /* invoke: stdin bytes it may still send */
         bool stdin_eof;                 /* invoke: STDIN_EOF arrived */
         uint64_t last_interrupt;        /* CLOCK_MONOTONIC usec of its last INTERRUPT acted on */
+        bool reconnects;                /* PROTO_REQ_F_RECONNECT: it comes back by itself if lost */
+        bool keep_stdin;                /* lost (not left): its command's stdin is held for it */
+        bool draining;                  /* DETACHED sent: its last ACKs are still read, until EOF */
+        uint64_t drain_horizon;         /* ... records below it (and of its filter) were sent to it */
+        uint32_t drain_filter;
         bool term;                      /* attached to a terminal session's terminal (TERM_OUTPUT) */
         bool term_stale;                /* ... fell behind: no live output until drained, then a redraw */
         bool watcher;                   /* dwell watch: read-only, never the typer */
@@ -127,6 +132,13 @@ struct Worker {
         bool stdin_eof;                 /* ... ends after stdin_buf */
         int stdin_w;                    /* the running command's stdin (write end), -EBADF: closed */
         EvSource *stdin_src;
+        uint64_t stdin_received;        /* bytes taken for stdin_cmd from its clients */
+        EvSource *stdin_hold_src;       /* its client was lost: stdin held open until this fires */
+        /* The last synchronous invoke's client that went away: its command
+         * may be reattached (PROTO_REQ_F_REATTACH); lost_temp_cmd: it was
+         * the command of a temporary session, kept because it was lost. */
+        uint32_t lost_invoke_cmd;
+        uint32_t lost_temp_cmd;
 
         Client *client;                 /* the connected one */
         Client *clients;                /* every live one, also those answered and closing */
@@ -201,8 +213,14 @@ int worker_watch_output(Worker *w);
 /* Passes buffered stdin on to the running command, grants the client
  * more, closes the command's stdin after STDIN_EOF. */
 void worker_stdin_flush(Worker *w);
-/* The command's client is gone: its stdin ends after what it sent. */
+/* The command's client is gone: its stdin ends after what it sent, or is
+ * held for PROTO_STDIN_HOLD_USEC if the client was lost and reconnects. */
 void worker_stdin_client_gone(Worker *w, Client *c);
+/* Ends a hold: the held command's stdin ends (eof) or stays (reattached). */
+void worker_stdin_hold_end(Worker *w, bool eof);
+/* A new invoke takes the stdin over: an earlier command's still being fed
+ * is closed and what was buffered for it dropped. */
+void worker_stdin_abandon(Worker *w);
 /* dwell stop / Ctrl-C: sig to the running command's processes; with
  * all, the queued commands are dropped too.  Audited.  Returns the number
  * of processes signalled. */

@@ -387,6 +387,7 @@ static void command_ended_at_once(Worker *w, Command *c, RunnerResult *res) {
 /* ---------------------------------------------------------------- stdin */
 
 static void stdin_close(Worker *w) {
+        w->stdin_hold_src = evloop_source_free(w->stdin_hold_src);
         w->stdin_src = evloop_source_free(w->stdin_src);
         w->stdin_w = safe_close(w->stdin_w);
 }
@@ -398,6 +399,7 @@ static void stdin_end(Worker *w, uint32_t id) {
                 buf_consume(&w->stdin_buf, buf_len(&w->stdin_buf));
                 w->stdin_cmd = 0;
                 w->stdin_eof = false;
+                w->stdin_received = 0;
         }
 }
 
@@ -442,8 +444,39 @@ void worker_stdin_flush(Worker *w) {
                 stdin_close(w);
 }
 
+static int on_stdin_hold_cb(EvSource *s, uint64_t usec, void *userdata) {
+        Worker *w = userdata;
+
+        log_info("Session %s: the client of command %u did not come back; its stdin ends", w->p->name, w->stdin_cmd);
+        worker_stdin_hold_end(w, true);
+        return 0;
+}
+
+void worker_stdin_hold_end(Worker *w, bool eof) {
+        w->stdin_hold_src = evloop_source_free(w->stdin_hold_src);
+        if (!eof)
+                return;
+        w->stdin_eof = true;
+        worker_stdin_flush(w);
+}
+
+void worker_stdin_abandon(Worker *w) {
+        w->stdin_hold_src = evloop_source_free(w->stdin_hold_src);
+        if (w->stdin_cmd != 0 && w->running && w->running->id == w->stdin_cmd)
+                stdin_close(w);
+        buf_consume(&w->stdin_buf, buf_len(&w->stdin_buf));
+        w->stdin_cmd = 0;
+        w->stdin_eof = false;
+        w->stdin_received = 0;
+}
+
 void worker_stdin_client_gone(Worker *w, Client *c) {
         if (c->verb != PROTO_REQ_INVOKE || w->stdin_cmd == 0 || c->invoke_cmd != w->stdin_cmd)
+                return;
+        /* Lost, not left, and it reconnects by itself: what it sent stays
+         * buffered and the command's stdin open for it, for a while. */
+        if (c->keep_stdin && !w->stdin_eof && !w->terminating && !w->stdin_hold_src &&
+            evloop_add_time_relative(w->event, &w->stdin_hold_src, PROTO_STDIN_HOLD_USEC, on_stdin_hold_cb, w) >= 0)
                 return;
         w->stdin_eof = true;
         worker_stdin_flush(w);

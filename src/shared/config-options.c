@@ -13,7 +13,7 @@
 #include "yaml-walk.h"
 
 static const char * const user_option_keys[] = {
-        "idle_timeout", "output_buffering", "on_finish", "detach_keys", NULL,
+        "idle_timeout", "output_buffering", "on_finish", "reconnect_timeout", "detach_keys", NULL,
 };
 
 static int option_key(YamlWalk *w, const char *key, const char *path, const YamlNode *k,
@@ -24,6 +24,11 @@ static int option_key(YamlWalk *w, const char *key, const char *path, const Yaml
         (void) k;
         if (streq(key, "idle_timeout"))
                 return yaml_get_duration(w, v, key, false, CONFIG_TIMEOUT_MAX, &o->idle_timeout);
+        if (streq(key, "reconnect_timeout")) {
+                /* 0 disables reconnecting by itself. */
+                o->reconnect_timeout_set = true;
+                return yaml_get_duration(w, v, key, true, CONFIG_TIMEOUT_MAX, &o->reconnect_timeout);
+        }
         if (streq(key, "on_finish")) {
                 const char *t;
                 int r = yaml_get_command(w, v, key, CONFIG_HOOK_MAX, &t);

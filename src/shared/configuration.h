@@ -209,6 +209,8 @@ typedef struct UserOptions {
         uint64_t idle_timeout;                  /* usec; 0: not set */
         Buffering output_buffering;             /* BUFFERING_UNSET: not set */
         char on_finish[CONFIG_HOOK_MAX + 1];    /* invoke -d's default --on-finish; "": not set */
+        uint64_t reconnect_timeout;             /* usec; 0: do not reconnect by itself */
+        bool reconnect_timeout_set;
         char detach_keys[64];                   /* connect to a terminal session: parse_detach_keys(); "": not set */
 } UserOptions;
 

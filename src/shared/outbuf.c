@@ -258,6 +258,35 @@ int outbuf_ack_bytes(OutBuf *o, uint64_t seq, uint64_t offset) {
         return freed;
 }
 
+uint64_t outbuf_sent_horizon(const OutBuf *o) {
+        assert(o);
+        return o->cursor ? o->cursor->seq : o->next_seq;
+}
+
+int outbuf_ack_bytes_past(OutBuf *o, uint32_t filter, uint64_t horizon, uint64_t seq, uint64_t offset) {
+        uint64_t cur = o->cursor ? o->cursor->seq : UINT64_MAX;
+        uint32_t saved_filter = o->filter;
+        OutRecord *r;
+        int k;
+
+        assert(o);
+        if (seq == 0 || seq >= horizon || horizon > o->next_seq)
+                return -EINVAL;
+        /* As the buffer stood for that reader ... */
+        o->filter = filter;
+        for (r = o->head; r && r->seq < horizon; r = r->next)
+                ;
+        o->cursor = next_passing(o, r);
+        k = outbuf_ack_bytes(o, seq, offset);
+        /* ... and back to the current one's (only records below horizon
+         * went, so its next record is still there or later). */
+        o->filter = saved_filter;
+        for (r = o->head; r && r->seq < cur; r = r->next)
+                ;
+        o->cursor = next_passing(o, r);
+        return k;
+}
+
 int outbuf_forget(OutBuf *o, uint64_t seq, uint64_t offset) {
         OutRecord *r;
         int freed = 0;

@@ -82,6 +82,15 @@ int outbuf_ack_bytes(OutBuf *o, uint64_t seq, uint64_t offset);
  * -EINVAL if seq never existed; returns bytes freed. */
 int outbuf_forget(OutBuf *o, uint64_t seq, uint64_t offset);
 
+/* Where the current reader's sending stands: records below this seq (that
+ * pass its filter) were sent to it. */
+uint64_t outbuf_sent_horizon(const OutBuf *o);
+/* outbuf_ack_bytes() for a reader that is no longer the current one: the
+ * records of its filter below horizon (outbuf_sent_horizon() when it was
+ * still current) count as sent to it.  The current reader's cursor and
+ * filter stay as they are.  -EINVAL if seq is not below horizon. */
+int outbuf_ack_bytes_past(OutBuf *o, uint32_t filter, uint64_t horizon, uint64_t seq, uint64_t offset);
+
 /* True if record seq is held and was sent to the current reader. */
 bool outbuf_was_sent(const OutBuf *o, uint64_t seq);
 

@@ -674,7 +674,8 @@ const char *proto_msg_to_string(uint16_t type) {
                 { PROTO_MSG_SPAWNER, "SPAWNER" }, { PROTO_MSG_FORK, "FORK" }, { PROTO_MSG_FORKED, "FORKED" },
                 { PROTO_REQ_STOP, "REQ_STOP" }, { PROTO_REQ_WATCH, "REQ_WATCH" }, { PROTO_MSG_STDIN_WINDOW, "STDIN_WINDOW" },
                 { PROTO_MSG_STDIN, "STDIN" }, { PROTO_MSG_STDIN_EOF, "STDIN_EOF" },
-                { PROTO_MSG_INTERRUPT, "INTERRUPT" }, { PROTO_MSG_TERM_OUTPUT, "TERM_OUTPUT" },
+                { PROTO_MSG_INTERRUPT, "INTERRUPT" }, { PROTO_MSG_INVOKED, "INVOKED" },
+                { PROTO_MSG_TERM_OUTPUT, "TERM_OUTPUT" },
                 { PROTO_MSG_TERM_NOTICE, "TERM_NOTICE" }, { PROTO_MSG_TERM_INPUT, "TERM_INPUT" },
                 { PROTO_MSG_TERM_SIZE, "TERM_SIZE" },
                 { PROTO_MSG_REC_OUTPUT, "REC_OUTPUT" }, { PROTO_MSG_REC_SIZE, "REC_SIZE" },
@@ -852,6 +853,33 @@ int proto_get_resume(Buf *p, struct proto_resume *ret) {
                 ret->size[i] = v[3 * i + 2];
         }
         return 0;
+}
+
+static int put_invoked_fields(Buf *b, const struct proto_invoked *i) {
+        int r;
+
+        if ((r = buf_put_u32(b, i->cmd_id)) < 0 ||
+            (r = buf_put_u64(b, i->stdin_written)) < 0 ||
+            (r = buf_put_u64(b, i->stdin_received)) < 0)
+                return r;
+        return buf_put_u8(b, i->stdin_open);
+}
+
+int proto_put_invoked(Buf *b, const struct proto_invoked *i) {
+        return FRAME(b, PROTO_MSG_INVOKED, 0, put_invoked_fields(b, i));
+}
+
+int proto_get_invoked(Buf *p, struct proto_invoked *ret) {
+        int r;
+
+        if ((r = buf_get_u32(p, &ret->cmd_id)) < 0 ||
+            (r = buf_get_u64(p, &ret->stdin_written)) < 0 ||
+            (r = buf_get_u64(p, &ret->stdin_received)) < 0 ||
+            (r = buf_get_u8(p, &ret->stdin_open)) < 0)
+                return r;
+        if (ret->cmd_id == 0 || ret->stdin_open > 1 || ret->stdin_written > ret->stdin_received)
+                return -EBADMSG;
+        return proto_expect_end(p);
 }
 
 /* --- terminal sessions ------------------------------------------------- */

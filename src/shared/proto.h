@@ -100,6 +100,9 @@ typedef enum ProtoMsg {
         PROTO_MSG_TERM_INPUT,           /* 327: the payload is bytes typed, for the session's pty */
         PROTO_MSG_TERM_SIZE,            /* 328: u16 rows, u16 cols: the typer's window size */
 
+        /* session worker -> client: reconnection (issue 16; 340-349) */
+        PROTO_MSG_INVOKED = 340,        /* struct proto_invoked: a synchronous invoke's command and its stdin so far */
+
         /* dwelld <-> session host (root-only socketpair) */
         PROTO_MSG_SPAWN = 400,          /* dwelld -> monitor: key/value list */
         PROTO_MSG_READY,                /* worker -> dwelld: u32 worker pid, u32 shell pid */
@@ -180,11 +183,28 @@ typedef enum ProtoDetach {
 #define PROTO_REQ_F_STOP_ALL     0x10u  /* stop --all: also drop the queued commands */
 #define PROTO_REQ_F_TERMINAL     0x20u  /* new -t: a terminal session; connect -t: create one if the
                                          * caller has no session of that name */
+#define PROTO_REQ_F_REATTACH     0x40u  /* invoke: be again the client of the command whose Id is in
+                                         * `command` (a client reconnecting by itself) */
+#define PROTO_REQ_F_RECONNECT    0x80u  /* the client reconnects by itself: an invoke's stdin is held
+                                         * for it, INVOKED is sent, and a silent holder of the same
+                                         * caller is replaced */
 
 /* The stdin a synchronous invoke may have in flight: what the worker holds
  * for a command at most (it grants more with STDIN_WINDOW as it passes
  * data on to the command). */
 #define PROTO_STDIN_WINDOW (256u * 1024u)
+
+/* How long a worker holds the stdin of a synchronous invoke whose client
+ * (PROTO_REQ_F_RECONNECT) was lost, for its reattachment. */
+#define PROTO_STDIN_HOLD_USEC (5ull * 60 * 1000000)
+
+/* INVOKED: sent after ATTACHED to an invoke with PROTO_REQ_F_RECONNECT. */
+struct proto_invoked {
+        uint32_t cmd_id;                /* the invoked command */
+        uint64_t stdin_written;         /* bytes of its stdin written to the command */
+        uint64_t stdin_received;        /* bytes of stdin the worker has taken for it */
+        uint8_t stdin_open;             /* 1: more stdin may be sent; 0: it was closed */
+};
 
 struct proto_request {
         uint32_t flags;
@@ -302,6 +322,8 @@ int proto_put_str_msg(Buf *b, uint16_t type, const char *s);
 int proto_get_str_msg(Buf *p, size_t max, char **ret);
 
 int proto_put_u32_msg(Buf *b, uint16_t type, uint32_t v);
+int proto_put_invoked(Buf *b, const struct proto_invoked *i);
+int proto_get_invoked(Buf *p, struct proto_invoked *ret);
 int proto_get_u32_msg(Buf *p, uint32_t *ret);
 
 int proto_put_kv(Buf *b, uint16_t type, const struct proto_kv *kv);

@@ -50,8 +50,11 @@
 #                             waits (at most 10 s) until it is gone
 #   start_dwelld              starts a new dwelld the way ns-run.sh does (log
 #                             appended to dwelld.log), sets and exports
-#                             DWELLD_PID, and waits (at most 10 s) until it
-#                             answers on $DWELL_SOCK; non-zero if it does not
+#                             DWELLD_PID (and writes it to
+#                             $DWELL_SANDBOX/dwelld.pid, where ns-run.sh
+#                             finds the dwelld to stop at the end), and waits
+#                             (at most 10 s) until it answers on $DWELL_SOCK;
+#                             non-zero if it does not
 #   restart_dwelld [SIGNAL]   stop_dwelld SIGNAL, then start_dwelld
 
 set -u
@@ -297,6 +300,7 @@ start_dwelld() {
                 2>>"$DWELL_LOG_DIR/dwelld.log" </dev/null >&2 &
         DWELLD_PID=$!
         export DWELLD_PID
+        echo "$DWELLD_PID" >"$DWELL_SANDBOX/dwelld.pid"
         # A stale socket file may still be there: wait until it answers.
         for ((i = 0; i < 100; i++)); do
                 if timeout 5 "$DWELL_BIN_DIR/dwell" list >/dev/null 2>&1; then

@@ -432,6 +432,12 @@ if [ "$mode" = shell ]; then
 fi
 
 # Test mode: the test runs as root and uses lib.sh's as_user for the CLI.
+# One block, parsed whole before it runs: bash reads a script as it goes,
+# so a change to this file during a run (a checkout, a merge, an edit)
+# would otherwise be read from the middle of a line once the test ends and
+# fail the run with every check ok (a syntax error, or a stray command's
+# status under set -e).
+{
 test_script=${1:?no test script}
 shift
 cd "$S"
@@ -439,6 +445,11 @@ rc=0
 # In the background and waited for, so that pid 1's signal traps act at once.
 /bin/bash "$test_script" "$@" <&0 &
 wait $! || rc=$?
+# A dwelld the test started again (lib.sh's start_dwelld) is the one to stop:
+# otherwise it would be killed with the namespace, its leak check unrun.
+if [ -n "$DWELLD_PID" ] && [ -s "$S/dwelld.pid" ]; then
+        DWELLD_PID=$(cat "$S/dwelld.pid")
+fi
 if [ -n "$DWELLD_PID" ]; then
         # dwelld's own shutdown (and, sanitized, its leak check) is part of the run.
         kill -TERM "$DWELLD_PID" 2>/dev/null || true
@@ -458,3 +469,4 @@ if [ -n "$reports" ]; then
         [ "$rc" -ne 0 ] || rc=1
 fi
 exit "$rc"
+}

@@ -11,7 +11,8 @@
 # (/etc/passwd, group, shadow, gshadow, nsswitch.conf, /etc/pam.d) are byte
 # for byte the same after the run as before it.
 #
-# Environment: DWELL_TEST_TIMEOUT (seconds per test, default 120),
+# Environment: DWELL_TEST_TIMEOUT (seconds per test, default 120; 600 with
+# DWELL_SOAK=full, the long soak run of t-soak.sh),
 # top_srcdir, top_builddir (default: this tree). Each test's full output is
 # kept in $top_builddir/tests/integration-logs/NAME.log.
 #
@@ -27,6 +28,8 @@ top_srcdir=$(cd "$top_srcdir" && pwd)
 top_builddir=$(cd "$top_builddir" && pwd)
 export top_srcdir top_builddir
 timeout_s=${DWELL_TEST_TIMEOUT:-120}
+# The full soak test (t-soak.sh) runs up to 5 minutes.
+[ "${DWELL_SOAK:-}" = full ] && timeout_s=${DWELL_TEST_TIMEOUT:-600}
 
 if [ "$(id -u)" -ne 0 ]; then
         echo "SKIP: integration tests need root"

@@ -18,7 +18,10 @@
 #                          listens; its pid in SSHD_PID[NAME], log in
 #                          $DWELL_LOG_DIR/sshd-NAME.log.  NO_SUBSYSTEM=1: no
 #                          Subsystem line; SSHD_EXTRA: more config lines
-#                          (e.g. "SetEnv DWELL_SOCKET=..." for a second dwelld).
+#                          (e.g. "SetEnv DWELL_SOCKET=..." for a second dwelld);
+#                          SSHD_NETNS_PID: run it in that process's network
+#                          namespace (nsenter -n), e.g. behind a veth link a
+#                          test can cut (t-reconnect-ssh.sh).
 #   ssh_user_key USER KEY  generates /home/USER/.ssh/KEY (ed25519) and
 #                          authorizes it for USER
 #   ssh_client_config USER FILE KEY [HOST-ALIAS ADDR PORT]...
@@ -80,7 +83,8 @@ sshd_start() {
                 fi
         } > "$d/sshd_config"
         /usr/sbin/sshd -t -f "$d/sshd_config" || { fail "sshd $name: config check"; return 1; }
-        /usr/sbin/sshd -D -e -f "$d/sshd_config" 2>>"$DWELL_LOG_DIR/sshd-$name.log" </dev/null &
+        ${SSHD_NETNS_PID:+nsenter -t "$SSHD_NETNS_PID" -n} \
+                /usr/sbin/sshd -D -e -f "$d/sshd_config" 2>>"$DWELL_LOG_DIR/sshd-$name.log" </dev/null &
         SSHD_PID[$name]=$!
         track_pid "${SSHD_PID[$name]}"
         for ((i = 0; i < 100; i++)); do

@@ -81,12 +81,12 @@ check() {
 # -- verbs and options -------------------------------------------------------------
 check 'dwell ' 'config connect disconnect invoke list new receive remove replay watch' "verbs"
 check 'dwell re' 'receive remove replay' "verbs starting with re"
-check 'dwell --' '--help --host --hosts-file --interleave --json --socket --throttle --version' "global options"
+check 'dwell --' '--help --host --hosts-file --interleave --json --reconnect-timeout --socket --throttle --version' "global options"
 check 'dwell -H far --json in' 'invoke' "the verb after global options"
-check 'dwell invoke -' '--config --credential --disconnected --help --idle-timeout --name --output-buffering -c -d -h -n' \
+check 'dwell invoke -' '--config --credential --disconnected --help --idle-timeout --name --output-buffering --reconnect-timeout -c -d -h -n' \
         "invoke's options"
-check 'dwell receive --' '--credential --fail --help --no-wait --output-buffering --raw' "receive's options"
-check 'dwell connect --' '--config --credential --detach-keys --help --output-buffering --terminal' "connect's options"
+check 'dwell receive --' '--credential --fail --help --no-wait --output-buffering --raw --reconnect-timeout' "receive's options"
+check 'dwell connect --' '--config --credential --detach-keys --help --output-buffering --reconnect-timeout --terminal' "connect's options"
 check 'dwell new -' '--config --credential --help --idle-timeout --name --output-buffering --terminal -c -h -n -t' "new's options"
 check 'dwell list --' '--all-users --config --credential --help --long --state' "list's options"
 check 'dwell remove --' '--all --credential --help' "remove's options"

@@ -23,6 +23,10 @@ col() {
 
 capture alice dwell new -n hb
 expect_rc 0 "new -n hb"
+# A lost client that does not come back by itself (t-reconnect.sh has those).
+install -d -o alice -g alice /home/alice/.config/dwell
+printf 'reconnect_timeout: 0\n' >/home/alice/.config/dwell/options.yaml
+chown alice: /home/alice/.config/dwell/options.yaml
 
 a_out=$DWELL_SANDBOX/a.out
 a_err=$DWELL_SANDBOX/a.err

@@ -6,7 +6,8 @@
 # key, key logins, `Subsystem dwell .../dwell-bridge`.
 #   - alice (key "laptop") creates r1 with `dwell -H alice@127.0.0.1:2222 new`
 #     and starts `for i in $(seq 1 40) ...` in it with invoke -d;
-#   - a remote `receive r1 > FILE` runs; when FILE holds 10 lines, its ssh
+#   - a remote `receive r1 > FILE` runs (--reconnect-timeout 0: it does not
+#     reconnect by itself; t-reconnect-ssh.sh has that); when FILE holds 10 lines, its ssh
 #     client is killed with SIGKILL (between two lines); dwell says how to
 #     reconnect and exits 255;
 #   - alice from "another machine" (key "desktop", another ssh_config) lists
@@ -59,7 +60,7 @@ env = {"HOME": "/home/alice", "USER": "alice", "LOGNAME": "alice", "PATH": "/usr
 with open(path, "ab") as out, open(path + ".err", "wb") as err:
     p = subprocess.Popen(["setpriv", "--reuid", "alice", "--regid", "alice", "--init-groups",
                           "--reset-env", "env"] + ["%s=%s" % kv for kv in env.items()] +
-                         [dwell, "-H", host, "receive", "r1"],
+                         [dwell, "-H", host, "--reconnect-timeout", "0", "receive", "r1"],
                          stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd="/home/alice")
     deadline = time.time() + 15
     while time.time() < deadline:

@@ -6,8 +6,9 @@
 #   - dwell -H HOST connect -t work creates and attaches to a terminal
 #     session on HOST; typing works, the size follows the pane;
 #   - the detach key says how to return, with -H;
-#   - a lost connection (ssh killed) leaves the session running, the local
-#     terminal restored;
+#   - a lost connection (ssh killed) with --reconnect-timeout 0 leaves the
+#     session running, the local terminal restored (reconnecting by itself:
+#     t-reconnect-terminal.sh);
 #   - the same session, reattached locally on the server, shows the screen
 #     left by the remote client.
 
@@ -32,7 +33,7 @@ wait_screen '^client-exit=' 10
 expect_match "$(screen)" "^dwell: detached from work \\(dwell -H $H connect work to return\\)$" \
         "the detach key: how to return, with -H"
 
-tm_respawn alice "$remote connect work"
+tm_respawn alice "$remote connect --reconnect-timeout 0 work"
 wait_screen 'remote-42' 20
 keys 'echo "before-loss"' Enter
 wait_screen '^before-loss' 10

@@ -599,8 +599,14 @@ static void test_user_options(void) {
         is_str(o.on_finish, "mail -s \"$DWELL_SESSION\" me", "options.yaml: on_finish");
         is_str(o.detach_keys, "ctrl-a,d", "options.yaml: detach_keys");
 
+        r = config_user_options_parse("reconnect_timeout: 0\n", 21, "o.yaml", &o, &error);
+        ok(r == 0 && o.reconnect_timeout_set && o.reconnect_timeout == 0, "options.yaml: reconnect_timeout: 0 (disabled)");
+        r = config_user_options_parse("reconnect_timeout: 10m\n", 23, "o.yaml", &o, &error);
+        ok(r == 0 && o.reconnect_timeout_set && o.reconnect_timeout == 600 * SEC, "options.yaml: reconnect_timeout: 10m");
+
         r = config_user_options_parse("{}\n", 3, "o.yaml", &o, &error);
-        ok(r == 0 && o.idle_timeout == 0 && o.output_buffering == BUFFERING_UNSET, "options.yaml: {} sets nothing");
+        ok(r == 0 && o.idle_timeout == 0 && o.output_buffering == BUFFERING_UNSET && !o.reconnect_timeout_set,
+           "options.yaml: {} sets nothing");
 
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
                 _cleanup_free_ char *e = NULL;

@@ -149,6 +149,32 @@ static void test_ack_only_sent(void) {
         outbuf_done(&o);
 }
 
+/* A reader disconnected by someone else: its acknowledgements, read after
+ * the buffer was rewound for the next reader, still count for what it was
+ * sent, and the new reader's cursor stays consistent. */
+static void test_ack_past(void) {
+        OutBuf o;
+        uint64_t horizon;
+
+        outbuf_init(&o, 1000, BUFFERING_BLOCK);
+        for (int i = 0; i < 6; i++)
+                append(&o, 1, RECORD_STDOUT, "abcd");   /* seqs 1..6 */
+        is_int(send_n(&o, 4), 4, "old reader was sent 1..4");
+        horizon = outbuf_sent_horizon(&o);
+        is_int((int) horizon, 5, "its horizon is 5");
+        outbuf_rewind(&o, 0);                           /* the next reader */
+        is_int(outbuf_ack_bytes(&o, 3, 4), 0, "an ACK after the rewind counts for nothing (the bug)");
+        is_int(outbuf_ack_bytes_past(&o, 0, horizon, 3, 2), 10, "past ACK: 1, 2 and half of 3 freed");
+        ok(outbuf_peek(&o) && outbuf_peek(&o)->seq == 3 && outbuf_peek(&o)->skip == 2,
+           "the new reader starts at the rest of 3");
+        is_int(outbuf_ack_bytes_past(&o, 0, horizon, 5, 4), -EINVAL, "past ACK beyond its horizon refused");
+        is_int(send_n(&o, 1), 3, "new reader sent 3");
+        is_int(outbuf_ack_bytes_past(&o, 0, horizon, 4, 4), 6, "past ACK of 4 frees 3 and 4");
+        ok(outbuf_peek(&o) && outbuf_peek(&o)->seq == 5, "new reader's cursor moved on to 5");
+        ok(outbuf_consistent(&o), "consistent");
+        outbuf_done(&o);
+}
+
 static void test_filter(void) {
         OutBuf o;
         const OutRecord *r;
@@ -604,6 +630,7 @@ int main(void) {
         test_basics();
         test_block_room();
         test_ack_only_sent();
+        test_ack_past();
         test_filter();
         test_rewind_after_reader_died();
         test_forget();

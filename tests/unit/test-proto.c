@@ -909,6 +909,24 @@ static void test_small_messages(void) {
                 ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_RESUME, "RESUME header");
                 ok(proto_get_resume(&p, &rs2) == 0 && memcmp(&rs, &rs2, sizeof rs) == 0, "RESUME round trip");
         }
+        {
+                struct proto_invoked iv = { .cmd_id = 3, .stdin_written = 10, .stdin_received = 300, .stdin_open = 1 }, i2;
+                struct proto_invoked bad[] = {
+                        { .cmd_id = 0, .stdin_open = 1 },                               /* no command */
+                        { .cmd_id = 1, .stdin_written = 5, .stdin_received = 4 },       /* wrote more than it got */
+                        { .cmd_id = 1, .stdin_open = 2 },
+                };
+
+                ok(proto_put_invoked(&b, &iv) == 0, "put INVOKED");
+                ok(take_frame(&b, &type, &flags, &p) == 0 && type == PROTO_MSG_INVOKED, "INVOKED header");
+                ok(proto_get_invoked(&p, &i2) == 0 && i2.cmd_id == 3 && i2.stdin_written == 10 &&
+                   i2.stdin_received == 300 && i2.stdin_open == 1, "INVOKED round trip");
+                for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                        ok(proto_put_invoked(&b, bad + i) == 0 && take_frame(&b, &type, &flags, &p) == 0, "put bad INVOKED %zu", i);
+                        ok(proto_get_invoked(&p, &i2) == -EBADMSG, "bad INVOKED %zu refused", i);
+                }
+                is_str(proto_msg_to_string(PROTO_MSG_INVOKED), "INVOKED", "INVOKED has a name");
+        }
         proto_put_u32_msg(&b, PROTO_MSG_END, 3);
         copy = payload_copy(&b, PROTO_MSG_END, &len);
         check_strict("u32 msg", copy, len, dec_u32);

@@ -1,0 +1,140 @@
+#!/bin/bash
+# SPDX-License-Identifier: ISC
+#
+# t-reconnect-attack.sh — the reconnection requests (doc/protocol.md,
+# "Reconnection") from raw clients that abuse them:
+#   - REATTACH naming a command that is not the lost invoke's (0, 999, not a
+#     number, out of range), or with -d: not-found / invalid-argument, and
+#     nothing runs (the session's last command stays the same);
+#   - bob REATTACHes to alice's session by its Id: not-found;
+#   - RECONNECT from alice's second client while her first one is alive and
+#     heartbeating: busy (a live holder is never replaced);
+#   - INVOKED goes only to a client that asked (RECONNECT): an old client
+#     gets STDIN_WINDOW first, as before;
+#   - an invoke client with RECONNECT that vanishes: its command's stdin is
+#     held, and a new invoke into the session ends the hold (the held `cat`
+#     reads end-of-file and the new command runs at once).
+
+. "$(dirname "$0")/lib.sh"
+
+raw() {
+        local user=$1
+        shift
+        as_user "$user" "$PYTHON" - "$DWELL_SOCK" "$@" <<'PY'
+import os, socket, struct, sys, time
+path, case = sys.argv[1], sys.argv[2]
+arg = sys.argv[3] if len(sys.argv) > 3 else ""
+def frame(t, p=b""): return struct.pack("<IHBB", len(p), t, int(os.environ["DWELL_PROTO_VERSION"]), 0) + p
+def s_(x): x = x.encode(); return struct.pack("<I", len(x)) + x
+def request(t, session, command="", flags=0):
+    return frame(t, struct.pack("<I", flags) + s_(session) + s_("") + s_("") + s_("") + s_(command) + struct.pack("<QB", 0, 0) + s_("")
+                 + s_("") + struct.pack("<HH", 0, 0))
+REQ_INVOKE, REQ_CONNECT, REQ_RECEIVE = 102, 105, 106
+RESUME, STDIN, STDIN_EOF, HEARTBEAT = 323, 324, 325, 304
+REATTACH, RECONNECT, DISCONNECTED = 0x40, 0x80, 0x01
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.settimeout(10)
+    return s
+def frames(s, n):
+    got, out = b"", []
+    while len(out) < n:
+        while len(got) < 8 or len(got) < 8 + struct.unpack("<I", got[:4])[0]:
+            d = s.recv(65536)
+            if not d:
+                return out
+            got += d
+        ln, t = struct.unpack("<IH", got[:6])
+        out.append((t, got[8:8 + ln]))
+        got = got[8 + ln:]
+    return out
+def first_answer(req):
+    s = conn()
+    s.sendall(req)
+    f = frames(s, 1)
+    if not f:
+        return "closed"
+    t, p = f[0]
+    if t == 200:
+        return "error %d" % struct.unpack("<H", p[:2])[0]
+    return "type %d" % t
+if case == "reattach":
+    print(first_answer(request(REQ_INVOKE, sys.argv[4], arg, REATTACH | RECONNECT)))
+elif case == "reattach-d":
+    print(first_answer(request(REQ_INVOKE, "s", arg, REATTACH | RECONNECT | DISCONNECTED)))
+elif case == "receive-reconnect":
+    print(first_answer(request(REQ_RECEIVE, "s", "", RECONNECT)))
+elif case == "invoked":
+    s = conn()
+    s.sendall(request(REQ_INVOKE, "s", "true", int(arg)))
+    print(" ".join(str(t) for t, p in frames(s, 2)))
+elif case == "vanish":
+    s = conn()
+    s.sendall(request(REQ_INVOKE, "s", "cat; echo cat-ended", RECONNECT))
+    frames(s, 3)                                  # ATTACHED, INVOKED, STDIN_WINDOW
+    s.sendall(frame(RESUME, b"\0" * 48) + frame(STDIN, b"abc"))
+    time.sleep(0.5)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()                                     # lost, not left (no DETACH)
+    print("vanished")
+PY
+}
+last_cmd() { dwell_json alice list s; json_eval "$OUT" 'd[0]["last_command"]["id"]'; }
+
+capture alice dwell new -n s
+capture alice dwell invoke s -- true
+before=$(last_cmd)
+sid=$(dwell_json alice list s; json_eval "$OUT" 'd[0]["id"]')
+for bad in 0 999 abc 4294967296; do
+        expect_eq "$(raw alice reattach "$bad" s)" "error 1" "REATTACH to command '$bad' (not the lost invoke's): not-found"
+done
+expect_eq "$(raw alice reattach-d 1)" "error 5" "REATTACH with -d: invalid-argument"
+expect_eq "$(raw bob reattach 1 "$sid")" "error 1" "bob REATTACHes to alice's session by Id: not-found"
+expect_eq "$(last_cmd)" "$before" "  ... and none of them ran anything (last command still $before)"
+
+c_out=$DWELL_SANDBOX/c.out; c_err=$DWELL_SANDBOX/c.err
+connect_bg alice s "$c_out" "$c_err"
+connect_send 'echo holder'
+wait_for "grep -qx holder '$c_out'" 10 || fail "the holder is connected"
+sleep 2     # heartbeats keep flowing meanwhile
+expect_eq "$(raw alice receive-reconnect)" "error 4" "RECONNECT while the holder is alive and heartbeating: busy"
+connect_close
+wait "$CONNECT_PID" 2>/dev/null
+
+expect_eq "$(raw alice invoked 0)" "300 305" "invoke without RECONNECT: ATTACHED, then STDIN_WINDOW (no INVOKED)"
+expect_eq "$(raw alice invoked 128)" "300 340" "invoke with RECONNECT: ATTACHED, then INVOKED"
+capture alice dwell receive s
+
+expect_eq "$(raw alice vanish)" vanished "an invoke client with RECONNECT vanishes while its cat reads stdin"
+sleep 1
+capture alice dwell list -l s
+expect_match "$OUT" 'cat; echo cat-ended' "  ... its command still runs (its stdin is held)"
+t0=$(date +%s)
+capture alice dwell invoke s -- 'echo second'
+t1=$(date +%s)
+expect_eq "$RC:$OUT" "0:second" "a new invoke ends the hold: the held cat reads end-of-file, the new command runs"
+[ $((t1 - t0)) -le 5 ] && pass "  ... at once ($((t1 - t0)) s)" || fail "  ... at once ($((t1 - t0)) s)"
+capture alice dwell receive s
+expect_eq "$OUT" "abccat-ended" "  ... the held command had its stdin up to the vanishing, then its end"
+capture alice dwell remove s
+
+# The window is the user's own, and bounded.
+for bad in abc -1 2d 1x; do
+        capture alice dwell receive s --reconnect-timeout "$bad"
+        expect_match "$RC:$ERR" "^255:dwell: invalid reconnect timeout '$bad'" "--reconnect-timeout $bad: refused before anything is sent"
+done
+capture alice dwell invoke -d -n y -- 'echo kept'
+install -d -o alice -g alice /home/alice/.config/dwell
+printf 'reconnect_timeout: soon\n' >/home/alice/.config/dwell/options.yaml
+capture alice dwell receive y
+expect_match "$RC:$ERR" '^255:dwell: .*options.yaml:1:[0-9]+: reconnect_timeout: ' "options.yaml reconnect_timeout: soon: reported with file:line:column"
+expect_no_match "$ERR" 'Disconnected|connected' "  ... before anything is sent"
+rm -f /home/alice/.config/dwell/options.yaml
+capture alice dwell receive y
+expect_eq "$RC:$OUT" "0:kept" "  ... y's output was not consumed by the refused receive"
+
+# Leave nothing running: every session host ends before the sandbox does.
+capture alice dwell remove --all
+wait_for '[ "$(ps -e -o comm= | grep -c "^dwell-host$")" -eq 0 ]' 15 ||
+        fail "every session host ended" "$(ps -e -o pid,user,args | grep dwell-host)"
