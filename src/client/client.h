@@ -18,6 +18,7 @@
 
 #include "conn.h"
 #include "macro.h"
+#include "parse-util.h"
 #include "proto.h"
 #include "term-text.h"
 
@@ -154,8 +155,9 @@ int user_options_apply(struct proto_request *req, bool session, bool hook);
 /* The file itself: 1 loaded, 0 none, <0 reported. */
 struct UserOptions;
 int user_options_load(struct UserOptions *o);
-/* detach_keys from the options file ("" if not set), into ret. */
-int user_options_detach_keys(char *ret, size_t size);
+/* The detach keys: arg (--detach-keys) if given, else the options file's
+ * detach_keys, else DETACH_KEYS_DEFAULT; their count, or <0 reported. */
+int user_options_detach_keys(const char *arg, uint8_t ret[static DETACH_KEYS_MAX]);
 
 /* term-attach.c: connect to a terminal session. */
 /* Fills req's term, rows and cols from our terminal (stdin and stdout

@@ -85,13 +85,22 @@ int user_options_load(UserOptions *o) {
 
 static UserOptions opts;        /* on_finish stays in use by req */
 
-int user_options_detach_keys(char *ret, size_t size) {
-        int r = user_options_load(&opts);
+int user_options_detach_keys(const char *arg, uint8_t ret[static DETACH_KEYS_MAX]) {
+        int r, n;
 
-        if (r < 0)
-                return r;
-        snprintf(ret, size, "%s", opts.detach_keys);
-        return 0;
+        if (!arg) {
+                r = user_options_load(&opts);
+                if (r < 0)
+                        return r;
+                if (opts.detach_keys[0])
+                        arg = opts.detach_keys;
+        }
+        n = parse_detach_keys(arg ?: DETACH_KEYS_DEFAULT, ret);
+        if (n < 0)
+                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
+                                    "invalid detach keys '%s' (up to %d comma-separated keys, each ctrl-X or one "
+                                    "character, e.g. ctrl-a,d)", arg, DETACH_KEYS_MAX);
+        return n;
 }
 
 int user_options_apply(struct proto_request *req, bool session, bool hook) {

@@ -340,7 +340,6 @@ static int verb_connect_run(const Verb *v, int argc, char *argv[]) {
         _cleanup_(conn_donep) Conn c = { .fd = -EBADF };
         struct proto_request req = {};
         uint8_t keys[DETACH_KEYS_MAX];
-        char opt_keys[64] = "";
         const char *keys_arg = NULL;
         bool tty;
         Frame f;
@@ -357,18 +356,9 @@ static int verb_connect_run(const Verb *v, int argc, char *argv[]) {
                 return client_error(-ENOTTY, PROTO_ERR_INVALID_ARGUMENT,
                                     "connect -t needs a terminal (standard input and output); "
                                     "dwell new -t creates a terminal session without one");
-        if (tty && !keys_arg) {
-                r = user_options_detach_keys(opt_keys, sizeof opt_keys);
-                if (r < 0)
-                        return r;
-                if (*opt_keys)
-                        keys_arg = opt_keys;
-        }
-        n_keys = parse_detach_keys(keys_arg ?: DETACH_KEYS_DEFAULT, keys);
+        n_keys = user_options_detach_keys(keys_arg, keys);
         if (n_keys < 0)
-                return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
-                                    "invalid detach keys '%s' (up to %d comma-separated keys, each ctrl-X or one "
-                                    "character, e.g. ctrl-a,d)", keys_arg, DETACH_KEYS_MAX);
+                return n_keys;
         if (req.flags & PROTO_REQ_F_TERMINAL) {
                 r = user_options_apply(&req, true, false);
                 if (r < 0)
