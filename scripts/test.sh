@@ -100,7 +100,7 @@ failed=$((failed + u_fail))
 if [ "${DWELL_TEST_FUZZ_SECONDS:-20}" -gt 0 ]; then
         echo "=== fuzzing (${DWELL_TEST_FUZZ_SECONDS:-20} s per target) ==="
         if make fuzz >"$top/fuzz-build.log" 2>&1; then
-                for t in proto config audit worker terminal; do
+                for t in proto config audit worker terminal term-text; do
                         work=$(mktemp -d)
                         cp "$top/tests/fuzz/corpus/$t/"* "$work/"
                         if "$top/tests/fuzz/bin/fuzz-$t" -max_total_time="${DWELL_TEST_FUZZ_SECONDS:-20}" \

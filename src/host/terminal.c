@@ -977,7 +977,9 @@ static void parser_to_ground(Terminal *t) {
 }
 
 int terminal_resize(Terminal *t, unsigned rows, unsigned cols) {
+        unsigned old_rows = t->rows;
         VTermPos pos;
+        char s[48];
 
         if (rows < 1 || rows > TERMINAL_MAX_ROWS || cols < 1 || cols > TERMINAL_MAX_COLS)
                 return -EINVAL;
@@ -991,22 +993,24 @@ int terminal_resize(Terminal *t, unsigned rows, unsigned cols) {
                 t->primary.pos.row = (int) rows - 1;
         if (t->primary.pos.col >= (int) cols)
                 t->primary.pos.col = (int) cols - 1;
+        if (rows == old_rows)
+                return 0;
 
-        /* libvterm 0.1.4, fewer rows: the lines it pushes into the
-         * scrollback (those down to the last written below the cursor)
-         * move the cursor up by as many, above the screen if it was near
-         * the top, and the next erase or character there writes through
-         * NULL.  A cursor movement brings it back (libvterm clamps the
-         * cursor after a movement). */
+        /* Two bugs of libvterm 0.1.4 when the rows change.  It keeps the
+         * scroll region: with fewer rows than its top, the next line feed
+         * scrolls a negative size (fuzz-terminal).  And with fewer rows,
+         * the lines it pushes into the scrollback (those down to the last
+         * written below the cursor) move the cursor up by as many, above
+         * the screen if it was near the top, where the next erase or
+         * character writes through NULL.  As xterm does on a resize, the
+         * scroll region is reset (DECSTBM, which homes the cursor), and
+         * the cursor put back where it was, on the screen. */
         vterm_state_get_cursorpos(t->state, &pos);
-        if (pos.row < 0 || pos.row >= (int) rows) {
-                char s[32];
-
-                parser_to_ground(t);
-                snprintf(s, sizeof s, "\033[%d%c", pos.row < 0 ? -pos.row : pos.row - (int) rows + 1,
-                         pos.row < 0 ? 'B' : 'A');
-                write_vt(t, (const uint8_t *) s, strlen(s));
-        }
+        pos.row = MAX(0, MIN(pos.row, (int) rows - 1));
+        pos.col = MAX(0, MIN(pos.col, (int) cols - 1));
+        parser_to_ground(t);
+        snprintf(s, sizeof s, "\033[r\033[%d;%dH", pos.row + 1, pos.col + 1);
+        write_vt(t, (const uint8_t *) s, strlen(s));
         return 0;
 }
 
