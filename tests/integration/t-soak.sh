@@ -38,8 +38,10 @@ ssh_private_net "$0" "$@"
 
 if [ "${DWELL_SOAK:-}" = full ]; then
         : "${SOAK_SESSIONS:=200}" "${SOAK_EVENTS:=5000}" "${SOAK_SECONDS:=300}" "${SOAK_PARALLEL:=48}"
+        : "${SOAK_PACE:=180}"
 else
         : "${SOAK_SESSIONS:=20}" "${SOAK_EVENTS:=300}" "${SOAK_SECONDS:=60}" "${SOAK_PARALLEL:=12}"
+        : "${SOAK_PACE:=36}"
 fi
 : "${CMD_TIMEOUT:=120}"
 t_start=$(date +%s)
@@ -93,23 +95,34 @@ measure() {
 measure >"$DWELL_SANDBOX/soak/base"
 
 # -- the generators and the events --------------------------------------------------
-budget=$((SOAK_SECONDS - ($(date +%s) - t_start) - 5))
-"$PYTHON" - "$DWELL_SANDBOX/soak" "$W" "$DWELL_BIN_DIR/dwell" "$SOAK_SESSIONS" "$SOAK_EVENTS" "$budget" \
+t_events=$(date +%s)
+echo "# setup took $((t_events - t_start)) s"
+vmstat_pid=
+if [ -n "${SOAK_VMSTAT:-}" ]; then
+        vmstat 1 >"$DWELL_SANDBOX/soak/vmstat" 2>&1 &
+        vmstat_pid=$!
+        track_pid "$vmstat_pid"
+fi
+"$PYTHON" - "$DWELL_SANDBOX/soak" "$W" "$DWELL_BIN_DIR/dwell" "$SOAK_SESSIONS" "$SOAK_EVENTS" "$SOAK_PACE" \
         "$SOAK_PARALLEL" <<'PY' >"$DWELL_SANDBOX/soak/driver.out" 2>"$DWELL_SANDBOX/soak/driver.err"
-import os, random, signal, subprocess, sys, time
+import os, pwd, random, signal, subprocess, sys, time
 d, writer, dwell = sys.argv[1:4]
-n, events, budget, parallel = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7])
+n, events, pace, parallel = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7])
 random.seed(16)
 HOST = "alice@127.0.0.1:2222"
-ENV = ["HOME=/home/alice", "USER=alice", "LOGNAME=alice", "PATH=/usr/bin:/bin", "LANG=C.UTF-8",
-       "DWELL_SSH=ssh -F /home/alice/.ssh/cfg", "DWELL_SSH_SHARE=0"]
+# The clients run as alice, straight from here (no setpriv and env
+# processes per client: the driver spawns some 6,000 of them).
+pw = pwd.getpwnam("alice")
+GROUPS = os.getgrouplist("alice", pw.pw_gid)
+ENV = {"HOME": pw.pw_dir, "USER": "alice", "LOGNAME": "alice", "SHELL": pw.pw_shell, "PATH": "/usr/bin:/bin",
+       "LANG": "C.UTF-8", "DWELL_SSH": "ssh -F /home/alice/.ssh/cfg", "DWELL_SSH_SHARE": "0"}
 def as_alice(args, **kw):
-    return subprocess.Popen(["setpriv", "--reuid", "alice", "--regid", "alice", "--init-groups", "--reset-env",
-                             "env"] + ENV + args, cwd="/home/alice", **kw)
+    return subprocess.Popen(args, user=pw.pw_uid, group=pw.pw_gid, extra_groups=GROUPS, env=ENV,
+                            cwd=pw.pw_dir, **kw)
 log = open(os.path.join(d, "clients.err"), "ab")
 def size(i): return 64 * 1024 + i * 4096
-stream_time = max(budget * 0.6, 5)
-# Start every generator (invoke -d), spread over 60% of the budget.
+stream_time = max(pace * 0.8, 5)
+# Start every generator (invoke -d), each spread over 80% of the pace.
 for i in range(n):
     writes = (size(i) + 4095) // 4096
     prog = os.path.join(d, "p%d" % i)
@@ -119,23 +132,127 @@ for i in range(n):
     if p.wait(30) != 0:
         print("start-failed soak%d" % i)
 outs = [open(os.path.join(d, "out%d" % i), "ab") for i in range(n)]
-counts = {"kill": 0, "disconnect": 0, "reconnect": 0, "finish": 0, "refused": 0, "stuck": 0}
+counts = {"kill": 0, "disconnect": 0, "reconnect": 0, "finish": 0, "refused": 0, "stuck": 0, "redisconnect": 0}
+prof = {"spawn": 0.0, "loop": 0.0, "loops": 0}
+recs = []
 busy = set()
-active = []           # [session, kind, proc, phase, t_next]
+active = []
 t0 = time.time()
-deadline = t0 + budget * 0.75
+deadline = t0 + pace
 done = 0
-def children(pid, name):
+
+def ssh_children(pid):
+    """The ssh processes the client started (its children named ssh)."""
+    out = []
     try:
-        out = subprocess.run(["pgrep", "-P", str(pid), "-x", name], capture_output=True, text=True).stdout.split()
-        return [int(x) for x in out]
-    except Exception:
-        return []
+        kids = open("/proc/%d/task/%d/children" % (pid, pid)).read().split()
+    except OSError:
+        return out
+    for k in kids:
+        try:
+            if open("/proc/%s/comm" % k).read().strip() == "ssh":
+                out.append(int(k))
+        except OSError:
+            pass
+    return out
+
 def kill(pid, sig=signal.SIGKILL):
     try:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
+
+class Event:
+    def __init__(self, i, kind, remote, now):
+        self.i, self.kind, self.remote = i, kind, remote
+        self.phase = 0                  # 0: before the action; 1: reconnect: ssh killed; 2: ended by us
+        self.t_next = now + random.uniform(0.05, 1.0)
+        self.size0 = os.fstat(outs[i].fileno()).st_size
+        self.grow_by = now + 3
+        self.helper = None              # a `dwell disconnect` under way
+        self.t_stuck = now + 30         # a client that does not end by then hangs
+        self.rec = {"kind": kind, "remote": remote, "start": now}
+        args = [dwell] + (["-H", HOST] if remote else []) + ["receive", "soak%d" % i]
+        if kind == "finish":
+            args.append("--no-wait")
+        self.err = open(os.path.join(d, "err%d" % i), "w+b")
+        ts = time.time()
+        self.p = as_alice(args, stdout=outs[i], stderr=self.err)
+        prof["spawn"] += time.time() - ts
+
+    def disconnect(self, now):
+        """`dwell disconnect SESSION`, from another client, not waited for here."""
+        if self.helper is None:
+            self.helper = as_alice([dwell, "disconnect", "soak%d" % self.i], stdout=subprocess.DEVNULL,
+                                   stderr=log)
+            self.t_helper = now
+
+    def end(self, now, how):
+        """What ends the client: kill or disconnect; it must be gone within 15 s."""
+        self.rec.setdefault("act", now)
+        self.rec["final"] = how
+        self.phase = 2
+        self.how = how
+        self.t_stuck = now + 15
+        if how == "kill":
+            kill(self.p.pid)
+        else:
+            self.disconnect(now)
+
+    def step(self, now):
+        """True once the event is over."""
+        if self.helper is not None and self.helper.poll() is not None:
+            self.helper = None
+            self.t_again = now + 1
+        if self.p.poll() is not None:
+            if self.helper is not None:
+                return False            # the session stays ours until the disconnect is done
+            if self.rec.get("end") is None:
+                self.rec["end"] = now
+            self.err.seek(0); log.write(self.err.read()); self.err.close()
+            if self.p.returncode != 0 and self.phase == 0 and self.kind != "finish":
+                counts["refused"] += 1  # ended before we acted (busy, or its output was all there)
+            counts[self.kind] += 1
+            self.rec["rc"] = self.p.returncode
+            recs.append(self.rec)
+            return True
+        if now > self.t_stuck:
+            kill(self.p.pid); counts["stuck"] += 1
+            self.t_stuck = float("inf")
+            return False
+        if self.phase == 0:
+            if now < self.t_next or self.kind == "finish":
+                return False
+            if self.kind == "reconnect":
+                # Only a client that is attached (its output grew) reconnects:
+                # the first request is not retried.  Waits at most 3 s for that.
+                if os.fstat(outs[self.i].fileno()).st_size > self.size0:
+                    self.rec["grown"] = now
+                    for s in ssh_children(self.p.pid):
+                        kill(s)
+                    self.rec["act"] = now
+                    self.phase = 1
+                    self.t_next = now + 10
+                elif now >= self.grow_by:
+                    self.kind = "kill"
+                    self.end(now, "kill")
+                return False
+            self.end(now, self.kind)
+        elif self.phase == 1:
+            # Once it says it is back (or after 10 s): killed or disconnected.
+            self.err.seek(0)
+            seen = b"reconnected to" in self.err.read()
+            if not seen and now < self.t_next:
+                return False
+            self.rec["back" if seen else "noback"] = now
+            self.end(now, "kill" if random.random() < 0.5 else "disconnect")
+        elif self.how == "disconnect" and self.helper is None and now >= self.t_again:
+            # Still attached a second after its disconnect: that one came
+            # before the client held the session (ssh still connecting).
+            counts["redisconnect"] += 1
+            self.disconnect(now)
+        return False
+
 while done < events or active:
     now = time.time()
     # Start events at the pace that ends them in time.
@@ -147,58 +264,42 @@ while done < events or active:
         i = random.choice(free)
         kind = random.choice(["kill", "disconnect", "reconnect", "finish"])
         remote = kind == "reconnect" or random.random() < 0.5
-        args = [dwell] + (["-H", HOST] if remote else []) + ["receive", "soak%d" % i]
-        if kind == "finish":
-            args.append("--no-wait")
-        err = open(os.path.join(d, "err%d" % i), "w+b")
-        p = as_alice(args, stdout=outs[i], stderr=err)
-        p.err = err
         busy.add(i)
-        active.append([i, kind, p, 0, now + random.uniform(0.05, 1.0), os.fstat(outs[i].fileno()).st_size, now + 3])
+        active.append(Event(i, kind, remote, now))
     for ev in list(active):
-        i, kind, p, phase, t_next = ev[:5]
-        if p.poll() is not None:
-            p.err.seek(0); log.write(p.err.read()); p.err.close()
-            if p.returncode != 0 and phase == 0 and kind != "finish":
-                counts["refused"] += 1      # ended before we acted (busy, or its output was all there)
-            counts[kind] += 1
-            active.remove(ev); busy.discard(i); done += 1
-            continue
-        if now < t_next and not (phase == 1 and kind == "reconnect"):
-            continue
-        if phase == 0 and kind == "kill":
-            kill(p.pid)
-        elif phase == 0 and kind == "disconnect":
-            as_alice([dwell, "disconnect", "soak%d" % i], stdout=subprocess.DEVNULL, stderr=log).wait(30)
-        elif phase == 0 and kind == "reconnect":
-            # Only a client that is attached (its output grew) reconnects:
-            # the first request is not retried.  Waits at most 3 s for that.
-            grown = os.fstat(outs[i].fileno()).st_size > ev[5]
-            if not grown and now < ev[6]:
-                continue
-            if not grown:
-                kill(p.pid); ev[1] = "kill"; ev[3] = 1; ev[4] = now + 15
-                continue
-            for s in children(p.pid, "ssh"):
-                kill(s)
-            ev[4] = now + 10; ev[3] = 1
-            continue
-        elif phase == 1 and kind == "reconnect":
-            # Once it says it is back (or after 10 s): killed or disconnected.
-            p.err.seek(0)
-            if b"reconnected to" not in p.err.read() and now < t_next:
-                continue
-            if random.random() < 0.5:
-                kill(p.pid)
-            else:
-                as_alice([dwell, "disconnect", "soak%d" % i], stdout=subprocess.DEVNULL, stderr=log).wait(30)
-        elif phase >= 1 and now > t_next + 15:
-            kill(p.pid); counts["stuck"] += 1
-        ev[3] = phase + 1
-        ev[4] = now + (15 if phase >= 1 else 0.5)
+        if ev.step(now):
+            active.remove(ev); busy.discard(ev.i); done += 1
+    prof["loops"] += 1
+    prof["loop"] += time.time() - now
     time.sleep(0.01)
 print("events %d in %.1f s: %s" % (done, time.time() - t0, " ".join("%s=%d" % kv for kv in sorted(counts.items()))))
+import json
+json.dump(recs, open(os.path.join(d, "events.json"), "w"))
+print("profile driver: spawning %.1f s, loop work %.1f s in %d iterations" % (prof["spawn"], prof["loop"], prof["loops"]))
+def stat(xs):
+    xs = sorted(xs)
+    if not xs: return "-"
+    return "n=%d mean=%.2f p50=%.2f p90=%.2f max=%.2f" % (len(xs), sum(xs) / len(xs), xs[len(xs) // 2], xs[len(xs) * 9 // 10], xs[-1])
+for kind in ["kill", "disconnect", "reconnect", "finish"]:
+    for remote in [False, True]:
+        rs = [r for r in recs if r["kind"] == kind and r["remote"] == remote]
+        if not rs: continue
+        w = "ssh" if remote else "local"
+        print("profile %s/%s start->end: %s" % (kind, w, stat([r["end"] - r["start"] for r in rs])))
+        if kind != "finish":
+            print("profile %s/%s act->end: %s" % (kind, w, stat([r["end"] - r["act"] for r in rs if "act" in r])))
+        if kind == "reconnect":
+            print("profile %s/%s start->output: %s" % (kind, w, stat([r["grown"] - r["start"] for r in rs if "grown" in r])))
+            print("profile %s/%s ssh-killed->reconnected: %s" % (kind, w, stat([r["back"] - r["act"] for r in rs if "back" in r])))
+            print("profile %s/%s ssh-killed->not-reconnected-in-10s: %s" % (kind, w, stat([r["noback"] - r["act"] for r in rs if "noback" in r])))
 PY
+sed -n 's/^profile /# profile: /p' "$DWELL_SANDBOX/soak/driver.out"
+if [ -n "$vmstat_pid" ]; then
+        kill "$vmstat_pid" 2>/dev/null
+        awk 'NR > 2 { n++; us += $13; sy += $14; id += $15; r += $1 } END { if (n) printf "# vmstat: %d s, us %.0f%% sy %.0f%% id %.0f%%, run queue %.1f\n", n, us / n, sy / n, id / n, r / n }' "$DWELL_SANDBOX/soak/vmstat"
+fi
+t_collect=$(date +%s)
+echo "# event phase took $((t_collect - t_events)) s"
 expect_eq "$(grep -c start-failed "$DWELL_SANDBOX/soak/driver.out")" 0 "every generator started"
 ev_line=$(grep '^events ' "$DWELL_SANDBOX/soak/driver.out")
 if [ -n "$ev_line" ]; then
@@ -272,4 +373,6 @@ opened=$(grep -c '^open ' "$DWELL_LOG_DIR/pam-session.log" || true)
 closed=$(grep -c '^close ' "$DWELL_LOG_DIR/pam-session.log" || true)
 expect_eq "$closed" "$opened" "every PAM session opened was closed ($opened)"
 took=$(( $(date +%s) - t_start ))
+[ -n "${SOAK_KEEP:-}" ] && { rm -rf "$SOAK_KEEP"; cp -r "$DWELL_SANDBOX/soak" "$SOAK_KEEP"; cp "$DWELL_LOG_DIR"/*.log "$SOAK_KEEP/"; }
+echo "# collecting and checks took $(( $(date +%s) - t_collect )) s"
 [ "$took" -le "$SOAK_SECONDS" ] && pass "within $SOAK_SECONDS s ($took s)" || fail "within $SOAK_SECONDS s ($took s)"
