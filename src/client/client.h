@@ -200,7 +200,7 @@ int session_lost_dwelld(int r);
 int session_list(uint32_t flags, const char *credential, struct proto_session **ret, size_t *ret_n);
 void session_array_free(struct proto_session *s, size_t n);
 
-/* The record stream after ATTACHED. */
+/* stream.c: the record stream after ATTACHED. */
 typedef enum StreamUntil {
         STREAM_UNTIL_EXIT,      /* invoke: EXIT of the first command started */
         STREAM_UNTIL_SYNCED,    /* the first SYNCED */

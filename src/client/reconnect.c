@@ -11,12 +11,12 @@
  * or route coming up: rtnetlink) cuts a wait short, so that the attempt
  * after an outage follows the network's return, not the backoff.  The
  * record stream then resumes where the
- * acknowledgements say (session-io.c): nothing is lost or repeated.
+ * acknowledgements say (stream.c): nothing is lost or repeated.
  *
  * What is not retried: a refusal that asking again cannot change (not
  * found, permission denied, authentication failed, ssh's own refusals, an
  * invalid request), the session removed or disconnected by someone else
- * (those are DETACHED frames, not breaks: session-io.c never gets here),
+ * (those are DETACHED frames, not breaks: stream.c never gets here),
  * and busy - except for the first three heartbeat intervals and a bit
  * after the break, while the worker may not yet have noticed that our old
  * connection is gone (a reconnection of the same user replaces a holder

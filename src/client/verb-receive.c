@@ -15,7 +15,7 @@
  * (term-text.h: escape sequences and control bytes removed, no headers),
  * or with --raw as it is.
  *
- * Presentation (session-io.c): to a terminal, a header line per command
+ * Presentation (stream.c): to a terminal, a header line per command
  * and its non-zero status after it; with --json, JSON Lines (one object per
  * record); to anything else the output bytes exactly, so that a pipe or a
  * file resumes byte for byte.  Headers are presentation only: raw output
