@@ -8,6 +8,13 @@
  * attaching gets terminal_render() first: a fresh terminal of its size then
  * shows what the session shows.
  *
+ * The clients come first: each read's output is written to their sockets
+ * before it is fed to the terminal state and the records (when the bytes
+ * alone say it is all shown, worker_marks_shows_all(): no mark of the
+ * shell's can be in it) and before the recording goes to the monitor, so
+ * that a keystroke's echo waits for nothing but the socket write.  What is
+ * sent, recorded and rendered does not change with the order.
+ *
  * Nothing a client does can make the worker block or hold unbounded
  * memory: a client whose socket lags more than TERM_CLIENT_MAX behind
  * gets no live output until it has drained, then a fresh rendering of the
@@ -176,12 +183,23 @@ static void term_flush_clients(Worker *w) {
         }
 }
 
-void worker_term_show(Worker *w, const uint8_t *p, size_t n) {
+void worker_term_show(Worker *w, const uint8_t *p, size_t n, bool sent) {
         if (n == 0)
                 return;
+        if (!sent)
+                term_broadcast(w, p, n);
         /* The recording (asciicast.h): every byte, attached or not. */
         worker_record_output(w, p, n);
-        term_broadcast(w, p, n);
+}
+
+/* What is queued for the clients that get live output, written now as far
+ * as their sockets take it.  Errors and the redraw of a client that caught
+ * up are left to term_flush_clients(), after the terminal state has the
+ * output too. */
+static void term_send(Worker *w) {
+        for (Client *c = w->clients; c; c = c->all_next)
+                if (c->term && !c->closing && !c->term_stale && conn_pending(&c->conn) > 0)
+                        (void) conn_flush(&c->conn);
 }
 
 /* One read of the pty: >0 bytes, 0 the terminal is gone, -EAGAIN, -ENOBUFS (the monitor lags). */
@@ -202,8 +220,18 @@ static int pty_read(Worker *w) {
         /* To the terminal state; to the output buffer as stdout records
          * of the command line the shell's marks say runs; to the clients,
          * watchers and the recording (worker_term_show) -- all of it but
-         * the shell's own marks, which carry the session's nonce. */
-        worker_marks_feed(w, chunk, (size_t) n);
+         * the shell's own marks, which carry the session's nonce.  The
+         * clients' sockets are written first: before the rest when no
+         * mark can be in it, else at once after it. */
+        if (worker_marks_shows_all(w, chunk, (size_t) n)) {
+                term_broadcast(w, chunk, (size_t) n);
+                term_send(w);
+                worker_marks_feed(w, chunk, (size_t) n, true);
+        } else {
+                worker_marks_feed(w, chunk, (size_t) n, false);
+                term_send(w);
+        }
+        worker_mon_flush(w);
         return (int) n;
 }
 
@@ -214,6 +242,7 @@ static void pty_drain(Worker *w) {
                 if (r == 0) {
                         w->pty_eof = true;
                         worker_marks_flush(w);
+                        worker_mon_flush(w);
                         pty_update_events(w);
                 }
                 if (r <= 0)
