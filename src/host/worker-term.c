@@ -38,6 +38,7 @@
 #define TERM_INPUT_MAX (256u * 1024)            /* typed bytes held for a program that does not read */
 #define TERM_READ_CHUNK (64u * 1024)
 #define TERM_READS_PER_WAKEUP 16
+#define TERM_READ_SHORT 512                     /* a read this short ends a wakeup's reads */
 #define TERM_RENDER_MAX (64u * 1024 * 1024)
 #define TERM_FALLBACK_1 "xterm-256color"
 #define TERM_FALLBACK_2 "vt100"
@@ -235,7 +236,13 @@ static int pty_read(Worker *w) {
         return (int) n;
 }
 
-static void pty_drain(Worker *w) {
+/* Reads while the pty has output, at most TERM_READS_PER_WAKEUP times.  A
+ * short read ends them: the pty had little, so the next read would most
+ * likely find nothing (EAGAIN, after waiting for the tty's buffer work),
+ * and if more comes epoll says so (level-triggered).  A keystroke's echo
+ * costs one read, and the worker sleeps right after its bookkeeping.
+ * to_end (the shell has exited): until nothing is left. */
+static void pty_drain(Worker *w, bool to_end) {
         for (int i = 0; i < TERM_READS_PER_WAKEUP && !w->pty_eof && !w->pty_paused; i++) {
                 int r = pty_read(w);
 
@@ -245,7 +252,7 @@ static void pty_drain(Worker *w) {
                         worker_mon_flush(w);
                         pty_update_events(w);
                 }
-                if (r <= 0)
+                if (r <= 0 || (r < TERM_READ_SHORT && !to_end))
                         break;
         }
 }
@@ -256,7 +263,7 @@ static int on_pty_cb(EvSource *s, int fd, uint32_t revents, void *userdata) {
         if (revents & EPOLLOUT)
                 pty_flush_input(w);
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                pty_drain(w);
+                pty_drain(w, false);
         term_flush_clients(w);
         worker_pump(w);         /* a receive client */
         worker_status_later(w);
@@ -301,7 +308,7 @@ void worker_term_done(Worker *w) {
 void worker_term_drain(Worker *w) {
         if (w->runner && w->runner->pty_fd >= 0 && w->term) {
                 w->pty_paused = false;
-                pty_drain(w);
+                pty_drain(w, true);
                 term_flush_clients(w);
         }
 }

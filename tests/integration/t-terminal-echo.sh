@@ -10,8 +10,11 @@
 # write of that output to the client's socket: not a second read of the
 # pty, not the recording's write to the monitor, not the terminal state's
 # or the records' work in between (no system call shows that, but it comes
-# after this write in the same code path).  Then what was typed is on the
-# screen, in the command record and in the recording, once.
+# after this write in the same code path).  And after it the worker goes
+# back to sleep (epoll_wait) without reading the pty again: a short read
+# (an echo) ends the reads, so no read that finds nothing (EAGAIN) delays
+# the sleep that lets the client run on the worker's CPU.  Then what was
+# typed is on the screen, in the command record and in the recording, once.
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/term-lib.sh"
@@ -56,8 +59,9 @@ for i, l in enumerate(lines):
         pty, client = m.group(1), call.match(lines[i - 1]).group(2)
         break
 print("fds", pty, client)
-echoes = first = 0
+echoes = first = asleep = 0
 late = []
+again = []
 for i, l in enumerate(lines):
     m = re.match(r'^read\(%s, "([^"]*)"(\.\.\.)?, \d+\)\s*= \d+$' % pty, l)
     if not m or "\\33" in m.group(1) or "q" not in m.group(1):
@@ -68,13 +72,23 @@ for i, l in enumerate(lines):
         first += 1
     else:
         late.append(nxt[:60])
+    # Up to the next epoll_wait: no read of the pty (the monitor's sendmsg may come).
+    for l2 in lines[i + 1:i + 8]:
+        if l2.startswith("epoll_wait("):
+            asleep += 1
+            break
+        if l2.startswith("read(%s," % pty):
+            again.append(l2[:60])
+            break
 print("echoes", echoes)
 print("first", "all" if echoes and first == echoes else "%d of %d; next instead: %s" % (first, echoes, late[:3]))
+print("asleep", "all" if echoes and asleep == echoes else "%d of %d; read again: %s" % (asleep, echoes, again[:3]))
 EOF2
 )
 expect_match "$check" '^fds [0-9]+ [0-9]+$' "strace shows the typed key going from the client's socket to the pty"
 expect_match "$check" '^echoes (2[4-9]|[3-9][0-9])$' "  ... and the 24 echoes read from the pty"
 expect_match "$check" '^first all$' "each echo is written to the client's socket right after it is read, before anything else"
+expect_match "$check" '^asleep all$' "  ... and then the worker waits (epoll_wait) without reading the pty again"
 
 # Nothing changed in what is shown, recorded and kept.
 keys 'C-\'
