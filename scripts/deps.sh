@@ -14,7 +14,8 @@
 #          nspawn tests), openssh-server/-client and iproute2 (remote tests),
 #          tmux, vim, whiptail (terminal sessions driven through tmux),
 #          screen, dtach, gnuplot-nox (the benchmark smoke test),
-#          asciinema (reads terminal sessions' recordings in t-terminal-record)
+#          asciinema (reads terminal sessions' recordings in t-terminal-record),
+#          strace (the order of the worker's system calls in t-terminal-echo)
 #          (scripts/test.sh)
 #   bench  build, plus what the benchmarks need: tmux, screen, dtach,
 #          hyperfine, gnuplot-nox, openssh-server/-client and iproute2 (the
@@ -75,6 +76,7 @@ screen
 dtach
 gnuplot-nox
 asciinema
+strace
 "
 # The Debian packaging tools (debian/control's Build-Depends are in BUILD).
 DEB="

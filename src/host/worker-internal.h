@@ -187,7 +187,9 @@ void worker_status_later(Worker *w);
 void worker_event(Worker *w, AuditEvent e, ...);
 /* A terminal session's recording (transcript: true): the bytes read from
  * the pty and the pty's window size, sent to the monitor with the time
- * (asciicast.h).  Nothing without a transcript. */
+ * (asciicast.h).  Nothing without a transcript.  The output is queued:
+ * the pty's reader sends it (worker_mon_flush) once the clients have
+ * theirs. */
 void worker_record_output(Worker *w, const uint8_t *data, size_t n);
 void worker_record_size(Worker *w, unsigned cols, unsigned rows);
 /* (While more than MON_HIGH_WATER wait for the monitor, the pty reader
@@ -262,8 +264,9 @@ int worker_term_frame(Worker *w, Client *c, Frame *f);
 /* c's queued output was all written: a client that fell behind is redrawn. */
 void worker_term_client_drained(Client *c);
 bool worker_terminfo_has(const char *name);
-/* Output for the attached clients, the watchers and the recording. */
-void worker_term_show(Worker *w, const uint8_t *p, size_t n);
+/* Output for the attached clients, the watchers and the recording (sent:
+ * the clients and watchers have it already; the recording only). */
+void worker_term_show(Worker *w, const uint8_t *p, size_t n, bool sent);
 /* Bytes for the pty, as typed. */
 void worker_term_input(Worker *w, const uint8_t *p, size_t n);
 /* A watcher (dwell watch): the rendered screen, then live output. */
@@ -275,8 +278,12 @@ int worker_marks_env(Worker *w);
 /* Once the terminal state exists: its marks come here. */
 void worker_marks_attach(Worker *w);
 /* The pty's output: fed to the terminal state, recorded cut at the marks,
- * and shown (worker_term_show) without the shell's own marks. */
-void worker_marks_feed(Worker *w, const uint8_t *p, size_t n);
+ * and shown (worker_term_show) without the shell's own marks; sent: the
+ * clients have it already (only when worker_marks_shows_all() said so). */
+void worker_marks_feed(Worker *w, const uint8_t *p, size_t n, bool sent);
+/* Whether all of p, read from the pty, will be shown as it is, which the
+ * bytes tell before the terminal state is fed: no mark can start in it. */
+bool worker_marks_shows_all(Worker *w, const uint8_t *p, size_t n);
 /* The pty is at its end: what was held back as a possible mark goes out. */
 void worker_marks_flush(Worker *w);
 /* A client typed at the terminal. */

@@ -24,6 +24,13 @@
  * the terminal state once, and every byte that is not one of the shell's
  * marks is recorded and shown once, in order.
  *
+ * A read in which no mark can start (no intro, nor the start of one at its
+ * end) and before which nothing is held is shown whole, whatever the
+ * terminal state makes of it: worker_marks_shows_all() says so from the
+ * bytes alone, and the pty's reader then sends it to the clients before it
+ * is fed and recorded here (a keystroke's echo does not wait for the
+ * bookkeeping).
+ *
  * `invoke` on a terminal session types its command line at the prompt,
  * if the shell waits there and nobody has typed since (osc133_state_idle);
  * else it answers busy.  The invoking client gets the records of that
@@ -233,6 +240,23 @@ static size_t open_mark_in(const uint8_t *p, size_t n) {
         return n;
 }
 
+/* Whether all of p[0..n), read from the pty, is shown as it is (see the
+ * top): nothing held from before, and no byte of it can begin a mark --
+ * no MARK_INTRO in it, nor a start of one at its end (exactly when
+ * open_mark_in(p, n) == n, found with memchr). */
+bool worker_marks_shows_all(Worker *w, const uint8_t *p, size_t n) {
+        const uint8_t *end = p + n;
+
+        if (!w->marks_on)
+                return true;
+        if (w->mark_hold_len > 0)
+                return false;
+        for (const uint8_t *q = memchr(p, 0x1b, n); q; q = memchr(q + 1, 0x1b, (size_t) (end - q - 1)))
+                if (memcmp(q, MARK_INTRO, MIN((size_t) (end - q), MARK_INTRO_LEN)) == 0)
+                        return false;
+        return true;
+}
+
 /* Whether p[0..n), from an intro to its string terminator, is one of the
  * shell's marks: its bytes are exactly one OSC 133 string (no control
  * byte inside) that carries the session's nonce. */
@@ -265,8 +289,10 @@ static bool mark_is_ours(Worker *w, const uint8_t *p, size_t n) {
 /* p[0..n) in pieces that end at a string terminator: to the terminal
  * state; to the records, cut at the marks; shown (worker_term_show)
  * without the shell's own marks.  An open string from hold_from on that
- * may be a mark waits in mark_hold for its end (SIZE_MAX: nothing waits). */
-static void feed(Worker *w, const uint8_t *p, size_t n, size_t hold_from) {
+ * may be a mark waits in mark_hold for its end (SIZE_MAX: nothing waits).
+ * sent: the clients have all of p already (worker_marks_shows_all): it
+ * only goes to the recording. */
+static void feed(Worker *w, const uint8_t *p, size_t n, size_t hold_from, bool sent) {
         size_t off = 0, shown = 0;
 
         if (w->marks_on && hold_from < n) {
@@ -324,16 +350,17 @@ static void feed(Worker *w, const uint8_t *p, size_t n, size_t hold_from) {
                 }
                 osc133_mark_done(&w->mark);
                 if (ours) {
-                        worker_term_show(w, p + shown, off + cut - shown);
+                        /* (Never when sent: no intro in p.) */
+                        worker_term_show(w, p + shown, off + cut - shown, sent);
                         shown = off + len;
                 }
                 off += len;
         }
-        worker_term_show(w, p + shown, n - shown);
+        worker_term_show(w, p + shown, n - shown, sent);
 }
 
-/* The pty's output. */
-void worker_marks_feed(Worker *w, const uint8_t *p, size_t n) {
+/* The pty's output (sent: worker_marks_shows_all(), and the clients have it). */
+void worker_marks_feed(Worker *w, const uint8_t *p, size_t n, bool sent) {
         while (w->mark_hold_len > 0) {
                 uint8_t held[WORKER_MARK_HOLD];
                 size_t k = 0, len;
@@ -364,9 +391,9 @@ void worker_marks_feed(Worker *w, const uint8_t *p, size_t n) {
                 len = w->mark_hold_len;
                 memcpy(held, w->mark_hold, len);
                 w->mark_hold_len = 0;
-                feed(w, held, len, ended ? SIZE_MAX : 1);
+                feed(w, held, len, ended ? SIZE_MAX : 1, false);
         }
-        feed(w, p, n, 0);
+        feed(w, p, n, 0, sent);
 }
 
 void worker_marks_flush(Worker *w) {
@@ -377,7 +404,7 @@ void worker_marks_flush(Worker *w) {
                 return;
         memcpy(held, w->mark_hold, len);
         w->mark_hold_len = 0;
-        feed(w, held, len, SIZE_MAX);
+        feed(w, held, len, SIZE_MAX, false);
 }
 
 /* A client typed (TERM_INPUT): the prompt is no longer free for invoke. */

@@ -8,6 +8,13 @@
  * attaching gets terminal_render() first: a fresh terminal of its size then
  * shows what the session shows.
  *
+ * The clients come first: each read's output is written to their sockets
+ * before it is fed to the terminal state and the records (when the bytes
+ * alone say it is all shown, worker_marks_shows_all(): no mark of the
+ * shell's can be in it) and before the recording goes to the monitor, so
+ * that a keystroke's echo waits for nothing but the socket write.  What is
+ * sent, recorded and rendered does not change with the order.
+ *
  * Nothing a client does can make the worker block or hold unbounded
  * memory: a client whose socket lags more than TERM_CLIENT_MAX behind
  * gets no live output until it has drained, then a fresh rendering of the
@@ -31,6 +38,7 @@
 #define TERM_INPUT_MAX (256u * 1024)            /* typed bytes held for a program that does not read */
 #define TERM_READ_CHUNK (64u * 1024)
 #define TERM_READS_PER_WAKEUP 16
+#define TERM_READ_SHORT 512                     /* a read this short ends a wakeup's reads */
 #define TERM_RENDER_MAX (64u * 1024 * 1024)
 #define TERM_FALLBACK_1 "xterm-256color"
 #define TERM_FALLBACK_2 "vt100"
@@ -176,12 +184,23 @@ static void term_flush_clients(Worker *w) {
         }
 }
 
-void worker_term_show(Worker *w, const uint8_t *p, size_t n) {
+void worker_term_show(Worker *w, const uint8_t *p, size_t n, bool sent) {
         if (n == 0)
                 return;
+        if (!sent)
+                term_broadcast(w, p, n);
         /* The recording (asciicast.h): every byte, attached or not. */
         worker_record_output(w, p, n);
-        term_broadcast(w, p, n);
+}
+
+/* What is queued for the clients that get live output, written now as far
+ * as their sockets take it.  Errors and the redraw of a client that caught
+ * up are left to term_flush_clients(), after the terminal state has the
+ * output too. */
+static void term_send(Worker *w) {
+        for (Client *c = w->clients; c; c = c->all_next)
+                if (c->term && !c->closing && !c->term_stale && conn_pending(&c->conn) > 0)
+                        (void) conn_flush(&c->conn);
 }
 
 /* One read of the pty: >0 bytes, 0 the terminal is gone, -EAGAIN, -ENOBUFS (the monitor lags). */
@@ -202,21 +221,38 @@ static int pty_read(Worker *w) {
         /* To the terminal state; to the output buffer as stdout records
          * of the command line the shell's marks say runs; to the clients,
          * watchers and the recording (worker_term_show) -- all of it but
-         * the shell's own marks, which carry the session's nonce. */
-        worker_marks_feed(w, chunk, (size_t) n);
+         * the shell's own marks, which carry the session's nonce.  The
+         * clients' sockets are written first: before the rest when no
+         * mark can be in it, else at once after it. */
+        if (worker_marks_shows_all(w, chunk, (size_t) n)) {
+                term_broadcast(w, chunk, (size_t) n);
+                term_send(w);
+                worker_marks_feed(w, chunk, (size_t) n, true);
+        } else {
+                worker_marks_feed(w, chunk, (size_t) n, false);
+                term_send(w);
+        }
+        worker_mon_flush(w);
         return (int) n;
 }
 
-static void pty_drain(Worker *w) {
+/* Reads while the pty has output, at most TERM_READS_PER_WAKEUP times.  A
+ * short read ends them: the pty had little, so the next read would most
+ * likely find nothing (EAGAIN, after waiting for the tty's buffer work),
+ * and if more comes epoll says so (level-triggered).  A keystroke's echo
+ * costs one read, and the worker sleeps right after its bookkeeping.
+ * to_end (the shell has exited): until nothing is left. */
+static void pty_drain(Worker *w, bool to_end) {
         for (int i = 0; i < TERM_READS_PER_WAKEUP && !w->pty_eof && !w->pty_paused; i++) {
                 int r = pty_read(w);
 
                 if (r == 0) {
                         w->pty_eof = true;
                         worker_marks_flush(w);
+                        worker_mon_flush(w);
                         pty_update_events(w);
                 }
-                if (r <= 0)
+                if (r <= 0 || (r < TERM_READ_SHORT && !to_end))
                         break;
         }
 }
@@ -227,7 +263,7 @@ static int on_pty_cb(EvSource *s, int fd, uint32_t revents, void *userdata) {
         if (revents & EPOLLOUT)
                 pty_flush_input(w);
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                pty_drain(w);
+                pty_drain(w, false);
         term_flush_clients(w);
         worker_pump(w);         /* a receive client */
         worker_status_later(w);
@@ -272,7 +308,7 @@ void worker_term_done(Worker *w) {
 void worker_term_drain(Worker *w) {
         if (w->runner && w->runner->pty_fd >= 0 && w->term) {
                 w->pty_paused = false;
-                pty_drain(w);
+                pty_drain(w, true);
                 term_flush_clients(w);
         }
 }

@@ -182,7 +182,6 @@ void worker_record_output(Worker *w, const uint8_t *data, size_t n) {
                 data += k;
                 n -= k;
         }
-        mon_flush(w);
 }
 
 void worker_record_size(Worker *w, unsigned cols, unsigned rows) {
