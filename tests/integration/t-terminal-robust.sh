@@ -113,7 +113,7 @@ if mode == "size":                      # size ROWS COLS: the session's stty siz
     n = os.getpid() % 10000 + 20000        # a mark of this run's answer, not an earlier one
     c.type(b"echo sz=$(stty size)=$((%d+1))\r" % n)
     mark = b"=%d\r\n" % (n + 1)
-    r = c.wait_for(mark, 20)
+    r = c.wait_for(mark, 60)           # generous: the sanitized build beside another test
     j = c.screen.rfind(mark)
     i = c.screen.rfind(b"sz=", 0, j)
     print(c.screen[i:j].decode(errors="replace") if r == TERM_OUTPUT and i >= 0 else "no answer (%s)" % r)
