@@ -17,7 +17,9 @@ master it reads and writes.
               terminal multiplexer decided to show was shown.
   reattach    a session printed 12,000 lines (10,000 of scrollback kept) and
               then a full screen; timed from starting the attach client to
-              the screen's last row arriving at the outer pty.
+              the screen's last row arriving at the outer pty (dwell both
+              with its scrollback written first, the default, and with
+              --no-history, the screen only, as tmux and screen draw it).
   memory      N idle sessions, each with 10,000 lines of scrollback at 80x24:
               PSS of the tool's own processes per session (shells
               excluded): dwell's monitor and worker (+ its spawner, shared,
@@ -59,7 +61,7 @@ def setup_user():
     W = HOME + "/tbench"        # alice's scratch directory: sockets, configs, the file
 
 
-DETACH = {"dwell": b"\x1c", "dwell-rec": b"\x1c", "dtach": b"\x1c", "tmux": b"\x02d", "screen": b"\x01d"}
+DETACH = {"dwell": b"\x1c", "dwell-nohist": b"\x1c", "dwell-rec": b"\x1c", "dtach": b"\x1c", "tmux": b"\x02d", "screen": b"\x01d"}
 
 
 def log(msg):
@@ -252,6 +254,8 @@ class Bench:
     def attach(self, tool, name):
         if tool == "dwell":
             return Term([BIN + "/dwell", "connect", name])
+        if tool == "dwell-nohist":      # the same session, its screen only (as tmux attach draws)
+            return Term([BIN + "/dwell", "connect", "--no-history", name])
         if tool == "tmux":
             return Term(["tmux", "-S", W + "/tmux.sock", "attach", "-t", name])
         if tool == "screen":
@@ -345,9 +349,10 @@ class Bench:
             if not self.ready(term, "reattach " + tool) or not self.fill(term):
                 self.res["errors"].append("reattach %s: could not fill the session" % tool)
             term.close(DETACH[tool])
-        times = {t: [] for t in tools}
+        clients = tools + (["dwell-nohist"] if "dwell" in tools else [])
+        times = {t: [] for t in clients}
         for rnd in range(self.p["reattach_rounds"]):
-            order = list(tools)
+            order = list(clients)
             self.rng.shuffle(order)
             for tool in order:
                 time.sleep(0.2)
@@ -360,13 +365,14 @@ class Bench:
                     times[tool].append((t, nbytes))
                 else:
                     self.res["errors"].append("reattach %s: the screen did not come" % tool)
-        for tool in tools:
+        for tool in clients:
             v = times[tool]
             if v:
                 self.res["reattach"][tool] = {"runs": len(v), "median_ms": statistics.median(t for t, _ in v) * 1e3,
                                               "min_ms": min(t for t, _ in v) * 1e3,
                                               "max_ms": max(t for t, _ in v) * 1e3,
                                               "bytes_median": statistics.median(b for _, b in v)}
+        for tool in tools:
             self.remove(tool, "ra")
 
     def memory(self):
@@ -443,6 +449,7 @@ def report(res):
     lat, tp, ra, mem = res["latency"], res["throughput"], res["reattach"], res["memory"]
     name = {"direct": "bash on the terminal itself", "dwell": "dwell connect",
             "dwell-rec": "dwell connect, recorded (transcript: true)", "dtach": "dtach -a",
+            "dwell-nohist": "dwell connect --no-history (the screen only)",
             "tmux": "tmux attach", "screen": "screen -r", "ssh": "ssh -tt (loopback)"}
 
     def ratio(a, b):
@@ -470,7 +477,7 @@ def report(res):
                "screen's last row arrived)\n")
     out.append("| client | runs | median (ms) | min–max (ms) | bytes sent | vs `tmux attach` |")
     out.append("|---|---:|---:|---:|---:|---:|")
-    for t in ("dwell", "tmux", "screen"):
+    for t in ("dwell", "dwell-nohist", "tmux", "screen"):
         if t in ra:
             r = ra[t]
             out.append("| %s | %d | %.1f | %.1f–%.1f | %d | %s |" % (name[t], r["runs"], r["median_ms"], r["min_ms"],
@@ -505,6 +512,8 @@ def report(res):
          lambda a, b: a >= 2 * b, "%.1f MiB/s vs %.1f MiB/s")
     goal("reattach faster than `tmux attach`", g(ra, "dwell", "median_ms"), g(ra, "tmux", "median_ms"),
          lambda a, b: a < b, "%.1f ms vs %.1f ms")
+    goal("reattach faster than `tmux attach`, the screen only as tmux (`--no-history`)",
+         g(ra, "dwell-nohist", "median_ms"), g(ra, "tmux", "median_ms"), lambda a, b: a < b, "%.1f ms vs %.1f ms")
     goal("memory per session below screen's", g(mem, "dwell", "pss_per_session_kib"),
          g(mem, "screen", "pss_per_session_kib"), lambda a, b: a < b, "%.0f KiB vs %.0f KiB")
     if res["errors"]:

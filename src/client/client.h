@@ -37,6 +37,7 @@ static inline void *mfree(void *p) {
 extern const char *arg_socket;
 extern bool arg_json;
 extern bool arg_interleave;            /* fan-out receive: live lines prefixed with their host */
+extern bool arg_no_history;            /* connect/watch --no-history: the screen without the scrollback */
 
 /* One verb: tmux-style command entry; the table lives in dwell.c. */
 typedef struct Verb {
@@ -76,6 +77,7 @@ enum {
         ARG_SIGNAL,
         ARG_RECONNECT_TIMEOUT,
         ARG_DETACH_KEYS,
+        ARG_NO_HISTORY,
 };
 
 /* dwell.c: option helpers.  All print their own error. */

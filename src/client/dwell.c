@@ -32,6 +32,7 @@
 const char *arg_socket = DEFAULT_SOCKET;
 bool arg_json = false;
 bool arg_interleave = false;
+bool arg_no_history = false;
 static HostList arg_hosts = {};         /* -H, --hosts-file */
 
 static const Verb *const verbs[] = {
@@ -178,6 +179,10 @@ int request_parse_option(int opt, const char *arg, struct proto_request *req) {
                 return 1;
         case ARG_NO_WAIT:
                 req->flags |= PROTO_REQ_F_NO_WAIT;
+                return 1;
+        case ARG_NO_HISTORY:
+                req->flags |= PROTO_REQ_F_NO_HISTORY;
+                arg_no_history = true;          /* and when it reconnects by itself */
                 return 1;
         case ARG_RECONNECT_TIMEOUT:
                 r = parse_reconnect_timeout(arg);

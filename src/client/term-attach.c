@@ -406,7 +406,7 @@ static bool outage_input(void *userdata, bool readable) {
 static int attach_reconnect(Attach *a) {
         char sid[16];
         struct proto_request req = {
-                .flags = PROTO_REQ_F_RECONNECT,
+                .flags = PROTO_REQ_F_RECONNECT | (arg_no_history ? PROTO_REQ_F_NO_HISTORY : 0),
                 .session = sid,
         };
         const ReconnectTerminal t = {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * dwell connect [-t [-c CONFIG]] SESSION [--detach-keys KEYS] [--output-buffering MODE] [--credential USER]
+ * dwell connect [-t [-c CONFIG]] SESSION [--detach-keys KEYS] [--no-history] [--output-buffering MODE] [--credential USER]
  *
  * On a terminal session (and with -t, which creates one named SESSION if
  * the caller has no session of that name) the local terminal is joined
@@ -332,6 +332,7 @@ static int verb_connect_run(const Verb *v, int argc, char *argv[]) {
                 { "terminal",         no_argument,       NULL, 't'                  },
                 { "config",           required_argument, NULL, 'c'                  },
                 { "detach-keys",      required_argument, NULL, ARG_DETACH_KEYS      },
+                { "no-history",       no_argument,       NULL, ARG_NO_HISTORY       },
                 { "output-buffering", required_argument, NULL, ARG_OUTPUT_BUFFERING },
                 { "credential",       required_argument, NULL, ARG_CREDENTIAL       },
                 { "reconnect-timeout", required_argument, NULL, ARG_RECONNECT_TIMEOUT },
@@ -377,8 +378,8 @@ static int verb_connect_run(const Verb *v, int argc, char *argv[]) {
 
 const Verb verb_connect = {
         .name = "connect",
-        .synopsis = "[-t [-c CONFIG]] SESSION [--detach-keys KEYS] [--output-buffering MODE] [--reconnect-timeout DUR] "
-                    "[--credential USER]",
+        .synopsis = "[-t [-c CONFIG]] SESSION [--detach-keys KEYS] [--no-history] [--output-buffering MODE] "
+                    "[--reconnect-timeout DUR] [--credential USER]",
         .help =
         "Connect to SESSION: show what it produced while disconnected, then run each command typed\n"
         "(or read from stdin) in it; an incomplete line continues after '> '.  Ctrl-C interrupts the\n"
@@ -389,6 +390,7 @@ const Verb verb_connect = {
         "  -t, --terminal               create a terminal session SESSION if you have none of that name\n"
         "  -c, --config CONFIG          ... with this configuration\n"
         "      --detach-keys KEYS       keys that detach from a terminal session (ctrl-a,d; default ctrl-\\)\n"
+        "      --no-history             a terminal session's screen only, without its scrollback\n"
         "      --output-buffering MODE  block or drop when the output buffer is full (from now on)\n"
         "      --reconnect-timeout DUR  after a broken connection, reconnect for up to DUR (default 4m;\n"
         "                               0: do not)\n"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * dwell watch SESSION [--detach-keys KEYS] [--reconnect-timeout DUR] [--credential USER]
+ * dwell watch SESSION [--detach-keys KEYS] [--no-history] [--reconnect-timeout DUR] [--credential USER]
  *
  * Attaches to a terminal session read-only (term-attach.c): the local
  * terminal in raw mode shows the session's screen, then its live output;
@@ -31,6 +31,7 @@ static int verb_watch_run(const Verb *v, int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h'             },
                 { "detach-keys", required_argument, NULL, ARG_DETACH_KEYS },
+                { "no-history",  no_argument,       NULL, ARG_NO_HISTORY  },
                 { "credential",  required_argument, NULL, ARG_CREDENTIAL  },
                 { "reconnect-timeout", required_argument, NULL, ARG_RECONNECT_TIMEOUT },
                 {}
@@ -65,7 +66,7 @@ static int verb_watch_run(const Verb *v, int argc, char *argv[]) {
 
 const Verb verb_watch = {
         .name = "watch",
-        .synopsis = "SESSION [--detach-keys KEYS] [--reconnect-timeout DUR] [--credential USER]",
+        .synopsis = "SESSION [--detach-keys KEYS] [--no-history] [--reconnect-timeout DUR] [--credential USER]",
         .help =
         "Watch the terminal session SESSION read-only: this terminal shows its screen and what it\n"
         "prints, live; keys typed are not sent (the detach keys, default ctrl-\\, end the watch).\n"
@@ -73,6 +74,7 @@ const Verb verb_watch = {
         "of its configuration may watch; everyone attached is told, and each watch is audited.\n"
         "\n"
         "      --detach-keys KEYS       keys that end the watch (ctrl-a,d; default ctrl-\\)\n"
+        "      --no-history             the screen only, without the session's scrollback\n"
         "      --reconnect-timeout DUR  after a broken connection, reconnect for up to DUR (default 4m;\n"
         "                               0: do not)\n"
         "      --credential USER        authenticate as USER (password prompted)\n"

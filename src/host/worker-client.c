@@ -898,7 +898,7 @@ static void handoff_term_connect(Worker *w, Client *c, const struct proto_handof
 }
 
 /* dwell watch: read-only, alongside the typer (dwelld said who may). */
-static void handoff_watch(Worker *w, Client *c) {
+static void handoff_watch(Worker *w, Client *c, const struct proto_handoff *h) {
         uint64_t hb = (uint64_t) w->p->heartbeat_ms * 1000;
         char notice[PROTO_MAX_TEXT], pb[24];
         struct proto_session s;
@@ -919,7 +919,7 @@ static void handoff_watch(Worker *w, Client *c) {
         worker_session_info(w, &s, w->state);
         (void) proto_put_attached(&c->conn.out, w->p->heartbeat_ms, &s);
         free(s.holder);
-        worker_term_watch(w, c);
+        worker_term_watch(w, c, &h->req);
         snprintf(notice, sizeof notice, "dwell: watching session %s of %s read-only (%s to leave)", w->p->name,
                  w->p->owner, "the detach keys");
         (void) proto_put_str_msg(&c->conn.out, PROTO_MSG_TERM_NOTICE, notice);
@@ -958,7 +958,7 @@ void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
                 return;
         }
         if (h->verb == PROTO_REQ_WATCH) {
-                handoff_watch(w, c);
+                handoff_watch(w, c, h);
                 return;
         }
         if (w->client && (h->req.flags & PROTO_REQ_F_RECONNECT) && client_replaceable(w, w->client, h)) {

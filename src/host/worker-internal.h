@@ -270,7 +270,7 @@ void worker_term_show(Worker *w, const uint8_t *p, size_t n, bool sent);
 /* Bytes for the pty, as typed. */
 void worker_term_input(Worker *w, const uint8_t *p, size_t n);
 /* A watcher (dwell watch): the rendered screen, then live output. */
-void worker_term_watch(Worker *w, Client *c);
+void worker_term_watch(Worker *w, Client *c, const struct proto_request *req);
 
 /* worker-marks.c: command records from the shell's marks; invoke at the prompt. */
 /* Before the shell starts: the hooks and a nonce in its environment (bash only). */

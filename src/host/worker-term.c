@@ -366,13 +366,13 @@ int worker_term_attach(Worker *w, Client *c, const struct proto_request *req) {
                          w->p->host, req->term, w->p->name, w->p->term);
                 (void) proto_put_str_msg(&c->conn.out, PROTO_MSG_TERM_NOTICE, notice);
         }
-        term_render_to(w, c, true);
+        term_render_to(w, c, !(req->flags & PROTO_REQ_F_NO_HISTORY));
         return 0;
 }
 
-void worker_term_watch(Worker *w, Client *c) {
+void worker_term_watch(Worker *w, Client *c, const struct proto_request *req) {
         c->term = true;
-        term_render_to(w, c, true);
+        term_render_to(w, c, !(req->flags & PROTO_REQ_F_NO_HISTORY));
 }
 
 void worker_term_client_drained(Client *c) {

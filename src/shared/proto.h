@@ -188,6 +188,8 @@ typedef enum ProtoDetach {
 #define PROTO_REQ_F_RECONNECT    0x80u  /* the client reconnects by itself: an invoke's stdin is held
                                          * for it, INVOKED is sent, and a silent holder of the same
                                          * caller is replaced */
+#define PROTO_REQ_F_NO_HISTORY   0x100u /* connect/watch of a terminal session: the screen without the
+                                         * scrollback (--no-history) */
 
 /* The stdin a synchronous invoke may have in flight: what the worker holds
  * for a command at most (it grants more with STDIN_WINDOW as it passes

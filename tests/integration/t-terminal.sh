@@ -12,6 +12,8 @@
 #     terminal restored and a line saying how to return; --detach-keys
 #     ctrl-a,d; a partial detach sequence is passed on as typed;
 #   - `dwell disconnect` from another shell detaches the client;
+#   - reattaching writes the scrollback into the outer terminal's history,
+#     --no-history only the screen;
 #   - connect -t creates the session when the caller has none of that name
 #     and attaches to it when it has;
 #   - connect from a pipe is refused, pointing at receive;
@@ -104,6 +106,29 @@ capture alice dwell disconnect work
 expect_rc 0 "dwell disconnect work from another shell"
 wait_screen '^client-exit=' 5
 expect_match "$(screen)" '^dwell: detached from work by alice' "  ... detaches the attached client"
+
+# The scrollback on reattach: written first by default, so that it lands in
+# the outer terminal's own history; --no-history draws the screen only.
+tm_respawn alice "dwell connect work"
+wait_screen '\$$' 10
+keys 'printf "\033[?1049l"; clear; seq -f "hist-%g" 1 200' Enter      # the main screen (the alternate has no history)
+wait_screen '^hist-200$' 5
+tm send-keys -H 1c
+wait_screen '^client-exit=' 5
+history_after_attach() {
+        tm clear-history
+        tm_respawn alice "dwell connect $1 work"
+        wait_for '! screen | grep -q "^client-exit=" && screen | grep -Eq "^hist-200$"' 10
+        sleep 0.5
+        tm capture-pane -p -S - -E -
+        tm send-keys -H 1c
+        wait_screen '^client-exit=' 5
+}
+expect_match "$(history_after_attach "")" '^hist-1$' \
+        "reattach: the session's scrollback lands in the outer terminal's history"
+hist=$(history_after_attach --no-history)
+expect_no_match "$hist" '^hist-1$' "reattach --no-history: the screen only, no scrollback"
+expect_match "$hist" '^hist-200$' "  ... with the screen as it is"
 
 # Signals to the client: detached, the local terminal restored (cooked mode, echo).
 modes='if stty -a | grep -Eq -- "(^| )-(icanon|echo|isig)( |;|$)"; then echo tty=raw; else echo tty=cooked; fi'
