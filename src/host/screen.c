@@ -753,6 +753,12 @@ static void scroll_rect(Screen *s, VTermRect rect, int downward, int rightward) 
 
 /* ------------------------------------------------------------------ state callbacks */
 
+/* libvterm 0.1.4 decodes overlong and out-of-range UTF-8 (F5..FD leads)
+ * to any 32-bit value, SCREEN_CONT included: the grid holds code points. */
+static uint32_t valid_cp(uint32_t c) {
+        return c > 0x10ffff ? 0xfffd : c;
+}
+
 static int on_putglyph(VTermGlyphInfo *info, VTermPos pos, void *user) {
         Screen *s = user;
         Row *row;
@@ -770,7 +776,7 @@ static int on_putglyph(VTermGlyphInfo *info, VTermPos pos, void *user) {
         row = row_at(s, grid_active(s), (unsigned) pos.row);
         c = &row->cells[pos.col];
         *c = s->pen;
-        c->ch = info->chars[0];
+        c->ch = valid_cp(info->chars[0]);
         c->attrs = (uint16_t) ((s->pen.attrs & SCREEN_A_PEN) | (info->protected_cell ? SCREEN_A_PROTECTED : 0) |
                                width << SCREEN_A_WIDTH_SHIFT);
         if (n > 1) {
@@ -780,7 +786,8 @@ static int on_putglyph(VTermGlyphInfo *info, VTermPos pos, void *user) {
                         uint32_t *m = comb + (size_t) pos.col * (SCREEN_MAX_CHARS - 1);
 
                         memset(m, 0, sizeof(uint32_t) * (SCREEN_MAX_CHARS - 1));
-                        memcpy(m, info->chars + 1, sizeof(uint32_t) * (n - 1));
+                        for (size_t k = 1; k < n; k++)
+                                m[k - 1] = valid_cp(info->chars[k]);
                         c->attrs |= SCREEN_A_COMBINING;
                 }
         }
