@@ -768,12 +768,13 @@ static int on_putglyph(VTermGlyphInfo *info, VTermPos pos, void *user) {
 
         if ((unsigned) pos.row >= s->rows || (unsigned) pos.col >= s->cols || !info->chars)
                 return 1;
-        if (info->chars[0] - 0x20u < 0x5fu && info->chars[1] == 0 && info->width == 1 && !info->protected_cell) {
+        if (info->chars[0] - 0x20u < 0x5fu && info->chars[1] == 0 && info->width == 1) {
                 /* The common case: one printable ASCII character. */
                 c = &row_at(s, grid_active(s), (unsigned) pos.row)->cells[pos.col];
                 *c = s->pen;
                 c->ch = info->chars[0];
-                c->attrs = (uint16_t) ((s->pen.attrs & SCREEN_A_PEN) | 1u << SCREEN_A_WIDTH_SHIFT);
+                c->attrs = (uint16_t) ((s->pen.attrs & SCREEN_A_PEN) | 1u << SCREEN_A_WIDTH_SHIFT |
+                                       (info->protected_cell ? SCREEN_A_PROTECTED : 0));
                 return 1;
         }
         while (n < SCREEN_MAX_CHARS && info->chars[n])
