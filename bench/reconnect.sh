@@ -61,15 +61,7 @@ RUNS=${RUNS:-5}
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts
 mount --bind /dev/pts/ptmx /dev/ptmx
 
-unshare --net sleep 3600 &
-NS_PID=$!
-track_pid "$NS_PID"
-sleep 0.2
-ip link add rc0 type veth peer name rc1 netns "$NS_PID"
-ip addr add 10.77.0.1/24 dev rc0
-ip link set rc0 up
-nsenter -t "$NS_PID" -n sh -c 'ip link set lo up && ip addr add 10.77.0.2/24 dev rc1 && ip link set rc1 up'
-SSHD_NETNS_PID=$NS_PID sshd_start far 10.77.0.2 22 >&2
+far_host far 10.77.0 rc >&2
 ssh_user_key alice id
 ssh_client_config alice /home/alice/.ssh/cfg id far 10.77.0.2 22
 
@@ -125,13 +117,13 @@ outage() {
         local kind=$1 mode=$2 before t_up
         start_client "$kind" || { echo nan; return; }
         sleep 0.5
-        ip link set rc0 down
+        far_link down
         if [ "$mode" = lost ]; then
                 pkill -KILL -u alice -x ssh 2>/dev/null || true
         fi
         sleep 1
         before=$(fsize "$out")
-        ip link set rc0 up
+        far_link up
         t_up=$(date +%s.%N)
         python3 - "$out" "$before" "$t_up" <<'PY'
 import os, sys, time

@@ -112,50 +112,30 @@ if [ "$rc" -ne 0 ] || [ ! -s "$run/raw.json" ]; then
         exit 1
 fi
 
-# ------------------------------------------------------------------ 4. remote
-: > "$run/remote.md"
-if [ "$remote" = 1 ] && [ -x "$top/bench/remote.sh" ]; then
-        echo "=== remote cases (bench/remote.sh) ===" >&2
-        rrc=0
-        # remote.sh runs its own sandbox (with sshd), on the optimised build.
-        rruns=(); [ "$quick" = 1 ] && rruns=(RUNS=8 WARMUP=1)
-        env "${rruns[@]}" top_srcdir="$build" top_builddir="$build" timeout -k 10 600 \
-                "$top/bench/remote.sh" "${qarg[@]}" >"$run/remote.md" 2>"$run/remote.err" </dev/null || rrc=$?
-        if [ "$rrc" -ne 0 ]; then
-                echo "bench.sh: bench/remote.sh failed (exit $rrc); its stderr:" >&2
-                tail -n 20 "$run/remote.err" >&2
-                { echo; echo "*bench/remote.sh exited with status $rrc.*"; } >>"$run/remote.md"
+# ------------------------------------------------------------------ 4. remote, reconnect, fleet
+# Each runs its own sandbox (with sshd) on the optimised build and writes a
+# markdown table to $run/NAME.md; a failure is reported in the table.
+# run_remote NAME TIMEOUT [VAR=VALUE... for --quick] -- [ARGS...]
+run_remote() {
+        local name=$1 limit=$2 rc=0 quick_env=()
+        shift 2
+        while [ "$1" != -- ]; do quick_env+=("$1"); shift; done
+        shift
+        : > "$run/$name.md"
+        [ "$remote" = 1 ] && [ -x "$top/bench/$name.sh" ] || return 0
+        echo "=== $name cases (bench/$name.sh) ===" >&2
+        [ "$quick" = 1 ] || quick_env=()
+        env "${quick_env[@]}" top_srcdir="$build" top_builddir="$build" timeout -k 10 "$limit" \
+                "$top/bench/$name.sh" "$@" >"$run/$name.md" 2>"$run/$name.err" </dev/null || rc=$?
+        if [ "$rc" -ne 0 ]; then
+                echo "bench.sh: bench/$name.sh failed (exit $rc); its stderr:" >&2
+                tail -n 20 "$run/$name.err" >&2
+                { echo; echo "*bench/$name.sh exited with status $rc.*"; } >>"$run/$name.md"
         fi
-fi
-
-: > "$run/reconnect.md"
-if [ "$remote" = 1 ] && [ -x "$top/bench/reconnect.sh" ]; then
-        echo "=== reconnection after an outage (bench/reconnect.sh) ===" >&2
-        rrc=0
-        rruns=(); [ "$quick" = 1 ] && rruns=(RUNS=3)
-        env "${rruns[@]}" top_srcdir="$build" top_builddir="$build" timeout -k 10 600 \
-                "$top/bench/reconnect.sh" >"$run/reconnect.md" 2>"$run/reconnect.err" </dev/null || rrc=$?
-        if [ "$rrc" -ne 0 ]; then
-                echo "bench.sh: bench/reconnect.sh failed (exit $rrc); its stderr:" >&2
-                tail -n 20 "$run/reconnect.err" >&2
-                { echo; echo "*bench/reconnect.sh exited with status $rrc.*"; } >>"$run/reconnect.md"
-        fi
-fi
-
-# ------------------------------------------------------------------ 4b. fleet
-: > "$run/fleet.md"
-if [ "$remote" = 1 ] && [ -x "$top/bench/fleet.sh" ]; then
-        echo "=== fleet cases (bench/fleet.sh) ===" >&2
-        frc=0
-        fruns=(); [ "$quick" = 1 ] && fruns=(RUNS=3 WARMUP=0)
-        env "${fruns[@]}" top_srcdir="$build" top_builddir="$build" timeout -k 10 900 \
-                "$top/bench/fleet.sh" >"$run/fleet.md" 2>"$run/fleet.err" </dev/null || frc=$?
-        if [ "$frc" -ne 0 ]; then
-                echo "bench.sh: bench/fleet.sh failed (exit $frc); its stderr:" >&2
-                tail -n 20 "$run/fleet.err" >&2
-                { echo; echo "*bench/fleet.sh exited with status $frc.*"; } >>"$run/fleet.md"
-        fi
-fi
+}
+run_remote remote 600 RUNS=8 WARMUP=1 -- "${qarg[@]}"
+run_remote reconnect 600 RUNS=3 --
+run_remote fleet 900 RUNS=3 WARMUP=0 --
 
 # ------------------------------------------------------------------ 4c. terminal sessions
 : > "$run/terminal.json"

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # SPDX-License-Identifier: ISC
 #
 # Builds a second copy of dwell whose programs (dwelld, dwell-host,
@@ -9,8 +9,9 @@
 #   top_builddir=build-asan/src tests/integration/run.sh
 #
 # The copy is made from the files git knows (tracked, and untracked but not
-# ignored), so uncommitted work is included; tar keeps modification times, so
-# a second run rebuilds only what changed.  An automake VPATH build is not
+# ignored), so uncommitted work is included; only files whose content
+# differs from the copy's are replaced (with the time of the copy), so a
+# second run rebuilds exactly what changed, whatever the files' own times.  An automake VPATH build is not
 # possible while the source tree itself is configured, hence the copy.
 # Never install these programs.
 set -eu
@@ -21,8 +22,13 @@ dest=$top/build-asan/src
 
 mkdir -p "$dest"
 cd "$top"
-git ls-files -z --cached --others --exclude-standard |
-        tar --null -T - -cf - | tar -xf - -C "$dest"
+git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
+        [ -f "$f" ] || continue
+        if ! cmp -s "$f" "$dest/$f"; then
+                mkdir -p "$dest/$(dirname "$f")"
+                cp "$f" "$dest/$f"
+        fi
+done
 cd "$dest"
 if [ ! -x configure ] || [ configure.ac -nt configure ]; then
         ./autogen.sh

@@ -35,9 +35,14 @@ passed=0
 failed=0
 summary=()
 
+# A phase's heading, with the time the run has taken so far.
+phase() {
+        echo "=== $* === (at $((SECONDS / 60)) min $((SECONDS % 60)) s)"
+}
+
 finish() {
         echo
-        echo "=== summary ==="
+        phase summary
         printf '%s\n' "${summary[@]}"
         echo "$passed passed, $failed failed"
         [ "$failed" -eq 0 ]
@@ -45,20 +50,20 @@ finish() {
 }
 
 # ------------------------------------------------------------------ packages
-echo "=== packages (scripts/deps.sh build test) ==="
+phase "packages (scripts/deps.sh build test)"
 if ! "$top/scripts/deps.sh" build test; then
         failed=$((failed + 1))
         summary+=("packages (scripts/deps.sh build test): FAILED (tests that need them fail or skip)")
 fi
 
 # ------------------------------------------------------------------ build
-echo "=== build ==="
+phase "build"
 if ! "$top/scripts/build.sh"; then
         failed=$((failed + 1))
         summary+=("build: FAILED (nothing else ran)")
         finish
 fi
-echo "=== build with ASan+UBSan programs (build-asan/) ==="
+phase "build with ASan+UBSan programs (build-asan/)"
 sanitized=1
 if ! "$top/scripts/build-sanitized.sh"; then
         sanitized=0
@@ -67,7 +72,7 @@ if ! "$top/scripts/build-sanitized.sh"; then
 fi
 
 # ------------------------------------------------------------------ unit
-echo "=== make check ==="
+phase "make check"
 find "$top/tests" -name '*.trs' -delete 2>/dev/null
 check_rc=0
 make -j"${DWELL_MAKE_JOBS:-2}" check || check_rc=$?
@@ -98,7 +103,7 @@ failed=$((failed + u_fail))
 # A short, bounded libFuzzer run of every fuzz target (built by `make fuzz`
 # with clang), starting from the seed corpus; each target counts as one test.
 if [ "${DWELL_TEST_FUZZ_SECONDS:-20}" -gt 0 ]; then
-        echo "=== fuzzing (${DWELL_TEST_FUZZ_SECONDS:-20} s per target) ==="
+        phase "fuzzing (${DWELL_TEST_FUZZ_SECONDS:-20} s per target)"
         if make fuzz >"$top/fuzz-build.log" 2>&1; then
                 for t in proto config audit worker terminal term-text; do
                         work=$(mktemp -d)
@@ -123,7 +128,7 @@ if [ "${DWELL_TEST_FUZZ_SECONDS:-20}" -gt 0 ]; then
 fi
 
 # ------------------------------------------------------------------ integration
-echo "=== integration tests (programs under ASan+UBSan) ==="
+phase "integration tests (programs under ASan+UBSan)"
 i_pass=0 i_fail=0
 ilog=$(mktemp)
 irc=0
@@ -157,7 +162,7 @@ failed=$((failed + i_fail))
 # Built without their `make check` (DEB_BUILD_OPTIONS=nocheck): the same
 # sources passed it above.
 if [ "${DWELL_TEST_DEB:-1}" = 1 ]; then
-        echo "=== Debian packages (build, lintian, install/upgrade/purge) ==="
+        phase "Debian packages (build, lintian, install/upgrade/purge)"
         debdir=$top/build-deb
         rm -rf "$debdir"
         t0=$SECONDS
@@ -198,7 +203,7 @@ fi
 # ------------------------------------------------------------------ bench smoke
 # The benchmark harness in quick mode: every case must run (not how fast).
 if [ "${DWELL_TEST_BENCH:-1}" = 1 ]; then
-        echo "=== benchmark harness smoke test ==="
+        phase "benchmark harness smoke test"
         brc=0
         bash "$top/tests/bench-smoke.sh" >"$top/bench-smoke.log" 2>&1 || brc=$?
         if [ "$brc" -eq 0 ]; then
@@ -215,7 +220,7 @@ fi
 
 # ------------------------------------------------------------------ distcheck
 if [ "${DWELL_TEST_DISTCHECK:-1}" = 1 ]; then
-        echo "=== make distcheck ==="
+        phase "make distcheck"
         if timeout -k 10 600 make -j"${DWELL_MAKE_JOBS:-2}" distcheck >"$top/distcheck.log" 2>&1; then
                 passed=$((passed + 1))
                 summary+=("make distcheck: passed")

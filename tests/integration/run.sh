@@ -11,8 +11,15 @@
 # (/etc/passwd, group, shadow, gshadow, nsswitch.conf, /etc/pam.d) are byte
 # for byte the same after the run as before it.
 #
+# Tests run DWELL_TEST_JOBS at a time (default 2): each sandbox has its own
+# mount, pid and uts namespaces, and the tests that need a network have
+# their own network namespace.  A test whose header has the line
+# "# dwell-test: alone" runs by itself after the others: what it checks
+# depends on the whole machine (a per-user limit such as RLIMIT_NPROC
+# counts the test user's processes in every sandbox) or it loads it.
+#
 # Environment: DWELL_TEST_TIMEOUT (seconds per test, default 120; 600 with
-# DWELL_SOAK=full, the long soak run of t-soak.sh),
+# DWELL_SOAK=full, the long soak run of t-soak.sh), DWELL_TEST_JOBS,
 # top_srcdir, top_builddir (default: this tree). Each test's full output is
 # kept in $top_builddir/tests/integration-logs/NAME.log.
 #
@@ -67,33 +74,71 @@ host_state() {
 }
 before=$(host_state)
 
-passed=0 failed=0 skipped=0
-for t in "${tests[@]}"; do
+jobs=${DWELL_TEST_JOBS:-2}
+[[ "$jobs" =~ ^[1-9][0-9]?$ ]] || { echo "run.sh: DWELL_TEST_JOBS must be 1 to 99" >&2; exit 1; }
+status_dir=$(mktemp -d "${TMPDIR:-/tmp}/dwell-run.XXXXXX")
+trap 'rm -rf "$status_dir"' EXIT
+
+# run_one TEST: runs it in its sandbox; its exit status and time go to
+# $status_dir/NAME.
+run_one() {
+        local t=$1 name start rc=0
         name=$(basename "$t" .sh)
-        log=$logdir/$name.log
-        if [ ! -f "$t" ]; then
-                echo "FAIL: $name (no such test: $t)"
-                failed=$((failed + 1))
-                continue
-        fi
         start=$(date +%s)
-        rc=0
-        timeout -k 10 "$timeout_s" "$here/ns-run.sh" "$t" </dev/null >"$log" 2>&1 || rc=$?
-        secs=$(( $(date +%s) - start ))
-        case $rc in
-        0)
-                echo "PASS: $name (${secs}s)"
-                passed=$((passed + 1));;
-        77)
-                echo "SKIP: $name: $(tail -n 1 "$log")"
-                skipped=$((skipped + 1));;
-        *)
-                why="exit status $rc"
-                [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && why="timed out after ${timeout_s}s"
-                echo "FAIL: $name ($why, ${secs}s)"
-                sed 's/^/    /' "$log"
-                failed=$((failed + 1));;
-        esac
+        timeout -k 10 "$timeout_s" "$here/ns-run.sh" "$t" </dev/null >"$logdir/$name.log" 2>&1 || rc=$?
+        echo "$rc $(( $(date +%s) - start ))" >"$status_dir/$name.tmp"
+        mv "$status_dir/$name.tmp" "$status_dir/$name"
+}
+
+passed=0 failed=0 skipped=0
+# Prints and counts the results of the tests that have finished.
+report() {
+        local f name rc secs why
+        for f in "$status_dir"/*; do
+                [ -f "$f" ] && [ "${f%.tmp}" = "$f" ] || continue
+                name=$(basename "$f")
+                read -r rc secs <"$f"
+                rm -f "$f"
+                case $rc in
+                0)
+                        echo "PASS: $name (${secs}s)"
+                        passed=$((passed + 1));;
+                77)
+                        echo "SKIP: $name: $(tail -n 1 "$logdir/$name.log")"
+                        skipped=$((skipped + 1));;
+                *)
+                        why="exit status $rc"
+                        [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && why="timed out after ${timeout_s}s"
+                        echo "FAIL: $name ($why, ${secs}s)"
+                        sed 's/^/    /' "$logdir/$name.log"
+                        failed=$((failed + 1));;
+                esac
+        done
+}
+
+together=() alone=()
+for t in "${tests[@]}"; do
+        if [ ! -f "$t" ]; then
+                echo "FAIL: $(basename "$t" .sh) (no such test: $t)"
+                failed=$((failed + 1))
+        elif grep -q '^# dwell-test: alone$' "$t"; then
+                alone+=("$t")
+        else
+                together+=("$t")
+        fi
+done
+for t in "${together[@]}"; do
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+                wait -n
+                report
+        done
+        run_one "$t" &
+done
+wait
+report
+for t in "${alone[@]}"; do
+        run_one "$t"
+        report
 done
 
 after=$(host_state)

@@ -22,6 +22,12 @@
 #                          SSHD_NETNS_PID: run it in that process's network
 #                          namespace (nsenter -n), e.g. behind a veth link a
 #                          test can cut (t-reconnect-ssh.sh).
+#   far_host NAME NET IF   a host behind a link a test can cut: a network
+#                          namespace held by a sleeping process (its pid in
+#                          FAR_NS_PID), a veth pair IF0 (here, NET.1/24) and
+#                          IF1 (there, NET.2/24), and sshd NAME on NET.2:22
+#                          in it; `far_link up|down` raises or cuts the link
+#                          (t-reconnect-*.sh, bench/reconnect.sh).
 #   ssh_user_key USER KEY  generates /home/USER/.ssh/KEY (ed25519) and
 #                          authorizes it for USER
 #   ssh_client_config USER FILE KEY [HOST-ALIAS ADDR PORT]...
@@ -96,6 +102,25 @@ sshd_start() {
         fail "sshd $name listens on $addr:$port" "$(tail -n 20 "$DWELL_LOG_DIR/sshd-$name.log")"
         return 1
 }
+
+far_host() {
+        local name=$1 net=$2 ifname=$3
+        unshare --net sleep 3600 &
+        FAR_NS_PID=$!
+        track_pid "$FAR_NS_PID"
+        FAR_IF=${ifname}0
+        sleep 0.2
+        ip link add "$FAR_IF" type veth peer name "${ifname}1" netns "$FAR_NS_PID" &&
+                ip addr add "$net.1/24" dev "$FAR_IF" &&
+                ip link set "$FAR_IF" up ||
+                { fail "far host $name: the veth pair"; return 1; }
+        nsenter -t "$FAR_NS_PID" -n sh -c \
+                "ip link set lo up && ip addr add $net.2/24 dev ${ifname}1 && ip link set ${ifname}1 up" ||
+                { fail "far host $name: the far side of the veth pair"; return 1; }
+        SSHD_NETNS_PID=$FAR_NS_PID sshd_start "$name" "$net.2" 22
+}
+
+far_link() { ip link set "$FAR_IF" "$1"; }
 
 ssh_user_key() {
         local user=$1 key=$2 home

@@ -48,6 +48,9 @@ expect_rc 0 "alice: invoke -d -n victim -- sleep 317"
 wait_for '[ "$(opens alice)" -eq 1 ]' 5
 expect_eq "$(opens alice) $(closes alice)" "1 0" "pam-session.log: one open alice, no close"
 
+# invoke -d answers once the command is sent to the shell, which may not
+# have started it yet.
+wait_for 'pid_of_cmdline "sleep 317" >/dev/null' 10
 sleep_pid=$(pid_of_cmdline "sleep 317")
 shell_pid=$(ppid_of "$sleep_pid")
 worker_pid=$(ppid_of "$shell_pid")

@@ -1,5 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: ISC
+# dwell-test: alone
+# (RLIMIT_NPROC 77 counts alice's processes in every sandbox)
 #
 # t-limits-env.sh — what a configuration sets for the session's shell and
 # its commands (t-limits-env.d): resource limits (soft and hard), umask,

@@ -24,23 +24,12 @@ ssh_private_net "$0" "$@"
 
 : "${CMD_TIMEOUT:=90}"
 
-# The far side: a network namespace held by a sleeping process.
-unshare --net sleep 600 &
-NS_PID=$!
-track_pid "$NS_PID"
-sleep 0.2
-ip link add rc0 type veth peer name rc1 netns "$NS_PID" || { fail "veth pair"; exit 1; }
-ip addr add 10.77.0.1/24 dev rc0
-ip link set rc0 up
-nsenter -t "$NS_PID" -n sh -c 'ip link set lo up && ip addr add 10.77.0.2/24 dev rc1 && ip link set rc1 up' ||
-        { fail "far side of the veth pair"; exit 1; }
-SSHD_NETNS_PID=$NS_PID sshd_start far 10.77.0.2 22 || exit 1
+far_host far 10.77.0 rc || exit 1
 ssh_user_key alice laptop
 ssh_client_config alice /home/alice/.ssh/cfg laptop
 H=alice@10.77.0.2
 SSHENV="DWELL_SSH=ssh -F /home/alice/.ssh/cfg"
 
-link() { ip link set rc0 "$1"; }
 
 W=$DWELL_SANDBOX/writer.py
 data_writer "$W"
@@ -95,9 +84,9 @@ new_job cut
 out=$DWELL_SANDBOX/cut.out; err=$DWELL_SANDBOX/cut.err
 start_receive cut "$out" "$err"
 streaming "$out" "$err"
-link down
+far_link down
 sleep 10
-link up
+far_link up
 rc=0; wait "$RPID" || rc=$?
 expect_eq "$rc" 0 "link down 10 s mid-receive: the client reconnects by itself, exit 0"
 expect_eq "$(sha "$out")" "$EXPECT" "  ... the 20 MiB are byte-exact (sha256)"
@@ -109,9 +98,9 @@ new_job long
 out=$DWELL_SANDBOX/long.out; err=$DWELL_SANDBOX/long.err
 start_receive long "$out" "$err" --reconnect-timeout 5s
 streaming "$out" "$err"
-link down
+far_link down
 rc=0; wait "$RPID" || rc=$?
-link up
+far_link up
 expect_eq "$rc" 255 "link down longer than --reconnect-timeout 5s: gives up, exit 255"
 expect_match "$(cat "$err")" "^dwell: gave up after 5s; the session keeps running: dwell -H $H receive long\$" "  ... with the pick-up command"
 as_user alice env "$SSHENV" dwell -H "$H" receive long >>"$out" 2>"$err.2"

@@ -23,22 +23,12 @@ ssh_private_net "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/term-lib.sh"
 
-unshare --net sleep 600 &
-NS_PID=$!
-track_pid "$NS_PID"
-sleep 0.2
-ip link add rt0 type veth peer name rt1 netns "$NS_PID" || { fail "veth pair"; exit 1; }
-ip addr add 10.78.0.1/24 dev rt0
-ip link set rt0 up
-nsenter -t "$NS_PID" -n sh -c 'ip link set lo up && ip addr add 10.78.0.2/24 dev rt1 && ip link set rt1 up' ||
-        { fail "far side of the veth pair"; exit 1; }
-SSHD_NETNS_PID=$NS_PID sshd_start far 10.78.0.2 22 || exit 1
+far_host far 10.78.0 rt || exit 1
 ssh_user_key alice laptop
 ssh_client_config alice /home/alice/.ssh/cfg laptop
 H=alice@10.78.0.2
 remote="env DWELL_SSH='ssh -F /home/alice/.ssh/cfg' dwell -H $H"
 
-link() { ip link set rt0 "$1"; }
 # The counter's value on the pane (0 if none).
 count() { screen | sed -n 's/^count=\([0-9][0-9]*\).*/\1/p' | tail -n 1 | grep . || echo 0; }
 # Waits until the counter is above $1.
@@ -56,14 +46,14 @@ tm_start alice "$remote connect -t work" 100 30
 wait_screen '\$ ?$' 20
 keys "$LOOP" Enter
 count_above 5 || fail "the counter runs" "$(screen)"
-link down
+far_link down
 wait_screen '^dwell: connection to alice@10\.78\.0\.2 lost; reconnecting \(attempt [0-9]+, [0-9]+ s left\)' 10
 expect_match "$(screen | tail -n 1)" '^dwell: connection to alice@10\.78\.0\.2 lost; reconnecting' \
         "link down: the status line on the pane's last row"
 keys 'typed-in-the-outage'
 c=$(count)
 sleep 7
-link up
+far_link up
 count_above $((c + 30)) 40 || fail "link back: the counter goes on" "$(screen)"
 expect_match "$(screen)" "^count=" "link back: the client resumed by itself and shows the counter"
 expect_eq "$(( $(count) > c + 30 ))" 1 "  ... at its current value (the screen rendered again: $(count) > $c + 30)"
@@ -84,12 +74,12 @@ tm send-keys -H 1c
 wait_screen '^client-exit=0' 10
 tm_respawn alice "$remote watch work"
 count_above 5 20 || fail "the watcher shows the counter" "$(screen)"
-link down
+far_link down
 wait_screen '^dwell: connection to alice@10\.78\.0\.2 lost; reconnecting' 10 ||
         fail "watch, link down: the status line" "$(screen)"
 c=$(count)
 sleep 7
-link up
+far_link up
 count_above $((c + 30)) 40
 expect_eq "$(( $(count) > c + 30 ))" 1 "watch, link down 10 s: the watcher resumed by itself ($(count) > $c + 30)"
 expect_match "$(screen)" '^marker-42$' "  ... with the session's screen"
@@ -125,9 +115,9 @@ tm_respawn alice "$remote connect -t --reconnect-timeout 5s late"
 wait_screen '\$ ?$' 20
 keys 'echo "before-$((2+2))"' Enter
 wait_screen '^before-4' 10
-link down
+far_link down
 wait_screen '^client-exit=' 30
-link up
+far_link up
 expect_match "$(screen)" "^dwell: gave up after 5s; the session keeps running: dwell -H $H connect late\$" \
         "link down longer than --reconnect-timeout 5s: the pick-up command"
 expect_match "$(screen)" '^client-exit=255$' "  ... exit 255, at the start of a line (the terminal restored)"

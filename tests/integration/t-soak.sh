@@ -1,5 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: ISC
+# dwell-test: alone
+# (it loads the machine and runs hundreds of alice's processes)
 #
 # t-soak.sh — many sessions streaming while clients are killed, disconnected
 # and reconnected, locally and over ssh; afterwards every byte of every
