@@ -403,6 +403,42 @@ static void string_done(Terminal *t, const uint8_t *p, size_t *start, size_t end
         t->overlong = false;
 }
 
+/* In a string, right after its ESC: p[i - 1] is a control character (C0,
+ * NUL, DEL) that libvterm 0.1.4 would run there, moving the string's
+ * start past it while it still waits for the ST's backslash — which then ends
+ * the string at length -1 (strncpy reading far past the write: a heap
+ * overflow, fuzz-terminal).  It is dropped.  The content before it
+ * joins the held content, as a string's content must reach libvterm in
+ * one write. */
+static void string_drop(Terminal *t, const uint8_t *p, size_t *start, size_t *content, size_t i) {
+        size_t n;
+
+        if (*content != SIZE_MAX) {
+                /* Begun in this chunk: its introducer goes now, its
+                 * content is held from here on. */
+                write_vt(t, p + *start, *content - *start);
+                *start = *content;
+                *content = SIZE_MAX;
+        }
+        n = i - 1 - *start;
+        if (!t->overlong && t->hold_len + n <= HOLD_MAX) {
+                memcpy(t->hold + t->hold_len, p + *start, n);
+                t->hold_len += n;
+        } else {
+                /* Too long to hold: fed, but for the ESC (never at the
+                 * end of a write). */
+                if (n > 0) {
+                        write_vt(t, t->hold, t->hold_len);
+                        write_vt(t, p + *start, n - 1);
+                } else if (t->hold_len > 0)
+                        write_vt(t, t->hold, t->hold_len - 1);
+                t->hold[0] = 0x1b;
+                t->hold_len = 1;
+                t->overlong = true;
+        }
+        *start = i;
+}
+
 /* Feeds p[0..n), n <= FEED_CHUNK, in as few writes as the rules allow. */
 static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
         size_t i = 0, start = 0, content = SIZE_MAX;   /* content: where a string begun here starts */
@@ -436,6 +472,10 @@ static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
                 }
                 /* As libvterm's parser does in every state: */
                 i++;
+                if (t->scan == SCAN_STRING_ESC && (c < 0x20 || c == 0x7f) && c != 0x18 && c != 0x1a && c != 0x1b) {
+                        string_drop(t, p, &start, &content, i);
+                        continue;
+                }
                 if (c == 0x00 || c == 0x7f)
                         continue;                               /* ignored */
                 if (c == 0x18 || c == 0x1a) {                   /* CAN, SUB: back to normal */
@@ -448,7 +488,18 @@ static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
                         continue;
                 }
                 if (c == 0x1b) {
-                        t->scan = t->scan == SCAN_STRING ? SCAN_STRING_ESC : SCAN_ESC;
+                        if (t->scan == SCAN_STRING_ESC) {
+                                /* ESC ESC: the string is over,
+                                 * unterminated, as below; what is held
+                                 * of it goes first (libvterm has not
+                                 * seen the first ESC if it is held, and
+                                 * would take this one for the ST's). */
+                                if (content == SIZE_MAX)
+                                        string_done(t, p, &start, i - 1);
+                                content = SIZE_MAX;
+                                t->scan = SCAN_ESC;
+                        } else
+                                t->scan = t->scan == SCAN_STRING ? SCAN_STRING_ESC : SCAN_ESC;
                         continue;
                 }
                 if (c < 0x20 && !(c == 0x07 && t->scan == SCAN_STRING))
@@ -564,6 +615,14 @@ static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
         }
         /* Too long to hold: fed as it comes (libvterm keeps its last
          * part), but never with an ESC at the end of a write. */
+        if (t->scan == SCAN_STRING_ESC && start == n && t->hold_len > 0) {
+                /* The ESC is held already (string_drop()). */
+                write_vt(t, t->hold, t->hold_len - 1);
+                t->hold[0] = 0x1b;
+                t->hold_len = 1;
+                t->overlong = true;
+                return;
+        }
         write_vt(t, t->hold, t->hold_len);
         t->hold_len = 0;
         t->overlong = true;
@@ -585,7 +644,8 @@ static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
  *    would be lost): a string's content waits for its end, up to HOLD_MAX
  *    bytes (a longer one is fed as it comes).
  *  - An ST whose ESC ends one write gives a string of length SIZE_MAX:
- *    never so cut.
+ *    never so cut; nor is it when a control character (C0, NUL, DEL)
+ *    comes between the ESC and the backslash: that one is dropped.
  *  - A UTF-8 sequence split after ASCII text in the same write decodes as
  *    U+FFFD: its first bytes wait for the rest.
  * And pieces of at most FEED_CHUNK bytes: libvterm's text callback puts

@@ -896,6 +896,9 @@ static void test_replies_and_marks(void) {
         terminal_free(t);
 }
 
+/* Longer than the OSC/DCS content terminal.c holds back (8 KiB + 4 KiB). */
+#define HOLD_TEST_LEN (16u * 1024u)
+
 static void test_modes(void) {
         Terminal *t = NULL;
         TerminalModes m = {};
@@ -981,6 +984,47 @@ static void test_modes(void) {
                 terminal_get_modes(t, &m);
                 ok(m.cursor_row < 3 && m.cursor_col < 2, "insert mode in two columns");
                 terminal_resize(t, 10, 40);
+        }
+        {
+                /* A control character between a string's ESC and the
+                 * ST's backslash: libvterm 0.1.4 runs it, then ends the
+                 * string at length -1 and reads on past its input
+                 * (fuzz-terminal; ASan sees it: fed from exact copies). */
+#define CASE(x) { x, sizeof(x) - 1 }
+                static const struct {
+                        const char *s;
+                        size_t n;
+                } cases[] = {
+                        CASE("\033]2;title\033\003\\"), CASE("\033P$q\033\000\\"), CASE("\033]0;x\033\a\\"),
+                        CASE("\033]0;x\033\177\\"), CASE("\033]0;x\033\r\n\\"), CASE("\033P\033\033\003\\"),
+                };
+#undef CASE
+                unsigned good = 0, total = 0;
+
+                for (size_t k = 0; k <= ELEMENTSOF(cases); k++)
+                        for (size_t split = 0; split < 4; split++) {
+                                size_t n = k < ELEMENTSOF(cases) ? cases[k].n : HOLD_TEST_LEN;
+                                uint8_t *p = malloc(n);
+
+                                if (k < ELEMENTSOF(cases))
+                                        memcpy(p, cases[k].s, n);
+                                else {
+                                        /* Longer than terminal.c holds. */
+                                        memset(p, 'x', n);
+                                        memcpy(p, "\033]0;", 4);
+                                        memcpy(p + n - 3, "\033\003\\", 3);
+                                }
+                                /* Whole, and in pieces of 1, 2, 3 bytes. */
+                                for (size_t o = 0; o < n; o += split ? split : n)
+                                        terminal_feed(t, p + o, MIN(n - o, split ? split : n));
+                                free(p);
+                                feed_str(t, "\033[2J\033[Hok");
+                                terminal_screen_text(t, &text);
+                                good += text && strncmp(text, "ok\n", 3) == 0;
+                                total++;
+                                free(text);
+                        }
+                is_int(good, total, "a control character between a string's ESC and its ST's backslash");
         }
         ok(terminal_resize(t, 0, 10) == -EINVAL && terminal_resize(t, 10, TERMINAL_MAX_COLS + 1) == -EINVAL,
            "resize out of range refused");
