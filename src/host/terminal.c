@@ -1,34 +1,26 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The screen of a terminal session, kept with libvterm (see terminal.h and
+ * The screen of a terminal session (see terminal.h and
  * doc/architecture.md, "Terminal state").
  *
- * libvterm parses the stream and keeps the screen; this file only reads it
- * back through libvterm's public API:
- *  - cells (vterm_screen_get_cell), cursor (vterm_state_get_cursorpos),
- *    the pen (vterm_state_get_penattr), the properties libvterm announces
- *    (cursor visibility/shape/blink, alternate screen, reverse video,
- *    title, mouse reporting) through the screen's settermprop callback;
+ * libvterm's parser and VTermState interpret the stream (cursor, wrapping,
+ * modes, scroll regions, charsets, the pen); what they draw lands in our
+ * own grid (screen.c), not in libvterm's VTermScreen.  This file feeds
+ * libvterm and reads back:
+ *  - cells and the scrollback from screen.c; the cursor
+ *    (vterm_state_get_cursorpos), the pen (vterm_state_get_penattr), the
+ *    properties the state announces (cursor visibility/shape/blink,
+ *    alternate screen, reverse video, title, mouse reporting);
  *  - the modes libvterm 0.1.4 has no getter for, from what libvterm would
  *    send for a key, a paste, a mouse click or a focus event
  *    (vterm_keyboard_key, vterm_keyboard_start_paste, vterm_mouse_*,
  *    vterm_state_focus_in) while `probing` diverts its output;
  *  - origin mode, autowrap and the scroll region from libvterm's answers
  *    to DECRQM and DECRQSS written into its input, when its parser is
- *    between sequences (terminal_feed() knows);
- *  - the primary screen while the alternate one is active: switching the
- *    screen's buffer back and forth with vterm_state_set_termprop() while
- *    our settermprop callback refuses the change, so that libvterm's state
- *    neither records the switch nor erases the alternate screen.
+ *    between sequences (terminal_feed() knows).
  * Nothing here interprets the stream: terminal_feed() only follows which
  * state libvterm's parser is in, to keep libvterm 0.1.4 clear of the bugs
  * a program's output reaches (see there).
- *
- * Scrollback: the lines libvterm pushes off the top of the primary screen
- * are kept as their rendering (SGR + UTF-8, trailing blanks cut, a flag
- * for a line full to its last column), in a ring of at most
- * scrollback_lines lines, oldest dropped.  libvterm's requests to pull
- * lines back on a resize are declined.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -42,6 +34,7 @@
 #include <vterm.h>
 
 #include "macro.h"
+#include "screen.h"
 #include "terminal.h"
 
 /* libvterm's text callback decodes the rest of the write into a stack
@@ -50,8 +43,10 @@
 #define TITLE_MAX 256u
 #define PROBE_MAX 256u
 #define HOLD_MAX (TERMINAL_MAX_MARK + 4096u)
-/* libvterm 0.1.4 writes through a NULL pointer when a wide character
- * comes in a terminal one column wide: it gets two. */
+/* A terminal one column wide is kept two wide: a wide character there
+ * made libvterm 0.1.4's screen write through NULL.  Our grid clamps (and
+ * the state itself is fine), but a one-column terminal shows nothing a
+ * program can use; the size stays as documented. */
 #define MIN_COLS 2u
 
 /* Where libvterm's parser is (its states, mirrored by terminal_feed()). */
@@ -69,24 +64,11 @@ typedef enum Scan {
  * no bound): separators after the 15th are dropped. */
 #define CSI_MAX_SEPARATORS 15u
 
-/* A line of scrollback: its rendering, and whether it is full to its last
- * column (probably a line that wrapped into the next). */
-typedef struct SbLine {
-        uint32_t len;
-        uint16_t cols;          /* the screen width when it was pushed */
-        uint16_t width;         /* cells its rendering covers */
-        uint8_t full;
-        char data[];
-} SbLine;
-
 struct Terminal {
         VTerm *vt;
         VTermState *state;
-        VTermScreen *screen;
+        Screen *screen;
         unsigned rows, cols;
-
-        SbLine **sb;            /* ring */
-        size_t sb_alloc, sb_head, sb_count, sb_max;
 
         /* What libvterm announced. */
         bool cursor_visible, cursor_blink, altscreen, reverse;
@@ -98,7 +80,7 @@ struct Terminal {
                 VTermPos pos;
                 bool visible, blink;
                 int shape;
-                VTermScreenCellAttrs attrs;
+                uint16_t attrs;
                 VTermColor fg, bg;
         } primary;
 
@@ -116,14 +98,7 @@ struct Terminal {
         uint8_t utf8[4];
         size_t utf8_len;
 
-        /* Rendering scratch (a pushed line), reused. */
-        Buf scratch;
-
-        /* Code point widths as libvterm reckons them (see glyph_width()). */
-        VTerm *measure;
-        struct { uint32_t cp; int8_t width; } widths[256];
-
-        bool probing, peeking;
+        bool probing;
         uint8_t probe[PROBE_MAX];
         size_t probe_len;
 
@@ -132,40 +107,6 @@ struct Terminal {
         TerminalReplyFn reply;
         void *reply_userdata;
 };
-
-/* ------------------------------------------------------------------ rendering cells */
-
-typedef struct Pen {
-        VTermScreenCellAttrs attrs;
-        VTermColor fg, bg;
-        bool valid;
-} Pen;
-
-static bool color_default_fg(const VTermColor *c) {
-        return VTERM_COLOR_IS_DEFAULT_FG(c);
-}
-
-static bool color_default_bg(const VTermColor *c) {
-        return VTERM_COLOR_IS_DEFAULT_BG(c);
-}
-
-static bool color_equal(const VTermColor *a, const VTermColor *b) {
-        if ((a->type & VTERM_COLOR_DEFAULT_MASK) != (b->type & VTERM_COLOR_DEFAULT_MASK))
-                return false;
-        if (a->type & VTERM_COLOR_DEFAULT_MASK)
-                return true;
-        if (VTERM_COLOR_IS_INDEXED(a) != VTERM_COLOR_IS_INDEXED(b))
-                return false;
-        if (VTERM_COLOR_IS_INDEXED(a))
-                return a->indexed.idx == b->indexed.idx;
-        return a->rgb.red == b->rgb.red && a->rgb.green == b->rgb.green && a->rgb.blue == b->rgb.blue;
-}
-
-static bool attrs_equal(const VTermScreenCellAttrs *a, const VTermScreenCellAttrs *b) {
-        return a->bold == b->bold && a->underline == b->underline && a->italic == b->italic &&
-                a->blink == b->blink && a->reverse == b->reverse && a->strike == b->strike &&
-                a->font == b->font;
-}
 
 static int put_str(Buf *out, const char *s) {
         return buf_put(out, s, strlen(s));
@@ -185,324 +126,27 @@ static int put_fmt(Buf *out, const char *fmt, ...) {
         return buf_put(out, tmp, (size_t) n);
 }
 
-static char *write_uint(char *p, unsigned v) {
-        char tmp[10];
-        size_t n = 0;
-
-        do
-                tmp[n++] = (char) ('0' + v % 10);
-        while ((v /= 10) > 0);
-        while (n > 0)
-                *p++ = tmp[--n];
-        return p;
-}
-
-static char *write_color(char *p, const VTermColor *c, bool fg) {
-        if (fg ? color_default_fg(c) : color_default_bg(c))
-                return p;
-        *p++ = ';';
-        if (VTERM_COLOR_IS_INDEXED(c)) {
-                unsigned i = c->indexed.idx;
-
-                if (i < 8)
-                        return write_uint(p, (fg ? 30 : 40) + i);
-                if (i < 16)
-                        return write_uint(p, (fg ? 90 : 100) + i - 8);
-                p = write_uint(p, fg ? 38 : 48);
-                memcpy(p, ";5;", 3);
-                return write_uint(p + 3, i);
-        }
-        p = write_uint(p, fg ? 38 : 48);
-        memcpy(p, ";2;", 3);
-        p = write_uint(p + 3, c->rgb.red);
-        *p++ = ';';
-        p = write_uint(p, c->rgb.green);
-        *p++ = ';';
-        return write_uint(p, c->rgb.blue);
-}
-
-/* A full SGR (reset, then every attribute and colour set), at most
- * SGR_MAX bytes. */
-#define SGR_MAX 64u
-static char *write_sgr(char *p, const VTermScreenCellAttrs *a, const VTermColor *fg, const VTermColor *bg) {
-        memcpy(p, "\033[0", 3);
-        p += 3;
-        if (a->bold)
-                memcpy(p, ";1", 2), p += 2;
-        if (a->italic)
-                memcpy(p, ";3", 2), p += 2;
-        if (a->underline == VTERM_UNDERLINE_SINGLE)
-                memcpy(p, ";4", 2), p += 2;
-        else if (a->underline == VTERM_UNDERLINE_DOUBLE)
-                memcpy(p, ";21", 3), p += 3;
-        else if (a->underline == VTERM_UNDERLINE_CURLY)
-                memcpy(p, ";4:3", 4), p += 4;
-        if (a->blink)
-                memcpy(p, ";5", 2), p += 2;
-        if (a->reverse)
-                memcpy(p, ";7", 2), p += 2;
-        if (a->strike)
-                memcpy(p, ";9", 2), p += 2;
-        if (a->font > 0 && a->font <= 9) {
-                *p++ = ';';
-                p = write_uint(p, 10 + a->font);
-        }
-        p = write_color(p, fg, true);
-        p = write_color(p, bg, false);
-        *p++ = 'm';
-        return p;
-}
-
-static int put_sgr(Buf *out, const VTermScreenCellAttrs *a, const VTermColor *fg, const VTermColor *bg) {
-        char tmp[SGR_MAX];
-
-        return buf_put(out, tmp, (size_t) (write_sgr(tmp, a, fg, bg) - tmp));
-}
-
-/* UTF-8 of a code point fit to be printed: C0, DEL, C1, surrogates and
- * out-of-range values become U+FFFD. */
-static size_t utf8_put(uint32_t c, char s[static 4]) {
-        if (c < 0x20 || (c >= 0x7f && c < 0xa0) || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
-                c = 0xfffd;
-        if (c < 0x80) {
-                s[0] = (char) c;
-                return 1;
-        }
-        if (c < 0x800) {
-                s[0] = (char) (0xc0 | c >> 6);
-                s[1] = (char) (0x80 | (c & 0x3f));
-                return 2;
-        }
-        if (c < 0x10000) {
-                s[0] = (char) (0xe0 | c >> 12);
-                s[1] = (char) (0x80 | ((c >> 6) & 0x3f));
-                s[2] = (char) (0x80 | (c & 0x3f));
-                return 3;
-        }
-        s[0] = (char) (0xf0 | c >> 18);
-        s[1] = (char) (0x80 | ((c >> 12) & 0x3f));
-        s[2] = (char) (0x80 | ((c >> 6) & 0x3f));
-        s[3] = (char) (0x80 | (c & 0x3f));
-        return 4;
-}
-
-/* How many columns libvterm gives the code point c printed after a letter
- * (0: it combines with it), measured once on a small scratch terminal and
- * cached: libvterm has no public width function. */
-static int glyph_width(Terminal *t, uint32_t c) {
-        size_t slot = (c * 2654435761u) >> 24;
-        char s[2 + 4];
-        size_t n;
-        VTermPos pos;
-
-        if (t->widths[slot].cp == c && c != 0)
-                return t->widths[slot].width;
-        if (!t->measure) {
-                t->measure = vterm_new(1, 8);
-                if (!t->measure)
-                        return 1;
-                vterm_set_utf8(t->measure, 1);
-                vterm_obtain_screen(t->measure);
-                vterm_screen_reset(vterm_obtain_screen(t->measure), 1);
-        }
-        /* After a letter: a combining character joins it (0 columns). */
-        s[0] = '\r';
-        s[1] = 'a';
-        n = 2 + utf8_put(c, s + 2);
-        vterm_input_write(t->measure, s, n);
-        vterm_state_get_cursorpos(vterm_obtain_state(t->measure), &pos);
-        t->widths[slot].cp = c;
-        t->widths[slot].width = (int8_t) (pos.col - 1);
-        return pos.col - 1;
-}
-
-static bool cell_is_blank_char(const VTermScreenCell *c) {
-        return c->chars[0] == 0 || (c->chars[0] == ' ' && c->chars[1] == 0);
-}
-
-/* Whether cells[i] (of n) is drawn as a blank: empty, or a character the
- * render cannot place as libvterm holds it — half a wide character (the
- * other half overwritten, erased or cut by a resize), a wide character
- * left in one column, a lone combining character. */
-static bool intact_wide(Terminal *t, const VTermScreenCell *cells, int i, int n) {
-        const VTermScreenCell *c = &cells[i];
-
-        return c->width == 2 && i + 1 < n && cells[i + 1].chars[0] == (uint32_t) -1 &&
-                c->chars[0] != (uint32_t) -1 && !cell_is_blank_char(c) && glyph_width(t, c->chars[0]) == 2;
-}
-
-static bool drawn_blank(Terminal *t, const VTermScreenCell *cells, int i, int n) {
-        const VTermScreenCell *c = &cells[i];
-
-        if (c->chars[0] == (uint32_t) -1)
-                return !(i > 0 && intact_wide(t, cells, i - 1, n));
-        if (cell_is_blank_char(c))
-                return true;
-        if (c->width > 1 && (i + 1 >= n || cells[i + 1].chars[0] != (uint32_t) -1))
-                return true;
-        return c->chars[0] >= 0x300 && glyph_width(t, c->chars[0]) != 1 && !intact_wide(t, cells, i, n);
-}
-
-static bool attrs_show_on_blank(const VTermScreenCell *c) {
-        return !color_default_bg(&c->bg) || c->attrs.reverse || c->attrs.underline != VTERM_UNDERLINE_OFF ||
-                c->attrs.strike;
-}
-
-/* Appends the rendering of cells[0..n) (SGR changes + text), trailing
- * plain blanks cut; *ret_width: the cells it covers. Starts from a reset
- * pen (the caller emits "\e[0m" before), ends with "\e[0m" if it set one. */
-static int render_cells(Terminal *t, Buf *out, const VTermScreenCell *cells, int n, unsigned *ret_width) {
-        Pen pen = { .valid = false };
-        int end = n, r;
-        unsigned width = 0;
-        uint8_t *start;
-        char *p;
-
-        while (end > 0 && drawn_blank(t, cells, end - 1, n) && !attrs_show_on_blank(&cells[end - 1]))
-                end--;
-
-        r = buf_reserve(out, (size_t) end * (SGR_MAX + 4 * VTERM_MAX_CHARS_PER_CELL) + 8, &start);
-        if (r < 0)
-                return r;
-        p = (char *) start;
-        for (int i = 0; i < end;) {
-                const VTermScreenCell *c = &cells[i];
-                uint32_t ch = c->chars[0];
-                int w = 1;
-
-                if (pen.valid ? !(attrs_equal(&pen.attrs, &c->attrs) && color_equal(&pen.fg, &c->fg) &&
-                                  color_equal(&pen.bg, &c->bg))
-                              : (c->attrs.bold || c->attrs.italic || c->attrs.underline || c->attrs.blink ||
-                                 c->attrs.reverse || c->attrs.strike || c->attrs.font ||
-                                 !color_default_fg(&c->fg) || !color_default_bg(&c->bg))) {
-                        p = write_sgr(p, &c->attrs, &c->fg, &c->bg);
-                        pen = (Pen) { .attrs = c->attrs, .fg = c->fg, .bg = c->bg, .valid = true };
-                }
-                if (ch > 0x20 && ch < 0x7f && !c->chars[1] && c->width == 1)
-                        *p++ = (char) ch;       /* the common case */
-                else if (drawn_blank(t, cells, i, n))
-                        *p++ = ' ';
-                else {
-                        w = intact_wide(t, cells, i, n) ? 2 : 1;
-                        for (int k = 0; k < VTERM_MAX_CHARS_PER_CELL && c->chars[k]; k++)
-                                p += utf8_put(c->chars[k], p);
-                }
-                width += (unsigned) w;
-                i += w;
-        }
-        if (pen.valid) {
-                memcpy(p, "\033[0m", 4);
-                p += 4;
-        }
-        buf_commit(out, (size_t) (p - (char *) start));
-        if (ret_width)
-                *ret_width = width;
-        return 0;
-}
-
-/* ------------------------------------------------------------------ scrollback */
-
-static void sb_clear(Terminal *t) {
-        for (size_t i = 0; i < t->sb_count; i++)
-                free(t->sb[(t->sb_head + i) % t->sb_alloc]);
-        t->sb_count = t->sb_head = 0;
-}
-
-static int sb_append(Terminal *t, SbLine *l) {
-        if (t->sb_max == 0) {
-                free(l);
-                return 0;
-        }
-        if (t->sb_count == t->sb_alloc && t->sb_alloc < t->sb_max) {
-                size_t na = t->sb_alloc ? MIN(t->sb_alloc * 2, t->sb_max) : MIN((size_t) 64, t->sb_max);
-                SbLine **n = malloc(na * sizeof *n);
-
-                if (!n) {
-                        free(l);
-                        return -ENOMEM;
-                }
-                for (size_t i = 0; i < t->sb_count; i++)
-                        n[i] = t->sb[(t->sb_head + i) % t->sb_alloc];
-                free(t->sb);
-                t->sb = n;
-                t->sb_alloc = na;
-                t->sb_head = 0;
-        }
-        if (t->sb_count == t->sb_alloc) {
-                /* Full at its maximum: the oldest line goes. */
-                free(t->sb[t->sb_head]);
-                t->sb[t->sb_head] = l;
-                t->sb_head = (t->sb_head + 1) % t->sb_alloc;
-                return 0;
-        }
-        t->sb[(t->sb_head + t->sb_count) % t->sb_alloc] = l;
-        t->sb_count++;
-        return 0;
-}
-
-static int push_cells(Terminal *t, const VTermScreenCell *cells, int cols);
-
-static int on_sb_pushline(int cols, const VTermScreenCell *cells, void *user) {
-        Terminal *t = user;
-
-        if (t->sb_max == 0 || cols <= 0)
-                return 1;
-        if (t->reverse && cols <= (int) TERMINAL_MAX_COLS) {
-                /* libvterm reports cells inverted under DECSCNM: keep them as drawn. */
-                VTermScreenCell copy[TERMINAL_MAX_COLS];
-
-                memcpy(copy, cells, sizeof copy[0] * (size_t) cols);
-                for (int i = 0; i < cols; i++)
-                        copy[i].attrs.reverse ^= 1;
-                return push_cells(t, copy, cols);
-        }
-        return push_cells(t, cells, cols);
-}
-
-static int push_cells(Terminal *t, const VTermScreenCell *cells, int cols) {
-        unsigned width = 0;
-        SbLine *l;
-
-        buf_reset(&t->scratch);
-        if (render_cells(t, &t->scratch, cells, cols, &width) < 0)
-                return 1;       /* cannot happen within the scratch bound; dropped */
-        l = malloc(offsetof(SbLine, data) + buf_len(&t->scratch));
-        if (!l)
-                return 1;
-        l->len = (uint32_t) buf_len(&t->scratch);
-        l->cols = (uint16_t) cols;
-        l->width = (uint16_t) width;
-        l->full = !drawn_blank(t, cells, cols - 1, cols);
-        memcpy(l->data, buf_ptr(&t->scratch), l->len);
-        (void) sb_append(t, l);
-        return 1;
-}
-
-static int on_sb_popline(int cols, VTermScreenCell *cells, void *user) {
-        return 0;       /* declined: the lines stay in the scrollback */
-}
-
 /* ------------------------------------------------------------------ callbacks */
 
 /* The pen the program writes with now. */
-static void get_pen(Terminal *t, VTermScreenCellAttrs *a, VTermColor *fg, VTermColor *bg) {
+static void get_pen(Terminal *t, uint16_t *a, VTermColor *fg, VTermColor *bg) {
         VTermValue v;
 
-        *a = (VTermScreenCellAttrs) {};
-        if (vterm_state_get_penattr(t->state, VTERM_ATTR_BOLD, &v))
-                a->bold = !!v.boolean;
+        *a = 0;
+        if (vterm_state_get_penattr(t->state, VTERM_ATTR_BOLD, &v) && v.boolean)
+                *a |= SCREEN_A_BOLD;
         if (vterm_state_get_penattr(t->state, VTERM_ATTR_UNDERLINE, &v))
-                a->underline = (unsigned) v.number & 3;
-        if (vterm_state_get_penattr(t->state, VTERM_ATTR_ITALIC, &v))
-                a->italic = !!v.boolean;
-        if (vterm_state_get_penattr(t->state, VTERM_ATTR_BLINK, &v))
-                a->blink = !!v.boolean;
-        if (vterm_state_get_penattr(t->state, VTERM_ATTR_REVERSE, &v))
-                a->reverse = !!v.boolean;
-        if (vterm_state_get_penattr(t->state, VTERM_ATTR_STRIKE, &v))
-                a->strike = !!v.boolean;
+                *a |= (uint16_t) (((unsigned) v.number & 3u) << SCREEN_A_UNDERLINE_SHIFT);
+        if (vterm_state_get_penattr(t->state, VTERM_ATTR_ITALIC, &v) && v.boolean)
+                *a |= SCREEN_A_ITALIC;
+        if (vterm_state_get_penattr(t->state, VTERM_ATTR_BLINK, &v) && v.boolean)
+                *a |= SCREEN_A_BLINK;
+        if (vterm_state_get_penattr(t->state, VTERM_ATTR_REVERSE, &v) && v.boolean)
+                *a |= SCREEN_A_REVERSE;
+        if (vterm_state_get_penattr(t->state, VTERM_ATTR_STRIKE, &v) && v.boolean)
+                *a |= SCREEN_A_STRIKE;
         if (vterm_state_get_penattr(t->state, VTERM_ATTR_FONT, &v))
-                a->font = (unsigned) v.number & 15;
+                *a |= (uint16_t) (((unsigned) v.number & 15u) << SCREEN_A_FONT_SHIFT);
         vterm_color_indexed(fg, 7);
         fg->type |= VTERM_COLOR_DEFAULT_FG;
         vterm_color_indexed(bg, 0);
@@ -513,18 +157,14 @@ static void get_pen(Terminal *t, VTermScreenCellAttrs *a, VTermColor *fg, VTermC
                 *bg = v.color;
 }
 
-static int on_settermprop(VTermProp prop, VTermValue *val, void *user) {
+/* What the state announces, after the screen saw it. */
+static void on_prop(VTermProp prop, const VTermValue *val, void *user) {
         Terminal *t = user;
 
         if (t->probing)
-                return 1;
+                return;
         switch (prop) {
         case VTERM_PROP_ALTSCREEN:
-                /* While render peeks at the primary screen: refuse, so
-                 * that libvterm's state keeps the mode (and does not
-                 * erase the alternate screen when switching back). */
-                if (t->peeking)
-                        return 0;
                 if (val->boolean) {
                         vterm_state_get_cursorpos(t->state, &t->primary.pos);
                         t->primary.visible = t->cursor_visible;
@@ -565,7 +205,6 @@ static int on_settermprop(VTermProp prop, VTermValue *val, void *user) {
         default:
                 break;
         }
-        return 1;
 }
 
 static void on_output(const char *s, size_t len, void *user) {
@@ -608,12 +247,6 @@ static int on_osc(const char *command, size_t cmdlen, void *user) {
         return 1;
 }
 
-static const VTermScreenCallbacks screen_callbacks = {
-        .settermprop = on_settermprop,
-        .sb_pushline = on_sb_pushline,
-        .sb_popline = on_sb_popline,
-};
-
 static const VTermParserCallbacks fallbacks = {
         .osc = on_osc,
 };
@@ -622,6 +255,7 @@ static const VTermParserCallbacks fallbacks = {
 
 int terminal_new(unsigned rows, unsigned cols, unsigned scrollback_lines, Terminal **ret) {
         Terminal *t;
+        int r;
 
         if (rows < 1 || rows > TERMINAL_MAX_ROWS || cols < 1 || cols > TERMINAL_MAX_COLS ||
             scrollback_lines > TERMINAL_MAX_SCROLLBACK || !ret)
@@ -632,25 +266,27 @@ int terminal_new(unsigned rows, unsigned cols, unsigned scrollback_lines, Termin
         cols = MAX(cols, MIN_COLS);
         t->rows = rows;
         t->cols = cols;
-        t->sb_max = scrollback_lines;
         t->cursor_visible = true;
         t->cursor_blink = true;
         t->cursor_shape = VTERM_PROP_CURSORSHAPE_BLOCK;
-        buf_init(&t->scratch, (size_t) TERMINAL_MAX_COLS * (SGR_MAX + 4 * VTERM_MAX_CHARS_PER_CELL) + 64);
 
+        r = screen_new(rows, cols, scrollback_lines, &t->screen);
+        if (r < 0) {
+                free(t);
+                return r;
+        }
         t->vt = vterm_new((int) rows, (int) cols);
         if (!t->vt) {
+                screen_free(t->screen);
                 free(t);
                 return -ENOMEM;
         }
         vterm_set_utf8(t->vt, 1);
         vterm_output_set_callback(t->vt, on_output, t);
         t->state = vterm_obtain_state(t->vt);
-        t->screen = vterm_obtain_screen(t->vt);
-        vterm_screen_enable_altscreen(t->screen, 1);
-        vterm_screen_set_callbacks(t->screen, &screen_callbacks, t);
-        vterm_screen_set_unrecognised_fallbacks(t->screen, &fallbacks, t);
-        vterm_screen_reset(t->screen, 1);
+        screen_attach(t->screen, t->state, on_prop, t);
+        vterm_state_set_unrecognised_fallbacks(t->state, &fallbacks, t);
+        vterm_state_reset(t->state, 1);
         *ret = t;
         return 0;
 }
@@ -659,12 +295,8 @@ Terminal *terminal_free(Terminal *t) {
         if (!t)
                 return NULL;
         vterm_free(t->vt);
-        if (t->measure)
-                vterm_free(t->measure);
-        sb_clear(t);
-        free(t->sb);
+        screen_free(t->screen);
         free(t->title);
-        buf_done(&t->scratch);
         free(t);
         return NULL;
 }
@@ -705,31 +337,34 @@ static size_t utf8_incomplete_tail(const uint8_t *p, size_t n) {
  * to the end of the line (libvterm's REP does not wrap either). */
 static void repeat_glyph(Terminal *t, unsigned count) {
         char s[FEED_CHUNK];
-        char g[4 * VTERM_MAX_CHARS_PER_CELL];
+        char g[4 * SCREEN_MAX_CHARS];
+        uint32_t chars[SCREEN_MAX_CHARS];
         const VTermLineInfo *li;
-        VTermScreenCell c;
-        VTermPos pos, q;
-        size_t gl = 0, n = 0;
-        unsigned width, w = 1, k;
+        const ScreenCell *cells;
+        const uint32_t *comb;
+        VTermPos pos;
+        size_t gl = 0, n = 0, nc;
+        unsigned width, w = 1, k, col;
 
         vterm_state_get_cursorpos(t->state, &pos);
         li = vterm_state_get_lineinfo(t->state, pos.row);
         width = li && li->doublewidth ? t->cols / 2 : t->cols;
-        if (pos.col < 1 || (unsigned) pos.col >= width)
+        if (pos.row < 0 || pos.row >= (int) t->rows || pos.col < 1 || (unsigned) pos.col >= width)
                 return;
-        q = (VTermPos) { .row = pos.row, .col = pos.col - 1 };
-        if (!vterm_screen_get_cell(t->screen, q, &c))
-                return;
-        if (c.chars[0] == (uint32_t) -1) {
-                q.col--;
-                if (q.col < 0 || !vterm_screen_get_cell(t->screen, q, &c) || c.width != 2)
+        cells = screen_row(t->screen, t->altscreen, (unsigned) pos.row, &comb);
+        col = (unsigned) pos.col - 1;
+        if (cells[col].ch == SCREEN_CONT) {
+                if (col == 0)
                         return;
+                col--;
                 w = 2;
         }
-        if (c.chars[0] == 0 || c.chars[0] == (uint32_t) -1 || glyph_width(t, c.chars[0]) != (int) w)
+        if (cells[col].ch == 0 || cells[col].ch == SCREEN_CONT || screen_cell_width(&cells[col]) != w ||
+            (w == 2 && !screen_intact_wide(cells, col, t->cols)))
                 return;
-        for (int i = 0; i < VTERM_MAX_CHARS_PER_CELL && c.chars[i]; i++)
-                gl += utf8_put(c.chars[i], g + gl);
+        nc = screen_cell_chars(cells, comb, col, chars);
+        for (size_t i = 0; i < nc; i++)
+                gl += screen_utf8_put(chars[i], g + gl);
         k = MIN(count, (width - (unsigned) pos.col) / w);
         for (unsigned i = 0; i < k; i++) {
                 if (n + gl > sizeof s) {
@@ -768,6 +403,42 @@ static void string_done(Terminal *t, const uint8_t *p, size_t *start, size_t end
         t->overlong = false;
 }
 
+/* In a string, right after its ESC: p[i - 1] is a control character (C0,
+ * NUL, DEL) that libvterm 0.1.4 would run there, moving the string's
+ * start past it while it still waits for the ST's backslash — which then ends
+ * the string at length -1 (strncpy reading far past the write: a heap
+ * overflow, fuzz-terminal).  It is dropped.  The content before it
+ * joins the held content, as a string's content must reach libvterm in
+ * one write. */
+static void string_drop(Terminal *t, const uint8_t *p, size_t *start, size_t *content, size_t i) {
+        size_t n;
+
+        if (*content != SIZE_MAX) {
+                /* Begun in this chunk: its introducer goes now, its
+                 * content is held from here on. */
+                write_vt(t, p + *start, *content - *start);
+                *start = *content;
+                *content = SIZE_MAX;
+        }
+        n = i - 1 - *start;
+        if (!t->overlong && t->hold_len + n <= HOLD_MAX) {
+                memcpy(t->hold + t->hold_len, p + *start, n);
+                t->hold_len += n;
+        } else {
+                /* Too long to hold: fed, but for the ESC (never at the
+                 * end of a write). */
+                if (n > 0) {
+                        write_vt(t, t->hold, t->hold_len);
+                        write_vt(t, p + *start, n - 1);
+                } else if (t->hold_len > 0)
+                        write_vt(t, t->hold, t->hold_len - 1);
+                t->hold[0] = 0x1b;
+                t->hold_len = 1;
+                t->overlong = true;
+        }
+        *start = i;
+}
+
 /* Feeds p[0..n), n <= FEED_CHUNK, in as few writes as the rules allow. */
 static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
         size_t i = 0, start = 0, content = SIZE_MAX;   /* content: where a string begun here starts */
@@ -801,6 +472,10 @@ static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
                 }
                 /* As libvterm's parser does in every state: */
                 i++;
+                if (t->scan == SCAN_STRING_ESC && (c < 0x20 || c == 0x7f) && c != 0x18 && c != 0x1a && c != 0x1b) {
+                        string_drop(t, p, &start, &content, i);
+                        continue;
+                }
                 if (c == 0x00 || c == 0x7f)
                         continue;                               /* ignored */
                 if (c == 0x18 || c == 0x1a) {                   /* CAN, SUB: back to normal */
@@ -813,7 +488,18 @@ static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
                         continue;
                 }
                 if (c == 0x1b) {
-                        t->scan = t->scan == SCAN_STRING ? SCAN_STRING_ESC : SCAN_ESC;
+                        if (t->scan == SCAN_STRING_ESC) {
+                                /* ESC ESC: the string is over,
+                                 * unterminated, as below; what is held
+                                 * of it goes first (libvterm has not
+                                 * seen the first ESC if it is held, and
+                                 * would take this one for the ST's). */
+                                if (content == SIZE_MAX)
+                                        string_done(t, p, &start, i - 1);
+                                content = SIZE_MAX;
+                                t->scan = SCAN_ESC;
+                        } else
+                                t->scan = t->scan == SCAN_STRING ? SCAN_STRING_ESC : SCAN_ESC;
                         continue;
                 }
                 if (c < 0x20 && !(c == 0x07 && t->scan == SCAN_STRING))
@@ -929,6 +615,14 @@ static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
         }
         /* Too long to hold: fed as it comes (libvterm keeps its last
          * part), but never with an ESC at the end of a write. */
+        if (t->scan == SCAN_STRING_ESC && start == n && t->hold_len > 0) {
+                /* The ESC is held already (string_drop()). */
+                write_vt(t, t->hold, t->hold_len - 1);
+                t->hold[0] = 0x1b;
+                t->hold_len = 1;
+                t->overlong = true;
+                return;
+        }
         write_vt(t, t->hold, t->hold_len);
         t->hold_len = 0;
         t->overlong = true;
@@ -950,7 +644,8 @@ static void feed_chunk(Terminal *t, const uint8_t *p, size_t n) {
  *    would be lost): a string's content waits for its end, up to HOLD_MAX
  *    bytes (a longer one is fed as it comes).
  *  - An ST whose ESC ends one write gives a string of length SIZE_MAX:
- *    never so cut.
+ *    never so cut; nor is it when a control character (C0, NUL, DEL)
+ *    comes between the ESC and the backslash: that one is dropped.
  *  - A UTF-8 sequence split after ASCII text in the same write decodes as
  *    U+FFFD: its first bytes wait for the rest.
  * And pieces of at most FEED_CHUNK bytes: libvterm's text callback puts
@@ -996,15 +691,13 @@ int terminal_resize(Terminal *t, unsigned rows, unsigned cols) {
         if (rows == old_rows)
                 return 0;
 
-        /* Two bugs of libvterm 0.1.4 when the rows change.  It keeps the
-         * scroll region: with fewer rows than its top, the next line feed
-         * scrolls a negative size (fuzz-terminal).  And with fewer rows,
-         * the lines it pushes into the scrollback (those down to the last
-         * written below the cursor) move the cursor up by as many, above
-         * the screen if it was near the top, where the next erase or
-         * character writes through NULL.  As xterm does on a resize, the
-         * scroll region is reset (DECSTBM, which homes the cursor), and
-         * the cursor put back where it was, on the screen. */
+        /* libvterm 0.1.4's state keeps the scroll region's top when the
+         * rows change: with fewer rows than its top, the next line feed
+         * scrolls a negative size (our grid clamps it, but the region is
+         * then nonsense).  As xterm does on a resize, the scroll region is
+         * reset (DECSTBM, which homes the cursor), and the cursor put back
+         * where it was, on the screen (screen.c's resize keeps it there
+         * already: libvterm's own screen moved it above the screen). */
         vterm_state_get_cursorpos(t->state, &pos);
         pos.row = MAX(0, MIN(pos.row, (int) rows - 1));
         pos.col = MAX(0, MIN(pos.col, (int) cols - 1));
@@ -1022,11 +715,43 @@ void terminal_get_size(const Terminal *t, unsigned *ret_rows, unsigned *ret_cols
 }
 
 size_t terminal_scrollback_lines(const Terminal *t) {
-        return t->sb_count;
+        return screen_sb_lines(t->screen);
 }
 
-struct VTermScreen *terminal_vterm_screen(Terminal *t) {
-        return t->screen;
+static void color_out(const VTermColor *c, bool fg, TerminalColor *ret) {
+        if (c->type & (fg ? VTERM_COLOR_DEFAULT_FG : VTERM_COLOR_DEFAULT_BG))
+                *ret = (TerminalColor) { .kind = TERMINAL_COLOR_DEFAULT };
+        else if (VTERM_COLOR_IS_INDEXED(c))
+                *ret = (TerminalColor) { .kind = TERMINAL_COLOR_INDEXED, .index = c->indexed.idx };
+        else
+                *ret = (TerminalColor) { .kind = TERMINAL_COLOR_RGB, .red = c->rgb.red, .green = c->rgb.green,
+                                         .blue = c->rgb.blue };
+}
+
+int terminal_get_cell(Terminal *t, bool primary, unsigned row, unsigned col, TerminalCell *ret) {
+        const ScreenCell *cells, *c;
+        const uint32_t *comb;
+
+        if (row >= t->rows || col >= t->cols)
+                return -EINVAL;
+        cells = screen_row(t->screen, !primary && t->altscreen, row, &comb);
+        c = &cells[col];
+        *ret = (TerminalCell) {
+                .width = c->ch == SCREEN_CONT ? 0 : screen_cell_width(c),
+                .bold = !!(c->attrs & SCREEN_A_BOLD),
+                .underline = (c->attrs >> SCREEN_A_UNDERLINE_SHIFT) & 3u,
+                .italic = !!(c->attrs & SCREEN_A_ITALIC),
+                .blink = !!(c->attrs & SCREEN_A_BLINK),
+                .reverse = !!(c->attrs & SCREEN_A_REVERSE),
+                .strike = !!(c->attrs & SCREEN_A_STRIKE),
+                .font = (c->attrs >> SCREEN_A_FONT_SHIFT) & 15u,
+                .protect = !!(c->attrs & SCREEN_A_PROTECTED),
+        };
+        if (c->ch != SCREEN_CONT)
+                (void) screen_cell_chars(cells, comb, col, ret->chars);
+        color_out(&c->fg, true, &ret->fg);
+        color_out(&c->bg, false, &ret->bg);
+        return 0;
 }
 
 /* ------------------------------------------------------------------ modes */
@@ -1139,33 +864,25 @@ void terminal_get_modes(Terminal *t, TerminalModes *ret) {
 
 /* ------------------------------------------------------------------ render */
 
-/* Draws the screen row by row.  A row full to its last column, followed
- * by one that starts with a character, probably wrapped into it: the next
+/* Draws a buffer row by row.  A row full to its last column, followed by
+ * one that starts with a character, probably wrapped into it: the next
  * row is then drawn by letting the line wrap (the cursor, past the last
  * column, moves down as the next character comes; no row scrolls), so that
  * the outer terminal knows them as one line. */
-static int render_screen(Terminal *t, Buf *out) {
-        VTermScreenCell cells[TERMINAL_MAX_COLS];
+static int render_screen(Terminal *t, Buf *out, bool alternate) {
         bool prev_full = false;
         int r = 0;
 
-        for (int row = 0; row < (int) t->rows && r >= 0; row++) {
-                VTermPos pos = { .row = row };
+        for (unsigned row = 0; row < t->rows && r >= 0; row++) {
+                const ScreenCell *cells = screen_row(t->screen, alternate, row, NULL);
                 unsigned width = 0;
+                bool full = false;
 
-                for (pos.col = 0; pos.col < (int) t->cols; pos.col++) {
-                        if (!vterm_screen_get_cell(t->screen, pos, &cells[pos.col]))
-                                memset(&cells[pos.col], 0, sizeof cells[pos.col]);
-                        /* libvterm reports cells inverted under DECSCNM,
-                         * which the render sets before drawing. */
-                        if (t->reverse)
-                                cells[pos.col].attrs.reverse ^= 1;
-                }
-                if (!prev_full || drawn_blank(t, cells, 0, (int) t->cols))
-                        r = put_fmt(out, "\033[%d;1H", row + 1);
+                if (!prev_full || screen_drawn_blank(cells, 0, t->cols))
+                        r = put_fmt(out, "\033[%u;1H", row + 1);
                 if (r >= 0)
-                        r = render_cells(t, out, cells, (int) t->cols, &width);
-                prev_full = width == t->cols && !drawn_blank(t, cells, (int) t->cols - 1, (int) t->cols);
+                        r = screen_render_row(t->screen, alternate, row, out, &width, &full);
+                prev_full = width == t->cols && full;
         }
         return r;
 }
@@ -1208,10 +925,6 @@ static int render_title(Terminal *t, Buf *out) {
         return r;
 }
 
-static const SbLine *sb_line(const Terminal *t, size_t i) {
-        return t->sb[(t->sb_head + i) % t->sb_alloc];
-}
-
 /* Line feeds on the last row: the top n rows go into the history. */
 static int push_rows(Buf *out, unsigned rows, size_t n) {
         int r = put_fmt(out, "\033[%u;1H", rows);
@@ -1224,10 +937,9 @@ static int push_rows(Buf *out, unsigned rows, size_t n) {
 int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
         TerminalModes m;
         VTermPos cursor;
-        VTermScreenCellAttrs pa;
-        VTermValue v;
+        uint16_t pa;
         VTermColor fg, bg;
-        size_t first, nsb, cur = 0;
+        size_t first, nsb, sb_count = screen_sb_lines(t->screen), cur = 0;
         int r;
 
         terminal_get_modes(t, &m);
@@ -1254,19 +966,22 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
          * the next: it is let wrap (the next line's first character moves
          * the cursor down, within the room made for the group), so that
          * the outer terminal knows them as one line. */
-        nsb = MIN((size_t) max_scrollback, t->sb_count);
-        first = t->sb_count - nsb;
+        nsb = MIN((size_t) max_scrollback, sb_count);
+        first = sb_count - nsb;
         for (size_t i = 0; i < nsb && r >= 0;) {
                 size_t j = i, rows = 0;
 
                 /* The group i..j of lines that wrap into one another. */
                 for (;;) {
-                        const SbLine *l = sb_line(t, first + j);
-                        const SbLine *next = j + 1 < nsb ? sb_line(t, first + j + 1) : NULL;
+                        ScreenSbInfo l, next;
 
-                        rows += l->width > t->cols ? (l->width + t->cols - 1) / t->cols : 1;
-                        if (!next || !l->full || l->cols != t->cols || l->width != t->cols || next->width == 0 ||
-                            next->width > t->cols || rows + 1 > t->rows)
+                        screen_sb_info(t->screen, first + j, &l);
+                        rows += l.width > t->cols ? (l.width + t->cols - 1) / t->cols : 1;
+                        if (j + 1 >= nsb)
+                                break;
+                        screen_sb_info(t->screen, first + j + 1, &next);
+                        if (!l.full || l.cols != t->cols || l.width != t->cols || next.width == 0 ||
+                            next.width > t->cols || rows + 1 > t->rows)
                                 break;
                         j++;
                 }
@@ -1277,11 +992,8 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
                         if (r >= 0)
                                 r = put_fmt(out, "\033[%zu;1H", cur + 1);
                 }
-                for (; i <= j && r >= 0; i++) {
-                        const SbLine *l = sb_line(t, first + i);
-
-                        r = buf_put(out, l->data, l->len);
-                }
+                for (; i <= j && r >= 0; i++)
+                        r = screen_render_sb_line(t->screen, first + i, out);
                 if (r >= 0)
                         r = put_str(out, "\r\n");
                 cur = MIN(cur + rows, (size_t) t->rows - 1);
@@ -1293,26 +1005,20 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
         }
 
         /* The screen; with the alternate screen active, the primary one
-         * first (peeked at), then the alternate one over it. */
+         * first, then the alternate one over it. */
         if (r >= 0 && t->altscreen) {
-                v.boolean = 0;
-                t->peeking = true;
-                vterm_state_set_termprop(t->state, VTERM_PROP_ALTSCREEN, &v);
-                r = render_screen(t, out);
-                v.boolean = 1;
-                vterm_state_set_termprop(t->state, VTERM_PROP_ALTSCREEN, &v);
-                t->peeking = false;
+                r = render_screen(t, out, false);
                 /* What 1049h saves, and 1049l will restore. */
                 if (r >= 0)
                         r = put_cursor_style(out, t->primary.shape, t->primary.blink, false);
                 if (r >= 0)
-                        r = put_sgr(out, &t->primary.attrs, &t->primary.fg, &t->primary.bg);
+                        r = screen_put_sgr(out, t->primary.attrs, &t->primary.fg, &t->primary.bg);
                 if (r >= 0)
                         r = put_fmt(out, "\033[%d;%dH\033[?25%c\033[?1049h\033[?25l\033[0m\033[2J",
                                     t->primary.pos.row + 1, t->primary.pos.col + 1, t->primary.visible ? 'h' : 'l');
         }
         if (r >= 0)
-                r = render_screen(t, out);
+                r = render_screen(t, out, t->altscreen);
 
         if (r >= 0)
                 r = render_title(t, out);
@@ -1346,7 +1052,7 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
         /* The pen the program writes with next. */
         if (r >= 0) {
                 get_pen(t, &pa, &fg, &bg);
-                r = put_sgr(out, &pa, &fg, &bg);
+                r = screen_put_sgr(out, pa, &fg, &bg);
         }
 
         /* The cursor (in origin mode, counted from the region's top). */
@@ -1362,30 +1068,35 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
 
 int terminal_screen_text(Terminal *t, char **ret) {
         Buf b;
-        VTermScreenCell c;
-        VTermPos pos;
         int r = 0;
 
-        buf_init(&b, (size_t) t->rows * (t->cols * 4 * VTERM_MAX_CHARS_PER_CELL + 1) + 1);
-        for (pos.row = 0; pos.row < (int) t->rows && r >= 0; pos.row++) {
+        buf_init(&b, (size_t) t->rows * (t->cols * 4 * SCREEN_MAX_CHARS + 1) + 1);
+        for (unsigned row = 0; row < t->rows && r >= 0; row++) {
+                const uint32_t *comb;
+                const ScreenCell *cells = screen_row(t->screen, t->altscreen, row, &comb);
                 size_t keep;
 
-                if (pos.row > 0)
+                if (row > 0)
                         r = buf_put(&b, "\n", 1);
                 keep = buf_len(&b);
-                for (pos.col = 0; pos.col < (int) t->cols && r >= 0; pos.col++) {
-                        char u[4 * VTERM_MAX_CHARS_PER_CELL];
-                        size_t ul = 0;
+                for (unsigned col = 0; col < t->cols && r >= 0; col++) {
+                        const ScreenCell *c = &cells[col];
+                        uint32_t chars[SCREEN_MAX_CHARS];
+                        char u[4 * SCREEN_MAX_CHARS];
+                        size_t ul = 0, nc;
+                        bool blank = c->ch == 0 || (c->ch == ' ' && !(c->attrs & SCREEN_A_COMBINING));
 
-                        if (!vterm_screen_get_cell(t->screen, pos, &c) || c.chars[0] == (uint32_t) -1)
+                        if (c->ch == SCREEN_CONT)
                                 continue;
-                        if (cell_is_blank_char(&c))
+                        if (blank)
                                 u[ul++] = ' ';
-                        else
-                                for (int k = 0; k < VTERM_MAX_CHARS_PER_CELL && c.chars[k]; k++)
-                                        ul += utf8_put(c.chars[k], u + ul);
+                        else {
+                                nc = screen_cell_chars(cells, comb, col, chars);
+                                for (size_t k = 0; k < nc; k++)
+                                        ul += screen_utf8_put(chars[k], u + ul);
+                        }
                         r = buf_put(&b, u, ul);
-                        if (!cell_is_blank_char(&c))
+                        if (!blank)
                                 keep = buf_len(&b);
                 }
                 /* Cut the trailing blanks of this line. */

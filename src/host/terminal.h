@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * A terminal session's screen, kept by the worker (terminal.c) with
- * libvterm so that a client attaching later sees what a terminal emulator
+ * A terminal session's screen, kept by the worker (terminal.c: libvterm's
+ * parser and state, our own grid in screen.c) so that a client attaching later sees what a terminal emulator
  * that had been attached all along would show now.
  *
  * The worker feeds every byte the pty produces, attached or not
@@ -9,7 +9,8 @@
  * attach appends terminal_render() to the client's stream: escape sequences
  * that make a fresh terminal of the same size show the same scrollback,
  * screen, cursor and modes.  Lines that scroll off the top are kept in a
- * compact form (their rendering), up to the configured number of lines.
+ * compact form (text and attribute runs), up to the configured number of
+ * lines.
  *
  * Pure: no I/O; replies the emulated terminal owes the program (cursor
  * position reports, device attributes) and shell-integration marks go to
@@ -49,9 +50,8 @@ void terminal_set_reply_handler(Terminal *t, TerminalReplyFn fn, void *userdata)
 /* Output of the pty (any bytes, any split). */
 void terminal_feed(Terminal *t, const uint8_t *p, size_t n);
 
-/* -EINVAL outside 1..TERMINAL_MAX_ROWS/COLS.  (A width of 1 is kept as 2:
- * libvterm 0.1.4 crashes on a wide character in one column;
- * terminal_get_size() says so.) */
+/* -EINVAL outside 1..TERMINAL_MAX_ROWS/COLS.  (A width of 1 is kept as 2,
+ * room for a wide character; terminal_get_size() says so.) */
 int terminal_resize(Terminal *t, unsigned rows, unsigned cols);
 void terminal_get_size(const Terminal *t, unsigned *ret_rows, unsigned *ret_cols);
 
@@ -98,6 +98,25 @@ typedef struct TerminalModes {
 } TerminalModes;
 void terminal_get_modes(Terminal *t, TerminalModes *ret);
 
-/* Tests: the libvterm screen behind t (what is visible now). */
-struct VTermScreen;
-struct VTermScreen *terminal_vterm_screen(Terminal *t);
+/* A cell of the grid, as drawn (tests).  chars: the glyph's characters
+ * (0-terminated unless TERMINAL_MAX_CHARS; chars[0] 0: erased, nothing
+ * drawn); width: the columns the state gave the glyph (2: a wide
+ * character, whose right half is the next cell; 0: that right half, or a
+ * glyph of no width); attributes as drawn, before reverse video (?5). */
+#define TERMINAL_MAX_CHARS 6u
+typedef struct TerminalColor {
+        enum { TERMINAL_COLOR_DEFAULT, TERMINAL_COLOR_INDEXED, TERMINAL_COLOR_RGB } kind;
+        uint8_t index, red, green, blue;
+} TerminalColor;
+typedef struct TerminalCell {
+        uint32_t chars[TERMINAL_MAX_CHARS];
+        unsigned width;
+        bool bold, italic, blink, reverse, strike, protect;
+        unsigned underline;     /* 0 none, 1 single, 2 double, 3 curly */
+        unsigned font;          /* 0..9 */
+        TerminalColor fg, bg;
+} TerminalCell;
+/* The cell at row, col (0-based) of the screen shown, or of the primary
+ * screen (primary, also while the alternate one is shown); -EINVAL
+ * outside the screen. */
+int terminal_get_cell(Terminal *t, bool primary, unsigned row, unsigned col, TerminalCell *ret);

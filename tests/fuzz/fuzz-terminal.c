@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Fuzz target for the terminal screen state (terminal.c on libvterm).
+ * Fuzz target for the terminal screen state (terminal.c and our grid,
+ * screen.c, on libvterm's parser and state; libvterm's own VTermScreen,
+ * which crashed on such input, is not used).
  *
  * Input: byte 0 and 1 pick the size (rows 1..64, cols 1..160), byte 2 the
  * scrollback (0..255 lines).  The rest is split at 0xff 0xfe pairs into
@@ -12,9 +14,11 @@
  * it must never crash, and that terminal's own render must then be a fixed
  * point — rendering it again, fed into a third terminal, gives the same
  * bytes (from three columns up, without combining characters: see
- * has_combining()).  Replies and marks are collected and checked for bounds.  Any
- * violation abort()s.
+ * has_combining()).  Every cell of both screens is read back and checked
+ * (widths, code points).  Replies and marks are collected and checked for
+ * bounds.  Any violation abort()s.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,7 +53,7 @@ static bool has_combining(const uint8_t *p, size_t n) {
         if (!vt) {
                 vt = vterm_new(1, 8);
                 vterm_set_utf8(vt, 1);
-                vterm_screen_reset(vterm_obtain_screen(vt), 1);
+                vterm_state_reset(vterm_obtain_state(vt), 1);
         }
         for (size_t i = 0; i < n; i++) {
                 size_t len = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : p[i] >= 0xc0 ? 2 : 1;
@@ -65,6 +69,25 @@ static bool has_combining(const uint8_t *p, size_t n) {
                 i += len - 1;
         }
         return false;
+}
+
+/* Every cell of both screens: a sane width, code points (a right half
+ * holds none). */
+static void check_cells(Terminal *t) {
+        unsigned rows, cols;
+        TerminalCell c;
+
+        terminal_get_size(t, &rows, &cols);
+        for (int primary = 0; primary < 2; primary++)
+                for (unsigned r = 0; r < rows; r++)
+                        for (unsigned k = 0; k < cols; k++) {
+                                CHECK(terminal_get_cell(t, primary, r, k, &c) == 0);
+                                CHECK(c.width <= 2);
+                                for (unsigned i = 0; i < TERMINAL_MAX_CHARS && c.chars[i]; i++)
+                                        CHECK(c.chars[i] <= 0x10ffff);
+                        }
+        CHECK(terminal_get_cell(t, false, rows, 0, &c) == -EINVAL);
+        CHECK(terminal_get_cell(t, false, 0, cols, &c) == -EINVAL);
 }
 
 static void render_into(Terminal *t, Buf *out, unsigned max_sb) {
@@ -128,6 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 o += len + 2;
         }
         check_render(t, 255);
+        check_cells(t);
         CHECK(terminal_scrollback_lines(t) <= data[2]);
         CHECK(terminal_screen_text(t, &text) == 0 && text);
         free(text);
