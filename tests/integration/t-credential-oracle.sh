@@ -6,7 +6,10 @@
 # bob attacks alice's password: 60 `dwell list --credential alice` in
 # parallel (released together from a barrier), each with another guess on
 # stdin (the right one, alice-pw, among them, released once dwelld holds
-# the 59 others' connections), each killed after 3 s whatever happened.  dwelld must run at most a
+# the 59 others' connections), all killed together 3 s after the first
+# were released, whatever happened (the right one too: outliving the
+# others would give it the next turn, which no attacker can count on when
+# racing his own guesses).  dwelld must run at most a
 # few of them through PAM (one attempt of a caller at a time, the next one
 # only after a delay after a failure): pam_authenticate calls are counted by
 # the sandbox's pam_exec hook (pam-auth.log).  Every one of the 60 requests
@@ -59,11 +62,11 @@ guess() {
 
 # ------------------------------------------------------------ the attack
 # The 60 clients are started first and wait at a barrier, so that all of
-# them connect within a moment and each is killed 3 s later.
+# them connect within a moment; all are killed together 3 s later.
 dir=$DWELL_SANDBOX/attack
 install -d -m 0755 "$dir"
-# The right password comes last (0.3 s after the others): it is behind 59
-# wrong guesses, as an attacker's right guess usually is.
+# The right password comes last: it is behind 59 wrong guesses, as an
+# attacker's right guess usually is.
 pids=()
 for i in $(seq 1 60); do
         pw="guess-$i" go=$dir/go
@@ -72,7 +75,7 @@ for i in $(seq 1 60); do
         chmod 0644 "$dir/in.$i"
         ( RC=0
           as_user bob setsid -w sh -c 'n=0; while [ ! -e "$1" ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n + 1)); done
-                exec timeout -s KILL 3 dwell --json list --credential alice' sh "$go" \
+                exec timeout -s KILL 30 dwell --json list --credential alice' sh "$go" \
                 <"$dir/in.$i" >"$dir/out.$i" 2>"$dir/err.$i" || RC=$?
           echo "$RC" > "$dir/rc.$i" ) &
         pids+=($!)
@@ -88,6 +91,11 @@ touch "$dir/go"
 wait_for "[ \$(dwelld_sockets) -ge $((base + 59)) ]" 30 ||
         echo "# dwelld holds $(( $(dwelld_sockets) - base )) new sockets, not 59, when the right password goes"
 touch "$dir/go-late"
+# Nobody is killed before all are (below): the right one is not left alone.
+wait_for "[ \$(dwelld_sockets) -ge $((base + 60)) ]" 10 ||
+        echo "# dwelld holds $(( $(dwelld_sockets) - base )) new sockets, not 60, before the kill"
+sleep "$(echo "$t0 + 3 - $(date +%s.%N)" | bc | awk '{ v = $1 + 0; printf "%.3f\n", (v > 0 ? v : 0) }')"
+pkill -KILL -u bob -x dwell
 for p in "${pids[@]}"; do wait "$p"; done
 echo "# the 60 clients were done $(echo "$(date +%s.%N) - $t0" | bc) s after the start"
 ok=0
