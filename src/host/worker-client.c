@@ -179,6 +179,10 @@ void client_free(Client *c) {
 
 /* The session loses its client (left, vanished or was disconnected). */
 static void session_detached(Worker *w) {
+        /* What the client that left was sent (its last intent may be
+         * followed by writes we never heard of). */
+        w->intent.filter = w->out.filter;
+        w->intent.horizon = outbuf_sent_horizon(&w->out);
         outbuf_rewind(&w->out, 0);
         if (w->temporary) {
                 if (w->state == SESSION_CLOSED && !outbuf_has(&w->out, w->temp_cmd)) {
@@ -254,10 +258,21 @@ void client_detach(Worker *w, Client *c, uint8_t reason, const char *by) {
 
 static void note_intent(Worker *w, Client *c, const struct proto_ack *ack) {
         const OutRecord *rec = w->out.head;
+        Intent *i = &w->intent;
 
-        w->intent.set = false;
-        if (ack->intent_len == 0)
+        if (ack->intent_len == 0) {
+                /* The announced write done: the file is that much longer,
+                 * and the next write starts there -- still measurable if
+                 * its announcement never reaches us. */
+                if (i->set && ack->seq == i->seq && ack->offset == i->offset + i->len) {
+                        i->offset += i->len;
+                        i->size += i->len;
+                        i->len = 0;
+                } else
+                        i->set = false;
                 return;
+        }
+        i->set = false;
         while (rec && rec->seq < ack->seq)
                 rec = rec->next;
         /* Only a write of output this client was sent. */
@@ -276,23 +291,28 @@ static void note_intent(Worker *w, Client *c, const struct proto_ack *ack) {
         w->intent.ino = c->resume.ino[w->intent.stream];
         if (w->intent.dev == 0 && w->intent.ino == 0)
                 w->intent.set = false;  /* not a file: nothing to measure later */
+        for (int k = 0; k < 2; k++)
+                w->intent.in_file[k] = c->resume.dev[k] == w->intent.dev && c->resume.ino[k] == w->intent.ino;
+        w->intent.filter = w->out.filter;
+        w->intent.horizon = outbuf_sent_horizon(&w->out);
 }
 
 /* The previous client announced a write and vanished: if this client
- * appends to the same file, its size says how much of the write landed. */
+ * appends to the same file, its size says how much of the write landed --
+ * and of the writes after it that the previous client made while its
+ * acknowledgements could no longer reach us (a link down: ssh still had
+ * output to hand it), in order, up to what it had been sent. */
 static void apply_intent(Worker *w, Client *c) {
         Intent *i = &w->intent;
         int s = i->stream;
-        uint64_t landed;
 
         if (!i->set)
                 return;
         i->set = false;
-        if (c->resume.dev[s] != i->dev || c->resume.ino[s] != i->ino || c->resume.size[s] < i->size)
+        if (c->resume.dev[s] != i->dev || c->resume.ino[s] != i->ino || c->resume.size[s] <= i->size)
                 return;
-        landed = MIN(c->resume.size[s] - i->size, i->len);
-        if (landed > 0)
-                (void) outbuf_forget(&w->out, i->seq, i->offset + landed);
+        (void) outbuf_forget_written(&w->out, i->filter, i->horizon, i->seq, i->offset, i->in_file,
+                                     c->resume.size[s] - i->size);
 }
 
 static int on_client_frame(Worker *w, Client *c, Frame *f) {

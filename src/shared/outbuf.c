@@ -309,6 +309,42 @@ int outbuf_forget(OutBuf *o, uint64_t seq, uint64_t offset) {
         return freed;
 }
 
+int outbuf_forget_written(OutBuf *o, uint32_t filter, uint64_t horizon, uint64_t seq, uint64_t offset,
+                          const bool in_file[2], uint64_t bytes) {
+        OutRecord *r, *next, *reached = NULL;
+        uint64_t reached_at = 0;
+        int freed = 0, k;
+
+        assert(o);
+        /* Where the bytes end: the record and offset of the last one. */
+        for (r = o->head; r && r->seq < horizon && bytes > 0; r = r->next) {
+                uint64_t from, take;
+
+                if (r->seq < seq || (filter != 0 && r->cmd_id != filter) || !droppable(r) ||
+                    !in_file[r->kind == RECORD_STDERR])
+                        continue;
+                from = r->seq == seq ? MAX(offset, (uint64_t) r->skip) : r->skip;
+                if (from >= r->size)
+                        continue;
+                take = MIN(r->size - from, bytes);
+                bytes -= take;
+                reached = r;
+                reached_at = from + take;
+        }
+        if (!reached)
+                return 0;
+        /* Everything of the reader's before it landed too. */
+        for (r = o->head; r && r != reached; r = next) {
+                next = r->next;
+                if (r->seq < seq || (filter != 0 && r->cmd_id != filter) || !droppable(r))
+                        continue;
+                k = outbuf_forget(o, r->seq, r->size);
+                freed += MAX(k, 0);
+        }
+        k = outbuf_forget(o, reached->seq, reached_at);
+        return freed + MAX(k, 0);
+}
+
 bool outbuf_was_sent(const OutBuf *o, uint64_t seq) {
         assert(o);
         for (const OutRecord *r = o->head; r && r->seq <= seq; r = r->next)

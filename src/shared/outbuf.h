@@ -81,6 +81,16 @@ int outbuf_ack_bytes(OutBuf *o, uint64_t seq, uint64_t offset);
  * predecessor received of them it acknowledged with the announcement).
  * -EINVAL if seq never existed; returns bytes freed. */
 int outbuf_forget(OutBuf *o, uint64_t seq, uint64_t offset);
+/* A vanished reader announced a write of record seq from offset and then,
+ * unheard, went on writing: bytes of output are known to have landed in
+ * one file from there on (its size grew that much), and the reader wrote
+ * its records in order, whole, each to the file of its stream (in_file:
+ * stdout, stderr).  The records of filter below horizon (what it was sent)
+ * are consumed as far as those bytes reach, with the records of the other
+ * stream before the last byte that landed (written before it); what lies
+ * past it is kept.  Returns bytes freed. */
+int outbuf_forget_written(OutBuf *o, uint32_t filter, uint64_t horizon, uint64_t seq, uint64_t offset,
+                          const bool in_file[2], uint64_t bytes);
 
 /* Where the current reader's sending stands: records below this seq (that
  * pass its filter) were sent to it. */

@@ -11,7 +11,9 @@
 #     reconnects by itself once the link is back; byte-exact (sha256);
 #   - the same with --reconnect-timeout 5s and the link down for 12 s: it
 #     gives up with `dwell -H HOST receive NAME` and exits 255; that command,
-#     run later, gets the rest: the concatenation is byte-exact;
+#     run later, gets the rest: the concatenation is byte-exact, also of
+#     what the client wrote after the link went down (ssh still held it)
+#     with acknowledgements that never arrived;
 #   - the ssh child killed (SIGKILL, by pid) mid-stream: reconnects;
 #   - dwelld killed (-9) and the ssh child killed, dwelld started again 3 s
 #     later: reconnects once the bridge can reach dwelld again;
@@ -98,13 +100,21 @@ new_job long
 out=$DWELL_SANDBOX/long.out; err=$DWELL_SANDBOX/long.err
 start_receive long "$out" "$err" --reconnect-timeout 5s
 streaming "$out" "$err"
+# Output piles up in ssh's buffers while the client is stopped; once the
+# link is down it writes what ssh still holds, and its acknowledgements
+# cannot leave: the later receive must know from the file's size.
+p=$(client_pid)
+kill -STOP "$p"
+sleep 1
 far_link down
+kill -CONT "$p"
 rc=0; wait "$RPID" || rc=$?
 far_link up
 expect_eq "$rc" 255 "link down longer than --reconnect-timeout 5s: gives up, exit 255"
 expect_match "$(cat "$err")" "^dwell: gave up after 5s; the session keeps running: dwell -H $H receive long\$" "  ... with the pick-up command"
 as_user alice env "$SSHENV" dwell -H "$H" receive long >>"$out" 2>"$err.2"
 expect_eq "$?" 0 "  ... which gets the rest later (exit 0)"
+echo "# long: $(stat -c %s "$out") bytes (20 MiB: 20971520)"
 expect_eq "$(sha "$out")" "$EXPECT" "  ... the concatenated output is byte-exact (sha256)"
 
 # -- 3: ssh killed ---------------------------------------------------------------------

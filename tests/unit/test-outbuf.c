@@ -25,7 +25,7 @@ static bool outbuf_consistent(const OutBuf *o) {
                 if (r->prev != prev || r->seq <= last_seq || r->seq >= o->next_seq)
                         return false;
                 last_seq = r->seq;
-                used += r->size;
+                used += r->size - r->skip;    /* a partly acknowledged record holds the rest */
                 n++;
                 if (r == o->cursor)
                         cursor_found = true;
@@ -39,6 +39,13 @@ static uint64_t append(OutBuf *o, uint32_t cmd, uint8_t kind, const char *text) 
         if (outbuf_append(o, cmd, kind, 0, text, text ? strlen(text) : 0, &seq) < 0)
                 return 0;
         return seq;
+}
+
+static const OutRecord *find(const OutBuf *o, uint64_t seq) {
+        for (const OutRecord *r = o->head; r; r = r->next)
+                if (r->seq == seq)
+                        return r;
+        return NULL;
 }
 
 /* Sends (peeks and advances) up to n records; returns the seq of the last one. */
@@ -286,6 +293,57 @@ static void test_forget(void) {
         ok(o.n_records == 4, "and the record is gone");
         is_int(outbuf_forget(&o, e2 + 1, 0), -EINVAL, "a seq that never existed");
         ok(outbuf_peek(&o) && outbuf_peek(&o)->seq == s1, "the new reader starts at the oldest record");
+        ok(outbuf_consistent(&o), "consistent");
+        outbuf_done(&o);
+}
+
+/* A reader that went on writing after its last announced write, unheard
+ * (outbuf_forget_written): the bytes its file grew by reach across its
+ * records in order; the other stream's records before the last byte
+ * landed too; nothing past it, nothing it was not sent, nothing of
+ * another command is forgotten. */
+static void test_forget_written(void) {
+        const bool stdout_only[2] = { true, false }, both[2] = { true, true };
+        OutBuf o;
+        uint64_t a, b, e, c, d, other, horizon;
+
+        outbuf_init(&o, 100000, BUFFERING_BLOCK);
+        append(&o, 1, RECORD_START, "one");
+        a = append(&o, 1, RECORD_STDOUT, "0123456789");         /* the announced write, from 4 */
+        other = append(&o, 2, RECORD_STDOUT, "not this reader's");
+        b = append(&o, 1, RECORD_STDOUT, "abcdef");
+        e = append(&o, 1, RECORD_STDERR, "ERR");
+        c = append(&o, 1, RECORD_STDOUT, "ghij");
+        d = append(&o, 1, RECORD_STDOUT, "klmn");               /* not sent */
+        outbuf_rewind(&o, 1);
+        is_int(send_n(&o, 5), c, "a reader of command 1 was sent everything but the last record");
+        is_int(outbuf_ack_bytes(&o, a, 4), 3 + 4, "it acknowledged START and 4 bytes of a (announcing the rest)");
+        horizon = outbuf_sent_horizon(&o);
+        outbuf_rewind(&o, 0);
+
+        /* stdout to the file: 6 (rest of a) + 6 (b) + 2 of c = 14 bytes. */
+        is_int(outbuf_forget_written(&o, 1, horizon, a, 4, stdout_only, 14), 6 + 6 + 3 + 2,
+               "the rest of a, b, the stderr record before c, 2 bytes of c");
+        ok(find(&o, other) && find(&o, other)->skip == 0, "command 2's output is untouched");
+        ok(!find(&o, a) && !find(&o, b) && !find(&o, e), "a, b and the stderr record are gone");
+        ok(find(&o, c) && find(&o, c)->skip == 2, "c is kept from its third byte");
+        ok(find(&o, d) && find(&o, d)->skip == 0, "what was not sent is kept whole");
+        ok(outbuf_consistent(&o), "consistent");
+        outbuf_done(&o);
+
+        /* More bytes than were sent: only up to the horizon. */
+        outbuf_init(&o, 100000, BUFFERING_BLOCK);
+        a = append(&o, 1, RECORD_STDOUT, "0123");
+        e = append(&o, 1, RECORD_STDERR, "ER");
+        d = append(&o, 1, RECORD_STDOUT, "late");
+        outbuf_rewind(&o, 0);
+        is_int(send_n(&o, 2), e, "sent a and e");
+        horizon = outbuf_sent_horizon(&o);
+        outbuf_rewind(&o, 0);
+        is_int(outbuf_forget_written(&o, 0, horizon, a, 0, both, 1000), 4 + 2,
+               "both streams to the file: a and e, not what was not sent");
+        ok(o.head && o.head->seq == d && o.head->skip == 0 && o.n_records == 1, "the unsent record stays whole");
+        is_int(outbuf_forget_written(&o, 0, horizon, a, 0, both, 0), 0, "no bytes: nothing");
         ok(outbuf_consistent(&o), "consistent");
         outbuf_done(&o);
 }
@@ -634,6 +692,7 @@ int main(void) {
         test_filter();
         test_rewind_after_reader_died();
         test_forget();
+        test_forget_written();
         test_drop_exact();
         test_drop_nothing_to_drop();
         test_drop_merge_bounded();
