@@ -682,6 +682,22 @@ static void rotate_rows(Screen *s, unsigned a, unsigned b, int n) {
                                     .start_col = 0, .end_col = (int) s->cols }, false);
 }
 
+/* Scrolling the span start..end by `by` (towards lower indices when
+ * positive): the part that moves, from src to dst. */
+static void shift_span(int start, int end, int by, int *dst_start, int *dst_end, int *src_start, int *src_end) {
+        if (by >= 0) {
+                *dst_start = start;
+                *dst_end = end - by;
+                *src_start = start + by;
+                *src_end = end;
+        } else {
+                *dst_start = start - by;
+                *dst_end = end;
+                *src_start = start;
+                *src_end = end + by;
+        }
+}
+
 static void scroll_rect(Screen *s, VTermRect rect, int downward, int rightward) {
         Grid *g = grid_active(s);
         int h, w;
@@ -717,28 +733,10 @@ static void scroll_rect(Screen *s, VTermRect rect, int downward, int rightward) 
         }
 
         /* The general case, as libvterm's vterm_scroll_rect() does it. */
-        if (rightward >= 0) {
-                dest.start_col = rect.start_col;
-                dest.end_col = rect.end_col - rightward;
-                src.start_col = rect.start_col + rightward;
-                src.end_col = rect.end_col;
-        } else {
-                dest.start_col = rect.start_col - rightward;
-                dest.end_col = rect.end_col;
-                src.start_col = rect.start_col;
-                src.end_col = rect.end_col + rightward;
-        }
-        if (downward >= 0) {
-                dest.start_row = rect.start_row;
-                dest.end_row = rect.end_row - downward;
-                src.start_row = rect.start_row + downward;
-                src.end_row = rect.end_row;
-        } else {
-                dest.start_row = rect.start_row - downward;
-                dest.end_row = rect.end_row;
-                src.start_row = rect.start_row;
-                src.end_row = rect.end_row + downward;
-        }
+        shift_span(rect.start_col, rect.end_col, rightward, &dest.start_col, &dest.end_col, &src.start_col,
+                   &src.end_col);
+        shift_span(rect.start_row, rect.end_row, downward, &dest.start_row, &dest.end_row, &src.start_row,
+                   &src.end_row);
         move_rect(s, dest, src);
         if (downward > 0)
                 rect.start_row = rect.end_row - downward;
