@@ -287,17 +287,11 @@ int outbuf_ack_bytes_past(OutBuf *o, uint32_t filter, uint64_t horizon, uint64_t
         return k;
 }
 
-int outbuf_forget(OutBuf *o, uint64_t seq, uint64_t offset) {
-        OutRecord *r;
+/* Output record r consumed up to byte offset of its data (offset >= its
+ * size: removed); returns bytes freed. */
+static int forget_record(OutBuf *o, OutRecord *r, uint64_t offset) {
         int freed = 0;
 
-        assert(o);
-        if (seq == 0 || seq >= o->next_seq)
-                return -EINVAL;
-        for (r = o->head; r && r->seq < seq; r = r->next)
-                ;
-        if (!r || r->seq != seq || !droppable(r))
-                return 0;               /* gone already, or not output */
         if (offset >= r->size) {
                 freed = (int) (r->size - r->skip);
                 record_remove(o, r);
@@ -309,19 +303,36 @@ int outbuf_forget(OutBuf *o, uint64_t seq, uint64_t offset) {
         return freed;
 }
 
+int outbuf_forget(OutBuf *o, uint64_t seq, uint64_t offset) {
+        OutRecord *r;
+
+        assert(o);
+        if (seq == 0 || seq >= o->next_seq)
+                return -EINVAL;
+        for (r = o->head; r && r->seq < seq; r = r->next)
+                ;
+        if (!r || r->seq != seq || !droppable(r))
+                return 0;               /* gone already, or not output */
+        return forget_record(o, r, offset);
+}
+
+/* Output of the reader of filter from record seq on. */
+static bool reader_output(const OutRecord *r, uint32_t filter, uint64_t seq) {
+        return r->seq >= seq && (filter == 0 || r->cmd_id == filter) && droppable(r);
+}
+
 int outbuf_forget_written(OutBuf *o, uint32_t filter, uint64_t horizon, uint64_t seq, uint64_t offset,
                           const bool in_file[2], uint64_t bytes) {
         OutRecord *r, *next, *reached = NULL;
         uint64_t reached_at = 0;
-        int freed = 0, k;
+        int freed = 0;
 
         assert(o);
         /* Where the bytes end: the record and offset of the last one. */
         for (r = o->head; r && r->seq < horizon && bytes > 0; r = r->next) {
                 uint64_t from, take;
 
-                if (r->seq < seq || (filter != 0 && r->cmd_id != filter) || !droppable(r) ||
-                    !in_file[r->kind == RECORD_STDERR])
+                if (!reader_output(r, filter, seq) || !in_file[r->kind == RECORD_STDERR])
                         continue;
                 from = r->seq == seq ? MAX(offset, (uint64_t) r->skip) : r->skip;
                 if (from >= r->size)
@@ -333,16 +344,14 @@ int outbuf_forget_written(OutBuf *o, uint32_t filter, uint64_t horizon, uint64_t
         }
         if (!reached)
                 return 0;
-        /* Everything of the reader's before it landed too. */
-        for (r = o->head; r && r != reached; r = next) {
+        /* Everything of the reader's before it landed too, whatever its
+         * stream (written in order). */
+        for (r = o->head; r != reached; r = next) {
                 next = r->next;
-                if (r->seq < seq || (filter != 0 && r->cmd_id != filter) || !droppable(r))
-                        continue;
-                k = outbuf_forget(o, r->seq, r->size);
-                freed += MAX(k, 0);
+                if (reader_output(r, filter, seq))
+                        freed += forget_record(o, r, r->size);
         }
-        k = outbuf_forget(o, reached->seq, reached_at);
-        return freed + MAX(k, 0);
+        return freed + forget_record(o, reached, reached_at);
 }
 
 bool outbuf_was_sent(const OutBuf *o, uint64_t seq) {
