@@ -293,8 +293,6 @@ static void note_intent(Worker *w, Client *c, const struct proto_ack *ack) {
                 w->intent.set = false;  /* not a file: nothing to measure later */
         for (int k = 0; k < 2; k++)
                 w->intent.in_file[k] = c->resume.dev[k] == w->intent.dev && c->resume.ino[k] == w->intent.ino;
-        w->intent.filter = w->out.filter;
-        w->intent.horizon = outbuf_sent_horizon(&w->out);
 }
 
 /* The previous client announced a write and vanished: if this client

@@ -84,8 +84,8 @@ typedef struct Intent {
         uint64_t dev, ino, size;
         int stream;                     /* 0 stdout, 1 stderr */
         bool in_file[2];                /* which streams the client wrote to that file */
-        uint32_t filter;                /* when the client left: the records it was sent */
-        uint64_t horizon;
+        uint32_t filter;                /* the records it was sent (set when it left: */
+        uint64_t horizon;               /* every client leaves through session_detached()) */
 } Intent;
 
 #define WORKER_MARK_HOLD (4096u + 16u)  /* >= the longest mark terminal.c passes on, whole */
