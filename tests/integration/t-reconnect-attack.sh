@@ -13,7 +13,10 @@
 #     gets STDIN_WINDOW first, as before;
 #   - an invoke client with RECONNECT that vanishes: its command's stdin is
 #     held, and a new invoke into the session ends the hold (the held `cat`
-#     reads end-of-file and the new command runs at once).
+#     reads end-of-file and the new command runs at once);
+#   - a write intent for a "file" the client never writes, then a RESUME
+#     claiming that file grew by 2^63 bytes: only the output the vanished
+#     client had been sent is forgotten; what came later is received.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -30,7 +33,7 @@ def request(t, session, command="", flags=0):
     return frame(t, struct.pack("<I", flags) + s_(session) + s_("") + s_("") + s_("") + s_(command) + struct.pack("<QB", 0, 0) + s_("")
                  + s_("") + struct.pack("<HH", 0, 0))
 REQ_INVOKE, REQ_CONNECT, REQ_RECEIVE = 102, 105, 106
-RESUME, STDIN, STDIN_EOF, HEARTBEAT = 323, 324, 325, 304
+RESUME, STDIN, STDIN_EOF, HEARTBEAT, RECORD, ACK, DETACH = 323, 324, 325, 304, 301, 320, 322
 REATTACH, RECONNECT, DISCONNECTED = 0x40, 0x80, 0x01
 def conn():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -78,6 +81,33 @@ elif case == "vanish":
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()                                     # lost, not left (no DETACH)
     print("vanished")
+elif case == "forge-intent":                      # announce a write of a file we never write, vanish
+    s = conn()
+    s.sendall(request(REQ_RECEIVE, "f"))
+    frames(s, 1)                                  # ATTACHED
+    s.sendall(frame(RESUME, struct.pack("<6Q", 7, 9, 0, 0, 0, 0)))
+    got = b""
+    while True:                                   # to the first stdout record ("first")
+        while len(got) < 8 or len(got) < 8 + struct.unpack("<I", got[:4])[0]:
+            got += s.recv(65536)
+        ln, t = struct.unpack("<IH", got[:6])
+        p, got = got[8:8 + ln], got[8 + ln:]
+        if t == RECORD and p[12] == 1:
+            break
+    seq = struct.unpack("<Q", p[:8])[0]
+    n = struct.unpack("<I", p[21:25])[0]
+    s.sendall(frame(ACK, struct.pack("<4Q", seq, 0, n, 0)))
+    time.sleep(0.3)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    print("forged")
+elif case == "forge-resume":                      # the same "file", claimed 2^63 bytes long
+    s = conn()
+    s.sendall(request(REQ_RECEIVE, "f"))
+    frames(s, 1)
+    s.sendall(frame(RESUME, struct.pack("<6Q", 7, 9, 1 << 63, 0, 0, 0)) + frame(DETACH))
+    frames(s, 100)
+    print("resumed")
 PY
 }
 last_cmd() { dwell_json alice list s; json_eval "$OUT" 'd[0]["last_command"]["id"]'; }
@@ -118,6 +148,17 @@ expect_eq "$RC:$OUT" "0:second" "a new invoke ends the hold: the held cat reads 
 capture alice dwell receive s
 expect_eq "$OUT" "abccat-ended" "  ... the held command had its stdin up to the vanishing, then its end"
 capture alice dwell remove s
+
+# A forged write intent and a forged file size: the worker forgets at most
+# what the announcing client had been sent -- output that came later stays.
+capture alice dwell invoke -d -n f -- 'printf "first\n"; sleep 3; printf "second\n"'
+expect_eq "$(raw alice forge-intent)" forged "a receive client announces a write to a 'file' it never writes, and vanishes"
+capture alice dwell wait f --timeout 20
+expect_rc 0 "  ... the command ends meanwhile"
+expect_eq "$(raw alice forge-resume)" resumed "  ... the next client claims that file grew by 2^63 bytes"
+capture alice dwell receive f
+expect_eq "$RC:$OUT" "0:second" "  ... the output the liar was sent is gone (its own to consume), what came after is all there"
+capture alice dwell remove f
 
 # The window is the user's own, and bounded.
 for bad in abc -1 2d 1x; do
