@@ -13,7 +13,7 @@
 #     ctrl-a,d; a partial detach sequence is passed on as typed;
 #   - `dwell disconnect` from another shell detaches the client;
 #   - reattaching writes the scrollback into the outer terminal's history,
-#     --no-history only the screen;
+#     --no-history (connect, watch) only the screen;
 #   - connect -t creates the session when the caller has none of that name
 #     and attaches to it when it has;
 #   - connect from a pipe is refused, pointing at receive;
@@ -117,17 +117,20 @@ tm send-keys -H 1c
 wait_screen '^client-exit=' 5
 history_after_attach() {
         tm clear-history
-        tm_respawn alice "dwell connect $1 work"
+        tm_respawn alice "dwell $1 work"
         wait_for '! screen | grep -q "^client-exit=" && screen | grep -Eq "^hist-200$"' 10
         sleep 0.5
         tm capture-pane -p -S - -E -
         tm send-keys -H 1c
         wait_screen '^client-exit=' 5
 }
-expect_match "$(history_after_attach "")" '^hist-1$' \
+expect_match "$(history_after_attach connect)" '^hist-1$' \
         "reattach: the session's scrollback lands in the outer terminal's history"
-hist=$(history_after_attach --no-history)
+hist=$(history_after_attach "connect --no-history")
 expect_no_match "$hist" '^hist-1$' "reattach --no-history: the screen only, no scrollback"
+expect_match "$hist" '^hist-200$' "  ... with the screen as it is"
+hist=$(history_after_attach "watch --no-history")
+expect_no_match "$hist" '^hist-1$' "watch --no-history: the screen only too"
 expect_match "$hist" '^hist-200$' "  ... with the screen as it is"
 
 # Signals to the client: detached, the local terminal restored (cooked mode, echo).
