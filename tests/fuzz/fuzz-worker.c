@@ -20,8 +20,9 @@
  *     acknowledged part (skip) only grows and never passes its size;
  *   - a record leaves the buffer, or loses bytes, only when a client
  *     received it and acknowledged it (an ACK of that seq or a later one;
- *     an intent is one) or, in drop mode, because it was dropped (output
- *     only);
+ *     an intent is one), or a client that announced a write received it
+ *     and a RESUME came since (the file grew: doc/protocol.md), or, in
+ *     drop mode, because it was dropped (output only);
  *   - every frame the worker sends decodes; the records a client receives
  *     have increasing seqs below next_seq, and an output record's offset
  *     plus its bytes is exactly the record's size.
@@ -155,6 +156,7 @@ static const RunnerOps fake_ops = {
 typedef struct Peer {
         Conn conn;
         bool attached;          /* ATTACHED arrived */
+        bool announced;         /* sent an ACK announcing a write (an intent) */
         uint64_t last_seq;      /* of the last record received */
 } Peer;
 
@@ -264,6 +266,7 @@ typedef struct State {
         Peer peers[MAX_PEERS];
         size_t n_peers;
         uint64_t acked;         /* the highest seq any client acknowledged (ACK, or an intent's) */
+        uint64_t announced_gone;/* the last seq received by an announcing client no longer tracked */
         uint64_t next_seq;
         bool drop_seen;         /* drop mode at the previous step or now */
         Seen seen;
@@ -369,6 +372,8 @@ static void step_handoff(State *st, Input *in) {
         h.req.buffering = buffering == 1 ? BUFFERING_BLOCK : buffering == 2 ? BUFFERING_DROP : BUFFERING_UNSET;
         h.req.idle_timeout = (b & 0x80) ? 3600 * USEC_PER_SEC : 0;
         if (st->n_peers == MAX_PEERS) {
+                if (st->peers[0].announced)
+                        st->announced_gone = MAX(st->announced_gone, st->peers[0].last_seq);
                 conn_done(&st->peers[0].conn);
                 memmove(&st->peers[0], &st->peers[1], sizeof(Peer) * (MAX_PEERS - 1));
                 st->n_peers--;
@@ -399,9 +404,12 @@ static void step_frame(State *st, Input *in, uint8_t op) {
                 a.offset = (b & 2) ? in_u64(in) : in_u16(in);
                 a.intent_len = (b & 4) ? in_u16(in) : 0;
                 a.intent_size = (b & 8) ? in_u8(in) : 0;
-                /* What the worker may take as acknowledged: this seq (an
-                 * intent is forgotten only up to its own seq). */
+                /* What the worker may take as acknowledged: this seq;
+                 * an intent also lets a later RESUME forget what this
+                 * client was sent (see the RESUME step). */
                 st->acked = MAX(st->acked, a.seq);
+                if (pe && a.intent_len > 0)
+                        pe->announced = true;
                 (void) proto_put_ack(&frame, &a);
                 break;
         }
@@ -415,6 +423,14 @@ static void step_frame(State *st, Input *in, uint8_t op) {
                         r.size[i] = in_u16(in);
                 }
                 (void) proto_put_resume(&frame, &r);
+                /* A client that announced a write may have made more
+                 * writes than its acknowledgements told (doc/protocol.md,
+                 * "Write intents"): the file's growth this RESUME shows
+                 * may cover any record it was sent, and no other. */
+                st->acked = MAX(st->acked, st->announced_gone);
+                for (size_t k = 0; k < st->n_peers; k++)
+                        if (st->peers[k].announced)
+                                st->acked = MAX(st->acked, st->peers[k].last_seq);
                 break;
         }
         case 2:
