@@ -126,7 +126,7 @@ int parse_size(const char *s, uint64_t *ret_bytes) {
         return -EINVAL;
 }
 
-int parse_uint32(const char *s, uint32_t *ret) {
+int parse_uint64(const char *s, uint64_t *ret) {
         uint64_t n;
         int r;
 
@@ -136,7 +136,21 @@ int parse_uint32(const char *s, uint32_t *ret) {
         r = read_digits(&s, &n);
         if (r == -EINVAL || *s != 0)
                 return -EINVAL;
-        if (r < 0 || n > UINT32_MAX)
+        if (r < 0)
+                return r;
+        *ret = n;
+        return 0;
+}
+
+int parse_uint32(const char *s, uint32_t *ret) {
+        uint64_t n;
+        int r;
+
+        assert(ret);
+        r = parse_uint64(s, &n);
+        if (r < 0)
+                return r;
+        if (n > UINT32_MAX)
                 return -ERANGE;
         *ret = (uint32_t) n;
         return 0;

@@ -16,6 +16,7 @@
 int parse_duration(const char *s, uint64_t *ret_usec);
 int parse_size(const char *s, uint64_t *ret_bytes);
 int parse_uint32(const char *s, uint32_t *ret);
+int parse_uint64(const char *s, uint64_t *ret);
 
 /* Shortest exact form: "2h", "90s" -> "1m30s", "0s"; sizes "4MiB", "1536KiB", "100B". */
 char *format_duration(char *buf, size_t n, uint64_t usec);

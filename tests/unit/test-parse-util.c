@@ -144,6 +144,17 @@ static void test_uint32(void) {
         is_int(v, UINT32_MAX, "untouched by failures");
 }
 
+static void test_uint64(void) {
+        uint64_t v = 0;
+
+        ok(parse_uint64("18446744073709551615", &v) == 0 && v == UINT64_MAX, "uint64 max");
+        is_int(parse_uint64("18446744073709551616", &v), -ERANGE, "uint64 max + 1");
+        is_int(parse_uint64("1 ", &v), -EINVAL, "uint64 trailing space");
+        is_int(parse_uint64("-1", &v), -EINVAL, "uint64 negative");
+        is_int(parse_uint64("", &v), -EINVAL, "uint64 empty");
+        ok(v == UINT64_MAX, "uint64 untouched by failures");
+}
+
 static void test_signal(void) {
         is_int(parse_signal("TERM"), SIGTERM, "signal TERM");
         is_int(parse_signal("sigint"), SIGINT, "signal sigint");
@@ -292,6 +303,7 @@ int main(void) {
         test_duration_bad();
         test_size();
         test_uint32();
+        test_uint64();
         test_signal();
         test_format_duration();
         test_format_size();
