@@ -145,6 +145,8 @@ typedef struct Attach {
         size_t n_keys, matched;         /* detach keys typed so far */
         bool stdin_eof;
         bool read_only;                 /* dwell watch: keys other than the detach keys are dropped */
+        bool have_pos;                  /* TERM_POS came: pos is where our terminal stands in the */
+        uint64_t pos;                   /* session's live output (a reconnect resumes its history there) */
         char notices[4][PROTO_MAX_TEXT];
         unsigned n_notices;
 } Attach;
@@ -240,7 +242,16 @@ static int on_frame(Attach *a, Frame *f, char *msg, size_t msg_size) {
                 if (r < 0)
                         return r;
                 r = loop_write(STDOUT_FILENO, p, n);
-                return r < 0 ? 1 : 0;   /* our terminal is gone */
+                if (r < 0)
+                        return 1;       /* our terminal is gone */
+                a->pos += n;
+                return 0;
+        case PROTO_MSG_TERM_POS:
+                r = proto_get_u64_msg(&f->payload, &a->pos);
+                if (r < 0)
+                        return r;
+                a->have_pos = true;
+                return 0;
         case PROTO_MSG_TERM_NOTICE:
                 r = proto_get_str_msg(&f->payload, PROTO_MAX_TEXT, &text);
                 if (r < 0)
@@ -404,9 +415,10 @@ static bool outage_input(void *userdata, bool readable) {
  * terminal's type and size; the worker then sends the screen.  0, or <0
  * (reported, the terminal restored). */
 static int attach_reconnect(Attach *a) {
-        char sid[16];
+        char sid[16], pos[24];
         struct proto_request req = {
-                .flags = PROTO_REQ_F_RECONNECT | (arg_no_history ? PROTO_REQ_F_NO_HISTORY : 0),
+                .flags = PROTO_REQ_F_RECONNECT | PROTO_REQ_F_TERM_POS |
+                         (arg_no_history ? PROTO_REQ_F_NO_HISTORY : 0),
                 .session = sid,
         };
         const ReconnectTerminal t = {
@@ -421,6 +433,14 @@ static int attach_reconnect(Attach *a) {
         int r;
 
         snprintf(sid, sizeof sid, "%" PRIu32, a->session_id);
+        if (a->have_pos) {
+                /* Our terminal has the session's lines up to there: only
+                 * those that scrolled since come as history. */
+                snprintf(pos, sizeof pos, "%" PRIu64, a->pos);
+                req.flags |= PROTO_REQ_F_HISTORY_FROM;
+                req.command = pos;
+        }
+        a->have_pos = false;            /* until this attachment's TERM_POS */
         (void) term_request_fill(&req);
         if (a->read_only)
                 req.rows = req.cols = 0;        /* a watcher does not size the session */

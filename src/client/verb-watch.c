@@ -52,6 +52,7 @@ static int verb_watch_run(const Verb *v, int argc, char *argv[]) {
                                     "what a session showed");
         (void) term_request_fill(&req);
         req.rows = req.cols = 0;        /* a watcher does not size the session */
+        req.flags |= PROTO_REQ_F_TERM_POS;
         n_keys = user_options_detach_keys(keys_arg, keys);
         if (n_keys < 0)
                 return n_keys;

@@ -84,6 +84,7 @@ struct Screen {
         /* Scrollback: a ring of records, in a list of blocks. */
         uint8_t **sb;
         size_t sb_alloc, sb_head, sb_count, sb_max;
+        uint64_t sb_total;      /* lines ever pushed */
         SbBlock *sb_first, *sb_last;
         Buf scratch;
 };
@@ -532,10 +533,15 @@ static void sb_push(Screen *s, const Row *row) {
         s->sb_last->lines++;
         s->sb[(s->sb_head + s->sb_count) % s->sb_alloc] = rec;
         s->sb_count++;
+        s->sb_total++;
 }
 
 size_t screen_sb_lines(const Screen *s) {
         return s->sb_count;
+}
+
+uint64_t screen_sb_total(const Screen *s) {
+        return s->sb_total;
 }
 
 static const uint8_t *sb_record(const Screen *s, size_t i, SbHeader *h) {

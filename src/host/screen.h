@@ -102,6 +102,9 @@ int screen_render_row(const Screen *s, bool alternate, unsigned row, Buf *out, u
 
 /* Scrollback, oldest first. */
 size_t screen_sb_lines(const Screen *s);
+/* Lines ever pushed into it (the last of them, if still held, is the
+ * newest line; clearing the scrollback does not take back the count). */
+uint64_t screen_sb_total(const Screen *s);
 typedef struct ScreenSbInfo {
         unsigned cols;          /* the screen's width when the line was pushed */
         unsigned width;         /* cells its rendering covers */

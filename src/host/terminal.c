@@ -718,6 +718,10 @@ size_t terminal_scrollback_lines(const Terminal *t) {
         return screen_sb_lines(t->screen);
 }
 
+uint64_t terminal_scrollback_total(const Terminal *t) {
+        return screen_sb_total(t->screen);
+}
+
 static void color_out(const VTermColor *c, bool fg, TerminalColor *ret) {
         if (c->type & (fg ? VTERM_COLOR_DEFAULT_FG : VTERM_COLOR_DEFAULT_BG))
                 *ret = (TerminalColor) { .kind = TERMINAL_COLOR_DEFAULT };
@@ -934,7 +938,7 @@ static int push_rows(Buf *out, unsigned rows, size_t n) {
         return r;
 }
 
-int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
+int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback, TerminalRenderFlags flags) {
         TerminalModes m;
         VTermPos cursor;
         uint16_t pa;
@@ -948,12 +952,15 @@ int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback) {
          * pen, charsets), cursor hidden while drawing, every mode this
          * render may set off, the terminal's own cursor style, then a
          * clear screen (the main screen: the scrollback printed next goes
-         * into the outer terminal's history). */
+         * into the outer terminal's history) -- or, to wipe it, every
+         * row deleted (no terminal keeps deleted lines). */
         r = put_str(out,
                     "\033[?1047l\033[!p\033(B\033)B\033[?25l\033[0m\033[r"
                     "\033[?1l\033>\033[?2004l\033[?1004l"
                     "\033[?1000l\033[?1002l\033[?1003l\033[?1005l\033[?1006l\033[?1015l"
-                    "\033[?5l\033[?6l\033[?7h\033[0 q\033[H\033[2J");
+                    "\033[?5l\033[?6l\033[?7h\033[0 q\033[H");
+        if (r >= 0)
+                r = flags & TERMINAL_RENDER_WIPE ? put_fmt(out, "\033[%uM", t->rows) : put_str(out, "\033[2J");
         if (r >= 0 && t->reverse)
                 r = put_str(out, "\033[?5h");
 

@@ -66,8 +66,18 @@ void terminal_get_size(const Terminal *t, unsigned *ret_rows, unsigned *ret_cols
  * unless the program left a sequence half-written — the scroll region,
  * origin mode and autowrap).  out must allow
  * about 90 bytes per column more than the rendering takes (a row is
- * reserved at its worst case); -EMSGSIZE otherwise. */
-int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback);
+ * reserved at its worst case); -EMSGSIZE otherwise.
+ *
+ * TERMINAL_RENDER_WIPE: the outer terminal shows this session's own lines
+ * already (a client resuming after a break): its screen is erased without
+ * being pushed into its history -- the lines of it that scrolled since
+ * come again as scrollback, the rest as the screen.  Otherwise the clear
+ * leaves what it showed to the outer terminal (most push it into their
+ * history). */
+typedef enum TerminalRenderFlags {
+        TERMINAL_RENDER_WIPE = 1 << 0,
+} TerminalRenderFlags;
+int terminal_render(Terminal *t, Buf *out, unsigned max_scrollback, TerminalRenderFlags flags);
 
 /* The visible screen as text, one line per row, trailing blanks cut,
  * rows joined with '\n' (tests, the text log). */
@@ -75,6 +85,10 @@ int terminal_screen_text(Terminal *t, char **ret);
 
 /* Lines of scrollback held now. */
 size_t terminal_scrollback_lines(const Terminal *t);
+
+/* Lines ever pushed into the scrollback (the newest held line is the
+ * last of them). */
+uint64_t terminal_scrollback_total(const Terminal *t);
 
 /* The modes a program set, as terminal_render() restores them (for tests,
  * and for a client that must undo them on its own terminal). */

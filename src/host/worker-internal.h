@@ -72,6 +72,7 @@ struct Client {
         uint32_t drain_filter;
         bool term;                      /* attached to a terminal session's terminal (TERM_OUTPUT) */
         bool term_stale;                /* ... fell behind: no live output until drained, then a redraw */
+        bool term_pos;                  /* ... takes TERM_POS after each rendering (PROTO_REQ_F_TERM_POS) */
         bool watcher;                   /* dwell watch: read-only, never the typer */
 };
 
@@ -89,6 +90,7 @@ typedef struct Intent {
 } Intent;
 
 #define WORKER_MARK_HOLD (4096u + 16u)  /* >= the longest mark terminal.c passes on, whole */
+#define WORKER_SCROLLED_MAX 256u        /* positions kept where lines scrolled (worker-term.c) */
 
 struct Worker {
         EvLoop *event;
@@ -160,6 +162,14 @@ struct Worker {
         bool pty_paused;                /* reading stopped while the monitor lags */
         bool pty_eof;                   /* no slave side left */
         bool pty_in_overflow;           /* typed input is being dropped (logged once) */
+        /* The live output's position (bytes shown since the session
+         * started) and, where it changed, how many lines had scrolled into
+         * the scrollback by a position: a ring, newest last.  A client
+         * resuming from a position gets the lines that scrolled after it. */
+        uint64_t shown;
+        struct { uint64_t pos, lines; } scrolled[WORKER_SCROLLED_MAX];
+        unsigned scrolled_head, n_scrolled;
+        bool scrolled_lost;             /* the ring went round: older positions are not known */
 
         /* Command records from the shell's OSC 133 marks (worker-marks.c). */
         bool marks_on;                  /* the shell was given the hooks and a nonce */

@@ -6,7 +6,10 @@
  * buffer as stdout records (what `dwell receive` reads), to the monitor
  * for the transcript, and to the attached clients as TERM_OUTPUT.  A client
  * attaching gets terminal_render() first: a fresh terminal of its size then
- * shows what the session shows.
+ * shows what the session shows.  A client resuming after a break
+ * (PROTO_REQ_F_HISTORY_FROM) has the session's lines up to a position of
+ * the live output already: it gets only those that scrolled since
+ * (note_scrolled() remembers where lines scrolled), over its screen wiped.
  *
  * The clients come first: each read's output is written to their sockets
  * before it is fed to the terminal state and the records (when the bytes
@@ -31,6 +34,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "parse-util.h"
 #include "terminal.h"
 #include "worker-internal.h"
 
@@ -184,11 +188,50 @@ static void term_flush_clients(Worker *w) {
         }
 }
 
+/* The live output is at w->shown, and the terminal state has all of it:
+ * where more lines scrolled than at the last position noted, note it. */
+static void note_scrolled(Worker *w) {
+        uint64_t lines = terminal_scrollback_total(w->term);
+        unsigned last = (w->scrolled_head + w->n_scrolled + WORKER_SCROLLED_MAX - 1) % WORKER_SCROLLED_MAX;
+
+        if (lines == (w->n_scrolled > 0 ? w->scrolled[last].lines : 0))
+                return;
+        if (w->n_scrolled == WORKER_SCROLLED_MAX) {
+                w->scrolled_head = (w->scrolled_head + 1) % WORKER_SCROLLED_MAX;
+                w->n_scrolled--;
+                w->scrolled_lost = true;
+        }
+        last = (w->scrolled_head + w->n_scrolled++) % WORKER_SCROLLED_MAX;
+        w->scrolled[last].pos = w->shown;
+        w->scrolled[last].lines = lines;
+}
+
+/* How many lines scrolled into the scrollback after live output position
+ * pos, or -ESRCH when that is not known (pos is older than the positions
+ * noted, or was never shown).  Lines that scrolled between the noted
+ * position before pos and pos itself count too: the client sees them
+ * again rather than misses them. */
+static int64_t scrolled_since(const Worker *w, uint64_t pos) {
+        uint64_t now = terminal_scrollback_total(w->term);
+
+        if (pos > w->shown)
+                return -ESRCH;
+        for (unsigned k = w->n_scrolled; k > 0; k--) {
+                unsigned i = (w->scrolled_head + k - 1) % WORKER_SCROLLED_MAX;
+
+                if (w->scrolled[i].pos <= pos)
+                        return (int64_t) MIN(now - w->scrolled[i].lines, (uint64_t) INT64_MAX);
+        }
+        return w->scrolled_lost ? -ESRCH : (int64_t) MIN(now, (uint64_t) INT64_MAX);
+}
+
 void worker_term_show(Worker *w, const uint8_t *p, size_t n, bool sent) {
         if (n == 0)
                 return;
         if (!sent)
                 term_broadcast(w, p, n);
+        w->shown += n;
+        note_scrolled(w);
         /* The recording (asciicast.h): every byte, attached or not. */
         worker_record_output(w, p, n);
 }
@@ -332,18 +375,18 @@ static void term_resize(Worker *w, unsigned rows, unsigned cols) {
         worker_record_size(w, cols, rows);
 }
 
-/* What makes c's fresh terminal show the session's: with the scrollback
- * on attach, the screen alone on a redraw. */
-static void term_render_to(Worker *w, Client *c, bool scrollback) {
-        unsigned lines = scrollback ? w->p->scrollback : 0;
+/* What makes c's terminal show the session's: with up to lines of
+ * scrollback on attach, the screen alone on a redraw; then, for a client
+ * that takes it, where the live output that follows stands. */
+static void term_render_to(Worker *w, Client *c, unsigned lines, TerminalRenderFlags flags) {
         Buf b;
         int r;
 
         buf_init(&b, TERM_RENDER_MAX);
-        r = terminal_render(w->term, &b, lines);
+        r = terminal_render(w->term, &b, lines, flags);
         if (r < 0 && lines > 0) {
                 buf_reset(&b);
-                r = terminal_render(w->term, &b, 0);
+                r = terminal_render(w->term, &b, 0, flags);
         }
         if (r < 0)
                 log_warning_errno(r, "Session %s: cannot render the screen for %s: %m", w->p->name, c->who);
@@ -353,6 +396,32 @@ static void term_render_to(Worker *w, Client *c, bool scrollback) {
                 r = proto_put_term_data(&c->conn.out, PROTO_MSG_TERM_OUTPUT, buf_ptr(&b) + off, n);
         }
         buf_done(&b);
+        if (c->term_pos)
+                (void) proto_put_u64_msg(&c->conn.out, PROTO_MSG_TERM_POS, w->shown);
+}
+
+/* The scrollback an attaching client gets: none (--no-history); a client
+ * resuming after a break (PROTO_REQ_F_HISTORY_FROM), the lines that
+ * scrolled since the position its terminal stands at, its screen wiped
+ * (it shows the session's lines already); else all of it. */
+static void term_render_attach(Worker *w, Client *c, const struct proto_request *req) {
+        unsigned lines = w->p->scrollback;
+        TerminalRenderFlags flags = 0;
+
+        c->term_pos = req->flags & PROTO_REQ_F_TERM_POS;
+        if (req->flags & PROTO_REQ_F_NO_HISTORY)
+                lines = 0;
+        else if (req->flags & PROTO_REQ_F_HISTORY_FROM) {
+                uint64_t pos;
+                int64_t n;
+
+                n = parse_uint64(strempty(req->command), &pos) < 0 ? -ESRCH : scrolled_since(w, pos);
+                if (n >= 0) {
+                        lines = (unsigned) MIN((uint64_t) n, (uint64_t) lines);
+                        flags |= TERMINAL_RENDER_WIPE;
+                }
+        }
+        term_render_to(w, c, lines, flags);
 }
 
 int worker_term_attach(Worker *w, Client *c, const struct proto_request *req) {
@@ -366,13 +435,13 @@ int worker_term_attach(Worker *w, Client *c, const struct proto_request *req) {
                          w->p->host, req->term, w->p->name, w->p->term);
                 (void) proto_put_str_msg(&c->conn.out, PROTO_MSG_TERM_NOTICE, notice);
         }
-        term_render_to(w, c, !(req->flags & PROTO_REQ_F_NO_HISTORY));
+        term_render_attach(w, c, req);
         return 0;
 }
 
 void worker_term_watch(Worker *w, Client *c, const struct proto_request *req) {
         c->term = true;
-        term_render_to(w, c, !(req->flags & PROTO_REQ_F_NO_HISTORY));
+        term_render_attach(w, c, req);
 }
 
 void worker_term_client_drained(Client *c) {
@@ -381,7 +450,7 @@ void worker_term_client_drained(Client *c) {
         if (!c->term || !c->term_stale || c->closing)
                 return;
         c->term_stale = false;
-        term_render_to(w, c, false);
+        term_render_to(w, c, 0, 0);
 }
 
 int worker_term_frame(Worker *w, Client *c, Frame *f) {

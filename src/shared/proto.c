@@ -405,6 +405,18 @@ int proto_get_u32_msg(Buf *p, uint32_t *ret) {
         return proto_expect_end(p);
 }
 
+int proto_put_u64_msg(Buf *b, uint16_t type, uint64_t v) {
+        return FRAME(b, type, 0, buf_put_u64(b, v));
+}
+
+int proto_get_u64_msg(Buf *p, uint64_t *ret) {
+        int r;
+
+        if ((r = buf_get_u64(p, ret)) < 0)
+                return r;
+        return proto_expect_end(p);
+}
+
 static int put_kv_fields(Buf *b, const struct proto_kv *kv) {
         int r;
 
@@ -676,7 +688,7 @@ const char *proto_msg_to_string(uint16_t type) {
                 { PROTO_MSG_STDIN, "STDIN" }, { PROTO_MSG_STDIN_EOF, "STDIN_EOF" },
                 { PROTO_MSG_INTERRUPT, "INTERRUPT" }, { PROTO_MSG_INVOKED, "INVOKED" },
                 { PROTO_MSG_TERM_OUTPUT, "TERM_OUTPUT" },
-                { PROTO_MSG_TERM_NOTICE, "TERM_NOTICE" }, { PROTO_MSG_TERM_INPUT, "TERM_INPUT" },
+                { PROTO_MSG_TERM_NOTICE, "TERM_NOTICE" }, { PROTO_MSG_TERM_POS, "TERM_POS" }, { PROTO_MSG_TERM_INPUT, "TERM_INPUT" },
                 { PROTO_MSG_TERM_SIZE, "TERM_SIZE" },
                 { PROTO_MSG_REC_OUTPUT, "REC_OUTPUT" }, { PROTO_MSG_REC_SIZE, "REC_SIZE" },
         };

@@ -88,6 +88,8 @@ typedef enum ProtoMsg {
         PROTO_MSG_STDIN_WINDOW,         /* u32 bytes: more stdin the client may send (invoke) */
         PROTO_MSG_TERM_OUTPUT,          /* 306: the payload is bytes for the client's terminal */
         PROTO_MSG_TERM_NOTICE,          /* 307: str, a one-line notice the client shows */
+        PROTO_MSG_TERM_POS,             /* 308: u64, the live output position the TERM_OUTPUT that follows
+                                         * continues from (after each rendering; PROTO_REQ_F_TERM_POS) */
 
         /* client -> session worker */
         PROTO_MSG_ACK = 320,            /* struct proto_ack */
@@ -190,6 +192,9 @@ typedef enum ProtoDetach {
                                          * caller is replaced */
 #define PROTO_REQ_F_NO_HISTORY   0x100u /* connect/watch of a terminal session: the screen without the
                                          * scrollback (--no-history) */
+#define PROTO_REQ_F_TERM_POS     0x200u /* connect/watch of a terminal session: the client takes TERM_POS */
+#define PROTO_REQ_F_HISTORY_FROM 0x400u /* ... the scrollback that scrolled after the live output position
+                                         * in `command` (decimal; a client resuming after a break) */
 
 /* The stdin a synchronous invoke may have in flight: what the worker holds
  * for a command at most (it grants more with STDIN_WINDOW as it passes
@@ -327,6 +332,8 @@ int proto_put_u32_msg(Buf *b, uint16_t type, uint32_t v);
 int proto_put_invoked(Buf *b, const struct proto_invoked *i);
 int proto_get_invoked(Buf *p, struct proto_invoked *ret);
 int proto_get_u32_msg(Buf *p, uint32_t *ret);
+int proto_put_u64_msg(Buf *b, uint16_t type, uint64_t v);
+int proto_get_u64_msg(Buf *p, uint64_t *ret);
 
 int proto_put_kv(Buf *b, uint16_t type, const struct proto_kv *kv);
 int proto_get_kv(Buf *p, struct proto_kv *ret);

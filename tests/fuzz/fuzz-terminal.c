@@ -7,7 +7,8 @@
  * Input: byte 0 and 1 pick the size (rows 1..64, cols 1..160), byte 2 the
  * scrollback (0..255 lines).  The rest is split at 0xff 0xfe pairs into
  * pieces: a piece whose first byte is 0x01 resizes (next two bytes), 0x02
- * renders (the next byte caps the scrollback), anything else is fed as is
+ * renders (the next byte caps the scrollback; bit 0 of the one after asks
+ * for TERMINAL_RENDER_WIPE), anything else is fed as is
  * (in one go, or cut in two where its first byte says).
  *
  * Every render must come back: fed into a fresh terminal of the same size
@@ -90,12 +91,14 @@ static void check_cells(Terminal *t) {
         CHECK(terminal_get_cell(t, false, 0, cols, &c) == -EINVAL);
 }
 
-static void render_into(Terminal *t, Buf *out, unsigned max_sb) {
+static void render_into(Terminal *t, Buf *out, unsigned max_sb, TerminalRenderFlags flags) {
         buf_reset(out);
-        CHECK(terminal_render(t, out, max_sb) == 0);
+        CHECK(terminal_render(t, out, max_sb, flags) == 0);
 }
 
-static void check_render(Terminal *a, unsigned max_sb) {
+/* a rendered (with flags) into a fresh b, b into a fresh c: b and c render
+ * the same. */
+static void check_render(Terminal *a, unsigned max_sb, TerminalRenderFlags flags) {
         unsigned rows, cols;
         Terminal *b = NULL, *c = NULL;
         Buf ra, rb, rc;
@@ -104,13 +107,13 @@ static void check_render(Terminal *a, unsigned max_sb) {
         buf_init(&ra, 64u << 20);
         buf_init(&rb, 64u << 20);
         buf_init(&rc, 64u << 20);
-        render_into(a, &ra, max_sb);
+        render_into(a, &ra, max_sb, flags);
         CHECK(terminal_new(rows, cols, max_sb, &b) == 0);
         terminal_feed(b, buf_ptr(&ra), buf_len(&ra));
-        render_into(b, &rb, max_sb);
+        render_into(b, &rb, max_sb, 0);
         CHECK(terminal_new(rows, cols, max_sb, &c) == 0);
         terminal_feed(c, buf_ptr(&rb), buf_len(&rb));
-        render_into(c, &rc, max_sb);
+        render_into(c, &rc, max_sb, 0);
         /* (Two columns: libvterm itself, as B and C, scrolls once more
          * after a wide character that wrapped and filled a row; real
          * terminals are not libvterm.) */
@@ -141,7 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (len >= 3 && p[0] == 0x01)
                         CHECK(terminal_resize(t, 1 + p[1] % 64, 1 + p[2] % 160) == 0);
                 else if (len >= 2 && p[0] == 0x02)
-                        check_render(t, p[1]);
+                        check_render(t, p[1], len >= 3 && (p[2] & 1) ? TERMINAL_RENDER_WIPE : 0);
                 else if (len > 0) {
                         size_t cut = len > 1 ? p[0] % len : 0;
 
@@ -150,7 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
                 o += len + 2;
         }
-        check_render(t, 255);
+        check_render(t, 255, 0);
         check_cells(t);
         CHECK(terminal_scrollback_lines(t) <= data[2]);
         CHECK(terminal_screen_text(t, &text) == 0 && text);

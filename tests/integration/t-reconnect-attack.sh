@@ -16,7 +16,10 @@
 #     reads end-of-file and the new command runs at once);
 #   - a write intent for a "file" the client never writes, then a RESUME
 #     claiming that file grew by 2^63 bytes: only the output the vanished
-#     client had been sent is forgotten; what came later is received.
+#     client had been sent is forgotten; what came later is received;
+#   - a terminal client resuming from a forged live output position
+#     (HISTORY_FROM: 0, not a number, past 64 bits, not shown yet): the
+#     whole history, as with none; the session goes on.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -24,17 +27,18 @@ raw() {
         local user=$1
         shift
         as_user "$user" "$PYTHON" - "$DWELL_SOCK" "$@" <<'PY'
-import os, socket, struct, sys, time
+import os, re, socket, struct, sys, time
 path, case = sys.argv[1], sys.argv[2]
 arg = sys.argv[3] if len(sys.argv) > 3 else ""
 def frame(t, p=b""): return struct.pack("<IHBB", len(p), t, int(os.environ["DWELL_PROTO_VERSION"]), 0) + p
 def s_(x): x = x.encode(); return struct.pack("<I", len(x)) + x
-def request(t, session, command="", flags=0):
+def request(t, session, command="", flags=0, rows=0, cols=0):
     return frame(t, struct.pack("<I", flags) + s_(session) + s_("") + s_("") + s_("") + s_(command) + struct.pack("<QB", 0, 0) + s_("")
-                 + s_("") + struct.pack("<HH", 0, 0))
+                 + s_("") + struct.pack("<HH", rows, cols))
 REQ_INVOKE, REQ_CONNECT, REQ_RECEIVE = 102, 105, 106
 RESUME, STDIN, STDIN_EOF, HEARTBEAT, RECORD, ACK, DETACH = 323, 324, 325, 304, 301, 320, 322
-REATTACH, RECONNECT, DISCONNECTED = 0x40, 0x80, 0x01
+REATTACH, RECONNECT, DISCONNECTED, TERM_POS, HISTORY_FROM = 0x40, 0x80, 0x01, 0x200, 0x400
+TERM_OUTPUT, TERM_POS_MSG = 306, 308
 def conn():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
@@ -108,6 +112,32 @@ elif case == "forge-resume":                      # the same "file", claimed 2^6
     s.sendall(frame(RESUME, struct.pack("<6Q", 7, 9, 1 << 63, 0, 0, 0)) + frame(DETACH))
     frames(s, 100)
     print("resumed")
+elif case == "history-from":                      # connect to terminal session t; arg: the position, or "-" none
+    flags = RECONNECT | TERM_POS | (HISTORY_FROM if arg != "-" else 0)
+    if arg == "old":
+        flags = 0                                 # a client that does not take TERM_POS
+    s = conn()
+    s.sendall(request(REQ_CONNECT, "t", arg if arg not in ("-", "old") else "", flags, 24, 80))
+    out, pos, got, t_end = b"", None, b"", time.time() + (1 if arg == "old" else 10)
+    s.settimeout(0.2)
+    while pos is None and time.time() < t_end:
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not d:
+            break
+        got += d
+        while len(got) >= 8 and len(got) >= 8 + struct.unpack("<I", got[:4])[0]:
+            ln, t = struct.unpack("<IH", got[:6])
+            p, got = got[8:8 + ln], got[8 + ln:]
+            if t == TERM_OUTPUT:
+                out += p[4:]
+            elif t == TERM_POS_MSG:
+                pos = struct.unpack("<Q", p)[0]
+    s.sendall(frame(DETACH))
+    lines = set(re.findall(rb"hist-[0-9]+", out))
+    print("%d %s" % (len(lines), "none" if pos is None else pos))
 PY
 }
 last_cmd() { dwell_json alice list s; json_eval "$OUT" 'd[0]["last_command"]["id"]'; }
@@ -159,6 +189,29 @@ expect_eq "$(raw alice forge-resume)" resumed "  ... the next client claims that
 capture alice dwell receive f
 expect_eq "$RC:$OUT" "0:second" "  ... the output the liar was sent is gone (its own to consume), what came after is all there"
 capture alice dwell remove f
+
+# A forged position for the history a resuming terminal client gets: at
+# worst more or fewer lines of the session's own scrollback, which that
+# client may read anyway; nothing else changes.
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts       # ptys of the sandbox's own
+mount --bind /dev/pts/ptmx /dev/ptmx
+capture alice dwell new -t -n t
+capture alice dwell invoke t -- 'seq -f hist-%g 300'
+expect_rc 0 "a terminal session with 300 lines printed"
+read -r n pos <<<"$(raw alice history-from -)"
+expect_eq "$n" 300 "a resuming client without a position: all 300 lines (scrollback and screen)"
+expect_match "$pos" '^[0-9]+$' "  ... and the live output's position after the rendering (TERM_POS $pos)"
+read -r n _ <<<"$(raw alice history-from "$pos")"
+expect_eq "$n" 23 "resuming from that position: no history, only the screen's 23 lines (and the prompt)"
+for bad in 0 abc -1 "$pos " 18446744073709551616 99999999999999999999999999 $((pos + 1)) 9223372036854775808; do
+        read -r n p2 <<<"$(raw alice history-from "$bad")"
+        expect_eq "$n:${p2//[0-9]/9}" "300:$(printf '%s' "$pos" | tr '0-9' '9')" \
+                "resuming from position '$bad' (0, malformed, too large, not shown yet): all the history, as with none"
+done
+expect_eq "$(raw alice history-from old)" "300 none" "a client that does not ask for TERM_POS gets none (an older client)"
+capture alice dwell invoke t -- 'echo still-$((6*7))'
+expect_eq "$RC:$(printf '%s' "$OUT" | tr -d '\r' | grep -x 'still-42')" "0:still-42" "  ... and the session works on"
+capture alice dwell remove t
 
 # The window is the user's own, and bounded.
 for bad in abc -1 2d 1x; do

@@ -16,7 +16,10 @@
 #     resumed: reattached, the screen intact;
 #   - connect -H --reconnect-timeout 5s (another session), the link down:
 #     the client gives up, the terminal restored, with
-#     `dwell -H HOST connect late`, exit 255; that command reattaches.
+#     `dwell -H HOST connect late`, exit 255; that command reattaches;
+#   - connect on the server, the client stopped while the session prints:
+#     after the reconnect the outer terminal's history has every line once
+#     (only the lines that scrolled during the break are written again).
 
 . "$(dirname "$0")/ssh-lib.sh"
 ssh_private_net "$0" "$@"
@@ -124,6 +127,32 @@ expect_match "$(screen)" '^client-exit=255$' "  ... exit 255, at the start of a 
 tm_respawn alice "$remote connect late"
 wait_screen '^before-4' 20
 expect_match "$(screen)" '^before-4$' "  ... which reattaches later"
+tm send-keys -H 1c
+wait_screen '^client-exit=' 10
+
+# -- 5: the outer terminal's history after a reconnect --------------------------------
+# The session prints 100 lines, then a line every 0.05 s; the client is
+# stopped for 5 s meanwhile (the worker drops it) and reconnects.  The
+# pane's history then holds every line exactly once: the lines that
+# scrolled before the break are not written again, those that scrolled
+# during it are, and the stale screen is wiped, not pushed.
+tm_respawn alice "dwell connect -t hist"
+wait_screen '\$ ?$' 20
+keys 'clear; seq -f old-%g 100; i=0; while [ $i -lt 150 ]; do i=$((i+1)); echo new-$i; sleep 0.05; done; echo loop-$((5*5))' Enter
+wait_screen '^new-20$' 20 || fail "history: the lines flow" "$(screen)"
+p=$(client_pid)
+kill -STOP "$p"
+sleep 5                                 # the worker drops the silent client
+kill -CONT "$p"
+wait_screen '^loop-25$' 40 || fail "history: the loop ends after the reconnect" "$(screen)"
+hist=$(tm capture-pane -p -S - -E -)
+expect_eq "$(printf '%s\n' "$hist" | grep -cx 'old-[0-9]*')" 100 \
+        "reconnected: the pane's history has each of the 100 early lines (written before the break) once"
+expect_eq "$(printf '%s\n' "$hist" | grep -x 'old-[0-9]*' | sort -u | wc -l)" 100 "  ... all of them"
+expect_eq "$(printf '%s\n' "$hist" | grep -cx 'new-[0-9]*')" 150 \
+        "  ... and each of the 150 later lines (some printed during the outage) once"
+expect_eq "$(printf '%s\n' "$hist" | grep -x 'new-[0-9]*' | sort -u | wc -l)" 150 "  ... all of them"
+expect_no_match "$hist" 'dwell: connection' "  ... and not the status line"
 tm send-keys -H 1c
 wait_screen '^client-exit=' 10
 

@@ -365,12 +365,12 @@ static void feed_str(Terminal *t, const char *s) {
         terminal_feed(t, (const uint8_t *) s, strlen(s));
 }
 
-static char *render_str(Terminal *t, unsigned max_sb, size_t *ret_len) {
+static char *render_flags(Terminal *t, unsigned max_sb, TerminalRenderFlags flags, size_t *ret_len) {
         Buf b;
         char *s;
 
         buf_init(&b, 64u << 20);
-        if (terminal_render(t, &b, max_sb) < 0) {
+        if (terminal_render(t, &b, max_sb, flags) < 0) {
                 buf_done(&b);
                 return NULL;
         }
@@ -381,6 +381,10 @@ static char *render_str(Terminal *t, unsigned max_sb, size_t *ret_len) {
                 *ret_len = buf_len(&b);
         buf_done(&b);
         return s;
+}
+
+static char *render_str(Terminal *t, unsigned max_sb, size_t *ret_len) {
+        return render_flags(t, max_sb, 0, ret_len);
 }
 
 /* Renders a into a fresh b of a's size; checks the round trip.  Returns
@@ -869,7 +873,7 @@ static void test_replies_and_marks(void) {
         feed_str(t, "\033[?1h\033[?2004h\033[?1000h\033[?1006h\033[?1004hab\033[3;5H\033[6n");
         is_str(seen.replies, "\033[3;5R", "cursor position report goes to the reply handler");
         buf_init(&b, 1 << 20);
-        terminal_render(t, &b, 10);
+        terminal_render(t, &b, 10, 0);
         buf_done(&b);
         is_str(seen.replies, "\033[3;5R", "render's probes never reach the reply handler");
         seen.reply_len = 0;
@@ -1042,6 +1046,48 @@ static void gen_ls_line(Buf *b, unsigned i) {
              colors[i % ELEMENTSOF(colors)], i % 3 ? "report" : "data", i, i % 2 ? "txt" : "log");
 }
 
+/* A client resuming after a break: its terminal shows the session as it
+ * was at a position of the live output; it gets the lines that scrolled
+ * since, its screen wiped (TERMINAL_RENDER_WIPE), and ends with exactly
+ * the session's scrollback and screen. */
+static void test_scrollback_resume(void) {
+        Terminal *session = NULL, *client = NULL;
+        char line[64], *r, *a, *b, *first;
+        size_t n, na, nb;
+        uint64_t before;
+
+        terminal_new(24, 80, 1000, &session);
+        terminal_new(24, 80, 1000, &client);
+        for (unsigned i = 1; i <= 50; i++) {
+                n = (size_t) snprintf(line, sizeof line, "line-%u\r\n", i);
+                terminal_feed(session, (const uint8_t *) line, n);
+                terminal_feed(client, (const uint8_t *) line, n);
+        }
+        before = terminal_scrollback_total(session);
+        is_int(before, 27, "50 lines on 24 rows: 27 scrolled (the cursor on the 24th row)");
+        for (unsigned i = 51; i <= 60; i++) {
+                n = (size_t) snprintf(line, sizeof line, "line-%u\r\n", i);
+                terminal_feed(session, (const uint8_t *) line, n);
+        }
+        is_int(terminal_scrollback_total(session) - before, 10, "10 lines more: 10 more scrolled");
+        r = render_flags(session, (unsigned) (terminal_scrollback_total(session) - before), TERMINAL_RENDER_WIPE, &n);
+        first = r ? strstr(r, "line-") : NULL;
+        ok(first && strstr(r, "\033[24M") && strstr(r, "\033[24M") < first &&
+           (!strstr(r, "\033[2J") || strstr(r, "\033[2J") > first),
+           "the wipe deletes the rows before the history, no ED 2 (which tmux and VTE push into theirs)");
+        terminal_feed(client, (const uint8_t *) r, n);
+        ok(screens_differ(session, client) == NULL, "resumed: the screen is the session's");
+        is_int(terminal_scrollback_lines(client), 37, "resumed: the 27 lines it had plus the 10 that scrolled since");
+        a = render_str(session, 1000, &na);
+        b = render_str(client, 1000, &nb);
+        ok(a && b && na == nb && memcmp(a, b, na) == 0, "resumed: its scrollback is the session's, line for line");
+        free(a);
+        free(b);
+        free(r);
+        terminal_free(session);
+        terminal_free(client);
+}
+
 static void test_scrollback(void) {
         Terminal *t = NULL;
         Buf b;
@@ -1062,6 +1108,8 @@ static void test_scrollback(void) {
         terminal_feed(t, buf_ptr(&b), buf_len(&b));
         is_int(terminal_scrollback_lines(t), 0, "no scrollback kept with scrollback_lines 0");
         terminal_free(t);
+
+        test_scrollback_resume();
 
         /* The heap 10,000 lines of scrollback cost at 80x24. */
         buf_reset(&b);
