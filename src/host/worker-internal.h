@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * What worker.c (the commands, the output pipes, dwelld and the monitor)
- * and worker-client.c (the client protocol) share: the worker's state and
+ * and the client protocol (worker-handoff.c, worker-client.c) share, with
+ * the terminal side (worker-term.c, worker-marks.c): the worker's state and
  * the functions each calls in the other.  Internal to dwell-host and to
  * tests/fuzz/fuzz-worker.c.
  */
@@ -249,15 +250,26 @@ void worker_hook_queue(Worker *w, const Command *c, int status);
 /* Kills the running hook and forgets the waiting ones (the session ends). */
 void worker_hooks_done(Worker *w);
 
-/* worker-client.c */
+/* worker-client.c: a client's connection, from its handoff to its end. */
 /* Sends buffered records to the connected client, as far as its socket takes them. */
 void worker_pump(Worker *w);
-/* A client handed over by dwelld on fd (taken). */
-void worker_handoff(Worker *w, int fd, const struct proto_handoff *h);
+/* A Client for fd (taken), its frames read from now on; NULL if out of memory (fd closed). */
+Client *client_new(Worker *w, int fd, const struct proto_handoff *h);
+void client_start_heartbeats(Client *c);
 void client_detach(Worker *w, Client *c, uint8_t reason, const char *by);
+/* The session's client is gone without leaving (why: for the log and the audit). */
+void client_lost(Worker *w, const char *why);
+/* The session loses its client (left, vanished or was disconnected). */
+void session_detached(Worker *w);
+/* A TERM_NOTICE to every terminal client but skip. */
+void term_notice_all(Worker *w, Client *skip, const char *text);
 void client_free(Client *c);
 /* Writes what is queued for c; may free c (a failed write). */
 void client_flush(Client *c);
+
+/* worker-handoff.c: what each verb handed over asks. */
+/* A client handed over by dwelld on fd (taken). */
+void worker_handoff(Worker *w, int fd, const struct proto_handoff *h);
 /* The session became idle (or cannot run anything more): answer `dwell wait`. */
 void worker_wake_waiters(Worker *w);
 
@@ -307,7 +319,7 @@ int worker_marks_invoke(Worker *w, Client *c, const struct proto_handoff *h);
 /* c is attached: its line is typed at the prompt. */
 void worker_marks_invoke_start(Worker *w, Client *c, const char *text);
 void worker_marks_client_gone(Worker *w, Client *c);
-/* worker-client.c: an error answer, the connection closes once it is out. */
+/* worker-handoff.c: an error answer, the connection closes once it is out. */
 void client_refuse(Client *c, uint16_t code, const char *fmt, ...) _printf_(3, 4);
-/* An attached client gets an error and goes; the session is detached. */
+/* worker-client.c: an attached client gets an error and goes; the session is detached. */
 void client_abandon(Client *c, uint16_t code, const char *message);

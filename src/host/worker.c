@@ -3,7 +3,8 @@
  * The worker's session side: status reports to dwelld, audit events and
  * transcript data to the monitor, the idle clock, the runner's output
  * pipes, the command queue, the end of the session, the control
- * connection and the main loop.  The client protocol is worker-client.c.
+ * connection and the main loop.  The client protocol is worker-handoff.c
+ * and worker-client.c.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -8,7 +8,8 @@
  * session.  It trusts only its control connection to dwelld (fd 3) and
  * the client connections dwelld hands it over that connection.
  *
- * worker.c is the session side, worker-client.c the client protocol;
+ * worker.c is the session side, worker-handoff.c and worker-client.c the
+ * client protocol;
  * worker-internal.h holds what they share.
  */
 #pragma once

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Fuzz target for the worker's client protocol: the real worker code
- * (src/host/worker-client.c and worker.c, on a real event loop), with a
- * fake runner in place of the shell.
+ * (src/host/worker-handoff.c, worker-client.c and worker.c, on a real
+ * event loop), with a fake runner in place of the shell.
  *
  * The input is a little program.  Each step is one of: a client handed
  * over by dwelld (invoke, invoke -d, connect, receive, disconnect, with a
