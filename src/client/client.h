@@ -165,6 +165,8 @@ int user_options_detach_keys(const char *arg, uint8_t ret[static DETACH_KEYS_MAX
 /* Fills req's term, rows and cols from our terminal (stdin and stdout
  * both terminals); false if we have none. */
 bool term_request_fill(struct proto_request *req);
+/* Whether this client can hand its terminal to the worker (on this machine, stdin and stdout one terminal). */
+bool term_can_hand_over(void);
 /* After ATTACHED (attached, not consumed) of a terminal session: raw mode,
  * the session's screen, typing, until the detach keys (keys, n), a
  * disconnect or the session's end.  Returns the exit status. */

@@ -37,10 +37,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "detach-keys.h"
 #include "parse-util.h"
 
 #define INPUT_CHUNK 4096
@@ -54,6 +56,7 @@
                    "\033[?2004l\033[?1l\033>\033[?7h\033[0m\0337\033[r\0338"
 
 static struct termios saved_tio;
+static int saved_fl = -1;               /* stdin's file status flags (a worker may set O_NONBLOCK) */
 static volatile sig_atomic_t raw_on = 0;
 static volatile sig_atomic_t got_signal = 0;
 static int sig_pipe[2] = { -EBADF, -EBADF };
@@ -62,6 +65,8 @@ static void raw_restore(void) {
         if (!raw_on)
                 return;
         raw_on = 0;
+        if (saved_fl >= 0)
+                (void) fcntl(STDIN_FILENO, F_SETFL, saved_fl);
         (void) tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tio);
         (void) loop_write(STDOUT_FILENO, TERM_RESET "\r\n", strlen(TERM_RESET "\r\n"));
 }
@@ -75,6 +80,7 @@ static int raw_enter(void) {
         cfmakeraw(&raw);
         raw.c_cc[VMIN] = 1;
         raw.c_cc[VTIME] = 0;
+        saved_fl = fcntl(STDIN_FILENO, F_GETFL);
         if (tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) < 0)
                 return client_error(-errno, PROTO_ERR_UNAVAILABLE, "cannot put the terminal in raw mode: %m");
         raw_on = 1;
@@ -141,8 +147,10 @@ typedef struct Attach {
         bool reconnect;                 /* a break is mended by reconnecting */
         uint32_t hb_ms;
         int64_t last_rx_ms, next_hb_ms;
-        const uint8_t *keys;
-        size_t n_keys, matched;         /* detach keys typed so far */
+        DetachMatch keys;
+        bool offered;                   /* PROTO_REQ_F_TTY_OFFER: our terminal may be handed over */
+        bool direct;                    /* ... and the worker holds it: we neither read nor write it */
+        bool keys_detached;             /* the worker saw the detach keys (DETACH_KEYS) */
         bool stdin_eof;
         bool read_only;                 /* dwell watch: keys other than the detach keys are dropped */
         bool have_pos;                  /* TERM_POS came: pos is where our terminal stands in the */
@@ -177,33 +185,48 @@ static int send_input(Attach *a, const uint8_t *p, size_t n) {
 /* Typed bytes, the detach keys taken out.  1: detach. */
 static int on_keys(Attach *a, const uint8_t *p, size_t n) {
         uint8_t out[INPUT_CHUNK + DETACH_KEYS_MAX];
-        size_t k = 0;
+        size_t k;
+        bool detach = detach_match(&a->keys, p, n, out, &k);
+        int r = send_input(a, out, k);
 
-        for (size_t i = 0; i < n; i++) {
-                if (p[i] == a->keys[a->matched]) {
-                        if (++a->matched == a->n_keys) {
-                                (void) send_input(a, out, k);
-                                return 1;
-                        }
-                        continue;
-                }
-                /* A partial match that fails: what it held is sent as typed. */
-                if (a->matched > 0) {
-                        memcpy(out + k, a->keys, a->matched);
-                        k += a->matched;
-                        a->matched = 0;
-                        if (p[i] == a->keys[0]) {
-                                a->matched = 1;
-                                if (a->n_keys == 1) {
-                                        (void) send_input(a, out, k);
-                                        return 1;
-                                }
-                                continue;
-                        }
-                }
-                out[k++] = p[i];
+        return detach ? 1 : r;
+}
+
+/* Whether this client can hand its terminal to the worker: on this
+ * machine, its standard input and output one terminal. */
+bool term_can_hand_over(void) {
+        struct stat in, out;
+
+        return !arg_host && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) && fstat(STDIN_FILENO, &in) == 0 &&
+               fstat(STDOUT_FILENO, &out) == 0 && in.st_rdev == out.st_rdev;
+}
+
+/* TERM_TTY_ASK: our terminal, with the detach keys.  Opened anew when we
+ * may (its own O_NONBLOCK, which our stdin and stdout then do not share),
+ * else our stdin itself (a terminal someone else owns: the worker's
+ * O_NONBLOCK is undone when we restore the terminal); none if neither
+ * works: the worker then renders to us as before. */
+static int hand_over(Attach *a) {
+        const char *path = ttyname(STDIN_FILENO);
+        int fd = path ? open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) : -EBADF;
+        size_t start = a->conn->out.size;
+        int r;
+
+        if (fd < 0)
+                fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
+
+        r = proto_put_term_tty(&a->conn->out, a->keys.keys, a->keys.n_keys, fd >= 0);
+        if (r < 0) {
+                safe_close(fd);
+                return r;
         }
-        return send_input(a, out, k);
+        if (fd >= 0) {
+                r = conn_attach_fd(a->conn, start, fd);
+                if (r < 0)
+                        return r;
+                a->direct = true;
+        }
+        return send_frame(a, 0);
 }
 
 static int send_size(Attach *a) {
@@ -223,7 +246,8 @@ static void notice_add(Attach *a, const char *text) {
         if (!safe)
                 return;
         snprintf(line, sizeof line, "\r\n%s\r\n", safe);
-        (void) loop_write(STDOUT_FILENO, line, strlen(line));
+        if (!a->direct)         /* (else the worker wrote it into the terminal) */
+                (void) loop_write(STDOUT_FILENO, line, strlen(line));
         if (a->n_notices < ELEMENTSOF(a->notices))
                 snprintf(a->notices[a->n_notices++], sizeof a->notices[0], "%s", safe);
 }
@@ -241,6 +265,7 @@ static int on_frame(Attach *a, Frame *f, char *msg, size_t msg_size) {
                 r = proto_get_term_data(&f->payload, &p, &n);
                 if (r < 0)
                         return r;
+                a->direct = false;      /* the worker did not take our terminal */
                 r = loop_write(STDOUT_FILENO, p, n);
                 if (r < 0)
                         return 1;       /* our terminal is gone */
@@ -252,6 +277,13 @@ static int on_frame(Attach *a, Frame *f, char *msg, size_t msg_size) {
                         return r;
                 a->have_pos = true;
                 return 0;
+        case PROTO_MSG_TERM_TTY_ASK:
+                r = proto_expect_end(&f->payload);
+                if (r < 0)
+                        return r;
+                if (!a->offered || a->direct)
+                        return -EBADMSG;
+                return hand_over(a);
         case PROTO_MSG_TERM_NOTICE:
                 r = proto_get_str_msg(&f->payload, PROTO_MAX_TEXT, &text);
                 if (r < 0)
@@ -267,7 +299,9 @@ static int on_frame(Attach *a, Frame *f, char *msg, size_t msg_size) {
                 if (r < 0)
                         return r;
                 by_safe = terminal_sanitize(text, 256);
-                if (reason == DETACH_REQUESTED)
+                if (reason == DETACH_KEYS)
+                        a->keys_detached = true;        /* typed at our terminal, read by the worker */
+                else if (reason == DETACH_REQUESTED)
                         snprintf(msg, msg_size, "detached from %s by %s", a->name, strempty(by_safe));
                 else if (reason == DETACH_TIMEOUT)
                         snprintf(msg, msg_size, "session %s ended: %s", a->name, strempty(by_safe));
@@ -303,7 +337,7 @@ static Leave drain_frames(Attach *a, char *msg, size_t msg_size, int *ret_error)
                         return LEAVE_LOST;
                 }
                 if (r > 0)
-                        return *msg ? LEAVE_DETACHED : LEAVE_STDIN;
+                        return a->keys_detached ? LEAVE_DETACH : *msg ? LEAVE_DETACHED : LEAVE_STDIN;
         }
         if (r < 0) {
                 *ret_error = r;
@@ -322,7 +356,7 @@ static Leave attach_loop(Attach *a, char *msg, size_t msg_size, int *ret_error) 
                 struct pollfd fds[3] = {
                         { .fd = sig_pipe[0], .events = POLLIN },
                         { .fd = a->conn->fd, .events = POLLIN | (conn_pending(a->conn) > 0 ? POLLOUT : 0) },
-                        { .fd = a->stdin_eof || conn_pending(a->conn) > OUT_PENDING_MAX ? -1 : STDIN_FILENO,
+                        { .fd = a->stdin_eof || a->direct || conn_pending(a->conn) > OUT_PENDING_MAX ? -1 : STDIN_FILENO,
                           .events = POLLIN },
                 };
 
@@ -391,8 +425,9 @@ static Leave attach_loop(Attach *a, char *msg, size_t msg_size, int *ret_error) 
  * reconnecting; so do the signals that would end the attachment. */
 static bool outage_input(void *userdata, bool readable) {
         Attach *a = userdata;
-        uint8_t buf[INPUT_CHUNK];
+        uint8_t buf[INPUT_CHUNK], out[INPUT_CHUNK + DETACH_KEYS_MAX];
         ssize_t k;
+        size_t n;
 
         if (got_signal)
                 return true;
@@ -401,14 +436,7 @@ static bool outage_input(void *userdata, bool readable) {
         k = read(STDIN_FILENO, buf, sizeof buf);
         if (k == 0 || (k < 0 && errno != EINTR && errno != EAGAIN))
                 return true;            /* our terminal is gone */
-        for (ssize_t i = 0; i < k; i++) {
-                if (buf[i] == a->keys[a->matched]) {
-                        if (++a->matched == a->n_keys)
-                                return true;
-                } else
-                        a->matched = buf[i] == a->keys[0] ? 1 : 0;
-        }
-        return false;
+        return k > 0 && detach_match(&a->keys, buf, (size_t) k, out, &n);
 }
 
 /* After LEAVE_LOST: the session again (reconnect.c), by its Id, with our
@@ -418,7 +446,7 @@ static int attach_reconnect(Attach *a) {
         char sid[16], pos[24];
         struct proto_request req = {
                 .flags = PROTO_REQ_F_RECONNECT | PROTO_REQ_F_TERM_POS |
-                         (arg_no_history ? PROTO_REQ_F_NO_HISTORY : 0),
+                         (arg_no_history ? PROTO_REQ_F_NO_HISTORY : 0) | (a->offered ? PROTO_REQ_F_TTY_OFFER : 0),
                 .session = sid,
         };
         const ReconnectTerminal t = {
@@ -441,10 +469,11 @@ static int attach_reconnect(Attach *a) {
                 req.command = pos;
         }
         a->have_pos = false;            /* until this attachment's TERM_POS */
+        a->direct = false;              /* the worker let our terminal go with the connection */
         (void) term_request_fill(&req);
         if (a->read_only)
                 req.rows = req.cols = 0;        /* a watcher does not size the session */
-        a->matched = 0;
+        a->keys.matched = 0;
         reconnect_set_terminal(&t);
         r = session_reconnect(a->read_only ? PROTO_REQ_WATCH : PROTO_REQ_CONNECT, &req, a->name,
                               a->read_only ? "watch" : "connect", a->hb_ms, clock_now_ms(), a->conn, &f);
@@ -461,11 +490,29 @@ static int attach_reconnect(Attach *a) {
         a->hb_ms = hb;
         a->last_rx_ms = clock_now_ms();
         a->next_hb_ms = a->last_rx_ms + hb;
-        a->matched = 0;
+        a->keys.matched = 0;
         (void) fd_nonblock(a->conn->fd, true);
         /* Typed during the outage: not sent. */
         (void) tcflush(STDIN_FILENO, TCIFLUSH);
         return 0;
+}
+
+/* Reads (and drops) until the worker closes the connection, for timeout_ms at most. */
+static void wait_closed(Conn *c, int timeout_ms) {
+        int64_t end = clock_now_ms() + timeout_ms;
+        Frame f;
+
+        for (;;) {
+                int64_t left = end - clock_now_ms();
+                int r;
+
+                if (left <= 0)
+                        return;
+                r = conn_wait_frame(c, &f, (int) left);
+                if (r <= 0)
+                        return;
+                conn_consume(c, &f);
+        }
 }
 
 static void return_hint(char *buf, size_t size, const char *name, bool watch) {
@@ -482,7 +529,12 @@ int term_attach(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bo
 int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_keys, bool read_only, bool reconnect) {
         struct proto_session s;
         char msg[PROTO_MAX_TEXT + 512] = "", hint[PROTO_MAX_NAME * 2 + 64];
-        Attach a = { .conn = c, .keys = keys, .n_keys = n_keys, .read_only = read_only };
+        Attach a = {
+                .conn = c,
+                .keys.n_keys = MIN(n_keys, (size_t) DETACH_KEYS_MAX),
+                .read_only = read_only,
+                .offered = !read_only && term_can_hand_over(),
+        };
         _cleanup_free_ char *name = NULL;
         int error = 0, r;
         Leave how;
@@ -491,6 +543,7 @@ int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_key
         conn_consume(c, attached);
         if (r < 0)
                 return session_lost_dwelld(r);
+        memcpy(a.keys.keys, keys, a.keys.n_keys);
         name = terminal_sanitize(strempty(s.name), PROTO_MAX_NAME);
         a.session_id = s.id;
         proto_session_done(&s);
@@ -525,10 +578,14 @@ int term_attach_full(Conn *c, Frame *attached, const uint8_t *keys, size_t n_key
                 error = 0;
         }
 
-        if (how == LEAVE_DETACH || how == LEAVE_STDIN || how == LEAVE_SIGNAL) {
+        if ((how == LEAVE_DETACH && !a.keys_detached) || how == LEAVE_STDIN || how == LEAVE_SIGNAL) {
                 /* The session stays; we go. */
                 if (proto_put_empty(&c->out, PROTO_MSG_DETACH) >= 0)
                         (void) conn_flush_all(c, 1000);
+                /* A worker writing to our terminal lets it go, then closes:
+                 * its last byte comes before our restoring ones. */
+                if (a.direct)
+                        wait_closed(c, 1000);
         }
         raw_restore();
         for (unsigned i = 0; i < a.n_notices; i++)

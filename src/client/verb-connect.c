@@ -353,7 +353,9 @@ static int verb_connect_run(const Verb *v, int argc, char *argv[]) {
                 return client_error(-EINVAL, PROTO_ERR_INVALID_ARGUMENT,
                                     "connect: -c applies only with -t (to the terminal session it creates)");
         tty = term_request_fill(&req);
-        req.flags |= PROTO_REQ_F_TERM_POS;      /* (a command session ignores it) */
+        req.flags |= PROTO_REQ_F_TERM_POS;      /* (a command session ignores them) */
+        if (term_can_hand_over())
+                req.flags |= PROTO_REQ_F_TTY_OFFER;
         if ((req.flags & PROTO_REQ_F_TERMINAL) && !tty)
                 return client_error(-ENOTTY, PROTO_ERR_INVALID_ARGUMENT,
                                     "connect -t needs a terminal (standard input and output); "

@@ -120,8 +120,11 @@ void worker_pump(Worker *w) {
 /* A one-line notice to every terminal client but skip. */
 void term_notice_all(Worker *w, Client *skip, const char *text) {
         for (Client *o = w->clients; o; o = o->all_next)
-                if (o != skip && o->term && !o->closing)
+                if (o != skip && o->term && !o->closing) {
                         (void) proto_put_str_msg(&o->conn.out, PROTO_MSG_TERM_NOTICE, text);
+                        if (o->tty_fd >= 0)
+                                worker_tty_notice(o, text);     /* it writes nothing itself meanwhile */
+                }
 }
 
 static void watcher_left(Worker *w, Client *c) {
@@ -149,6 +152,7 @@ void client_free(Client *c) {
         if (!c)
                 return;
         w = c->w;
+        worker_tty_release(c);
         if (w->client == c) {
                 w->client = NULL;
                 if (c->verb == PROTO_REQ_INVOKE)
@@ -224,6 +228,23 @@ void client_lost(Worker *w, const char *why) {
         session_detached(w);
 }
 
+void client_leave_by_keys(Client *c) {
+        Worker *w = c->w;
+        bool typer = w->client == c;
+
+        worker_tty_release(c);
+        log_info("Client %s of session %s gone: detached (the detach keys)", c->who, w->p->name);
+        if (typer)
+                audit_disconnected(w, c, "the client disconnected");
+        (void) proto_put_detached(&c->conn.out, DETACH_KEYS, c->caller);
+        c->closing = true;
+        if (typer)
+                w->client = NULL;
+        client_flush(c);        /* frees c once DETACHED is out */
+        if (typer)
+                session_detached(w);
+}
+
 static int on_drain_timeout_cb(EvSource *s, uint64_t usec, void *userdata) {
         client_free(userdata);
         return 0;
@@ -235,6 +256,7 @@ void client_detach(Worker *w, Client *c, uint8_t reason, const char *by) {
         snprintf(why, sizeof why, "%s %s", reason == DETACH_REQUESTED ? "disconnected by" :
                  reason == DETACH_TIMEOUT ? "session ended:" : "session removed:", by);
         audit_disconnected(w, c, why);
+        worker_tty_release(c);          /* before it hears: it restores its terminal then */
         (void) proto_put_detached(&c->conn.out, reason, by);
         c->closing = true;
         if (w->client == c)
@@ -356,6 +378,8 @@ static int on_client_frame(Worker *w, Client *c, Frame *f) {
         case PROTO_MSG_TERM_INPUT:
         case PROTO_MSG_TERM_SIZE:
                 return worker_term_frame(w, c, f);
+        case PROTO_MSG_TERM_TTY:
+                return worker_tty_take(w, c, f);
         case PROTO_MSG_RUN:
                 if (c->verb != PROTO_REQ_CONNECT || c->term)
                         return -EBADMSG;
@@ -512,6 +536,7 @@ void client_abandon(Client *c, uint16_t code, const char *message) {
         Worker *w = c->w;
 
         c->wait_src = evloop_source_free(c->wait_src);
+        worker_tty_release(c);
         (void) proto_put_error(&c->conn.out, code, message);
         c->closing = true;
         if (w->client == c) {
@@ -536,6 +561,8 @@ Client *client_new(Worker *w, int fd, const struct proto_handoff *h) {
         w->clients = c;
         c->verb = h->verb;
         c->caller_pid = h->caller_pid;
+        c->caller_uid = h->caller_uid;
+        c->tty_fd = -EBADF;
         conn_init(&c->conn, fd, PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD, 64u * 1024 * 1024);
         (void) fd_nonblock(fd, true);
         if (!(c->caller = strdup(strempty(h->caller))) || !(c->origin = strdup(strempty(h->origin))) ||

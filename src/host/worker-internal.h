@@ -14,6 +14,7 @@
 #include "audit.h"
 #include "command.h"
 #include "conn.h"
+#include "detach-keys.h"
 #include "evloop.h"
 #include "monitor.h"
 #include "osc133.h"
@@ -74,6 +75,19 @@ struct Client {
         bool term;                      /* attached to a terminal session's terminal (TERM_OUTPUT) */
         bool term_stale;                /* ... fell behind: no live output until drained, then a redraw */
         bool term_pos;                  /* ... takes TERM_POS after each rendering (PROTO_REQ_F_TERM_POS) */
+        uint32_t caller_uid;
+        /* Its own terminal, handed over (worker-tty.c): keys read from it,
+         * the output written to it.  -EBADF when not. */
+        int tty_fd;
+        EvSource *tty_src;
+        Buf tty_out;
+        DetachMatch tty_keys;
+        bool tty_asked;                 /* TERM_TTY_ASK sent: the rendering waits for TERM_TTY */
+        unsigned render_lines;          /* ... that rendering */
+        unsigned render_flags;          /* ... (TerminalRenderFlags) */
+        bool render_resume;             /* ... a client reconnecting by itself */
+        bool tty_pos_known;             /* tty_pos: where its terminal stands in the live output */
+        uint64_t tty_pos;
         bool watcher;                   /* dwell watch: read-only, never the typer */
 };
 
@@ -92,6 +106,8 @@ typedef struct Intent {
 
 #define WORKER_MARK_HOLD (4096u + 16u)  /* >= the longest mark terminal.c passes on, whole */
 #define WORKER_SCROLLED_MAX 256u        /* positions kept where lines scrolled (worker-term.c) */
+#define TERM_CLIENT_MAX (1024u * 1024)  /* unsent output per terminal client before it misses live output */
+#define TERM_RENDER_MAX (64u * 1024 * 1024)     /* a rendering at most */
 
 struct Worker {
         EvLoop *event;
@@ -171,6 +187,15 @@ struct Worker {
         struct { uint64_t pos, lines; } scrolled[WORKER_SCROLLED_MAX];
         unsigned scrolled_head, n_scrolled;
         bool scrolled_lost;             /* the ring went round: older positions are not known */
+        /* Where the last terminal handed over stood when its client went
+         * (a client reconnecting by itself with the same terminal resumes
+         * its history there). */
+        struct {
+                bool set;
+                uint64_t rdev;
+                uint32_t uid;
+                uint64_t pos;
+        } tty_left;
 
         /* Command records from the shell's OSC 133 marks (worker-marks.c). */
         bool marks_on;                  /* the shell was given the hooks and a nonce */
@@ -257,6 +282,9 @@ void worker_pump(Worker *w);
 Client *client_new(Worker *w, int fd, const struct proto_handoff *h);
 void client_start_heartbeats(Client *c);
 void client_detach(Worker *w, Client *c, uint8_t reason, const char *by);
+/* c typed the detach keys at the terminal it handed over: DETACHED
+ * (DETACH_KEYS) once the terminal is let go, then closed. */
+void client_leave_by_keys(Client *c);
 /* The session's client is gone without leaving (why: for the log and the audit). */
 void client_lost(Worker *w, const char *why);
 /* The session loses its client (left, vanished or was disconnected). */
@@ -266,6 +294,21 @@ void term_notice_all(Worker *w, Client *skip, const char *text);
 void client_free(Client *c);
 /* Writes what is queued for c; may free c (a failed write). */
 void client_flush(Client *c);
+
+/* worker-tty.c: a local typer's own terminal, handed over. */
+/* c offered its terminal (PROTO_REQ_F_TTY_OFFER) and may hand it over: asked
+ * (TERM_TTY_ASK); true if so, and the rendering waits for TERM_TTY. */
+bool worker_tty_ask(Worker *w, Client *c, const struct proto_request *req);
+/* TERM_TTY from c: 0, or <0 (a protocol error: the connection ends). */
+int worker_tty_take(Worker *w, Client *c, Frame *f);
+/* Output for c's terminal: queued and written as far as it takes it
+ * (more than TERM_CLIENT_MAX behind: c misses live output, then a redraw). */
+void worker_tty_put(Client *c, const void *p, size_t n, bool live);
+void worker_tty_flush(Client *c);
+/* A one-line notice written into c's terminal. */
+void worker_tty_notice(Client *c, const char *text);
+/* c's terminal given back (closed); where it stood is kept for a reconnect. */
+void worker_tty_release(Client *c);
 
 /* worker-handoff.c: what each verb handed over asks. */
 /* A client handed over by dwelld on fd (taken). */
@@ -288,6 +331,9 @@ int worker_term_attach(Worker *w, Client *c, const struct proto_request *req);
 int worker_term_frame(Worker *w, Client *c, Frame *f);
 /* c's queued output was all written: a client that fell behind is redrawn. */
 void worker_term_client_drained(Client *c);
+/* c's rendering, which waited for TERM_TTY: to its terminal if the worker
+ * took it, else to its socket. */
+void worker_term_render_asked(Worker *w, Client *c);
 bool worker_terminfo_has(const char *name);
 /* Output for the attached clients, the watchers and the recording (sent:
  * the clients and watchers have it already; the recording only). */

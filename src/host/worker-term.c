@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -38,12 +39,10 @@
 #include "terminal.h"
 #include "worker-internal.h"
 
-#define TERM_CLIENT_MAX (1024u * 1024)          /* unsent output per client before it misses live output */
 #define TERM_INPUT_MAX (256u * 1024)            /* typed bytes held for a program that does not read */
 #define TERM_READ_CHUNK (64u * 1024)
 #define TERM_READS_PER_WAKEUP 16
 #define TERM_READ_SHORT 512                     /* a read this short ends a wakeup's reads */
-#define TERM_RENDER_MAX (64u * 1024 * 1024)
 #define TERM_FALLBACK_1 "xterm-256color"
 #define TERM_FALLBACK_2 "vt100"
 
@@ -167,8 +166,15 @@ static void term_broadcast(Worker *w, const uint8_t *p, size_t n) {
 
         for (Client *c = w->clients; c; c = next) {
                 next = c->all_next;
-                if (!c->term || c->closing || c->term_stale)
+                if (!c->term || c->closing || c->term_stale || c->tty_asked)
+                        continue;       /* (asked for its terminal: the rendering to come shows this) */
+                if (c->tty_fd >= 0) {
+                        /* Its own terminal (worker-tty.c); w->shown is
+                         * still where p starts. */
+                        worker_tty_put(c, p, n, true);
+                        c->tty_pos = w->shown + n;
                         continue;
+                }
                 if (conn_pending(&c->conn) > TERM_CLIENT_MAX) {
                         /* Behind: no live output until it has drained, then a redraw. */
                         c->term_stale = true;
@@ -241,9 +247,14 @@ void worker_term_show(Worker *w, const uint8_t *p, size_t n, bool sent) {
  * up are left to term_flush_clients(), after the terminal state has the
  * output too. */
 static void term_send(Worker *w) {
-        for (Client *c = w->clients; c; c = c->all_next)
-                if (c->term && !c->closing && !c->term_stale && conn_pending(&c->conn) > 0)
+        for (Client *c = w->clients; c; c = c->all_next) {
+                if (!c->term || c->closing || c->term_stale)
+                        continue;
+                if (c->tty_fd >= 0)
+                        worker_tty_flush(c);
+                else if (conn_pending(&c->conn) > 0)
                         (void) conn_flush(&c->conn);
+        }
 }
 
 /* One read of the pty: >0 bytes, 0 the terminal is gone, -EAGAIN, -ENOBUFS (the monitor lags). */
@@ -390,6 +401,16 @@ static void term_render_to(Worker *w, Client *c, unsigned lines, TerminalRenderF
         }
         if (r < 0)
                 log_warning_errno(r, "Session %s: cannot render the screen for %s: %m", w->p->name, c->who);
+        if (c->tty_fd >= 0) {
+                /* Its own terminal: the rendering, then the live output from here. */
+                c->tty_pos = w->shown;
+                c->tty_pos_known = r >= 0;
+                if (r >= 0)
+                        worker_tty_put(c, buf_ptr(&b), buf_len(&b), false);
+                buf_done(&b);
+                worker_tty_flush(c);
+                return;
+        }
         for (size_t off = 0; r >= 0 && off < buf_len(&b); off += PROTO_MAX_DATA) {
                 size_t n = MIN((size_t) PROTO_MAX_DATA, buf_len(&b) - off);
 
@@ -421,6 +442,33 @@ static void term_render_attach(Worker *w, Client *c, const struct proto_request 
                         flags |= TERMINAL_RENDER_WIPE;
                 }
         }
+        if (worker_tty_ask(w, c, req)) {
+                /* Rendered once its terminal is handed over (or not). */
+                c->render_lines = lines;
+                c->render_flags = flags;
+                c->render_resume = req->flags & PROTO_REQ_F_RECONNECT;
+                return;
+        }
+        term_render_to(w, c, lines, flags);
+}
+
+void worker_term_render_asked(Worker *w, Client *c) {
+        unsigned lines = c->render_lines;
+        TerminalRenderFlags flags = c->render_flags;
+        struct stat st;
+
+        /* The same terminal back, its client reconnecting by itself: only
+         * what scrolled since it was let go. */
+        if (c->tty_fd >= 0 && c->render_resume && lines > 0 && w->tty_left.set &&
+            w->tty_left.uid == c->caller_uid && fstat(c->tty_fd, &st) == 0 && st.st_rdev == w->tty_left.rdev) {
+                int64_t n = scrolled_since(w, w->tty_left.pos);
+
+                if (n >= 0) {
+                        lines = (unsigned) MIN((uint64_t) n, (uint64_t) lines);
+                        flags |= TERMINAL_RENDER_WIPE;
+                }
+        }
+        w->tty_left.set = false;
         term_render_to(w, c, lines, flags);
 }
 
@@ -447,7 +495,7 @@ void worker_term_watch(Worker *w, Client *c, const struct proto_request *req) {
 void worker_term_client_drained(Client *c) {
         Worker *w = c->w;
 
-        if (!c->term || !c->term_stale || c->closing)
+        if (!c->term || !c->term_stale || c->closing || (c->tty_fd >= 0 && buf_len(&c->tty_out) > 0))
                 return;
         c->term_stale = false;
         term_render_to(w, c, 0, 0);

@@ -409,6 +409,31 @@ int proto_put_u64_msg(Buf *b, uint16_t type, uint64_t v) {
         return FRAME(b, type, 0, buf_put_u64(b, v));
 }
 
+static int put_keys(Buf *b, const uint8_t *keys, size_t n) {
+        int r = buf_put_u8(b, (uint8_t) n);
+        return r < 0 ? r : buf_put(b, keys, n);
+}
+
+int proto_put_term_tty(Buf *b, const uint8_t *keys, size_t n, bool with_fd) {
+        if (n == 0 || n > PROTO_DETACH_KEYS_MAX)
+                return -EINVAL;
+        return FRAME(b, PROTO_MSG_TERM_TTY, with_fd ? PROTO_FLAG_FD : 0, put_keys(b, keys, n));
+}
+
+int proto_get_term_tty(Buf *p, uint8_t keys[static PROTO_DETACH_KEYS_MAX], size_t *ret_n) {
+        uint8_t n;
+        int r;
+
+        if ((r = buf_get_u8(p, &n)) < 0)
+                return r;
+        if (n == 0 || n > PROTO_DETACH_KEYS_MAX || buf_len(p) != n)
+                return -EBADMSG;
+        memcpy(keys, buf_ptr(p), n);
+        buf_consume(p, n);
+        *ret_n = n;
+        return 0;
+}
+
 int proto_get_u64_msg(Buf *p, uint64_t *ret) {
         int r;
 
@@ -688,7 +713,8 @@ const char *proto_msg_to_string(uint16_t type) {
                 { PROTO_MSG_STDIN, "STDIN" }, { PROTO_MSG_STDIN_EOF, "STDIN_EOF" },
                 { PROTO_MSG_INTERRUPT, "INTERRUPT" }, { PROTO_MSG_INVOKED, "INVOKED" },
                 { PROTO_MSG_TERM_OUTPUT, "TERM_OUTPUT" },
-                { PROTO_MSG_TERM_NOTICE, "TERM_NOTICE" }, { PROTO_MSG_TERM_POS, "TERM_POS" }, { PROTO_MSG_TERM_INPUT, "TERM_INPUT" },
+                { PROTO_MSG_TERM_NOTICE, "TERM_NOTICE" }, { PROTO_MSG_TERM_POS, "TERM_POS" },
+                { PROTO_MSG_TERM_TTY_ASK, "TERM_TTY_ASK" }, { PROTO_MSG_TERM_TTY, "TERM_TTY" }, { PROTO_MSG_TERM_INPUT, "TERM_INPUT" },
                 { PROTO_MSG_TERM_SIZE, "TERM_SIZE" },
                 { PROTO_MSG_REC_OUTPUT, "REC_OUTPUT" }, { PROTO_MSG_REC_SIZE, "REC_SIZE" },
         };

@@ -90,6 +90,7 @@ typedef enum ProtoMsg {
         PROTO_MSG_TERM_NOTICE,          /* 307: str, a one-line notice the client shows */
         PROTO_MSG_TERM_POS,             /* 308: u64, the live output position the TERM_OUTPUT that follows
                                          * continues from (after each rendering; PROTO_REQ_F_TERM_POS) */
+        PROTO_MSG_TERM_TTY_ASK,         /* 309: empty: hand your terminal over (PROTO_REQ_F_TTY_OFFER) */
 
         /* client -> session worker */
         PROTO_MSG_ACK = 320,            /* struct proto_ack */
@@ -101,6 +102,8 @@ typedef enum ProtoMsg {
         PROTO_MSG_INTERRUPT,            /* empty: SIGINT to the running command (Ctrl-C) */
         PROTO_MSG_TERM_INPUT,           /* 327: the payload is bytes typed, for the session's pty */
         PROTO_MSG_TERM_SIZE,            /* 328: u16 rows, u16 cols: the typer's window size */
+        PROTO_MSG_TERM_TTY,             /* 329: u8 n + n detach keys, with the client's terminal (an fd)
+                                         * or without (it cannot): the answer to TERM_TTY_ASK */
 
         /* session worker -> client: reconnection (issue 16; 340-349) */
         PROTO_MSG_INVOKED = 340,        /* struct proto_invoked: a synchronous invoke's command and its stdin so far */
@@ -173,6 +176,7 @@ typedef enum ProtoDetach {
         DETACH_REQUESTED = 1,   /* another client ran `dwell disconnect` */
         DETACH_REMOVED,         /* the session is being removed */
         DETACH_TIMEOUT,         /* heartbeats stopped */
+        DETACH_KEYS,            /* the detach keys were typed (at a terminal the worker reads) */
         _DETACH_MAX,
 } ProtoDetach;
 
@@ -195,6 +199,8 @@ typedef enum ProtoDetach {
 #define PROTO_REQ_F_TERM_POS     0x200u /* connect/watch of a terminal session: the client takes TERM_POS */
 #define PROTO_REQ_F_HISTORY_FROM 0x400u /* ... the scrollback that scrolled after the live output position
                                          * in `command` (decimal; a client resuming after a break) */
+#define PROTO_REQ_F_TTY_OFFER    0x800u /* connect of a terminal session: the client, on this machine, can
+                                         * hand its terminal over (TERM_TTY_ASK, TERM_TTY) */
 
 /* The stdin a synchronous invoke may have in flight: what the worker holds
  * for a command at most (it grants more with STDIN_WINDOW as it passes
@@ -333,6 +339,10 @@ int proto_put_invoked(Buf *b, const struct proto_invoked *i);
 int proto_get_invoked(Buf *p, struct proto_invoked *ret);
 int proto_get_u32_msg(Buf *p, uint32_t *ret);
 int proto_put_u64_msg(Buf *b, uint16_t type, uint64_t v);
+/* TERM_TTY: the detach keys (1..PROTO_DETACH_KEYS_MAX), and the frame carries an fd if with_fd. */
+#define PROTO_DETACH_KEYS_MAX 8
+int proto_put_term_tty(Buf *b, const uint8_t *keys, size_t n, bool with_fd);
+int proto_get_term_tty(Buf *p, uint8_t keys[static PROTO_DETACH_KEYS_MAX], size_t *ret_n);
 int proto_get_u64_msg(Buf *p, uint64_t *ret);
 
 int proto_put_kv(Buf *b, uint16_t type, const struct proto_kv *kv);

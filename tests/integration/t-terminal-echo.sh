@@ -5,16 +5,19 @@
 # sends (issue 15's echo latency, bench/terminal.sh): the client types in
 # a tmux pane, one key at a time, while strace follows the session's worker
 # (a recorded session, transcript: true, so that the monitor also wants
-# every byte).  For every read of the pty that returns output without an
-# escape sequence (each echo), the worker's very next system call is the
-# write of that output to the client's socket: not a second read of the
-# pty, not the recording's write to the monitor, not the terminal state's
-# or the records' work in between (no system call shows that, but it comes
-# after this write in the same code path).  And after it the worker goes
-# back to sleep (epoll_wait) without reading the pty again: a short read
-# (an echo) ends the reads, so no read that finds nothing (EAGAIN) delays
-# the sleep that lets the client run on the worker's CPU.  Then what was
-# typed is on the screen, in the command record and in the recording, once.
+# every byte).  The client, on this machine and its caller the session's
+# owner, has handed its terminal to the worker (worker-tty.c): the worker
+# reads the key from it and writes it to the pty.  For every read of the
+# pty that returns output without an escape sequence (each echo), the
+# worker's very next system call is the write of that output to the
+# client's terminal: not a second read of the pty, not the recording's
+# write to the monitor, not the terminal state's or the records' work in
+# between (no system call shows that, but it comes after this write in the
+# same code path).  And after it the worker goes back to sleep
+# (epoll_wait) without reading the pty again: a short read (an echo) ends
+# the reads, so no read that finds nothing (EAGAIN) delays the sleep.
+# Then what was typed is on the screen, in the command record and in the
+# recording, once.
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/term-lib.sh"
@@ -47,18 +50,23 @@ wait_screen '^qqqqqqqqqqqqqqqqqqqqqqqq end-42$' 10
 kill -INT "$spid" 2>/dev/null
 wait_for "! kill -0 $spid 2>/dev/null" 10
 
-check=$("$PYTHON" - "$trace" <<'EOF2'
+# The worker's pty (the master, /dev/ptmx) and the client's terminal (the
+# tmux pane's /dev/pts/N, handed over).
+pty_fd=$(ls -l "/proc/$worker/fd" | sed -n 's|.* \([0-9][0-9]*\) -> /dev/ptmx$|\1|p' | head -n 1)
+tty_fd=$(ls -l "/proc/$worker/fd" | sed -n 's|.* \([0-9][0-9]*\) -> /dev/pts/[0-9]*$|\1|p' | head -n 1)
+check=$("$PYTHON" - "$trace" "$pty_fd" "$tty_fd" <<'EOF2'
 import re, sys
 lines = [l.rstrip("\n") for l in open(sys.argv[1], errors="replace")]
 call = re.compile(r'^(\w+)\((\d+)')
-# The pty: the fd the typed "q" is written to; the client: the socket it came from.
-pty = client = None
+# The typed "q", read from the client's terminal, then written to the pty
+# (the next write the worker makes).
+pty, client = sys.argv[2], sys.argv[3]
+keys = 0
 for i, l in enumerate(lines):
-    m = re.match(r'^write\((\d+), "q", 1\)\s*= 1$', l)
-    if m and i > 0 and call.match(lines[i - 1]) and call.match(lines[i - 1]).group(1) == "recvmsg":
-        pty, client = m.group(1), call.match(lines[i - 1]).group(2)
-        break
-print("fds", pty, client)
+    if l.startswith('read(%s, "q",' % client):
+        w = next((l2 for l2 in lines[i + 1:i + 6] if l2.startswith("write(")), "")
+        keys += w.startswith('write(%s, "q", 1)' % pty)
+print("fds", pty or None, client or None, "keys", keys)
 echoes = first = asleep = 0
 late = []
 again = []
@@ -68,7 +76,7 @@ for i, l in enumerate(lines):
         continue
     echoes += 1
     nxt = lines[i + 1] if i + 1 < len(lines) else ""
-    if nxt.startswith("sendmsg(%s," % client):
+    if nxt.startswith("write(%s," % client):
         first += 1
     else:
         late.append(nxt[:60])
@@ -85,9 +93,10 @@ print("first", "all" if echoes and first == echoes else "%d of %d; next instead:
 print("asleep", "all" if echoes and asleep == echoes else "%d of %d; read again: %s" % (asleep, echoes, again[:3]))
 EOF2
 )
-expect_match "$check" '^fds [0-9]+ [0-9]+$' "strace shows the typed key going from the client's socket to the pty"
+expect_match "$check" '^fds [0-9]+ [0-9]+ keys (2[4-9]|[3-9][0-9])$' \
+        "strace shows the typed key read by the worker from the client's terminal (handed over) and written to the pty"
 expect_match "$check" '^echoes (2[4-9]|[3-9][0-9])$' "  ... and the 24 echoes read from the pty"
-expect_match "$check" '^first all$' "each echo is written to the client's socket right after it is read, before anything else"
+expect_match "$check" '^first all$' "each echo is written to the client's terminal right after it is read, before anything else"
 expect_match "$check" '^asleep all$' "  ... and then the worker waits (epoll_wait) without reading the pty again"
 
 # Nothing changed in what is shown, recorded and kept.

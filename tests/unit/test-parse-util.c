@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "detach-keys.h"
 #include "parse-util.h"
 #include "tap.h"
 
@@ -295,6 +296,28 @@ static void test_detach_keys(void) {
                         ok(r == t[i].n && memcmp(keys, t[i].bytes, (size_t) r) == 0, "detach keys '%s'", t[i].s);
         }
         ok(parse_detach_keys(DETACH_KEYS_DEFAULT, keys) == 1 && keys[0] == 0x1c, "the default is ctrl-\\ (0x1c)");
+
+        /* Matching them in what is typed (the client's, or the worker's for a handed-over terminal). */
+        {
+                DetachMatch m = { .keys = { 0x01, 'd' }, .n_keys = 2 };
+                uint8_t out[16 + DETACH_KEYS_MAX];
+                size_t n;
+
+                ok(!detach_match(&m, (const uint8_t *) "ab\001", 3, out, &n) && n == 2 && memcmp(out, "ab", 2) == 0,
+                   "detach_match: a partial match is held back");
+                ok(!detach_match(&m, (const uint8_t *) "x", 1, out, &n) && n == 2 && memcmp(out, "\001x", 2) == 0,
+                   "  ... and passed on as typed when it fails");
+                ok(!detach_match(&m, (const uint8_t *) "\001", 1, out, &n) && n == 0, "  ... held again");
+                ok(detach_match(&m, (const uint8_t *) "dzz", 3, out, &n) && n == 0, "  ... completed across reads: detach");
+                ok(!detach_match(&m, (const uint8_t *) "\001\001d", 2, out, &n) && n == 1 && out[0] == 0x01,
+                   "  ... a repeated first key restarts the match");
+                ok(detach_match(&m, (const uint8_t *) "d", 1, out, &n) && n == 0, "  ... which then completes");
+                m = (DetachMatch) { .keys = { 0x1c }, .n_keys = 1 };
+                ok(detach_match(&m, (const uint8_t *) "ab\034cd", 5, out, &n) && n == 2 && memcmp(out, "ab", 2) == 0,
+                   "detach_match: one key; what came before it goes on, what came after is dropped");
+                m = (DetachMatch) { .n_keys = 0 };
+                ok(!detach_match(&m, (const uint8_t *) "\034", 1, out, &n) && n == 1, "detach_match: no keys: all goes on");
+        }
 }
 
 int main(void) {
