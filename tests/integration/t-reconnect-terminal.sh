@@ -17,9 +17,10 @@
 #   - connect -H --reconnect-timeout 5s (another session), the link down:
 #     the client gives up, the terminal restored, with
 #     `dwell -H HOST connect late`, exit 255; that command reattaches;
-#   - connect on the server, the client stopped while the session prints:
-#     after the reconnect the outer terminal's history has every line once
-#     (only the lines that scrolled during the break are written again).
+#   - the session printing while the connection breaks (the client stopped
+#     on the server; the link down over ssh): after the reconnect the outer
+#     terminal's history has every line once (only the lines that scrolled
+#     during the break are written again).
 
 . "$(dirname "$0")/ssh-lib.sh"
 ssh_private_net "$0" "$@"
@@ -130,31 +131,41 @@ expect_match "$(screen)" '^before-4$' "  ... which reattaches later"
 tm send-keys -H 1c
 wait_screen '^client-exit=' 10
 
-# -- 5: the outer terminal's history after a reconnect --------------------------------
-# The session prints 100 lines, then a line every 0.05 s; the client is
-# stopped for 5 s meanwhile (the worker drops it) and reconnects.  The
-# pane's history then holds every line exactly once: the lines that
-# scrolled before the break are not written again, those that scrolled
-# during it are, and the stale screen is wiped, not pushed.
-tm_respawn alice "dwell connect -t hist"
-wait_screen '\$ ?$' 20
-keys 'clear; seq -f old-%g 100; i=0; while [ $i -lt 150 ]; do i=$((i+1)); echo new-$i; sleep 0.05; done; echo loop-$((5*5))' Enter
-wait_screen '^new-20$' 20 || fail "history: the lines flow" "$(screen)"
-p=$(client_pid)
-kill -STOP "$p"
-sleep 5                                 # the worker drops the silent client
-kill -CONT "$p"
-wait_screen '^loop-25$' 40 || fail "history: the loop ends after the reconnect" "$(screen)"
-hist=$(tm capture-pane -p -S - -E -)
-expect_eq "$(printf '%s\n' "$hist" | grep -cx 'old-[0-9]*')" 100 \
-        "reconnected: the pane's history has each of the 100 early lines (written before the break) once"
-expect_eq "$(printf '%s\n' "$hist" | grep -x 'old-[0-9]*' | sort -u | wc -l)" 100 "  ... all of them"
-expect_eq "$(printf '%s\n' "$hist" | grep -cx 'new-[0-9]*')" 150 \
-        "  ... and each of the 150 later lines (some printed during the outage) once"
-expect_eq "$(printf '%s\n' "$hist" | grep -x 'new-[0-9]*' | sort -u | wc -l)" 150 "  ... all of them"
-expect_no_match "$hist" 'dwell: connection' "  ... and not the status line"
-tm send-keys -H 1c
-wait_screen '^client-exit=' 10
+# -- 5, 6: the outer terminal's history after a reconnect ----------------------------
+# The session prints 100 lines, then a line every 0.05 s; meanwhile the
+# connection breaks and the client reconnects by itself.  The pane's
+# history then holds every line exactly once: the lines that scrolled
+# before the break are not written again, those that scrolled during it
+# are, and the stale screen (and the status line) is wiped, not pushed.
+#   5: on the server, the client stopped for 5 s (the worker drops it): the
+#      client had handed its terminal to the worker, which remembers where
+#      that terminal stood;
+#   6: over ssh, the link down for 7 s: the client names the position in
+#      the session's output its terminal stands at (HISTORY_FROM).
+history_once() {        # LABEL CLIENT-COMMAND BREAK-COMMAND
+        local hist
+        tm_respawn alice "$2"
+        wait_screen '\$ ?$' 20
+        tm clear-history                # (the pane's, from the scenarios before)
+        keys 'clear; seq -f old-%g 100; i=0; while [ $i -lt 150 ]; do i=$((i+1)); echo new-$i; sleep 0.05; done; echo loop-$((5*5))' Enter
+        wait_screen '^new-20$' 20 || fail "$1: the lines flow" "$(screen)"
+        eval "$3"
+        wait_screen '^loop-25$' 40 || fail "$1: the loop ends after the reconnect" "$(screen)"
+        hist=$(tm capture-pane -p -S - -E -)
+        expect_eq "$(printf '%s\n' "$hist" | grep -cx 'old-[0-9]*')" 100 \
+                "$1, reconnected: the pane's history has each of the 100 early lines (written before the break) once"
+        expect_eq "$(printf '%s\n' "$hist" | grep -x 'old-[0-9]*' | sort -u | wc -l)" 100 "  ... all of them"
+        expect_eq "$(printf '%s\n' "$hist" | grep -cx 'new-[0-9]*')" 150 \
+                "  ... and each of the 150 later lines (some printed during the outage) once"
+        expect_eq "$(printf '%s\n' "$hist" | grep -x 'new-[0-9]*' | sort -u | wc -l)" 150 "  ... all of them"
+        expect_no_match "$hist" 'dwell: connection' "  ... and not the status line"
+        tm send-keys -H 1c
+        wait_screen '^client-exit=' 10
+}
+history_once "on the server, the client stopped" "dwell connect -t hist" \
+        'p=$(client_pid); kill -STOP "$p"; sleep 5; kill -CONT "$p"'
+history_once "over ssh, the link down" "$remote connect -t rhist" \
+        'far_link down; sleep 7; far_link up'
 
 capture alice dwell remove --all
 expect_rc 0 "remove the session"
