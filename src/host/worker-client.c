@@ -228,21 +228,31 @@ void client_lost(Worker *w, const char *why) {
         session_detached(w);
 }
 
+/* c goes once its last frame (queued) is out; its terminal is let go
+ * first, so that it restores it after the worker's last byte.  The
+ * session is detached if c held it. */
+static void client_end(Client *c) {
+        Worker *w = c->w;
+
+        c->wait_src = evloop_source_free(c->wait_src);
+        worker_tty_release(c);
+        c->closing = true;
+        if (w->client == c) {
+                w->client = NULL;
+                client_flush(c);        /* frees c once the frame is out */
+                session_detached(w);
+        } else
+                client_flush(c);
+}
+
 void client_leave_by_keys(Client *c) {
         Worker *w = c->w;
-        bool typer = w->client == c;
 
-        worker_tty_release(c);
         log_info("Client %s of session %s gone: detached (the detach keys)", c->who, w->p->name);
-        if (typer)
+        if (w->client == c)
                 audit_disconnected(w, c, "the client disconnected");
         (void) proto_put_detached(&c->conn.out, DETACH_KEYS, c->caller);
-        c->closing = true;
-        if (typer)
-                w->client = NULL;
-        client_flush(c);        /* frees c once DETACHED is out */
-        if (typer)
-                session_detached(w);
+        client_end(c);
 }
 
 static int on_drain_timeout_cb(EvSource *s, uint64_t usec, void *userdata) {
@@ -533,18 +543,8 @@ static int on_heartbeat_cb(EvSource *s, uint64_t usec, void *userdata) {
 }
 
 void client_abandon(Client *c, uint16_t code, const char *message) {
-        Worker *w = c->w;
-
-        c->wait_src = evloop_source_free(c->wait_src);
-        worker_tty_release(c);
         (void) proto_put_error(&c->conn.out, code, message);
-        c->closing = true;
-        if (w->client == c) {
-                w->client = NULL;
-                client_flush(c);
-                session_detached(w);
-        } else
-                client_flush(c);
+        client_end(c);
 }
 
 Client *client_new(Worker *w, int fd, const struct proto_handoff *h) {
