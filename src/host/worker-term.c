@@ -231,6 +231,18 @@ static int64_t scrolled_since(const Worker *w, uint64_t pos) {
         return w->scrolled_lost ? -ESRCH : (int64_t) MIN(now, (uint64_t) INT64_MAX);
 }
 
+/* A client whose terminal stands at live output position pos: at most
+ * *lines of scrollback, only what scrolled since, over its screen wiped;
+ * unchanged if that is not known. */
+static void resume_from(const Worker *w, uint64_t pos, unsigned *lines, TerminalRenderFlags *flags) {
+        int64_t n = scrolled_since(w, pos);
+
+        if (n < 0)
+                return;
+        *lines = (unsigned) MIN((uint64_t) n, (uint64_t) *lines);
+        *flags |= TERMINAL_RENDER_WIPE;
+}
+
 void worker_term_show(Worker *w, const uint8_t *p, size_t n, bool sent) {
         if (n == 0)
                 return;
@@ -434,13 +446,9 @@ static void term_render_attach(Worker *w, Client *c, const struct proto_request 
                 lines = 0;
         else if (req->flags & PROTO_REQ_F_HISTORY_FROM) {
                 uint64_t pos;
-                int64_t n;
 
-                n = parse_uint64(strempty(req->command), &pos) < 0 ? -ESRCH : scrolled_since(w, pos);
-                if (n >= 0) {
-                        lines = (unsigned) MIN((uint64_t) n, (uint64_t) lines);
-                        flags |= TERMINAL_RENDER_WIPE;
-                }
+                if (parse_uint64(strempty(req->command), &pos) >= 0)
+                        resume_from(w, pos, &lines, &flags);
         }
         if (worker_tty_ask(w, c, req)) {
                 /* Rendered once its terminal is handed over (or not). */
@@ -460,14 +468,8 @@ void worker_term_render_asked(Worker *w, Client *c) {
         /* The same terminal back, its client reconnecting by itself: only
          * what scrolled since it was let go. */
         if (c->tty_fd >= 0 && c->render_resume && lines > 0 && w->tty_left.set &&
-            w->tty_left.uid == c->caller_uid && fstat(c->tty_fd, &st) == 0 && st.st_rdev == w->tty_left.rdev) {
-                int64_t n = scrolled_since(w, w->tty_left.pos);
-
-                if (n >= 0) {
-                        lines = (unsigned) MIN((uint64_t) n, (uint64_t) lines);
-                        flags |= TERMINAL_RENDER_WIPE;
-                }
-        }
+            w->tty_left.uid == c->caller_uid && fstat(c->tty_fd, &st) == 0 && st.st_rdev == w->tty_left.rdev)
+                resume_from(w, w->tty_left.pos, &lines, &flags);
         w->tty_left.set = false;
         term_render_to(w, c, lines, flags);
 }
