@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "log.h"
 #include "terminal.h"
 #include "worker-internal.h"
@@ -142,18 +143,15 @@ void worker_tty_put(Client *c, const void *p, size_t n, bool live) {
 }
 
 void worker_tty_notice(Client *c, const char *text) {
-        char line[PROTO_MAX_TEXT + 8];
-        size_t n = 0;
+        char line[2 + PROTO_MAX_TEXT + 3];
+        size_t n;
 
-        line[n++] = '\r';
-        line[n++] = '\n';
-        /* (Names the protocol checked already; a control character
-         * would still not reach the terminal.) */
-        for (const char *t = text; *t && n < sizeof line - 2; t++)
-                line[n++] = (unsigned char) *t < 0x20 || *t == 0x7f ? '?' : *t;
-        line[n++] = '\r';
-        line[n++] = '\n';
-        worker_tty_put(c, line, n, false);
+        /* (Made of names the protocol checked already; escaped anyway, as
+         * the audit lines are, so that nothing in it acts on the terminal.) */
+        n = escape_buf(line + 2, sizeof line - 4, text, strlen(text), 0, NULL);
+        memcpy(line, "\r\n", 2);
+        memcpy(line + 2 + n, "\r\n", 2);
+        worker_tty_put(c, line, n + 4, false);
         worker_tty_flush(c);
 }
 
