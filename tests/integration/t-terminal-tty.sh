@@ -10,6 +10,11 @@
 #     connection with DETACHED (DETACH_KEYS), the terminal let go first;
 #   - TERM_TTY without a descriptor, or with a pipe, /dev/null or a socket:
 #     not taken; the screen comes over the socket as before;
+#   - the terminal hung up: the worker stops reading it, the connection
+#     stays; a terminal that reads nothing while 2.7 MB are printed gets at
+#     most 1 MiB of it, then the screen drawn again;
+#   - a session run as another identity (RunAs carol) is never handed
+#     alice's or bob's terminal: the worker does not ask;
 #   - TERM_TTY that was not asked for (no offer; a watcher; twice), or with
 #     no detach keys or too many: the connection ends; nothing else
 #     changes and the session works on.
@@ -19,10 +24,13 @@
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts       # ptys of the sandbox's own
 mount --bind /dev/pts/ptmx /dev/ptmx
 
-raw() {
-        as_user alice "$PYTHON" - "$DWELL_SOCK" "$@" <<'PY'
+raw() {         # [-u USER] CASE [SESSION]
+        local user=alice
+        [ "$1" = -u ] && { user=$2; shift 2; }
+        as_user "$user" "$PYTHON" - "$DWELL_SOCK" "$@" <<'PY'
 import os, pty, select, socket, struct, sys, time, tty
 path, case = sys.argv[1], sys.argv[2]
+session = sys.argv[3] if len(sys.argv) > 3 else "t"
 V = int(os.environ["DWELL_PROTO_VERSION"])
 def frame(t, p=b"", flags=0): return struct.pack("<IHBB", len(p), t, V, flags) + p
 def s_(x): x = x.encode(); return struct.pack("<I", len(x)) + x
@@ -62,10 +70,14 @@ def until(types, timeout=10):
         if t in types or t in ("timeout", "closed"):
             return t, p
 watch = case == "watch"
-s.sendall(request(REQ_WATCH if watch else REQ_CONNECT, "t", TTY_OFFER if case != "no-offer" else 0))
+s.sendall(request(REQ_WATCH if watch else REQ_CONNECT, session, TTY_OFFER if case != "no-offer" else 0))
 t, _ = next_frame()
 if t != ATTACHED:
     print("no ATTACHED:", t); sys.exit()
+if case == "offered":
+    t, _ = until([TERM_OUTPUT, TERM_TTY_ASK])
+    print("first", {TERM_OUTPUT: "output", TERM_TTY_ASK: "ask"}.get(t, t))
+    sys.exit()
 if case in ("no-offer", "watch"):
     t, _ = until([TERM_OUTPUT, TERM_TTY_ASK])
     print("first", {TERM_OUTPUT: "output", TERM_TTY_ASK: "ask"}.get(t, t))
@@ -75,7 +87,7 @@ if case in ("no-offer", "watch"):
 t, _ = until([TERM_TTY_ASK, TERM_OUTPUT])
 if t != TERM_TTY_ASK:
     print("not asked:", t); sys.exit()
-if case == "direct":
+if case in ("direct", "hangup", "behind"):
     master, slave = pty.openpty()
     tty.setraw(slave)                             # as the client leaves its terminal
     send_tty(b"\x1c", slave)
@@ -89,6 +101,25 @@ if case == "direct":
                 screen += os.read(master, 65536)
         return want in screen
     print("rendered" if read_master(b"$") else "no rendering: %r" % screen[-200:], flush=True)
+    if case == "hangup":
+        # Our end of the terminal closed (hung up): the worker stops reading
+        # it; the connection stays until we leave.
+        os.close(master)
+        t, p = until([DETACHED, TERM_OUTPUT], 1)
+        print("socket", "quiet" if t == "timeout" else t)
+        s.sendall(frame(322))                     # DETACH
+        print(until([], 10)[0])
+        sys.exit()
+    if case == "behind":
+        # A terminal that reads nothing while 2.7 MB are printed: the worker
+        # keeps at most 1 MiB for it, skips the rest, then draws the screen.
+        os.write(master, b"seq 1 400000; echo behind-$((6*7))\r")
+        time.sleep(4)
+        screen = b""
+        got = read_master(b"behind-42", 60)
+        print("caught up" if got else "not caught up: %r" % screen[-200:])
+        print("read %s" % ("less than 2 MB" if len(screen) < 2000000 else len(screen)))
+        sys.exit()
     os.write(master, b"echo direct-$((6*7))\r")
     print("typed" if read_master(b"direct-42\r\n") else "no echo: %r" % screen[-200:], flush=True)
     t, p = until([DETACHED, TERM_OUTPUT], 1)
@@ -128,6 +159,23 @@ expect_match "$out" '^closed$' "  ... then the connection ends"
 wait_for '! ls -l /proc/$(pgrep -u alice -x dwell-host | head -n 1)/fd | grep -q /dev/pts/' 5
 expect_eq "$(ls -l "/proc/$(pgrep -u alice -x dwell-host | head -n 1)/fd" | grep -c /dev/pts/)" 0 \
         "  ... and the worker holds no terminal of the client's any more"
+
+out=$(raw hangup)
+expect_match "$out" '^socket quiet$' "the handed-over terminal hangs up: the worker stops reading it, the connection stays"
+expect_match "$out" '^closed$' "  ... until the client leaves (DETACH)"
+
+out=$(raw behind)
+expect_match "$out" '^caught up$' \
+        "a handed-over terminal that reads nothing while 2.7 MB are printed: it catches up with a redraw"
+expect_match "$out" '^read less than 2 MB$' "  ... the worker having kept at most 1 MiB for it and skipped the rest"
+
+capture alice dwell new -t -c share -n shared
+expect_rc 0 "alice: a terminal session run as carol (configuration share)"
+expect_eq "$(raw offered shared)" "first output" \
+        "alice offers her terminal to a session running as carol: not asked, the screen over the socket"
+expect_eq "$(raw -u bob offered shared)" "first output" "  ... nor bob, who shares it"
+expect_eq "$(raw offered)" "first ask" "  ... while her own session asks for it"
+capture alice dwell remove shared
 
 for bad in none pipe null socket; do
         expect_eq "$(raw "$bad")" "screen over the socket" \
