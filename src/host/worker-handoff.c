@@ -37,29 +37,14 @@ static int on_invoke_wait_cb(EvSource *s, uint64_t usec, void *userdata) {
         w->queue_tail = NULL;
         for (Command *q = w->queue; q; q = q->next)
                 w->queue_tail = q;
-        c->wait_src = evloop_source_free(c->wait_src);
-        (void) proto_put_error(&c->conn.out, PROTO_ERR_TIMEOUT,
-                               "the command running in the session did not finish within 4 minutes");
-        c->closing = true;
-        w->client = NULL;
-        client_flush(c);
-        session_detached(w);
+        client_abandon(c, PROTO_ERR_TIMEOUT, "the command running in the session did not finish within 4 minutes");
         return 0;
 }
 
-/* Answers a handed-off client at once and closes it. */
-static void reply_once(Client *c, uint16_t code, const char *fmt, ...) _printf_(3, 4);
-static void reply_once(Client *c, uint16_t code, const char *fmt, ...) {
-        char msg[1024];
-        va_list ap;
-
-        if (fmt) {
-                va_start(ap, fmt);
-                vsnprintf(msg, sizeof msg, fmt, ap);
-                va_end(ap);
-                (void) proto_put_error(&c->conn.out, code, msg);
-        } else
-                (void) proto_put_empty(&c->conn.out, PROTO_MSG_OK);
+/* Answers a handed-off client OK at once and closes it (an error:
+ * client_refuse()). */
+static void reply_ok(Client *c) {
+        (void) proto_put_empty(&c->conn.out, PROTO_MSG_OK);
         c->closing = true;
         client_flush(c);
 }
@@ -110,7 +95,7 @@ static void apply_options(Worker *w, const struct proto_request *req, bool idle_
 static bool refuse_broken(Worker *w, Client *c) {
         if (!w->shell_dead)
                 return false;
-        reply_once(c, PROTO_ERR_UNAVAILABLE, "session %s is broken (%s); remove it", w->p->name,
+        client_refuse(c, PROTO_ERR_UNAVAILABLE, "session %s is broken (%s); remove it", w->p->name,
                    w->broken_reason);
         return true;
 }
@@ -147,14 +132,14 @@ static void handoff_reattach(Worker *w, Client *c, const struct proto_handoff *h
         uint32_t id;
 
         if (parse_uint32(strempty(h->req.command), &id) < 0 || id == 0 || id != w->lost_invoke_cmd) {
-                reply_once(c, PROTO_ERR_NOT_FOUND, "session %s has no invoked command %s to reattach to",
+                client_refuse(c, PROTO_ERR_NOT_FOUND, "session %s has no invoked command %s to reattach to",
                            w->p->name, strempty(h->req.command));
                 return;
         }
         running = w->running && w->running->id == id;
         queued = command_queued(w, id);
         if (!running && !queued && !outbuf_has(&w->out, id)) {
-                reply_once(c, PROTO_ERR_NOT_FOUND, "command %u of session %s has ended and its output was received",
+                client_refuse(c, PROTO_ERR_NOT_FOUND, "command %u of session %s has ended and its output was received",
                            id, w->p->name);
                 return;
         }
@@ -191,7 +176,7 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
 
         if (h->req.flags & PROTO_REQ_F_REATTACH) {
                 if (h->req.flags & PROTO_REQ_F_DISCONNECTED)
-                        reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "a reattachment cannot be disconnected");
+                        client_refuse(c, PROTO_ERR_INVALID_ARGUMENT, "a reattachment cannot be disconnected");
                 else
                         handoff_reattach(w, c, h);
                 return;
@@ -211,7 +196,7 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
                 return;
         }
         if (hook && !(h->req.flags & PROTO_REQ_F_DISCONNECTED)) {
-                reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "--on-finish applies only to invoke -d");
+                client_refuse(c, PROTO_ERR_INVALID_ARGUMENT, "--on-finish applies only to invoke -d");
                 return;
         }
         /* A hook is a shell command line: a restricted session runs none
@@ -219,7 +204,7 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
         if (hook && w->p->commands && (h->req.flags & PROTO_REQ_F_HOOK_DEFAULT))
                 hook = false;
         if (hook && w->p->commands) {
-                reply_once(c, PROTO_ERR_PERMISSION_DENIED,
+                client_refuse(c, PROTO_ERR_PERMISSION_DENIED,
                            "configuration %s runs only its allowed programs: --on-finish hooks are not allowed",
                            w->p->configuration);
                 return;
@@ -228,7 +213,7 @@ static void handoff_invoke(Worker *w, Client *c, const struct proto_handoff *h) 
                 struct proto_session s;
 
                 if (worker_busy(w)) {
-                        reply_once(c, PROTO_ERR_BUSY, "a command is already running in session %s", w->p->name);
+                        client_refuse(c, PROTO_ERR_BUSY, "a command is already running in session %s", w->p->name);
                         return;
                 }
                 apply_options(w, &h->req, true);
@@ -278,7 +263,7 @@ static void handoff_disconnect(Worker *w, Client *c, const struct proto_handoff 
                 session_detached(w);
         } else if (!w->terminating)
                 worker_idle_start(w);  /* the new idle timeout counts from now */
-        reply_once(c, 0, NULL);
+        reply_ok(c);
         worker_send_status(w);
 }
 
@@ -331,7 +316,7 @@ static void handoff_wait(Worker *w, Client *c) {
                 if (o != c && o->verb == PROTO_REQ_WAIT && !o->closing)
                         n++;
         if (n >= WAITERS_MAX) {
-                reply_once(c, PROTO_ERR_LIMIT_EXCEEDED, "session %s already has %u waiting clients", w->p->name, n);
+                client_refuse(c, PROTO_ERR_LIMIT_EXCEEDED, "session %s already has %u waiting clients", w->p->name, n);
                 return;
         }
         if (w->shell_dead || (!worker_busy(w) && !w->exit_pending)) {
@@ -352,11 +337,11 @@ static void handoff_stop(Worker *w, Client *c, const struct proto_handoff *h) {
         int sig = *strempty(h->req.command) ? parse_signal(h->req.command) : SIGTERM;
 
         if (sig < 0) {
-                reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "unknown signal: %s", h->req.command);
+                client_refuse(c, PROTO_ERR_INVALID_ARGUMENT, "unknown signal: %s", h->req.command);
                 return;
         }
         (void) worker_stop_command(w, sig, h->req.flags & PROTO_REQ_F_STOP_ALL, h->caller);
-        reply_once(c, 0, NULL);
+        reply_ok(c);
 }
 
 /* A holder a reconnecting client of the same caller may replace: one
@@ -373,7 +358,7 @@ static bool client_replaceable(Worker *w, Client *holder, const struct proto_han
  * terminal joined to the session's pty (worker-term.c). */
 static void handoff_term_connect(Worker *w, Client *c, const struct proto_handoff *h) {
         if (h->req.rows == 0 || h->req.cols == 0) {
-                reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "session %s is a terminal session: dwell connect needs "
+                client_refuse(c, PROTO_ERR_INVALID_ARGUMENT, "session %s is a terminal session: dwell connect needs "
                            "a terminal (its standard input and output); dwell receive %s prints what it showed",
                            w->p->name, w->p->name);
                 return;
@@ -391,12 +376,12 @@ static void handoff_watch(Worker *w, Client *c, const struct proto_handoff *h) {
         struct proto_session s;
 
         if (!w->p->terminal || !w->term) {
-                reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "session %s is not a terminal session: only terminal "
+                client_refuse(c, PROTO_ERR_INVALID_ARGUMENT, "session %s is not a terminal session: only terminal "
                            "sessions (dwell new -t) can be watched", w->p->name);
                 return;
         }
         if (w->n_watchers >= WATCHERS_MAX) {
-                reply_once(c, PROTO_ERR_LIMIT_EXCEEDED, "session %s has %u watchers already (at most %u)",
+                client_refuse(c, PROTO_ERR_LIMIT_EXCEEDED, "session %s has %u watchers already (at most %u)",
                            w->p->name, w->n_watchers, WATCHERS_MAX);
                 return;
         }
@@ -428,7 +413,7 @@ void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
         if (!c)
                 return;
         if (w->terminating) {
-                reply_once(c, PROTO_ERR_NOT_FOUND, "no such session: %s", w->p->name);
+                client_refuse(c, PROTO_ERR_NOT_FOUND, "no such session: %s", w->p->name);
                 return;
         }
         if (h->verb == PROTO_REQ_DISCONNECT) {
@@ -452,12 +437,12 @@ void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
                  * the worker noticed: the reconnection takes its place. */
                 client_lost(w, "replaced by a reconnecting client");
                 if (w->terminating) {
-                        reply_once(c, PROTO_ERR_NOT_FOUND, "no such session: %s", w->p->name);
+                        client_refuse(c, PROTO_ERR_NOT_FOUND, "no such session: %s", w->p->name);
                         return;
                 }
         }
         if (w->client) {
-                reply_once(c, PROTO_ERR_BUSY, "session %s is connected to another client (%s); "
+                client_refuse(c, PROTO_ERR_BUSY, "session %s is connected to another client (%s); "
                            "to take it over, run: dwell disconnect %s", w->p->name, w->client->who, w->p->name);
                 return;
         }
@@ -479,7 +464,7 @@ void worker_handoff(Worker *w, int fd, const struct proto_handoff *h) {
                 worker_pump(w);
                 break;
         default:
-                reply_once(c, PROTO_ERR_INVALID_ARGUMENT, "unsupported request");
+                client_refuse(c, PROTO_ERR_INVALID_ARGUMENT, "unsupported request");
                 break;
         }
 }
